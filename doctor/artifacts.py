@@ -1,0 +1,25 @@
+"""Where each raw artifact lives in a snapshot: the contract between probes and parsers."""
+
+ENGINE_ENDPOINT = "engine/endpoint.json"
+ENGINE_VERSION = "engine/version.json"
+ENGINE_INFO = "engine/info.json"
+CONTAINERS = "engine/containers.json"  # a list of `docker inspect` objects
+NETWORKS = "engine/networks.json"  # a list of `docker network inspect` objects
+HOST = "host/platform.json"
+HOST_SOCKETS = "host/sockets.json"
+PROXIES = "host/docker-proxy.json"  # [{"pid": ..., "argv": [...]}]
+SYSCTLS = "host/sysctl.json"
+HOSTS_FILE = "host/etc-hosts"
+IPTABLES = "firewall/iptables-save.txt"
+IP6TABLES = "firewall/ip6tables-save.txt"
+
+NETNS_FILES = {"tcp": "tcp", "tcp6": "tcp", "udp": "udp", "udp6": "udp"}
+
+
+def container_log(container_id: str) -> str:
+    return f"engine/logs/{container_id}.log"
+
+
+def netns_file(container_id: str, name: str) -> str:
+    """A copy of /proc/<pid>/net/<name> of the container's network namespace."""
+    return f"netns/{container_id}/{name}"

@@ -1,0 +1,131 @@
+"""The command line: parse, run, render; every error is turned into an exit status here, once."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from doctor import __version__
+from doctor.errors import DoctorError, ExitStatus, UsageError
+
+PROG = "docker-doctor"
+USAGE = f"""\
+{PROG} TARGET [--from host|external] [--json] [--no-live] [--timeout S] [-v]
+       {PROG} TARGET --snapshot DIR        diagnose from a saved snapshot
+       {PROG} TARGET --save-snapshot DIR   also keep what was read, to replay it later
+       {PROG} explain CODE                 what a cause code means and how it is fixed"""
+
+TARGET_HELP = (
+    "localhost:8080, 127.0.0.1:8080, [::1]:8080, :8080, 8080, 8080/udp, http://host:8080/path, "
+    "an address or name of this host, CONTAINER or CONTAINER:PORT"
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _diagnose_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, usage=USAGE, description="Why can't I reach my container? "
+                     "The verdict, the hop where traffic dies, the cause and the fix.")
+    parser.add_argument("target", help=TARGET_HELP)
+    parser.add_argument("--from", dest="vantage", choices=("host", "external"),
+                        help="where the client is (default: host for loopback targets, external otherwise)")
+    parser.add_argument("--json", action="store_true", help="print the JSON report, nothing else, on stdout")
+    parser.add_argument("--no-live", action="store_true", help="static analysis only: send no packets")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="bound the whole run")
+    parser.add_argument("--snapshot", type=Path, metavar="DIR", help="diagnose from a snapshot instead of this host")
+    parser.add_argument("--save-snapshot", type=Path, metavar="DIR", help="write what the probes read to DIR")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every probe, skipped ones too")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        if args[:1] == ["explain"]:
+            return _explain(args[1:])
+        return _diagnose(_diagnose_parser().parse_args(args))
+    except DoctorError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return ExitStatus.UNDIAGNOSABLE
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    from doctor.engine import Options, diagnose  # deferred: keeps --version and errors fast
+    from doctor.snapshot import Snapshot
+    from doctor.target import parse_target
+
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    spec = parse_target(args.target)  # bad targets fail before anything is read
+    if args.snapshot and args.save_snapshot:
+        raise UsageError("--snapshot and --save-snapshot do not go together")
+    snapshot = None
+    if args.snapshot:
+        if not args.snapshot.is_dir():
+            raise UsageError(f"--snapshot {args.snapshot}: not a directory")
+        snapshot = Snapshot.read(args.snapshot)
+    options = Options(live=not args.no_live, timeout=args.timeout, vantage=args.vantage,
+                      save_snapshot=args.save_snapshot)
+    report = diagnose(spec, options, snapshot)
+
+    if args.json:
+        from doctor.reporters import json as reporter
+        reporter.render(report, sys.stdout)
+    else:
+        from doctor.reporters import text
+        text.render(report, sys.stdout, verbose=args.verbose)
+    return exit_status(report)
+
+
+def exit_status(report) -> ExitStatus:  # type: ignore[no-untyped-def]
+    if report.verdict == "undetermined":
+        return ExitStatus.UNDIAGNOSABLE
+    problems = any(f.severity in ("error", "warning") for f in report.findings)
+    return ExitStatus.OK if report.verdict == "reachable" and not problems else ExitStatus.PROBLEMS
+
+
+def _explain(args: list[str]) -> int:
+    parser = _Parser(prog=f"{PROG} explain", description="What a cause code means, how it is detected and fixed.")
+    parser.add_argument("code")
+    parser.add_argument("--json", action="store_true")
+    opts = parser.parse_args(args)
+    from doctor.codes import CODES
+    from doctor.plugins import load_plugins
+
+    code = opts.code.upper().replace("-", "_")
+    if code not in CODES:
+        close = difflib.get_close_matches(code, CODES, n=3)
+        raise UsageError(f"unknown cause code {opts.code!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    entry = CODES[code]
+    rules = [r.name for r in load_plugins().rules if code in r.codes]
+    if opts.json:
+        print(json.dumps({"code": code, "title": entry.title, "meaning": entry.meaning, "proof": entry.proof,
+                          "fix": entry.fix, "detected_by": rules}, indent=2))
+        return ExitStatus.OK
+    detected = ", ".join(rules) if rules else "no installed rule detects this yet"
+    print(f"{code}: {entry.title}\n\n{entry.meaning}\n\nProved by: {entry.proof}\nFix: {entry.fix}\n"
+          f"Detected by: {detected}")
+    return ExitStatus.OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

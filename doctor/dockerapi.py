@@ -1,0 +1,172 @@
+"""Talk to the Docker Engine API, wherever DOCKER_CONTEXT, DOCKER_HOST or the CLI's context points.
+
+A local ``unix://`` socket (nearly every Linux host) is spoken to with the standard
+library: importing the docker SDK costs ~150 ms, more than the docker CLI needs for
+the whole job.  Every other endpoint (tcp with TLS, ssh) goes through the SDK.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode
+
+from doctor.errors import CannotDiagnose
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    source: str  # how it was chosen: "DOCKER_HOST", "context NAME", "default"
+    tls_dir: str | None = None  # a context's TLS material (ca.pem, cert.pem, key.pem)
+    skip_tls_verify: bool = False
+
+
+def resolve_endpoint(env: dict[str, str] | None = None) -> Endpoint:
+    """The endpoint the docker CLI would use: DOCKER_CONTEXT, DOCKER_HOST, then its config."""
+    env = dict(os.environ) if env is None else env
+    config_dir = Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    context = env.get("DOCKER_CONTEXT")
+    if not context and env.get("DOCKER_HOST"):
+        return Endpoint(env["DOCKER_HOST"], "DOCKER_HOST")
+    if not context:
+        try:
+            context = json.loads((config_dir / "config.json").read_text()).get("currentContext")
+        except (OSError, ValueError):
+            context = None
+    if not context or context == "default":
+        return Endpoint(env.get("DOCKER_HOST") or DEFAULT_HOST, "default")
+    digest = hashlib.sha256(context.encode()).hexdigest()
+    try:
+        meta = json.loads((config_dir / "contexts" / "meta" / digest / "meta.json").read_text())
+    except (OSError, ValueError):
+        raise CannotDiagnose(f"docker context {context!r} not found in {config_dir}/contexts") from None
+    docker = meta.get("Endpoints", {}).get("docker", {})
+    tls_dir = config_dir / "contexts" / "tls" / digest / "docker"
+    return Endpoint(
+        docker.get("Host") or DEFAULT_HOST,
+        f"context {context}",
+        str(tls_dir) if tls_dir.is_dir() else None,
+        bool(docker.get("SkipTLSVerify")),
+    )
+
+
+class NotFound(RuntimeError):
+    """The object went away between listing and reading it (a container removed meanwhile)."""
+
+
+def _check_status(path: str, status: int, body: bytes) -> None:
+    if status == 404:
+        raise NotFound(path)
+    if status >= 400:
+        raise RuntimeError(f"Engine API GET {path}: HTTP {status}: {body[:200]!r}")
+
+
+class EngineClient(Protocol):
+    def get(self, path: str, **query: Any) -> bytes: ...
+
+
+def connect(endpoint: Endpoint, timeout: float) -> EngineClient:
+    if endpoint.host.startswith("unix://"):
+        return UnixSocketClient(endpoint.host.removeprefix("unix://"), timeout)
+    return SdkClient(endpoint, timeout)
+
+
+def get_json(client: EngineClient, path: str, **query: Any) -> Any:
+    return json.loads(client.get(path, **query))
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, socket_path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+class UnixSocketClient:
+    def __init__(self, socket_path: str, timeout: float):
+        self.socket_path = socket_path
+        self.timeout = timeout
+
+    def get(self, path: str, **query: Any) -> bytes:
+        # One connection per request: http.client is not thread-safe, and a Unix
+        # socket connect costs microseconds.
+        url = quote(path) + (f"?{urlencode(query)}" if query else "")
+        conn = _UnixConnection(self.socket_path, self.timeout)
+        try:
+            conn.request("GET", url)
+            response = conn.getresponse()
+            body = response.read()
+        except FileNotFoundError:
+            raise CannotDiagnose(
+                f"cannot reach the Docker daemon: no socket at {self.socket_path}"
+                " (is it running? try: sudo systemctl start docker)"
+            ) from None
+        except ConnectionRefusedError:
+            raise CannotDiagnose(
+                f"cannot reach the Docker daemon at {self.socket_path}: connection refused"
+                " (is it running? try: sudo systemctl start docker)"
+            ) from None
+        except PermissionError:
+            raise CannotDiagnose(
+                f"permission denied on {self.socket_path}: run with sudo, or join the docker"
+                " group (sudo usermod -aG docker $USER, then log in again)"
+            ) from None
+        except TimeoutError:
+            raise CannotDiagnose(f"the Docker daemon at {self.socket_path} did not answer within {self.timeout:.1f} s") from None
+        finally:
+            conn.close()
+        _check_status(path, response.status, body)
+        return body
+
+
+class SdkClient:
+    """Any endpoint the docker SDK speaks: tcp:// (with TLS), ssh://, npipe://."""
+
+    def __init__(self, endpoint: Endpoint, timeout: float):
+        import docker  # deferred: the import alone costs ~150 ms
+        from docker.errors import DockerException
+
+        tls: Any = False
+        if endpoint.tls_dir:
+            tls = docker.tls.TLSConfig(
+                client_cert=(f"{endpoint.tls_dir}/cert.pem", f"{endpoint.tls_dir}/key.pem"),
+                ca_cert=f"{endpoint.tls_dir}/ca.pem",
+                verify=not endpoint.skip_tls_verify,
+            )
+        elif os.environ.get("DOCKER_TLS_VERIFY"):
+            tls = docker.tls.TLSConfig(
+                client_cert=(_cert_path("cert.pem"), _cert_path("key.pem")),
+                ca_cert=_cert_path("ca.pem"),
+                verify=True,
+            )
+        try:
+            self.api = docker.APIClient(base_url=endpoint.host, tls=tls, timeout=timeout, version="auto")
+        except DockerException as exc:
+            raise CannotDiagnose(f"cannot reach the Docker daemon at {endpoint.host}: {exc}") from None
+        self.host = endpoint.host
+        self.errors = DockerException
+
+    def get(self, path: str, **query: Any) -> bytes:
+        try:
+            response = self.api._get(self.api._url(path), params=query or None)
+        except Exception as exc:  # requests' and the SDK's many connection errors
+            raise CannotDiagnose(f"cannot reach the Docker daemon at {self.host}: {exc}") from None
+        _check_status(path, response.status_code, response.content)
+        return bytes(response.content)
+
+
+def _cert_path(name: str) -> str:
+    return str(Path(os.environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker") / name)

@@ -1,0 +1,215 @@
+"""One diagnosis: probes → snapshot → facts → path → live checks → rules → report."""
+
+from __future__ import annotations
+
+import pathlib
+import platform
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from doctor import __version__
+from doctor.errors import CannotDiagnose
+from doctor.facts import Facts, build_facts
+from doctor.live import FAILED, REACHED, Observation, probe
+from doctor.model import SEVERITY_RANK, Finding, Hop, ProbeRun, Report, Verdict
+from doctor.path import Path, build_path, with_status
+from doctor.plugins import Plugins, Probe, ProbeContext, RuleContext, load_plugins
+from doctor.runner import Job, Outcome, run_jobs
+from doctor.snapshot import Snapshot
+from doctor.target import Target, TargetSpec, Vantage, resolve_target
+
+LIVE_TIMEOUT = 1.0  # per connection attempt
+RULE_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class Options:
+    live: bool = True
+    timeout: float = 10.0  # the whole run
+    vantage: Vantage | None = None
+    save_snapshot: pathlib.Path | None = None  # keep what the probes read, to replay it
+
+
+def collect(probes: list[Probe], deadline: float, extra: list[Job] = ()) -> tuple[Snapshot, dict[str, Outcome]]:
+    """Run every probe (and ``extra`` jobs alongside) into a fresh snapshot."""
+    snapshot = Snapshot(meta={"created": time.time(), "hostname": socket.gethostname()})
+    contexts: dict[str, ProbeContext] = {}
+
+    def job(p: Probe) -> Job:
+        def call() -> None:
+            # Requirements have ended by now: their artifacts are in the snapshot.
+            ctx = contexts[p.name] = ProbeContext(snapshot, deadline=min(deadline, time.monotonic() + p.timeout))
+            p.collect(ctx)
+            snapshot.artifacts.update(ctx.artifacts)
+
+        return Job(p.name, call, p.timeout, p.requires)
+
+    outcomes = run_jobs([job(p) for p in probes] + list(extra), deadline)
+    for p in probes:
+        o = outcomes[p.name]
+        snapshot.probes.append(ProbeRun(p.name, o.status, o.detail, o.ms))
+    return snapshot, outcomes
+
+
+def diagnose(spec: TargetSpec, options: Options, snapshot: Snapshot | None = None,
+             plugins: Plugins | None = None) -> Report:
+    started = time.monotonic()
+    deadline = started + options.timeout
+    plugins = plugins or load_plugins()
+    live_runs: list[ProbeRun] = []
+    early: list[Observation] = []
+    if snapshot is None:
+        # Loopback targets need no facts to be probed: connect while the probes read.
+        early_job = _loopback_job(spec) if options.live else None
+        snapshot, outcomes = collect(plugins.probes, deadline, [early_job] if early_job else [])
+        _stop_if_engine_unreachable(outcomes)
+        if options.save_snapshot:
+            snapshot.write(options.save_snapshot)
+        if early_job:
+            early = _observations(outcomes[early_job.name], live_runs)
+        live_skip = None if options.live else "--no-live: nothing sent"
+    else:
+        live_skip = "replaying a snapshot: nothing sent"
+
+    facts = build_facts(snapshot)
+    if facts.engine is None:
+        raise CannotDiagnose(f"no Engine data: {facts.unreadable.get('engine', 'the engine probe did not run')}")
+    target = resolve_target(spec, facts, options.vantage)
+    path = build_path(facts, target)
+    static = _static_verdict(path)
+    live: Verdict | None = None
+    if live_skip:
+        live_runs.append(ProbeRun("live", "skipped", live_skip, 0))
+    else:
+        live = _confirm_live(facts, target, path, early, deadline, live_runs)
+
+    rule_runs: list[ProbeRun] = []
+    findings = _run_rules(plugins, RuleContext(facts, target, path), deadline, rule_runs)
+    findings.sort(key=lambda f: (
+        (path.hop(f.hop) or Hop(f.hop, "unknown", "")).status != "broken",
+        path.rank(f.hop), SEVERITY_RANK[f.severity], -f.confidence,
+    ))
+    verdicts = {"static": static, "live": live}
+    return Report(
+        target=target.as_report(),
+        vantage=target.vantage,
+        verdict=live or static,
+        findings=findings,
+        path=path.hops,
+        probes=[*plugins.failures, *snapshot.probes, *live_runs, *rule_runs],
+        doctor={
+            "version": __version__,
+            "engine": f"{facts.engine.version} (API {facts.engine.api_version}) at {facts.engine.endpoint}",
+            "platform": _platform(facts),
+            "verdicts": verdicts,
+            "ms": round((time.monotonic() - started) * 1000),
+        },
+    )
+
+
+def _stop_if_engine_unreachable(outcomes: dict[str, Outcome]) -> None:
+    error = outcomes["engine"].error if "engine" in outcomes else None
+    if isinstance(error, CannotDiagnose):
+        raise error
+
+
+def _loopback_job(spec: TargetSpec) -> Job | None:
+    if spec.port is None or spec.host not in (None, "localhost", "127.0.0.1", "::1"):
+        return None
+    addresses = _localhost_addresses() if spec.host in (None, "localhost") else (spec.host,)
+    return _probe_job("live:target", [(a, spec.port, spec.protocol, True) for a in addresses])
+
+
+def _localhost_addresses() -> tuple[str, ...]:
+    infos = socket.getaddrinfo("localhost", None, proto=socket.IPPROTO_TCP)
+    return tuple(dict.fromkeys(str(i[4][0]) for i in infos))
+
+
+def _probe_job(name: str, probes: list[tuple[str, int, str, bool]]) -> Job:
+    def call() -> list[Observation]:
+        jobs = [Job(str(i), lambda p=p: probe(p[0], p[1], p[2], LIVE_TIMEOUT, linger=p[3]), LIVE_TIMEOUT + 1)
+                for i, p in enumerate(probes)]
+        outcomes = run_jobs(jobs, time.monotonic() + LIVE_TIMEOUT + 1)
+        return [outcomes[j.name].value for j in jobs if outcomes[j.name].status == "ok"]
+
+    return Job(name, call, LIVE_TIMEOUT + 1.5)
+
+
+def _observations(outcome: Outcome, runs: list[ProbeRun]) -> list[Observation]:
+    observations = outcome.value or []
+    detail = "; ".join(str(o) for o in observations) or outcome.detail
+    runs.append(ProbeRun(outcome.name, outcome.status, detail, outcome.ms))
+    return observations
+
+
+def _confirm_live(facts: Facts, target: Target, path: Path, early: list[Observation], deadline: float,
+                  runs: list[ProbeRun]) -> Verdict | None:
+    later: list[Job] = []
+    if target.kind == "port" and not early and target.port:
+        later.append(_probe_job("live:target", [(a, target.port, target.protocol, True) for a in target.addresses]))
+    container, port = path.route.container, path.route.container_port
+    direct = [a.ip for a in container.attachments if a.ip] if container and container.running and port else []
+    if direct and target.protocol == "tcp" and not container.uses_host_network:
+        later.append(_probe_job("live:container", [(direct[0], port, "tcp", False)]))
+    outcomes = run_jobs(later, deadline) if later else {}
+    observations = {"live:target": early, **{n: _observations(o, runs) for n, o in outcomes.items()}}
+
+    for o in observations.get("live:container", [])[:1]:
+        hop = path.hop("container-listener")
+        if hop and o.outcome in ("open", "refused"):
+            path.set(with_status(hop, "ok" if o.outcome == "open" else "broken", str(o)))
+
+    seen = observations["live:target"]
+    if not seen:
+        return None
+    reached = [o for o in seen if o.outcome in REACHED]
+    failed = [o for o in seen if o.outcome in FAILED]
+    summary = "; ".join(str(o) for o in seen)
+    hop = path.hop("host-listener")
+    if path.route.container is not None and not path.route.live:
+        # The port is wanted by a container that does not have it: whatever answers is not it.
+        if hop:
+            path.set(with_status(hop, hop.status, summary))
+        return None
+    if hop:
+        accepted = reached or any(o.outcome == "closed" for o in seen)
+        if accepted or failed:
+            path.set(with_status(hop, "ok" if accepted else "broken", summary))
+    if reached:
+        return "reachable"
+    return "unreachable" if failed else None
+
+
+def _static_verdict(path: Path) -> Verdict:
+    statuses = {h.status for h in path.hops}
+    if "broken" in statuses:
+        return "unreachable"
+    if "unknown" in statuses:
+        return "ambiguous"
+    return "reachable" if "ok" in statuses else "undetermined"
+
+
+def _run_rules(plugins: Plugins, ctx: RuleContext, deadline: float, runs: list[ProbeRun]) -> list[Finding]:
+    def job(check: Callable[[RuleContext], object], name: str) -> Job:
+        return Job(f"rule:{name}", lambda: list(check(ctx)), RULE_TIMEOUT)  # type: ignore[call-overload]
+
+    outcomes = run_jobs([job(r.check, r.name) for r in plugins.rules], max(deadline, time.monotonic() + 0.5))
+    findings: list[Finding] = []
+    for name, outcome in outcomes.items():
+        if outcome.status == "ok":
+            findings.extend(outcome.value)
+        else:
+            runs.append(ProbeRun(name, outcome.status, f"could not check: {outcome.detail}", outcome.ms))
+    return findings
+
+
+def _platform(facts: Facts) -> str:
+    host = facts.host
+    parts = [f"Linux {host.kernel}" if host else platform.platform()]
+    if facts.engine and facts.engine.os:
+        parts.append(facts.engine.os)
+    if host and host.wsl:
+        parts.append("WSL")
+    return ", ".join(parts)

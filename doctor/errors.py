@@ -1,0 +1,26 @@
+"""Exit statuses and the errors that map to them; handled once, in the CLI."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitStatus(enum.IntEnum):
+    OK = 0  # reachable, nothing wrong
+    PROBLEMS = 1  # unreachable, or problems found
+    USAGE = 2  # bad command line, target or input file
+    UNDIAGNOSABLE = 3  # daemon unreachable, permission denied, ...
+
+
+class DoctorError(Exception):
+    """An error the user can act on: one line on stderr, no traceback."""
+
+    status = ExitStatus.UNDIAGNOSABLE
+
+
+class UsageError(DoctorError):
+    status = ExitStatus.USAGE
+
+
+class CannotDiagnose(DoctorError):
+    status = ExitStatus.UNDIAGNOSABLE

@@ -1,0 +1,92 @@
+"""From a snapshot's raw artifacts to typed facts."""
+
+from __future__ import annotations
+
+from doctor import artifacts as a
+from doctor.facts.model import Engine, Facts, Firewall, Host, Listener, ProxyProcess
+from doctor.facts.parse import (
+    demux_log,
+    parse_container,
+    parse_hosts,
+    parse_iptables_save,
+    parse_network,
+    parse_proc_net,
+    parse_proxy_cmdline,
+)
+from doctor.snapshot import Snapshot
+
+__all__ = ["Facts", "build_facts"]
+
+
+def build_facts(snapshot: Snapshot) -> Facts:
+    version = snapshot.json(a.ENGINE_VERSION)
+    info = snapshot.json(a.ENGINE_INFO) or {}
+    endpoint = snapshot.json(a.ENGINE_ENDPOINT) or {}
+    engine = None
+    if version is not None:
+        engine = Engine(
+            version=version.get("Version", "?"),
+            api_version=version.get("ApiVersion", "?"),
+            os=info.get("OperatingSystem", ""),
+            kernel=info.get("KernelVersion") or version.get("KernelVersion", ""),
+            security_options=tuple(info.get("SecurityOptions") or ()),
+            endpoint=endpoint.get("host", ""),
+        )
+    containers = tuple(
+        parse_container(
+            inspect,
+            listeners=_container_listeners(snapshot, inspect["Id"]),
+            log_tail=demux_log(snapshot.artifacts.get(a.container_log(inspect["Id"]), b"")),
+        )
+        for inspect in snapshot.json(a.CONTAINERS) or ()
+    )
+    networks = tuple(parse_network(n) for n in snapshot.json(a.NETWORKS) or ())
+    host_info = snapshot.json(a.HOST)
+    host = None
+    if host_info is not None:
+        host = Host(
+            hostname=host_info.get("hostname", ""),
+            kernel=host_info.get("kernel", ""),
+            euid=host_info.get("euid"),
+            addresses=tuple(host_info.get("addresses", ())),
+            wsl="microsoft" in host_info.get("kernel", "").lower(),
+        )
+    sockets = snapshot.json(a.HOST_SOCKETS)
+    proxies = snapshot.json(a.PROXIES)
+    iptables = snapshot.text(a.IPTABLES)
+    hosts_text = snapshot.text(a.HOSTS_FILE)
+    return Facts(
+        engine=engine,
+        containers=containers,
+        networks=networks,
+        host=host,
+        host_listeners=None if sockets is None else tuple(Listener(**s) for s in sockets),
+        proxies=None if proxies is None else tuple(
+            p for p in (parse_proxy_cmdline(e["pid"], e["argv"]) for e in proxies) if p
+        ),
+        sysctls=snapshot.json(a.SYSCTLS) or {},
+        firewall=None if iptables is None else _merged_firewall(iptables, snapshot.text(a.IP6TABLES)),
+        hosts_file=None if hosts_text is None else parse_hosts(hosts_text),
+        unreadable={p.name: p.detail for p in snapshot.probes if p.status != "ok"},
+    )
+
+
+def _container_listeners(snapshot: Snapshot, container_id: str) -> list[Listener] | None:
+    keys = snapshot.keys_under(a.netns_file(container_id, ""))
+    if not keys:
+        return None
+    listeners: list[Listener] = []
+    for name, protocol in a.NETNS_FILES.items():
+        text = snapshot.text(a.netns_file(container_id, name))
+        if text is not None:
+            listeners += parse_proc_net(text, protocol)  # type: ignore[arg-type]
+    return listeners
+
+
+def _merged_firewall(v4: str, v6: str | None) -> Firewall:
+    # v6 tables are kept apart under their own names ("nat6", "filter6") so that no
+    # rule mixes the two address families by accident.
+    firewall = parse_iptables_save(v4)
+    if v6:
+        firewall.tables.update({f"{t}6": c for t, c in parse_iptables_save(v6).tables.items()})
+    return firewall

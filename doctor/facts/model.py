@@ -1,0 +1,278 @@
+"""Typed facts: what the artifacts of a snapshot say, and nothing more.
+
+``None`` always means "could not be read" and never "empty": a rule must not conclude
+that nothing listens because the listeners of a container were unreadable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+Protocol = Literal["tcp", "udp"]
+
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def is_wildcard(address: str) -> bool:
+    return address in ("", "0.0.0.0", "::")
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A bound socket: a TCP socket in LISTEN state, or an unconnected UDP socket."""
+
+    protocol: Protocol
+    address: str
+    port: int
+    pid: int | None = None
+    process: str | None = None
+
+    @property
+    def loopback_only(self) -> bool:
+        return is_loopback(self.address)
+
+    def accepts(self, address: str) -> bool:
+        """Whether a packet for ``address`` reaches this socket (wildcards take all)."""
+        if is_wildcard(self.address):
+            # A v6 wildcard takes v4 too unless IPV6_V6ONLY; docker-proxy and most
+            # servers leave dual-stack on.
+            return self.address == "::" or ":" not in address
+        return ipaddress.ip_address(self.address) == ipaddress.ip_address(address)
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.protocol} {host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One host side of a published port."""
+
+    host_ip: str
+    host_port: int
+
+    @property
+    def restricted(self) -> bool:
+        return not is_wildcard(self.host_ip)
+
+    def accepts(self, address: str) -> bool:
+        """Whether a client connecting to ``address`` reaches this binding."""
+        if self.host_ip == "":
+            return True
+        if self.host_ip in ("0.0.0.0", "::"):  # each family's wildcard takes only its own
+            return (":" in address) == (self.host_ip == "::")
+        return ipaddress.ip_address(self.host_ip) == ipaddress.ip_address(address)
+
+    def __str__(self) -> str:
+        if not self.host_ip:
+            return str(self.host_port)
+        host = f"[{self.host_ip}]" if ":" in self.host_ip else self.host_ip
+        return f"{host}:{self.host_port}"
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """A container port, and the host bindings that publish it (none: only exposed)."""
+
+    container_port: int
+    protocol: Protocol
+    bindings: tuple[Binding, ...] = ()
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A container's endpoint on one network."""
+
+    network: str
+    network_id: str
+    ip: str | None
+    ipv6: str | None
+    gateway: str | None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    image: str
+    status: str  # running, exited, created, restarting, paused, dead
+    pid: int | None
+    exit_code: int | None
+    oom_killed: bool
+    restart_count: int
+    error: str  # State.Error: why the engine could not start it
+    health: str | None  # healthy, unhealthy, starting, or None without a healthcheck
+    health_output: str | None
+    network_mode: str
+    attachments: tuple[Attachment, ...]
+    published: tuple[PortMapping, ...]  # NetworkSettings.Ports: live bindings
+    configured: tuple[PortMapping, ...]  # HostConfig.PortBindings: what was asked for
+    exposed: tuple[tuple[int, Protocol], ...]
+    labels: dict[str, str] = field(default_factory=dict)
+    listeners: tuple[Listener, ...] | None = None  # read from its netns; None: unknown
+    log_tail: tuple[str, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def compose_service(self) -> str | None:
+        return self.labels.get(COMPOSE_SERVICE)
+
+    @property
+    def compose_project(self) -> str | None:
+        return self.labels.get(COMPOSE_PROJECT)
+
+    @property
+    def uses_host_network(self) -> bool:
+        return self.network_mode == "host"
+
+    def listeners_on(self, port: int, protocol: Protocol | None = None) -> list[Listener]:
+        return [
+            l for l in self.listeners or ()
+            if l.port == port and (protocol is None or l.protocol == protocol)
+        ]
+
+    def publishing(self, host_port: int, protocol: Protocol | None = None) -> list[tuple[PortMapping, Binding]]:
+        """The live bindings of this container on ``host_port``."""
+        return [
+            (m, b) for m in self.published for b in m.bindings
+            if b.host_port == host_port and (protocol is None or m.protocol == protocol)
+        ]
+
+    def configured_on(self, host_port: int, protocol: Protocol | None = None) -> list[tuple[PortMapping, Binding]]:
+        """The requested bindings on ``host_port``, even if the engine never applied them."""
+        return [
+            (m, b) for m in self.configured for b in m.bindings
+            if b.host_port == host_port and (protocol is None or m.protocol == protocol)
+        ]
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    name: str
+    driver: str
+    internal: bool
+    enable_ipv6: bool
+    subnets: tuple[str, ...]
+    gateways: tuple[str, ...]
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bridge_name(self) -> str | None:
+        if self.driver != "bridge":
+            return None
+        return self.options.get("com.docker.network.bridge.name") or f"br-{self.id[:12]}"
+
+
+@dataclass(frozen=True)
+class ProxyProcess:
+    """A docker-proxy process: the userland side of one published port."""
+
+    pid: int
+    protocol: Protocol
+    host_ip: str
+    host_port: int
+    container_ip: str
+    container_port: int
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One iptables rule, as iptables-save wrote it."""
+
+    table: str
+    chain: str
+    position: int  # 1-based, as `iptables -L --line-numbers` counts
+    text: str  # the rule without "-A CHAIN"
+    target: str | None
+
+    def __str__(self) -> str:
+        return f"-t {self.table} -A {self.chain} {self.text}"
+
+
+@dataclass(frozen=True)
+class Chain:
+    name: str
+    policy: str | None  # built-in chains only
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class Firewall:
+    """The iptables ruleset: table -> chain name -> chain."""
+
+    tables: dict[str, dict[str, Chain]]
+
+    def chain(self, table: str, name: str) -> Chain | None:
+        return self.tables.get(table, {}).get(name)
+
+    def rules(self, table: str, name: str) -> tuple[Rule, ...]:
+        chain = self.chain(table, name)
+        return chain.rules if chain else ()
+
+
+@dataclass(frozen=True)
+class Engine:
+    version: str
+    api_version: str
+    os: str  # info.OperatingSystem
+    kernel: str
+    security_options: tuple[str, ...]
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class Host:
+    hostname: str
+    kernel: str
+    euid: int | None
+    addresses: tuple[str, ...]  # every address on an interface, loopback included
+    wsl: bool
+
+
+@dataclass(frozen=True)
+class Facts:
+    engine: Engine | None
+    containers: tuple[Container, ...]
+    networks: tuple[Network, ...]
+    host: Host | None
+    host_listeners: tuple[Listener, ...] | None
+    proxies: tuple[ProxyProcess, ...] | None
+    sysctls: dict[str, str | None]
+    firewall: Firewall | None
+    hosts_file: dict[str, tuple[str, ...]] | None  # name -> addresses, in file order
+    unreadable: dict[str, str] = field(default_factory=dict)  # what -> why
+
+    def container(self, ref: str) -> Container | None:
+        """By name, full id or unique id prefix (as the docker CLI resolves them)."""
+        ref = ref.lstrip("/")
+        for c in self.containers:
+            if ref in (c.name, c.id):
+                return c
+        matches = [c for c in self.containers if len(ref) >= 3 and c.id.startswith(ref)]
+        return matches[0] if len(matches) == 1 else None
+
+    def network(self, name_or_id: str) -> Network | None:
+        return next((n for n in self.networks if name_or_id in (n.name, n.id)), None)
+
+    def host_listeners_on(self, port: int, protocol: Protocol) -> list[Listener] | None:
+        if self.host_listeners is None:
+            return None
+        return [l for l in self.host_listeners if l.port == port and l.protocol == protocol]
+
+    def is_host_address(self, address: str) -> bool:
+        return self.host is not None and address in self.host.addresses

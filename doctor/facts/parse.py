@@ -1,0 +1,210 @@
+"""Parsers: one raw artifact in, typed facts out.  Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+import struct
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from doctor.facts.model import (
+    Attachment,
+    Binding,
+    Chain,
+    Container,
+    Firewall,
+    Listener,
+    Network,
+    PortMapping,
+    Protocol,
+    ProxyProcess,
+    Rule,
+)
+
+TCP_LISTEN = "0A"
+UDP_UNCONNECTED = "07"  # TCP_CLOSE: a bound UDP socket with no peer
+
+
+def _proc_net_address(hex_address: str) -> str:
+    """Decode /proc/net/tcp's address: 32-bit words in host byte order (little-endian here)."""
+    raw = bytes.fromhex(hex_address)
+    words = struct.unpack(f"<{len(raw) // 4}I", raw)
+    packed = struct.pack(f">{len(words)}I", *words)
+    return str(ipaddress.ip_address(packed))
+
+
+def parse_proc_net(text: str, protocol: Protocol) -> list[Listener]:
+    """Listeners in one of /proc/<pid>/net/{tcp,tcp6,udp,udp6}."""
+    wanted = TCP_LISTEN if protocol == "tcp" else UDP_UNCONNECTED
+    listeners = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != wanted:
+            continue
+        local, _, port = fields[1].partition(":")
+        address = _proc_net_address(local)
+        # An IPv4-mapped v6 address is the v4 socket it stands for.
+        mapped = ipaddress.ip_address(address)
+        if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped:
+            address = str(mapped.ipv4_mapped)
+        listeners.append(Listener(protocol, address, int(port, 16)))
+    return listeners
+
+
+def parse_iptables_save(text: str) -> Firewall:
+    tables: dict[str, dict[str, Chain]] = {}
+    policies: dict[str, str | None] = {}
+    rules: dict[str, list[Rule]] = {}
+    table = None
+
+    def close_table() -> None:
+        if table is not None:
+            tables[table] = {
+                name: Chain(name, policy, tuple(rules[name])) for name, policy in policies.items()
+            }
+
+    for line in text.splitlines():
+        if line.startswith("*"):
+            close_table()
+            table, policies, rules = line[1:].strip(), {}, {}
+        elif line.startswith(":") and table:
+            name, policy = line[1:].split()[:2]
+            policies[name] = None if policy == "-" else policy
+            rules[name] = []
+        elif line.startswith("-A ") and table:
+            _, chain, rest = line.split(" ", 2)
+            policies.setdefault(chain, None)
+            chain_rules = rules.setdefault(chain, [])
+            chain_rules.append(Rule(table, chain, len(chain_rules) + 1, rest, _jump_target(rest)))
+        elif line.strip() == "COMMIT":
+            close_table()
+            table = None
+    close_table()
+    return Firewall(tables)
+
+
+def _jump_target(rule: str) -> str | None:
+    words = shlex.split(rule, posix=True)
+    for flag in ("-j", "--jump", "-g", "--goto"):
+        if flag in words:
+            index = words.index(flag)
+            if index + 1 < len(words):
+                return words[index + 1]
+    return None
+
+
+def parse_hosts(text: str) -> dict[str, tuple[str, ...]]:
+    """/etc/hosts: each name with its addresses, in the order a resolver meets them."""
+    names: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        for name in fields[1:]:
+            names.setdefault(name.lower(), []).append(fields[0])
+    return {name: tuple(addresses) for name, addresses in names.items()}
+
+
+def parse_proxy_cmdline(pid: int, argv: list[str]) -> ProxyProcess | None:
+    """docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 8080 -container-ip IP -container-port 80"""
+    args: dict[str, str] = {}
+    for flag, value in zip(argv[1:], argv[2:]):
+        if flag.startswith("-"):
+            args[flag.lstrip("-")] = value
+    try:
+        return ProxyProcess(
+            pid=pid,
+            protocol="udp" if args.get("proto") == "udp" else "tcp",
+            host_ip=args["host-ip"],
+            host_port=int(args["host-port"]),
+            container_ip=args["container-ip"],
+            container_port=int(args["container-port"]),
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def _port_key(key: str) -> tuple[int, Protocol]:
+    port, _, proto = key.partition("/")
+    return int(port), "udp" if proto == "udp" else "tcp"
+
+
+def _mappings(ports: Mapping[str, Any] | None) -> tuple[PortMapping, ...]:
+    mappings = []
+    for key, bindings in (ports or {}).items():
+        port, protocol = _port_key(key)
+        mappings.append(PortMapping(port, protocol, tuple(
+            Binding(b.get("HostIp") or "", int(b["HostPort"]))
+            for b in bindings or () if b.get("HostPort")
+        )))
+    return tuple(sorted(mappings, key=lambda m: (m.container_port, m.protocol)))
+
+
+def parse_container(
+    inspect: Mapping[str, Any],
+    listeners: Iterable[Listener] | None = None,
+    log_tail: Iterable[str] = (),
+) -> Container:
+    state = inspect.get("State") or {}
+    config = inspect.get("Config") or {}
+    host_config = inspect.get("HostConfig") or {}
+    settings = inspect.get("NetworkSettings") or {}
+    health = state.get("Health") or None
+    health_log = (health or {}).get("Log") or []
+    attachments = tuple(
+        Attachment(
+            network=name,
+            network_id=net.get("NetworkID") or "",
+            ip=net.get("IPAddress") or None,
+            ipv6=net.get("GlobalIPv6Address") or None,
+            gateway=net.get("Gateway") or None,
+            aliases=tuple(net.get("Aliases") or ()),
+        )
+        for name, net in sorted((settings.get("Networks") or {}).items())
+    )
+    return Container(
+        id=inspect["Id"],
+        name=inspect.get("Name", "").lstrip("/"),
+        image=config.get("Image") or inspect.get("Image", ""),
+        status=state.get("Status", "unknown"),
+        pid=state.get("Pid") or None,
+        exit_code=state.get("ExitCode"),
+        oom_killed=bool(state.get("OOMKilled")),
+        restart_count=int(inspect.get("RestartCount") or 0),
+        error=state.get("Error") or "",
+        health=health.get("Status") if health else None,
+        health_output=(health_log[-1].get("Output") or "").strip() if health_log else None,
+        network_mode=host_config.get("NetworkMode") or "default",
+        attachments=attachments,
+        published=_mappings(settings.get("Ports")),
+        configured=_mappings(host_config.get("PortBindings")),
+        exposed=tuple(sorted(_port_key(k) for k in (config.get("ExposedPorts") or {}))),
+        labels=dict(config.get("Labels") or {}),
+        listeners=None if listeners is None else tuple(listeners),
+        log_tail=tuple(log_tail),
+    )
+
+
+def parse_network(inspect: Mapping[str, Any]) -> Network:
+    ipam = (inspect.get("IPAM") or {}).get("Config") or []
+    return Network(
+        id=inspect["Id"],
+        name=inspect.get("Name", ""),
+        driver=inspect.get("Driver", ""),
+        internal=bool(inspect.get("Internal")),
+        enable_ipv6=bool(inspect.get("EnableIPv6")),
+        subnets=tuple(c["Subnet"] for c in ipam if c.get("Subnet")),
+        gateways=tuple(c["Gateway"] for c in ipam if c.get("Gateway")),
+        options=dict(inspect.get("Options") or {}),
+    )
+
+
+def demux_log(raw: bytes) -> list[str]:
+    """Engine logs of a container without a TTY come in frames: 8-byte header, payload."""
+    if len(raw) >= 8 and raw[0] in (0, 1, 2) and raw[1:4] == b"\0\0\0":
+        chunks, offset = [], 0
+        while offset + 8 <= len(raw):
+            size = struct.unpack(">I", raw[offset + 4 : offset + 8])[0]
+            chunks.append(raw[offset + 8 : offset + 8 + size])
+            offset += 8 + size
+        raw = b"".join(chunks)
+    return raw.decode("utf-8", "replace").splitlines()

@@ -1,0 +1,106 @@
+"""Live probes: real connections that confirm or contradict what the facts say.
+
+They never enter the snapshot: a replayed diagnosis reports them as skipped.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from doctor.facts.model import Protocol
+
+Outcome = Literal["answered", "open", "closed", "refused", "timeout", "unreachable", "silent", "error"]
+
+#: After a TCP accept, how long to wait for the peer to hang up.  docker-proxy accepts
+#: first and closes as soon as its own connection to the container is refused.
+LINGER = 0.15
+UDP_WAIT = 0.5
+
+REACHED = ("answered", "open")
+FAILED = ("closed", "refused", "timeout", "unreachable", "error")
+
+_MEANING: dict[Outcome, str] = {
+    "answered": "connected, and the service sent data",
+    "open": "connected; the service stays silent until spoken to",
+    "closed": "connected, then the peer hung up at once (reset after accept)",
+    "refused": "connection refused",
+    "timeout": "no answer (packets dropped?)",
+    "unreachable": "no route: ICMP unreachable",
+    "silent": "datagram sent, no answer and no ICMP error (open or filtered)",
+    "error": "could not probe",
+}
+
+
+@dataclass(frozen=True)
+class Observation:
+    address: str
+    port: int
+    protocol: Protocol
+    outcome: Outcome
+    ms: int
+    detail: str = ""
+
+    @property
+    def where(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}/{self.protocol}"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.detail or _MEANING[self.outcome]} ({self.ms} ms)"
+
+
+def probe(address: str, port: int, protocol: Protocol, timeout: float, linger: bool = True) -> Observation:
+    started = time.monotonic()
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    if protocol == "udp":
+        outcome, detail = _udp(family, address, port, min(timeout, UDP_WAIT))
+    else:
+        outcome, detail = _tcp(family, address, port, timeout, linger)
+    return Observation(address, port, protocol, outcome, round((time.monotonic() - started) * 1000), detail)
+
+
+def _tcp(family: int, address: str, port: int, timeout: float, linger: bool) -> tuple[Outcome, str]:
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect((address, port))
+        except ConnectionRefusedError:
+            return "refused", ""
+        except TimeoutError:
+            return "timeout", f"no answer within {timeout:.1f} s"
+        except OSError as exc:
+            if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+                return "unreachable", exc.strerror or ""
+            return "error", str(exc)
+        if not linger:
+            return "open", "connected"
+        sock.settimeout(LINGER)
+        try:
+            data = sock.recv(1)
+        except TimeoutError:
+            return "open", ""
+        except ConnectionResetError:
+            return "closed", "connected, then reset by the peer"
+        except OSError as exc:
+            return "error", str(exc)
+        return ("answered", "") if data else ("closed", "")
+
+
+def _udp(family: int, address: str, port: int, wait: float) -> tuple[Outcome, str]:
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(wait)
+        try:
+            sock.connect((address, port))  # connected, so ICMP port-unreachable surfaces as ECONNREFUSED
+            sock.send(b"docker-doctor\n")
+            sock.recv(512)
+        except ConnectionRefusedError:
+            return "refused", "ICMP port unreachable"
+        except TimeoutError:
+            return "silent", ""
+        except OSError as exc:
+            return "error", str(exc)
+        return "answered", ""

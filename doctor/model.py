@@ -1,0 +1,92 @@
+"""The report: what a diagnosis says, in the shape of the JSON report (schema v1)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_ID = "docker-doctor/report/v1"
+
+Severity = Literal["error", "warning", "info"]
+HopStatus = Literal["ok", "broken", "unknown", "skipped"]
+ProbeStatus = Literal["ok", "failed", "skipped", "timeout"]
+Verdict = Literal["reachable", "unreachable", "ambiguous", "undetermined"]
+
+SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One fact a finding rests on, and where it was read."""
+
+    fact: str
+    value: Any
+    source: str
+
+
+@dataclass(frozen=True)
+class Fix:
+    summary: str
+    commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: Severity
+    confidence: float
+    title: str
+    explanation: str
+    hop: str
+    affects: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+    fix: Fix
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One step of the path a packet takes, judged from facts and, if allowed, live."""
+
+    hop: str
+    status: HopStatus
+    detail: str
+    static: HopStatus | None = None  # what the facts alone said, when a live probe spoke too
+    live: str | None = None  # the live probe's observation at this hop
+
+
+@dataclass(frozen=True)
+class ProbeRun:
+    name: str
+    status: ProbeStatus
+    detail: str
+    ms: int
+
+
+@dataclass(frozen=True)
+class Target:
+    input: str
+    kind: Literal["port", "container", "host"]
+    host: str | None
+    port: int | None
+    protocol: str
+    container: str | None
+
+
+@dataclass
+class Report:
+    target: Target
+    vantage: str
+    verdict: Verdict
+    findings: list[Finding]
+    path: list[Hop]
+    probes: list[ProbeRun]
+    doctor: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for hop in data["path"]:
+            for optional in ("static", "live"):
+                if hop[optional] is None:
+                    del hop[optional]
+        return {"schema": SCHEMA_ID, **data}

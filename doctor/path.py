@@ -1,0 +1,276 @@
+"""The path model: the hops a packet takes to the target, each judged from facts alone.
+
+name resolution → host listener / docker-proxy → nat DNAT → filter FORWARD → bridge →
+container → the listener in the container's network namespace.  Live probes may
+later confirm or contradict a hop (see :mod:`doctor.live`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from doctor.facts.model import Binding, Container, Facts, Listener, PortMapping, Rule
+from doctor.model import Hop, HopStatus
+from doctor.target import Target
+
+HOPS = (
+    "name-resolution",
+    "host-listener",
+    "nat-dnat",
+    "filter-forward",
+    "bridge",
+    "container",
+    "container-listener",
+)
+
+NOT_FORWARDED = "traffic from this host to its own address is not forwarded"
+
+
+@dataclass(frozen=True)
+class Route:
+    """The container and port mapping behind the target, as far as the facts tell."""
+
+    container: Container | None = None
+    mapping: PortMapping | None = None
+    binding: Binding | None = None
+    live: bool = False  # False: only requested (HostConfig), the engine has not applied it
+
+    @property
+    def container_port(self) -> int | None:
+        return self.mapping.container_port if self.mapping else None
+
+
+@dataclass
+class Path:
+    hops: list[Hop]
+    route: Route
+
+    def hop(self, name: str) -> Hop | None:
+        return next((h for h in self.hops if h.hop == name), None)
+
+    def set(self, hop: Hop) -> None:
+        self.hops = [hop if h.hop == hop.hop else h for h in self.hops]
+
+    def first_broken(self) -> Hop | None:
+        return next((h for h in self.hops if h.status == "broken"), None)
+
+    def rank(self, hop: str) -> int:
+        """Where a hop sits on this path, for ranking findings (unknown hops last)."""
+        names = [h.hop for h in self.hops]
+        return names.index(hop) if hop in names else len(names) + HOPS.index(hop) if hop in HOPS else 99
+
+
+def find_route(facts: Facts, target: Target) -> Route:
+    """Which container the target leads to: a live binding first, then a requested one."""
+    if target.kind == "container":
+        return _container_route(target)
+    assert target.port is not None
+    live = [(c, m, b) for c in facts.containers for m, b in c.publishing(target.port, target.protocol)]
+    accepting = [(c, m, b) for c, m, b in live if any(b.accepts(addr) for addr in target.addresses)]
+    if accepting or live:
+        container, mapping, binding = (accepting or live)[0]
+        return Route(container, mapping, binding, live=True)
+    for container in facts.containers:
+        requested = container.configured_on(target.port, target.protocol)
+        if requested:
+            mapping, binding = requested[0]
+            return Route(container, mapping, binding, live=False)
+    return Route()
+
+
+def _container_route(target: Target) -> Route:
+    container = target.container
+    assert container is not None
+    port = target.port
+    if port is None:  # the container's first published, exposed or listening port
+        ports = [m.container_port for m in container.published or container.configured]
+        ports += [p for p, _ in container.exposed] + [l.port for l in container.listeners or ()]
+        port = ports[0] if ports else None
+    if port is None:
+        return Route(container)
+    mapping = next(
+        (m for m in container.published + container.configured
+         if m.container_port == port and m.protocol == target.protocol),
+        PortMapping(port, target.protocol),
+    )
+    return Route(container, mapping, mapping.bindings[0] if mapping.bindings else None, live=True)
+
+
+def build_path(facts: Facts, target: Target) -> Path:
+    route = find_route(facts, target)
+    judge = _Judge(facts, target, route)
+    if target.kind == "container":
+        names = ("bridge", "container", "container-listener")
+    else:
+        names = HOPS
+    return Path([getattr(judge, name.replace("-", "_"))() for name in names], route)
+
+
+class _Judge:
+    """One method per hop; each returns the hop's static verdict."""
+
+    def __init__(self, facts: Facts, target: Target, route: Route):
+        self.facts, self.target, self.route = facts, target, route
+        self.backend = route.container
+
+    def _hop(self, name: str, status: HopStatus, detail: str) -> Hop:
+        return Hop(name, status, detail)
+
+    def _no_container(self, name: str) -> Hop:
+        return self._hop(name, "skipped", "no container behind this port")
+
+    def name_resolution(self) -> Hop:
+        spec = self.target.spec
+        shown = ", ".join(self.target.addresses)
+        if spec.host is None or spec.host == shown:
+            return self._hop("name-resolution", "ok", f"connects to {shown}")
+        return self._hop("name-resolution", "ok", f"{spec.host} → {shown}")
+
+    def host_listener(self) -> Hop:
+        t, route, c = self.target, self.route, self.backend
+        port = f"{t.protocol} {t.port}"
+        holders = self.facts.host_listeners_on(t.port or 0, t.protocol)
+        foreign = [l for l in holders or () if l.process != "docker-proxy"]
+        if c is not None and route.live:
+            if route.binding and any(route.binding.accepts(a) for a in t.addresses):
+                return self._hop("host-listener", "ok", f"{c.name} publishes {route.binding} → "
+                                 f"{route.container_port}/{t.protocol}{self._proxy_note()}")
+            bound = ", ".join(str(b) for m in c.published for b in m.bindings if b.host_port == t.port)
+            return self._hop("host-listener", "broken",
+                             f"{c.name} publishes {port} only on {bound}, not on {', '.join(t.addresses)}")
+        if c is not None:  # requested but not applied
+            why = ("runs with --network host, so -p is ignored" if c.uses_host_network
+                   else f"is {c.status}" if not c.running
+                   else "has no published binding (its networks: "
+                        f"{', '.join(a.network for a in c.attachments) or 'none'})")
+            held = f"; {_holder(foreign)} holds the port" if foreign else ""
+            return self._hop("host-listener", "broken", f"{c.name} asks for {port} but {why}{held}")
+        if holders is None:
+            return self._hop("host-listener", "unknown", "no container publishes it; host sockets unreadable")
+        if foreign:
+            return self._hop("host-listener", "ok", f"no container publishes {port}; {_holder(foreign)} listens")
+        return self._hop("host-listener", "broken", f"nothing listens on {port} and no container publishes it")
+
+    def _proxy_note(self) -> str:
+        if self.facts.proxies is None:
+            return ""
+        proxies = [p for p in self.facts.proxies
+                   if p.host_port == self.target.port and p.protocol == self.target.protocol]
+        if proxies:
+            return f" (docker-proxy pid {', '.join(str(p.pid) for p in proxies)})"
+        return " (no docker-proxy: the kernel's NAT rules carry it)"
+
+    def nat_dnat(self) -> Hop:
+        c, route = self.backend, self.route
+        if c is None or not route.live:
+            return self._no_container("nat-dnat")
+        if self.target.loopback and self._has_proxy():
+            return self._hop("nat-dnat", "skipped", "loopback traffic goes to docker-proxy, not through DNAT")
+        if self.facts.firewall is None:
+            return self._hop("nat-dnat", "unknown", _why_unread(self.facts, "iptables"))
+        rule = self._dnat_rule()
+        if rule:
+            return self._hop("nat-dnat", "ok", f"rule {rule.position} of nat {rule.chain}: {rule.text}")
+        return self._hop("nat-dnat", "unknown", f"no DNAT rule for {self.target.port} → "
+                         f"{self._container_ip()}:{route.container_port} in the nat table")
+
+    def _has_proxy(self) -> bool:
+        return bool(self.facts.proxies) and any(
+            p.host_port == self.target.port and p.protocol == self.target.protocol for p in self.facts.proxies or ())
+
+    def _dnat_rule(self) -> Rule | None:
+        ip, port = self._container_ip(), self.route.container_port
+        for chain in ("DOCKER", "PREROUTING", "OUTPUT"):
+            for rule in self.facts.firewall.rules("nat", chain) if self.facts.firewall else ():
+                if rule.target == "DNAT" and f"--dport {self.target.port} " in rule.text + " " \
+                        and re.search(rf"--to-destination {re.escape(str(ip))}:{port}\b", rule.text):
+                    return rule
+        return None
+
+    def _container_ip(self) -> str | None:
+        c = self.backend
+        return next((a.ip for a in c.attachments if a.ip), None) if c else None
+
+    def filter_forward(self) -> Hop:
+        c, route = self.backend, self.route
+        if c is None or not route.live:
+            return self._no_container("filter-forward")
+        if self.target.vantage == "host":
+            return self._hop("filter-forward", "skipped", NOT_FORWARDED)
+        if self.facts.firewall is None:
+            return self._hop("filter-forward", "unknown", _why_unread(self.facts, "iptables"))
+        ip, port = self._container_ip(), route.container_port
+        for rule in self.facts.firewall.rules("filter", "DOCKER"):
+            if rule.target == "ACCEPT" and f"-d {ip}/32" in rule.text and f"--dport {port}" in rule.text:
+                return self._hop("filter-forward", "ok", f"rule {rule.position} of filter DOCKER: {rule.text}")
+        return self._hop("filter-forward", "unknown", f"no ACCEPT for {ip}:{port} in filter DOCKER")
+
+    def bridge(self) -> Hop:
+        c = self.backend
+        if c is None:
+            return self._no_container("bridge")
+        if c.uses_host_network:
+            return self._hop("bridge", "skipped", f"{c.name} shares the host's network stack")
+        if not c.attachments:
+            return self._hop("bridge", "broken" if c.running else "skipped",
+                             f"{c.name} is on no network (network mode {c.network_mode})")
+        internal = [a.network for a in c.attachments if (n := self.facts.network(a.network_id)) and n.internal]
+        if internal and len(internal) == len(c.attachments):
+            return self._hop("bridge", "broken", f"{c.name} is only on internal network(s) {', '.join(internal)}: "
+                             "nothing is published from there")
+        shown = ", ".join(f"{a.network} ({a.ip})" if a.ip else a.network for a in c.attachments)
+        return self._hop("bridge", "ok", f"{c.name} on {shown}")
+
+    def container(self) -> Hop:
+        c = self.backend
+        if c is None:
+            return self._no_container("container")
+        if not c.running:
+            code = f", exit code {c.exit_code}" if c.status == "exited" else ""
+            return self._hop("container", "broken", f"{c.name} is {c.status}{code}")
+        if c.health == "unhealthy":
+            return self._hop("container", "ok", f"{c.name} is running but unhealthy")
+        return self._hop("container", "ok", f"{c.name} is running" + (f" ({c.health})" if c.health else ""))
+
+    def container_listener(self) -> Hop:
+        c, port = self.backend, self.route.container_port
+        if c is None:
+            return self._no_container("container-listener")
+        if port is None:
+            return self._hop("container-listener", "skipped", f"{c.name} has no port to check")
+        if not c.running:
+            return self._hop("container-listener", "skipped", f"{c.name} is not running")
+        if c.uses_host_network:
+            return self._hop("container-listener", "skipped", "its sockets are the host's")
+        if c.listeners is None:
+            return self._hop("container-listener", "unknown", _why_unread(self.facts, "container-listeners"))
+        protocol = self.target.protocol
+        listening = c.listeners_on(port, protocol)
+        if any(not l.loopback_only for l in listening):
+            return self._hop("container-listener", "ok", f"{_listeners(listening)} in {c.name}")
+        if listening:
+            return self._hop("container-listener", "broken",
+                             f"{c.name} listens on {_listeners(listening)} only: loopback inside the container")
+        others = sorted({str(l) for l in c.listeners if not l.loopback_only})
+        return self._hop("container-listener", "broken", f"nothing in {c.name} listens on {protocol} {port}"
+                         + (f" (it listens on {', '.join(others)})" if others else ""))
+
+
+def _listeners(listeners: list[Listener]) -> str:
+    return ", ".join(str(l) for l in listeners)
+
+
+def _holder(listeners: list[Listener]) -> str:
+    l = listeners[0]
+    if l.pid is None:
+        return "a process of another user (run as root to name it)"
+    return f"{l.process} (pid {l.pid})"
+
+
+def _why_unread(facts: Facts, probe: str) -> str:
+    return f"not read: {facts.unreadable.get(probe, 'no data')}"
+
+
+def with_status(hop: Hop, status: HopStatus, live: str) -> Hop:
+    return replace(hop, status=status, static=hop.status, live=live)

@@ -1,0 +1,1 @@
+"""Reporters: the same report as text for people or JSON for machines."""

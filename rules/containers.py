@@ -1,0 +1,78 @@
+"""Rules about the container behind the target: its state, health and networks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from doctor.codes import finding
+from doctor.model import Evidence, Finding, Fix
+from doctor.plugins import Rule, RuleContext
+
+ENGINE = "Engine API"
+LOG_LINES_SHOWN = 5
+
+
+def container_not_running(ctx: RuleContext) -> Iterator[Finding]:
+    c = ctx.path.route.container
+    if c is None or c.running:
+        return
+    state = {"Status": c.status, "ExitCode": c.exit_code, "OOMKilled": c.oom_killed,
+             "RestartCount": c.restart_count, "Error": c.error}
+    why = ("it was killed for lack of memory (OOMKilled)" if c.oom_killed
+           else f"it is in a restart loop ({c.restart_count} restarts)" if c.status == "restarting"
+           else f"it exited with code {c.exit_code}" if c.status == "exited"
+           else f"the engine could not start it: {c.error}" if c.error
+           else f"it is {c.status}")
+    commands = [f"docker logs --tail 50 {c.name}", f"docker start {c.name}"]
+    if c.oom_killed:
+        commands.insert(1, f"docker update --memory 1g --memory-swap 1g {c.name}  # or fix the leak")
+    yield finding(
+        "CONTAINER_NOT_RUNNING", severity="error", confidence=0.95, hop="container",
+        explanation=f"{c.name} is not running: {why}. Nothing forwards to a stopped container.",
+        evidence=[Evidence(f"{c.name} State", state, ENGINE),
+                  Evidence(f"{c.name} last log lines", list(c.log_tail[-LOG_LINES_SHOWN:]), "docker logs")],
+        fix=Fix(f"Find out why {c.name} stopped, fix it, and start it again", commands),
+    )
+
+
+def container_unhealthy(ctx: RuleContext) -> Iterator[Finding]:
+    c = ctx.path.route.container
+    if c is None or not c.running or c.health != "unhealthy":
+        return
+    yield finding(
+        "CONTAINER_UNHEALTHY", severity="warning", confidence=0.8, hop="container",
+        explanation=f"{c.name} runs, but its own healthcheck fails; traffic may still reach it, while anything "
+                    "that waits for it to be healthy (depends_on: service_healthy, orchestrators) will not.",
+        evidence=[Evidence(f"{c.name} State.Health.Status", c.health, ENGINE),
+                  Evidence(f"{c.name} last healthcheck output", c.health_output, ENGINE)],
+        fix=Fix(f"See why {c.name}'s healthcheck fails and fix the service or the check",
+                [f"docker inspect {c.name} --format '{{{{json .State.Health}}}}'"]),
+    )
+
+
+def internal_network(ctx: RuleContext) -> Iterator[Finding]:
+    c = ctx.path.route.container
+    if c is None or not c.configured or c.uses_host_network or not c.attachments:
+        return
+    networks = [ctx.facts.network(a.network_id) or ctx.facts.network(a.network) for a in c.attachments]
+    if not all(n is not None and n.internal for n in networks):
+        return
+    names = [n.name for n in networks if n]
+    yield finding(
+        "INTERNAL_NETWORK", severity="error", confidence=0.95, hop="bridge",
+        explanation=f"{c.name} is only on internal network(s) {', '.join(names)}: they have no way in or out, "
+                    "so the engine published none of its ports.",
+        evidence=[Evidence(f"network {n} Internal", True, ENGINE) for n in names]
+                 + [Evidence(f"{c.name} NetworkSettings.Ports", [str(b) for m in c.published for b in m.bindings],
+                             ENGINE)],
+        fix=Fix(f"Attach {c.name} to a non-internal network too (the frontend/backend pattern), then restart it",
+                [f"docker network create {c.name}-front", f"docker network connect {c.name}-front {c.name}",
+                 f"docker restart {c.name}"]),
+    )
+
+
+RULES = [
+    Rule("container-not-running", ("CONTAINER_NOT_RUNNING",), container_not_running),
+    Rule("container-unhealthy", ("CONTAINER_UNHEALTHY",), container_unhealthy),
+    Rule("internal-network", ("INTERNAL_NETWORK",), internal_network),
+]
