@@ -101,7 +101,7 @@ def build_path(facts: Facts, target: Target) -> Path:
     route = find_route(facts, target)
     judge = _Judge(facts, target, route)
     if target.kind == "container":
-        names = ("bridge", "container", "container-listener")
+        names = ("host-listener", "bridge", "container", "container-listener")
     else:
         names = HOPS
     return Path([getattr(judge, name.replace("-", "_"))() for name in names], route)
@@ -129,6 +129,8 @@ class _Judge:
 
     def host_listener(self) -> Hop:
         t, route, c = self.target, self.route, self.backend
+        if t.kind == "container":
+            return self._published_side()
         port = f"{t.protocol} {t.port}"
         holders = self.facts.host_listeners_on(t.port or 0, t.protocol)
         foreign = [l for l in holders or () if l.process != "docker-proxy"]
@@ -151,6 +153,17 @@ class _Judge:
         if foreign:
             return self._hop("host-listener", "ok", f"no container publishes {port}; {_holder(foreign)} listens")
         return self._hop("host-listener", "broken", f"nothing listens on {port} and no container publishes it")
+
+    def _published_side(self) -> Hop:
+        """For a container target: is its port published on the host, as asked?"""
+        c, mapping = self.backend, self.route.mapping
+        if c is None or mapping is None or not mapping.bindings:
+            return self._hop("host-listener", "skipped", "the port is not published on the host")
+        shown = ", ".join(str(b) for b in mapping.bindings)
+        if any(mapping == m for m in c.published):
+            return self._hop("host-listener", "ok", f"published on {shown}")
+        return self._hop("host-listener", "broken", f"asks for {shown} but the engine did not publish it"
+                         f" ({c.error or c.status})")
 
     def _proxy_note(self) -> str:
         if self.facts.proxies is None:
@@ -212,9 +225,10 @@ class _Judge:
             return self._no_container("bridge")
         if c.uses_host_network:
             return self._hop("bridge", "skipped", f"{c.name} shares the host's network stack")
+        if not c.running:
+            return self._hop("bridge", "skipped", f"{c.name} is not running")
         if not c.attachments:
-            return self._hop("bridge", "broken" if c.running else "skipped",
-                             f"{c.name} is on no network (network mode {c.network_mode})")
+            return self._hop("bridge", "broken", f"{c.name} is on no network (network mode {c.network_mode})")
         internal = [a.network for a in c.attachments if (n := self.facts.network(a.network_id)) and n.internal]
         if internal and len(internal) == len(c.attachments):
             return self._hop("bridge", "broken", f"{c.name} is only on internal network(s) {', '.join(internal)}: "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterator
 
 from doctor.codes import finding
@@ -22,10 +23,10 @@ def _other(protocol: Protocol) -> Protocol:
 
 
 def _published_summary(facts: Facts) -> list[str]:
-    return sorted(
-        f"{c.name}: {b} -> {m.container_port}/{m.protocol}"
+    return sorted({
+        f"{c.name}: {port_spec(b.host_port, m.container_port, m.protocol, b.host_ip)}"
         for c in facts.containers for m in c.published for b in m.bindings
-    )
+    })
 
 
 def _listening(container: Container) -> list[str]:
@@ -284,7 +285,8 @@ def host_network_publish_ignored(ctx: RuleContext) -> Iterator[Finding]:
             fix=Fix(f"Make the application in {c.name} listen on port {host_port} itself, "
                     "or run it on a bridge network with -p",
                     [f"docker rm -f {c.name}",
-                     f"docker run -d --name {c.name} -p {asked[0]} {c.image}  # without --network host"]),
+                     f"docker run -d --name {c.name} -p {asked[0]} {c.image} {shlex.join(c.command)}".rstrip()
+                     + "  # without --network host"]),
         )
 
 

@@ -106,6 +106,7 @@ class Container:
     id: str
     name: str
     image: str
+    command: tuple[str, ...]  # Config.Cmd
     status: str  # running, exited, created, restarting, paused, dead
     pid: int | None
     exit_code: int | None

@@ -165,6 +165,7 @@ def parse_container(
         id=inspect["Id"],
         name=inspect.get("Name", "").lstrip("/"),
         image=config.get("Image") or inspect.get("Image", ""),
+        command=tuple(config.get("Cmd") or ()),
         status=state.get("Status", "unknown"),
         pid=state.get("Pid") or None,
         exit_code=state.get("ExitCode"),

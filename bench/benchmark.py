@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Time docker-doctor against gathering the same facts by hand.
+
+Run as root with the project's virtualenv (scripts/test creates it):
+
+    .venv/bin/python bench/benchmark.py [--sizes 5,100] [--repetitions 5]
+
+For each size N it stages N httpd containers, each publishing its own port,
+then reports medians of: `docker-doctor localhost:PORT --json`; the manual
+fact-gathering command below; and, once, `docker-doctor --version` against a
+bare start of the same interpreter. The containers are removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The same facts gathered by hand; their outputs go to /dev/null.
+MANUAL = (
+    "docker ps -a; docker inspect $(docker ps -aq); docker network inspect $(docker network ls -q);"
+    " iptables-save; ss -ltnp"
+)
+TARGETS = {"diagnosis / manual, N=5": 3.0, "diagnosis / manual, N=100": 1.5, "--version / bare interpreter": 3.0}
+
+
+def load_staging() -> ModuleType:  # tests/ is no installed package: load the module by path
+    spec = importlib.util.spec_from_file_location("staging", ROOT / "tests" / "staging.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def docker_doctor() -> str:
+    beside = Path(sys.executable).parent / "docker-doctor"
+    found = str(beside) if beside.exists() else shutil.which("docker-doctor")
+    if found is None:
+        sys.exit(f"docker-doctor is neither beside {sys.executable} nor on PATH (pip install -e .)")
+    return found
+
+
+def median_seconds(cmd: Sequence[str], repetitions: int, *, check_json: bool = False) -> float:
+    """Median wall time of cmd; with check_json, its stdout must be JSON (a real diagnosis)."""
+    times = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+        times.append(time.perf_counter() - start)
+        try:
+            if check_json:
+                json.loads(result.stdout)
+            elif result.returncode != 0:
+                raise ValueError
+        except ValueError:
+            raise RuntimeError(f"{' '.join(cmd)} exited {result.returncode}:\n{result.stderr}") from None
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="5,100", help="numbers of containers, comma-separated")
+    parser.add_argument("--repetitions", type=int, default=5)
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+
+    staging = load_staging()
+    staging.ensure_engine()
+    image = staging.ensure_image()
+    medians: dict[str, float] = {}
+    ratios: dict[str, float] = {}
+    for size in sizes:
+        with staging.Stage(image) as stage:
+            ports = [stage.free_port() for _ in range(size)]
+            with ThreadPoolExecutor(max_workers=8) as pool:  # docker run is mostly waiting
+                runs = [pool.submit(stage.run, f"web{i}", "-p", f"{port}:80", wait_port=80)
+                        for i, port in enumerate(ports)]
+                for run in runs:
+                    run.result()
+            manual = median_seconds(["bash", "-c", f"{{ {MANUAL}; }} >/dev/null 2>&1"], args.repetitions)
+            medians[f"manual, N={size}"] = manual
+            print(f"N={size}: manual {manual:.3f} s", file=sys.stderr)
+            diagnosis = median_seconds([docker_doctor(), f"localhost:{ports[0]}", "--json"], args.repetitions,
+                                       check_json=True)
+            medians[f"diagnosis, N={size}"] = diagnosis
+            ratios[f"diagnosis / manual, N={size}"] = diagnosis / manual
+    version = median_seconds([docker_doctor(), "--version"], args.repetitions)
+    bare = median_seconds([sys.executable, "-c", "pass"], args.repetitions)
+    medians |= {"docker-doctor --version": version, "bare interpreter": bare}
+    ratios["--version / bare interpreter"] = version / bare
+
+    print(f"\n{'median of ' + str(args.repetitions):<32}{'seconds':>10}")
+    for label, seconds in medians.items():
+        print(f"{label:<32}{seconds:>10.3f}")
+    print(f"\n{'ratio':<32}{'value':>10}{'target':>10}")
+    for label, ratio in ratios.items():
+        target = TARGETS.get(label)
+        verdict = "" if target is None else f"{f'<={target:g}x':>10}  {'ok' if ratio <= target else 'MISSED'}"
+        print(f"{label:<32}{ratio:>9.2f}x{verdict}")
+
+
+if __name__ == "__main__":
+    main()
