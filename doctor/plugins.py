@@ -39,7 +39,7 @@ class ProbeContext:
         if isinstance(data, str):
             data = data.encode()
         elif not isinstance(data, bytes):
-            data = json.dumps(data, indent=1, sort_keys=True).encode()
+            data = json.dumps(data, sort_keys=True).encode()
         self.artifacts[key] = data
 
     def remaining(self) -> float:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import json
-
 from doctor import artifacts as a
 from doctor.dockerapi import EngineClient, NotFound, connect, get_json, resolve_endpoint
 from doctor.plugins import Probe, ProbeContext
@@ -22,15 +20,17 @@ def collect_engine(ctx: ProbeContext) -> None:
     with concurrent.futures.ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
         info = pool.submit(client.get, "/info")
         networks = pool.submit(client.get, "/networks")
-        inspected = [c for c in pool.map(lambda s: _inspect(client, s["Id"]), summaries) if c]
+        # Raw bodies, joined unparsed: decoding 100 inspect objects only to encode them
+        # again costs more than all the requests.
+        inspected = [body for body in pool.map(lambda s: _inspect(client, s["Id"]), summaries) if body]
         # Why a stopped container stopped is usually in its last lines.
-        stopped = [c["Id"] for c in inspected if c.get("State", {}).get("Status") != "running"]
+        stopped = [s["Id"] for s in summaries if s.get("State") != "running"]
         logs = pool.map(lambda cid: _log_tail(client, cid), stopped)
         for cid, log in zip(stopped, logs):
             ctx.put(a.container_log(cid), log)
         ctx.put(a.ENGINE_INFO, info.result())
         ctx.put(a.NETWORKS, networks.result())
-    ctx.put(a.CONTAINERS, json.dumps(inspected, indent=1).encode())
+    ctx.put(a.CONTAINERS, b"[" + b",\n".join(inspected) + b"]")
 
 
 def _log_tail(client: EngineClient, container_id: str) -> bytes:
@@ -40,9 +40,9 @@ def _log_tail(client: EngineClient, container_id: str) -> bytes:
         return b""
 
 
-def _inspect(client: EngineClient, container_id: str) -> dict | None:
+def _inspect(client: EngineClient, container_id: str) -> bytes | None:
     try:
-        return get_json(client, f"/containers/{container_id}/json")
+        return client.get(f"/containers/{container_id}/json")
     except NotFound:  # removed since the listing
         return None
 

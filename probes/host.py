@@ -9,7 +9,9 @@ from pathlib import Path
 import psutil
 
 from doctor import artifacts as a
+from doctor.facts.parse import proc_net_listeners
 from doctor.plugins import Probe, ProbeContext, Skip
+from doctor.probes.netns import diag_socket, tcp_listen_dump
 
 SYSCTLS = (
     "net.ipv4.ip_forward",
@@ -34,35 +36,51 @@ def collect_platform(ctx: ProbeContext) -> None:
 
 
 def collect_sockets(ctx: ProbeContext) -> None:
-    listeners = []
-    names: dict[int, str] = {}
-    for conn in psutil.net_connections(kind="inet"):
-        tcp = conn.type == socket.SOCK_STREAM
-        if (tcp and conn.status != psutil.CONN_LISTEN) or (not tcp and conn.raddr):
+    """Listening sockets with their owners, and docker-proxy processes, in one pass over /proc.
+
+    psutil.net_connections() reads every fd of every process and /proc/net/tcp (which
+    walks all connection buckets): ~0.3 s on a host with a hundred published ports.
+    Here TCP listeners come from sock_diag, and docker-proxy processes, the bulk of
+    such a host, are known by their command line instead of their file descriptors.
+    """
+    with diag_socket() as sock:
+        found = [("tcp", address, port, inode) for family in (socket.AF_INET, socket.AF_INET6)
+                 for address, port, inode in tcp_listen_dump(sock, family)]
+    for name in ("udp", "udp6"):
+        try:
+            text = Path(f"/proc/net/{name}").read_text()
+        except FileNotFoundError:
             continue
-        if conn.pid is not None and conn.pid not in names:
-            try:
-                names[conn.pid] = psutil.Process(conn.pid).name()
-            except psutil.Error:
-                names[conn.pid] = "?"
-        listeners.append({
-            "protocol": "tcp" if tcp else "udp",
-            "address": conn.laddr.ip,
-            "port": conn.laddr.port,
-            "pid": conn.pid,
-            "process": names.get(conn.pid) if conn.pid is not None else None,
-        })
-    # Without root, sockets of other users' processes come without their owner.
-    ctx.put(a.HOST_SOCKETS, sorted(listeners, key=lambda l: (l["port"], l["protocol"], l["address"])))
-
-
-def collect_proxies(ctx: ProbeContext) -> None:
+        found += [("udp", address, port, inode) for address, port, inode in proc_net_listeners(text, "udp")]
+    wanted = {inode for *_, inode in found}
+    owners: dict[int, tuple[int, str]] = {}
     proxies = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        argv = proc.info["cmdline"] or []
-        if proc.info["name"] == "docker-proxy" or (argv and argv[0].endswith("/docker-proxy")):
-            proxies.append({"pid": proc.pid, "argv": argv})
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            if name == "docker-proxy":
+                proxies.append({"pid": pid, "argv": Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]})
+                continue
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:[") and int(link[8:-1]) in wanted:
+                    owners[int(link[8:-1])] = (pid, name)
+        except OSError:
+            continue  # gone meanwhile, or another user's (without root)
+    by_proxy = {(p["argv"][p["argv"].index("-proto") + 1] if "-proto" in p["argv"] else "tcp",
+                 _arg(p["argv"], "-host-ip"), _arg(p["argv"], "-host-port")): p["pid"] for p in proxies}
+    listeners = []
+    for protocol, address, port, inode in found:
+        pid, process = owners.get(inode, (None, None))
+        if pid is None and (protocol, address, str(port)) in by_proxy:
+            pid, process = by_proxy[(protocol, address, str(port))], "docker-proxy"
+        listeners.append({"protocol": protocol, "address": address, "port": port, "pid": pid, "process": process})
+    ctx.put(a.HOST_SOCKETS, sorted(listeners, key=lambda l: (l["port"], l["protocol"], l["address"])))
     ctx.put(a.PROXIES, proxies)
+
+
+def _arg(argv: list[str], flag: str) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv and argv.index(flag) + 1 < len(argv) else None
 
 
 def collect_sysctls(ctx: ProbeContext) -> None:
@@ -87,7 +105,6 @@ def _read(path: str) -> str | None:
 PROBES = [
     Probe("host-platform", collect_platform),
     Probe("host-sockets", collect_sockets),
-    Probe("docker-proxy", collect_proxies),
     Probe("sysctl", collect_sysctls),
     Probe("hosts-file", collect_hosts_file),
 ]

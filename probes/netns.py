@@ -1,15 +1,37 @@
-"""What each running container listens on, read from its network namespace through /proc.
+"""What each running container listens on, read from its network namespace without `docker exec`.
 
-/proc/<pid>/net/* shows the sockets of the namespace <pid> lives in, so this needs no
-`docker exec` and works on distroless images.
+TCP listeners come from the kernel's sock_diag netlink interface, asked inside the
+container's namespace for LISTEN sockets only: reading /proc/<pid>/net/tcp instead makes
+the kernel walk every established-connection bucket of the host, ~4 ms a file, which
+is most of a run with a hundred containers.  UDP comes from /proc/<pid>/net/udp{,6}
+(cheap), and so does TCP where entering a namespace is not allowed (not root).
+Either way the artifact is in /proc/net/tcp's format, so there is one parser.
+This works for distroless images too.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ipaddress
+import os
+import socket
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from doctor import artifacts as a
+from doctor.facts.parse import format_proc_net
 from doctor.plugins import Probe, ProbeContext, Skip
+
+CLONE_NEWNET = 0x40000000
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+TCP_LISTEN = 10
+_NLMSG = struct.Struct("=IHHII")
+_FAMILIES = {"tcp": socket.AF_INET, "tcp6": socket.AF_INET6}
 
 
 def collect_listeners(ctx: ProbeContext) -> None:
@@ -24,15 +46,102 @@ def collect_listeners(ctx: ProbeContext) -> None:
             continue
         if (container.get("HostConfig") or {}).get("NetworkMode") == "host":
             continue  # the host's own sockets: the host-sockets probe reads them
-        for name in a.NETNS_FILES:
-            try:
-                ctx.put(a.netns_file(container["Id"], name), Path(f"/proc/{pid}/net/{name}").read_bytes())
-            except PermissionError:
-                denied += 1
-            except FileNotFoundError:
-                pass  # exited meanwhile, or no IPv6 in the kernel
+        try:
+            files = _read_namespace(pid, use_netlink=ctx.is_root)
+        except PermissionError:
+            denied += 1
+            continue
+        except FileNotFoundError:
+            continue  # exited meanwhile
+        for name, text in files.items():
+            ctx.put(a.netns_file(container["Id"], name), text)
     if denied and not ctx.artifacts:
         raise Skip("needs root to read the containers' network namespaces")
+
+
+def _read_namespace(pid: int, use_netlink: bool) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    if use_netlink:
+        with _diag_socket(pid) as sock:
+            for name, family in _FAMILIES.items():
+                files[name] = format_proc_net(_tcp_listeners(sock, family)).encode()
+    for name in a.NETNS_FILES:
+        if name not in files:
+            try:
+                files[name] = Path(f"/proc/{pid}/net/{name}").read_bytes()
+            except FileNotFoundError:
+                if name.endswith("6"):
+                    continue  # no IPv6 in this kernel
+                raise
+    return files
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+@contextmanager
+def _diag_socket(pid: int) -> Iterator[socket.socket]:
+    """A sock_diag socket bound to the network namespace of ``pid``.
+
+    Only this thread enters the namespace, and only while the socket is made: a
+    socket keeps the namespace it was created in.
+    """
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+        try:
+            _setns(target)
+            try:
+                sock = diag_socket()
+            finally:
+                _setns(own)  # if this fails the probe fails: never go on in the wrong namespace
+        finally:
+            os.close(target)
+    finally:
+        os.close(own)
+    with sock:
+        yield sock
+
+
+def _tcp_listeners(sock: socket.socket, family: int) -> list[tuple[str, int]]:
+    return [(address, port) for address, port, _ in tcp_listen_dump(sock, family)]
+
+
+def diag_socket() -> socket.socket:
+    """A sock_diag socket in this process's own network namespace."""
+    return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
+
+
+def tcp_listen_dump(sock: socket.socket, family: int) -> list[tuple[str, int, int]]:
+    """(address, port, inode) of every TCP socket in LISTEN state, from sock_diag."""
+    # struct inet_diag_req_v2: family, protocol, ext, pad, states; then a zeroed inet_diag_sockid.
+    request = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << TCP_LISTEN) + bytes(48)
+    sock.send(_NLMSG.pack(_NLMSG.size + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
+              + request)
+    width = 4 if family == socket.AF_INET else 16
+    listeners = []
+    while True:
+        data, offset = sock.recv(65536), 0
+        while offset + _NLMSG.size <= len(data):
+            length, kind = _NLMSG.unpack_from(data, offset)[:2]
+            body = offset + _NLMSG.size
+            if kind == NLMSG_DONE:
+                return listeners
+            if kind == NLMSG_ERROR:
+                err = -struct.unpack_from("=i", data, body)[0]
+                raise OSError(err, f"sock_diag: {os.strerror(err)}")
+            # struct inet_diag_msg: family, state, timer, retrans, then sport (big-endian), dport, src...
+            port = struct.unpack_from(">H", data, body + 4)[0]
+            address = ipaddress.ip_address(data[body + 8 : body + 8 + width])
+            inode = struct.unpack_from("=I", data, body + 68)[0]
+            listeners.append((str(address), port, inode))
+            offset += (length + 3) & ~3
 
 
 PROBES = [Probe("container-listeners", collect_listeners, requires=("engine",))]

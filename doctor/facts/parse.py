@@ -34,8 +34,24 @@ def _proc_net_address(hex_address: str) -> str:
     return str(ipaddress.ip_address(packed))
 
 
+def format_proc_net(listeners: Iterable[tuple[str, int]], state: str = TCP_LISTEN) -> str:
+    """Sockets in /proc/net/tcp's format: the inverse of :func:`parse_proc_net`."""
+    lines = ["  sl  local_address rem_address   st"]
+    for index, (address, port) in enumerate(listeners):
+        packed = ipaddress.ip_address(address).packed
+        words = struct.unpack(f">{len(packed) // 4}I", packed)
+        local = struct.pack(f"<{len(words)}I", *words).hex().upper()
+        lines.append(f"{index:4}: {local}:{port:04X} {'0' * len(local)}:0000 {state}")
+    return "\n".join(lines) + "\n"
+
+
 def parse_proc_net(text: str, protocol: Protocol) -> list[Listener]:
     """Listeners in one of /proc/<pid>/net/{tcp,tcp6,udp,udp6}."""
+    return [Listener(protocol, address, port) for address, port, _ in proc_net_listeners(text, protocol)]
+
+
+def proc_net_listeners(text: str, protocol: Protocol) -> list[tuple[str, int, int | None]]:
+    """(address, port, inode) of the listening (TCP) or unconnected (UDP) sockets in the file."""
     wanted = TCP_LISTEN if protocol == "tcp" else UDP_UNCONNECTED
     listeners = []
     for line in text.splitlines()[1:]:
@@ -48,7 +64,8 @@ def parse_proc_net(text: str, protocol: Protocol) -> list[Listener]:
         mapped = ipaddress.ip_address(address)
         if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped:
             address = str(mapped.ipv4_mapped)
-        listeners.append(Listener(protocol, address, int(port, 16)))
+        inode = int(fields[9]) if len(fields) > 9 and fields[9].isdigit() else None
+        listeners.append((address, int(port, 16), inode))
     return listeners
 
 
