@@ -52,9 +52,6 @@ class Path:
     def set(self, hop: Hop) -> None:
         self.hops = [hop if h.hop == hop.hop else h for h in self.hops]
 
-    def first_broken(self) -> Hop | None:
-        return next((h for h in self.hops if h.status == "broken"), None)
-
     def rank(self, hop: str) -> int:
         """Where a hop sits on this path, for ranking findings (unknown hops last)."""
         names = [h.hop for h in self.hops]

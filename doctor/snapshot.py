@@ -38,9 +38,6 @@ class Snapshot:
     def keys_under(self, prefix: str) -> list[str]:
         return sorted(k for k in self.artifacts if k.startswith(prefix))
 
-    def probe(self, name: str) -> ProbeRun | None:
-        return next((p for p in self.probes if p.name == name), None)
-
     def write(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         for key, data in self.artifacts.items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from doctor import artifacts as a
-from doctor.facts.model import Engine, Facts, Firewall, Host, Listener, ProxyProcess
+from doctor.facts.model import Engine, Facts, Firewall, Host, Listener
 from doctor.facts.parse import (
     demux_log,
     parse_container,

@@ -41,14 +41,6 @@ class Listener:
     def loopback_only(self) -> bool:
         return is_loopback(self.address)
 
-    def accepts(self, address: str) -> bool:
-        """Whether a packet for ``address`` reaches this socket (wildcards take all)."""
-        if is_wildcard(self.address):
-            # A v6 wildcard takes v4 too unless IPV6_V6ONLY; docker-proxy and most
-            # servers leave dual-stack on.
-            return self.address == "::" or ":" not in address
-        return ipaddress.ip_address(self.address) == ipaddress.ip_address(address)
-
     def __str__(self) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"{self.protocol} {host}:{self.port}"
@@ -60,10 +52,6 @@ class Binding:
 
     host_ip: str
     host_port: int
-
-    @property
-    def restricted(self) -> bool:
-        return not is_wildcard(self.host_ip)
 
     def accepts(self, address: str) -> bool:
         """Whether a client connecting to ``address`` reaches this binding."""
@@ -171,12 +159,6 @@ class Network:
     subnets: tuple[str, ...]
     gateways: tuple[str, ...]
     options: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def bridge_name(self) -> str | None:
-        if self.driver != "bridge":
-            return None
-        return self.options.get("com.docker.network.bridge.name") or f"br-{self.id[:12]}"
 
 
 @dataclass(frozen=True)
