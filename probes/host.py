@@ -36,12 +36,12 @@ def collect_platform(ctx: ProbeContext) -> None:
 
 
 def collect_sockets(ctx: ProbeContext) -> None:
-    """Listening sockets with their owners, and docker-proxy processes, in one pass over /proc.
+    """Listening sockets with their owners, and the docker-proxy processes.
 
     psutil.net_connections() reads every fd of every process and /proc/net/tcp (which
     walks all connection buckets): ~0.3 s on a host with a hundred published ports.
-    Here TCP listeners come from sock_diag, and docker-proxy processes, the bulk of
-    such a host, are known by their command line instead of their file descriptors.
+    Here TCP listeners come from sock_diag; docker-proxy processes, the bulk of such a
+    host, own the sockets their command line names; other owners are looked up by fd.
     """
     with diag_socket() as sock:
         found = [("tcp", address, port, inode) for family in (socket.AF_INET, socket.AF_INET6)
@@ -52,28 +52,39 @@ def collect_sockets(ctx: ProbeContext) -> None:
         except FileNotFoundError:
             continue
         found += [("udp", address, port, inode) for address, port, inode in proc_net_listeners(text, "udp")]
-    wanted = {inode for *_, inode in found}
-    owners: dict[int, tuple[int, str]] = {}
-    proxies = []
-    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+    proxies, others = [], []
+    for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
         try:
             name = Path(f"/proc/{pid}/comm").read_text().strip()
             if name == "docker-proxy":
                 proxies.append({"pid": pid, "argv": Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]})
-                continue
+            else:
+                others.append((pid, name))
+        except OSError:
+            continue  # gone meanwhile
+    by_proxy = {(_arg(p["argv"], "-proto") or "tcp", _arg(p["argv"], "-host-ip"), _arg(p["argv"], "-host-port")):
+                p["pid"] for p in proxies}
+    owners: dict[int | None, tuple[int, str]] = {
+        inode: (by_proxy[(protocol, address, str(port))], "docker-proxy")
+        for protocol, address, port, inode in found if (protocol, address, str(port)) in by_proxy
+    }
+    # The rest are found by their file descriptors, lowest pids (system daemons) first,
+    # stopping as soon as every socket has its owner.
+    wanted = {inode for *_, inode in found} - set(owners)
+    for pid, name in others:
+        if not wanted:
+            break
+        try:
             for fd in os.listdir(f"/proc/{pid}/fd"):
                 link = os.readlink(f"/proc/{pid}/fd/{fd}")
                 if link.startswith("socket:[") and int(link[8:-1]) in wanted:
+                    wanted.discard(int(link[8:-1]))
                     owners[int(link[8:-1])] = (pid, name)
         except OSError:
             continue  # gone meanwhile, or another user's (without root)
-    by_proxy = {(p["argv"][p["argv"].index("-proto") + 1] if "-proto" in p["argv"] else "tcp",
-                 _arg(p["argv"], "-host-ip"), _arg(p["argv"], "-host-port")): p["pid"] for p in proxies}
     listeners = []
     for protocol, address, port, inode in found:
         pid, process = owners.get(inode, (None, None))
-        if pid is None and (protocol, address, str(port)) in by_proxy:
-            pid, process = by_proxy[(protocol, address, str(port))], "docker-proxy"
         listeners.append({"protocol": protocol, "address": address, "port": port, "pid": pid, "process": process})
     ctx.put(a.HOST_SOCKETS, sorted(listeners, key=lambda l: (l["port"], l["protocol"], l["address"])))
     ctx.put(a.PROXIES, proxies)
