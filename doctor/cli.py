@@ -8,9 +8,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from doctor import __version__
 from doctor.errors import DoctorError, ExitStatus, UsageError
+
+if TYPE_CHECKING:
+    from doctor.model import Report
 
 PROG = "docker-doctor"
 USAGE = f"""\
@@ -96,7 +100,7 @@ def _diagnose(args: argparse.Namespace) -> int:
     return exit_status(report)
 
 
-def exit_status(report) -> ExitStatus:  # type: ignore[no-untyped-def]
+def exit_status(report: Report) -> ExitStatus:
     if report.verdict == "undetermined":
         return ExitStatus.UNDIAGNOSABLE
     problems = any(f.severity in ("error", "warning") for f in report.findings)
