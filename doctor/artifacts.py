@@ -10,6 +10,9 @@ HOST_SOCKETS = "host/sockets.json"
 PROXIES = "host/docker-proxy.json"  # [{"pid": ..., "argv": [...]}]
 SYSCTLS = "host/sysctl.json"
 HOSTS_FILE = "host/etc-hosts"
+RESOLV_CONF = "host/resolv.conf"
+ROUTES = "host/proc-net-route"  # /proc/net/route: the host's IPv4 routes (main table)
+INTERFACES = "host/interfaces.json"  # {name: mtu}
 IPTABLES = "firewall/iptables-save.txt"
 IP6TABLES = "firewall/ip6tables-save.txt"
 
@@ -23,3 +26,8 @@ def container_log(container_id: str) -> str:
 def netns_file(container_id: str, name: str) -> str:
     """A copy of /proc/<pid>/net/<name> of the container's network namespace."""
     return f"netns/{container_id}/{name}"
+
+
+def container_file(container_id: str, name: str) -> str:
+    """A file the container itself sees, e.g. its etc/resolv.conf and etc/hosts."""
+    return f"containers/{container_id}/{name}"

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 PROG = "docker-doctor"
 USAGE = f"""\
-{PROG} TARGET [--from host|external] [--json] [--no-live] [--timeout S] [-v]
+{PROG} [TARGET] [--from host|external|CONTAINER] [--json] [--no-live] [--timeout S] [-v]
        {PROG} TARGET --snapshot DIR        diagnose from a saved snapshot
        {PROG} TARGET --save-snapshot DIR   also keep what was read, to replay it later
        {PROG} explain CODE                 what a cause code means and how it is fixed"""
@@ -38,8 +38,9 @@ def _diagnose_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, usage=USAGE, description="Why can't I reach my container? "
                      "The verdict, the hop where traffic dies, the cause and the fix.")
     parser.add_argument("target", help=TARGET_HELP)
-    parser.add_argument("--from", dest="vantage", choices=("host", "external"),
-                        help="where the client is (default: host for loopback targets, external otherwise)")
+    parser.add_argument("--from", dest="vantage", metavar="SOURCE",
+                        help="where the client is: host, external (another machine), or a container "
+                             "(name, id or compose service); default: host for loopback targets, external otherwise")
     parser.add_argument("--json", action="store_true", help="print the JSON report, nothing else, on stdout")
     parser.add_argument("--no-live", action="store_true", help="static analysis only: send no packets")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="bound the whole run")
@@ -73,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    from doctor.engine import Options, diagnose  # deferred: keeps --version and errors fast
+    from doctor.engine import (  # deferred: keeps --version and errors fast
+        Options,
+        diagnose,
+    )
     from doctor.snapshot import Snapshot
     from doctor.target import parse_target
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import platform
 import socket
@@ -12,9 +13,12 @@ from dataclasses import dataclass
 from doctor import __version__
 from doctor.errors import CannotDiagnose
 from doctor.facts import Facts, build_facts
-from doctor.live import FAILED, REACHED, Observation, probe
+from doctor.inside import Plan
+from doctor.inside import run as run_inside
+from doctor.live import FAILED, REACHED, Observation, Seen, probe
 from doctor.model import SEVERITY_RANK, Finding, Hop, ProbeRun, Report, Verdict
 from doctor.path import Path, build_path, with_status
+from doctor.peerpath import build_peer_path
 from doctor.plugins import Plugins, Probe, ProbeContext, RuleContext, load_plugins
 from doctor.runner import Job, Outcome, run_jobs
 from doctor.snapshot import Snapshot
@@ -77,16 +81,20 @@ def diagnose(spec: TargetSpec, options: Options, snapshot: Snapshot | None = Non
     if facts.engine is None:
         raise CannotDiagnose(f"no Engine data: {facts.unreadable.get('engine', 'the engine probe did not run')}")
     target = resolve_target(spec, facts, options.vantage)
-    path = build_path(facts, target)
+    path = build_peer_path(facts, target) if target.source else build_path(facts, target)
     static = _static_verdict(path)
     live: Verdict | None = None
+    seen: Seen | None = None
     if live_skip:
         live_runs.append(ProbeRun("live", "skipped", live_skip, 0))
+    elif target.source:
+        seen = Seen()
+        live = _confirm_from_container(facts, target, path, seen, deadline, live_runs)
     else:
         live = _confirm_live(facts, target, path, early, deadline, live_runs)
 
     rule_runs: list[ProbeRun] = []
-    findings = _run_rules(plugins, RuleContext(facts, target, path), deadline, rule_runs)
+    findings = _run_rules(plugins, RuleContext(facts, target, path, seen), deadline, rule_runs)
     findings.sort(key=lambda f: (
         (path.hop(f.hop) or Hop(f.hop, "unknown", "")).status != "broken",
         path.rank(f.hop), SEVERITY_RANK[f.severity], -f.confidence,
@@ -182,6 +190,61 @@ def _confirm_live(facts: Facts, target: Target, path: Path, early: list[Observat
     return "unreachable" if failed else None
 
 
+def _confirm_from_container(facts: Facts, target: Target, path: Path, seen: Seen, deadline: float,
+                            runs: list[ProbeRun]) -> Verdict | None:
+    """Ask the source's DNS server and connect, from inside the source's network namespace."""
+    plan = _inside_plan(facts, target, path.route.container_port or target.port)
+    if isinstance(plan, str):
+        runs.append(ProbeRun("live:inside", "skipped", plan, 0))
+        return None
+    outcome = run_jobs([Job("live:inside", lambda: run_inside(plan), max(0.5, deadline - time.monotonic()))],
+                       deadline)["live:inside"]
+    if outcome.status != "ok":
+        runs.append(ProbeRun("live:inside", outcome.status, outcome.detail, outcome.ms))
+        return None
+    seen.answer, seen.connections = outcome.value.answer, outcome.value.observations
+    summary = "; ".join(map(str, filter(None, [seen.answer, *seen.connections])))
+    runs.append(ProbeRun("live:inside", "ok", summary, outcome.ms))
+
+    if seen.answer:
+        hop = path.hop("name-resolution")
+        if hop:
+            path.set(with_status(hop, "ok" if seen.answer.outcome == "answered" else "broken", str(seen.answer)))
+    reached = [o for o in seen.connections if o.outcome in REACHED]
+    failed = [o for o in seen.connections if o.outcome in FAILED]
+    if seen.connections:
+        last = path.hops[-1]
+        if reached or any(o.outcome == "refused" for o in failed):
+            path.set(with_status(last, "ok" if reached else "broken", "; ".join(map(str, seen.connections))))
+        elif not any(h.status == "broken" for h in path.hops):
+            # Dropped or unroutable on the way: the first hop between the two ends is to blame.
+            middle = next((h for h in path.hops if h.hop in ("network", "bridge", "gateway", "egress")), last)
+            path.set(with_status(middle, "broken", "; ".join(map(str, seen.connections))))
+    if reached:
+        return "reachable"
+    if failed or (seen.answer and seen.answer.outcome != "answered"):
+        return "unreachable"
+    return None
+
+
+def _inside_plan(facts: Facts, target: Target, port: int | None) -> Plan | str:
+    """What to send from inside the source, or why nothing is sent."""
+    from doctor.peer import netns_owner
+
+    assert target.source is not None and target.resolution is not None
+    owner = netns_owner(target.source, facts)
+    if not owner.running or not owner.pid:
+        return f"{owner.name} is not running: nothing to send from"
+    if os.geteuid() != 0:
+        return f"needs root to enter {owner.name}'s network namespace"
+    r = target.resolution
+    query = (r.name, r.nameserver) if r.via in ("none", "resolver") and r.nameserver else None
+    connect = [(a, port, target.protocol) for a in target.addresses[:1]] if port else []
+    if not query and not connect:
+        return "nothing to send: no address and no DNS server to ask" if port else "no port to connect to"
+    return Plan(owner.pid, LIVE_TIMEOUT, query, connect, port, target.protocol)
+
+
 def _static_verdict(path: Path) -> Verdict:
     statuses = {h.status for h in path.hops}
     if "broken" in statuses:
@@ -195,7 +258,8 @@ def _run_rules(plugins: Plugins, ctx: RuleContext, deadline: float, runs: list[P
     def job(check: Callable[[RuleContext], object], name: str) -> Job:
         return Job(f"rule:{name}", lambda: list(check(ctx)), RULE_TIMEOUT)  # type: ignore[call-overload]
 
-    outcomes = run_jobs([job(r.check, r.name) for r in plugins.rules], max(deadline, time.monotonic() + 0.5))
+    rules = [r for r in plugins.rules if ctx.target.client in r.clients]
+    outcomes = run_jobs([job(r.check, r.name) for r in rules], max(deadline, time.monotonic() + 0.5))
     findings: list[Finding] = []
     for name, outcome in outcomes.items():
         if outcome.status == "ok":

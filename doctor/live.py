@@ -8,11 +8,12 @@ from __future__ import annotations
 import errno
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from doctor.facts.model import Protocol
 
+DnsOutcome = Literal["answered", "nxdomain", "no-address", "failed", "timeout", "refused", "error"]
 Outcome = Literal["answered", "open", "closed", "refused", "timeout", "unreachable", "silent", "error"]
 
 #: After a TCP accept, how long to wait for the peer to hang up.  docker-proxy accepts
@@ -52,6 +53,29 @@ class Observation:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.detail or _MEANING[self.outcome]} ({self.ms} ms)"
+
+
+@dataclass(frozen=True)
+class DnsAnswer:
+    name: str
+    server: str
+    outcome: DnsOutcome
+    addresses: tuple[str, ...] = ()
+    ms: int = 0
+    detail: str = ""
+
+    def __str__(self) -> str:
+        if self.outcome == "answered":
+            return f"{self.server} answered {self.name} → {', '.join(self.addresses)} ({self.ms} ms)"
+        return f"{self.server} for {self.name}: {self.detail or self.outcome} ({self.ms} ms)"
+
+
+@dataclass
+class Seen:
+    """What the live probes saw, for rules to weigh beside the facts."""
+
+    answer: DnsAnswer | None = None
+    connections: list[Observation] = field(default_factory=list)
 
 
 def probe(address: str, port: int, protocol: Protocol, timeout: float, linger: bool = True) -> Observation:

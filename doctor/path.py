@@ -96,7 +96,7 @@ def _container_route(target: Target) -> Route:
 
 def build_path(facts: Facts, target: Target) -> Path:
     route = find_route(facts, target)
-    judge = _Judge(facts, target, route)
+    judge = Judge(facts, target, route)
     if target.kind == "container":
         names = ("host-listener", "bridge", "container", "container-listener")
     else:
@@ -104,7 +104,7 @@ def build_path(facts: Facts, target: Target) -> Path:
     return Path([getattr(judge, name.replace("-", "_"))() for name in names], route)
 
 
-class _Judge:
+class Judge:
     """One method per hop; each returns the hop's static verdict."""
 
     def __init__(self, facts: Facts, target: Target, route: Route):
@@ -230,6 +230,10 @@ class _Judge:
         if internal and len(internal) == len(c.attachments):
             return self._hop("bridge", "broken", f"{c.name} is only on internal network(s) {', '.join(internal)}: "
                              "nothing is published from there")
+        networks = [self.facts.network(a.network_id) for a in c.attachments]
+        if self.target.vantage == "host" and all(n is not None and n.host_isolated for n in networks):
+            return self._hop("bridge", "broken", f"{c.name} is only on {networks[0].driver} network "
+                             f"{networks[0].name}: this host cannot reach its own {networks[0].driver} children")
         shown = ", ".join(f"{a.network} ({a.ip})" if a.ip else a.network for a in c.attachments)
         return self._hop("bridge", "ok", f"{c.name} on {shown}")
 

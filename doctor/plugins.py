@@ -20,6 +20,7 @@ from doctor.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from doctor.facts import Facts
+    from doctor.live import Seen
     from doctor.path import Path
     from doctor.target import Target
 
@@ -75,15 +76,25 @@ class RuleContext:
     facts: Facts
     target: Target
     path: Path
+    seen: Seen | None = None  # what live probes saw; None when nothing was sent
+
+
+CLIENTS = ("host", "external", "container")
 
 
 @dataclass(frozen=True)
 class Rule:
-    """A pure function from facts and the path to findings."""
+    """A pure function from facts and the path to findings.
+
+    ``clients`` says which clients the rule reasons about: a rule about published
+    ports (``host``, ``external``) has nothing to say about container-to-container
+    traffic (``container``: ``--from CONTAINER``), and the other way round.
+    """
 
     name: str
     codes: tuple[str, ...]
     check: Callable[[RuleContext], Iterable[Finding]]
+    clients: tuple[str, ...] = CLIENTS
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import os
 import re
 import socket
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 from doctor import model
 from doctor.errors import UsageError
 from doctor.facts.model import Container, Facts, Protocol, is_loopback
+from doctor.peer import Resolution, locate, named_containers, netns_owner, resolve_as
 from doctor.runner import call_bounded
 
 SCHEME_PORTS = {"http": 80, "https": 443}
@@ -21,7 +23,8 @@ _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$")
 _HOST_PORT = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:/\[\]]*)):(?P<port>[^:/]+)$")
 RESOLVE_TIMEOUT = 2.0
 
-Vantage = Literal["host", "external"]
+Vantage = str  # "host", "external", or a container reference given to --from
+PLACES = ("host", "external")
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,15 @@ class Target:
     port: int | None
     protocol: Protocol
     addresses: tuple[str, ...]  # where a client connects (empty for a container without port)
-    vantage: Vantage
+    vantage: Vantage  # host, external or container:NAME
     container: Container | None = None
+    source: Container | None = None  # --from CONTAINER: the client is this container
+    resolution: Resolution | None = None  # how the source resolves the host part
+
+    @property
+    def client(self) -> str:
+        """host, external or container: where the connection starts."""
+        return "container" if self.source else self.vantage
 
     @property
     def loopback(self) -> bool:
@@ -121,6 +131,8 @@ class Target:
 
 
 def resolve_target(spec: TargetSpec, facts: Facts, vantage: Vantage | None = None) -> Target:
+    if vantage is not None and vantage not in PLACES:
+        return _from_container(spec, facts, find_container(vantage, facts, "--from"))
     host = spec.host
     if host is None or host.lower() == "localhost":
         return Target(spec, "port", spec.port, spec.protocol, _localhost(facts), vantage or "host")
@@ -135,10 +147,52 @@ def resolve_target(spec: TargetSpec, facts: Facts, vantage: Vantage | None = Non
         if spec.port is None:
             raise UsageError(f"{spec.input!r} is this host: give a port (e.g. {host}:8080)")
         return Target(spec, "port", spec.port, spec.protocol, addresses, vantage or default)
-    names = [c.name for c in facts.containers]
-    close = difflib.get_close_matches(host, names, n=3)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    raise UsageError(f"{host!r} is neither a container nor an address of this host{hint}")
+    raise UsageError(f"{host!r} is neither a container nor an address of this host{_did_you_mean(host, facts)}")
+
+
+def find_container(ref: str, facts: Facts, what: str) -> Container:
+    """By name, id prefix, or compose service name (the current project's first)."""
+    container = facts.container(ref)
+    if container is not None:
+        return container
+    services = [c for c in facts.containers if c.compose_service == ref]
+    project = current_compose_project()
+    ours = [c for c in services if c.compose_project == project]
+    candidates = sorted(ours or services, key=lambda c: (not c.running, c.name))
+    if len(ours) >= 1 or len({c.compose_project for c in services}) == 1:
+        return candidates[0]
+    if services:
+        projects = ", ".join(sorted({c.compose_project or "?" for c in services}))
+        raise UsageError(f"{what} {ref}: a service of several compose projects ({projects}); "
+                         "name the container, or set COMPOSE_PROJECT_NAME")
+    raise UsageError(f"{what} {ref}: no such container{_did_you_mean(ref, facts)}")
+
+
+def current_compose_project() -> str:
+    """The compose project of the current directory, as `docker compose` names it."""
+    name = os.environ.get("COMPOSE_PROJECT_NAME") or os.path.basename(os.getcwd())
+    return re.sub(r"[^a-z0-9_-]", "", name.lower())
+
+
+def _did_you_mean(ref: str, facts: Facts) -> str:
+    names = {c.name for c in facts.containers} | {c.compose_service for c in facts.containers if c.compose_service}
+    close = difflib.get_close_matches(ref, sorted(names), n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def _from_container(spec: TargetSpec, facts: Facts, source: Container) -> Target:
+    """The target as the source container sees it: its names, its loopback."""
+    name = spec.host or "localhost"
+    owner = netns_owner(source, facts)
+    resolution = resolve_as(owner, name, facts)
+    destination = None
+    if resolution.addresses:
+        place = locate(resolution.addresses[0], owner, facts)
+        destination = place.container if place.kind == "container" else None
+    else:
+        destination = next(iter(named_containers(name.lower(), facts)), None)
+    return Target(spec, "container" if destination else "port", spec.port, spec.protocol, resolution.addresses,
+                  f"container:{source.name}", destination, source, resolution)
 
 
 def _localhost(facts: Facts) -> tuple[str, ...]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from doctor.probes import containerfs, engine, firewall, host, netns
+
 from doctor.hookspecs import hookimpl
 from doctor.plugins import Probe
-from doctor.probes import engine, firewall, host, netns
 
 
 @hookimpl
 def docker_doctor_probes() -> list[Probe]:
-    return [*engine.PROBES, *host.PROBES, *netns.PROBES, *firewall.PROBES]
+    return [*engine.PROBES, *host.PROBES, *netns.PROBES, *containerfs.PROBES, *firewall.PROBES]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+
 from doctor import artifacts as a
 from doctor.dockerapi import EngineClient, NotFound, connect, get_json, resolve_endpoint
 from doctor.plugins import Probe, ProbeContext

@@ -1,4 +1,4 @@
-"""The host side: platform markers, listening sockets, docker-proxy processes, sysctls, /etc/hosts."""
+"""The host side: platform markers, listening sockets, docker-proxy processes, sysctls, resolver files, routes."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import socket
 from pathlib import Path
 
 import psutil
+from doctor.probes.netns import diag_socket, tcp_listen_dump
 
 from doctor import artifacts as a
 from doctor.facts.parse import proc_net_listeners
 from doctor.plugins import Probe, ProbeContext, Skip
-from doctor.probes.netns import diag_socket, tcp_listen_dump
 
 SYSCTLS = (
     "net.ipv4.ip_forward",
@@ -98,11 +98,26 @@ def collect_sysctls(ctx: ProbeContext) -> None:
     ctx.put(a.SYSCTLS, {name: _read("/proc/sys/" + name.replace(".", "/")) for name in SYSCTLS})
 
 
-def collect_hosts_file(ctx: ProbeContext) -> None:
-    try:
-        ctx.put(a.HOSTS_FILE, Path("/etc/hosts").read_bytes())
-    except FileNotFoundError:
-        raise Skip("/etc/hosts does not exist") from None
+def collect_resolver_files(ctx: ProbeContext) -> None:
+    """/etc/hosts and /etc/resolv.conf: default-bridge containers inherit the host's resolvers."""
+    missing = []
+    for key, path in ((a.HOSTS_FILE, "/etc/hosts"), (a.RESOLV_CONF, "/etc/resolv.conf")):
+        try:
+            ctx.put(key, Path(path).read_bytes())
+        except FileNotFoundError:
+            missing.append(path)
+    if len(missing) == 2:
+        raise Skip("neither /etc/hosts nor /etc/resolv.conf exists")
+
+
+def collect_routes(ctx: ProbeContext) -> None:
+    """The IPv4 routing table and every interface's MTU: overlaps with Docker subnets, egress MTU."""
+    ctx.put(a.ROUTES, Path("/proc/net/route").read_bytes())
+    interfaces = {}
+    for link in Path("/sys/class/net").iterdir():
+        mtu = _read(str(link / "mtu"))
+        interfaces[link.name] = int(mtu) if mtu and mtu.isdigit() else None
+    ctx.put(a.INTERFACES, interfaces)
 
 
 def _read(path: str) -> str | None:
@@ -117,5 +132,6 @@ PROBES = [
     Probe("host-platform", collect_platform),
     Probe("host-sockets", collect_sockets),
     Probe("sysctl", collect_sysctls),
-    Probe("hosts-file", collect_hosts_file),
+    Probe("resolver-files", collect_resolver_files),
+    Probe("routes", collect_routes),
 ]

@@ -11,7 +11,6 @@ This works for distroless images too.
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import os
 import socket
@@ -22,9 +21,9 @@ from pathlib import Path
 
 from doctor import artifacts as a
 from doctor.facts.parse import format_proc_net
+from doctor.namespaces import setns
 from doctor.plugins import Probe, ProbeContext, Skip
 
-CLONE_NEWNET = 0x40000000
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
@@ -76,15 +75,6 @@ def _read_namespace(pid: int, use_netlink: bool) -> dict[str, bytes]:
     return files
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
 @contextmanager
 def _diag_socket(pid: int) -> Iterator[socket.socket]:
     """A sock_diag socket bound to the network namespace of ``pid``.
@@ -96,11 +86,11 @@ def _diag_socket(pid: int) -> Iterator[socket.socket]:
     try:
         target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
         try:
-            _setns(target)
+            setns(target)
             try:
                 sock = diag_socket()
             finally:
-                _setns(own)  # if this fails the probe fails: never go on in the wrong namespace
+                setns(own)  # if this fails the probe fails: never go on in the wrong namespace
         finally:
             os.close(target)
     finally:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from doctor.rules import containers, networks, peers, ports
+
 from doctor.hookspecs import hookimpl
 from doctor.plugins import Rule
-from doctor.rules import containers, ports
 
 
 @hookimpl
 def docker_doctor_rules() -> list[Rule]:
-    return [*ports.RULES, *containers.RULES]
+    return [*ports.RULES, *containers.RULES, *peers.RULES, *networks.RULES]

@@ -74,5 +74,5 @@ def internal_network(ctx: RuleContext) -> Iterator[Finding]:
 RULES = [
     Rule("container-not-running", ("CONTAINER_NOT_RUNNING",), container_not_running),
     Rule("container-unhealthy", ("CONTAINER_UNHEALTHY",), container_unhealthy),
-    Rule("internal-network", ("INTERNAL_NETWORK",), internal_network),
+    Rule("internal-network", ("INTERNAL_NETWORK",), internal_network, ("host", "external")),
 ]

@@ -6,11 +6,12 @@ import re
 import shlex
 from collections.abc import Iterator
 
+from doctor.rules.fixes import port_spec, republish
+
 from doctor.codes import finding
 from doctor.facts.model import Container, Facts, Listener, Protocol
 from doctor.model import Evidence, Finding, Fix
 from doctor.plugins import Rule, RuleContext
-from doctor.rules.fixes import port_spec, republish
 
 ENGINE = "Engine API"
 NETNS = "/proc/<pid>/net of the container"
@@ -290,13 +291,16 @@ def host_network_publish_ignored(ctx: RuleContext) -> Iterator[Finding]:
         )
 
 
+# Rules about reaching a published port; --from CONTAINER traffic does not use one.
+HOST_SIDE = ("host", "external")
+
 RULES = [
-    Rule("nothing-on-port", ("NOTHING_ON_PORT",), nothing_on_port),
-    Rule("port-not-published", ("PORT_NOT_PUBLISHED",), port_not_published),
+    Rule("nothing-on-port", ("NOTHING_ON_PORT",), nothing_on_port, HOST_SIDE),
+    Rule("port-not-published", ("PORT_NOT_PUBLISHED",), port_not_published, HOST_SIDE),
     Rule("published-port-mismatch", ("PUBLISHED_PORT_MISMATCH", "NOTHING_ON_PORT"), published_port_mismatch),
     Rule("app-bound-to-loopback", ("APP_BOUND_TO_LOOPBACK",), app_bound_to_loopback),
-    Rule("protocol-mismatch", ("PROTOCOL_MISMATCH",), protocol_mismatch),
-    Rule("host-binding-restricted", ("HOST_BINDING_RESTRICTED",), host_binding_restricted),
-    Rule("port-conflict", ("PORT_CONFLICT",), port_conflict),
-    Rule("host-network-publish-ignored", ("HOST_NETWORK_PUBLISH_IGNORED",), host_network_publish_ignored),
+    Rule("protocol-mismatch", ("PROTOCOL_MISMATCH",), protocol_mismatch, HOST_SIDE),
+    Rule("host-binding-restricted", ("HOST_BINDING_RESTRICTED",), host_binding_restricted, HOST_SIDE),
+    Rule("port-conflict", ("PORT_CONFLICT",), port_conflict, HOST_SIDE),
+    Rule("host-network-publish-ignored", ("HOST_NETWORK_PUBLISH_IGNORED",), host_network_publish_ignored, HOST_SIDE),
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from doctor import artifacts as a
 from doctor.facts.model import Engine, Facts, Firewall, Host, Listener
 from doctor.facts.parse import (
@@ -12,10 +15,14 @@ from doctor.facts.parse import (
     parse_network,
     parse_proc_net,
     parse_proxy_cmdline,
+    parse_resolv_conf,
+    parse_routes,
 )
 from doctor.snapshot import Snapshot
 
 __all__ = ["Facts", "build_facts"]
+
+T = TypeVar("T")
 
 
 def build_facts(snapshot: Snapshot) -> Facts:
@@ -37,6 +44,8 @@ def build_facts(snapshot: Snapshot) -> Facts:
             inspect,
             listeners=_container_listeners(snapshot, inspect["Id"]),
             log_tail=demux_log(snapshot.artifacts.get(a.container_log(inspect["Id"]), b"")),
+            resolv_conf=_parsed(snapshot, a.container_file(inspect["Id"], "resolv.conf"), parse_resolv_conf),
+            hosts=_parsed(snapshot, a.container_file(inspect["Id"], "hosts"), parse_hosts),
         )
         for inspect in snapshot.json(a.CONTAINERS) or ()
     )
@@ -67,8 +76,16 @@ def build_facts(snapshot: Snapshot) -> Facts:
         sysctls=snapshot.json(a.SYSCTLS) or {},
         firewall=None if iptables is None else _merged_firewall(iptables, snapshot.text(a.IP6TABLES)),
         hosts_file=None if hosts_text is None else parse_hosts(hosts_text),
+        resolv_conf=_parsed(snapshot, a.RESOLV_CONF, parse_resolv_conf),
+        routes=_parsed(snapshot, a.ROUTES, parse_routes),
+        interfaces=snapshot.json(a.INTERFACES),
         unreadable={p.name: p.detail for p in snapshot.probes if p.status != "ok"},
     )
+
+
+def _parsed(snapshot: Snapshot, key: str, parse: Callable[[str], T]) -> T | None:
+    text = snapshot.text(key)
+    return None if text is None else parse(text)
 
 
 def _container_listeners(snapshot: Snapshot, container_id: str) -> list[Listener] | None:

@@ -14,6 +14,8 @@ Protocol = Literal["tcp", "udp"]
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
+EMBEDDED_DNS = "127.0.0.11"  # the engine's resolver inside containers on user-defined networks
+DEFAULT_MTU = 1500  # the engine's, when neither the network nor the daemon sets one
 
 
 def is_loopback(address: str) -> bool:
@@ -90,6 +92,18 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class ResolvConf:
+    nameservers: tuple[str, ...]
+    search: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+    @property
+    def embedded(self) -> bool:
+        """Whether names go to the engine's embedded DNS server first."""
+        return EMBEDDED_DNS in self.nameservers
+
+
+@dataclass(frozen=True)
 class Container:
     id: str
     name: str
@@ -109,7 +123,12 @@ class Container:
     configured: tuple[PortMapping, ...]  # HostConfig.PortBindings: what was asked for
     exposed: tuple[tuple[int, Protocol], ...]
     labels: dict[str, str] = field(default_factory=dict)
+    extra_hosts: tuple[str, ...] = ()  # HostConfig.ExtraHosts: "name:address" (--add-host)
+    links: tuple[str, ...] = ()  # HostConfig.Links: legacy --link
+    dns: tuple[str, ...] = ()  # HostConfig.Dns: --dns
     listeners: tuple[Listener, ...] | None = None  # read from its netns; None: unknown
+    resolv_conf: ResolvConf | None = None  # its etc/resolv.conf; None: unread
+    hosts: dict[str, tuple[str, ...]] | None = None  # its etc/hosts; None: unread
     log_tail: tuple[str, ...] = ()
 
     @property
@@ -127,6 +146,20 @@ class Container:
     @property
     def uses_host_network(self) -> bool:
         return self.network_mode == "host"
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(x for att in self.attachments for x in (att.ip, att.ipv6) if x)
+
+    def attachment(self, network_id: str) -> Attachment | None:
+        return next((att for att in self.attachments if att.network_id == network_id), None)
+
+    def dns_names(self, attachment: Attachment) -> set[str]:
+        """The names the embedded DNS answers with this container's address on that network."""
+        names = {self.name, self.id[:12], *attachment.aliases}
+        if self.compose_service:
+            names.add(self.compose_service)
+        return {n.lower() for n in names}
 
     def listeners_on(self, port: int, protocol: Protocol | None = None) -> list[Listener]:
         return [
@@ -159,6 +192,42 @@ class Network:
     subnets: tuple[str, ...]
     gateways: tuple[str, ...]
     options: dict[str, str] = field(default_factory=dict)
+    scope: str = "local"
+
+    @property
+    def is_default_bridge(self) -> bool:
+        """The default `bridge` network: no embedded DNS, legacy links only."""
+        return self.driver == "bridge" and (
+            self.options.get("com.docker.network.bridge.default_bridge") == "true" or self.name == "bridge")
+
+    @property
+    def host_isolated(self) -> bool:
+        """macvlan/ipvlan: the kernel keeps the parent (this host) from reaching the children."""
+        return self.driver in ("macvlan", "ipvlan")
+
+    @property
+    def icc(self) -> bool:
+        return self.options.get("com.docker.network.bridge.enable_icc", "true").lower() != "false"
+
+    @property
+    def mtu(self) -> int | None:
+        """The MTU set on the network; None: the engine's default (daemon `mtu`, else 1500)."""
+        value = self.options.get("com.docker.network.driver.mtu", "")
+        return int(value) if value.isdigit() else None
+
+    @property
+    def bridge(self) -> str | None:
+        """The host's bridge interface for this network (bridge driver only)."""
+        if self.driver != "bridge":
+            return None
+        return self.options.get("com.docker.network.bridge.name") or f"br-{self.id[:12]}"
+
+    def contains(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+            return any(ip in ipaddress.ip_network(s, strict=False) for s in self.subnets)
+        except ValueError:
+            return False
 
 
 @dataclass(frozen=True)
@@ -209,6 +278,20 @@ class Firewall:
 
 
 @dataclass(frozen=True)
+class HostRoute:
+    """One IPv4 route of the host's main table."""
+
+    destination: ipaddress.IPv4Network
+    device: str
+    gateway: str | None
+
+    def __str__(self) -> str:
+        via = f" via {self.gateway}" if self.gateway else ""
+        dst = "default" if self.destination.prefixlen == 0 else str(self.destination)
+        return f"{dst}{via} dev {self.device}"
+
+
+@dataclass(frozen=True)
 class Engine:
     version: str
     api_version: str
@@ -238,6 +321,9 @@ class Facts:
     sysctls: dict[str, str | None]
     firewall: Firewall | None
     hosts_file: dict[str, tuple[str, ...]] | None  # name -> addresses, in file order
+    resolv_conf: ResolvConf | None = None
+    routes: tuple[HostRoute, ...] | None = None
+    interfaces: dict[str, int | None] | None = None  # name -> MTU
     unreadable: dict[str, str] = field(default_factory=dict)  # what -> why
 
     def container(self, ref: str) -> Container | None:
@@ -259,3 +345,22 @@ class Facts:
 
     def is_host_address(self, address: str) -> bool:
         return self.host is not None and address in self.host.addresses
+
+    def container_at(self, address: str) -> tuple[Container, Attachment] | None:
+        """The container (running first) with ``address`` on one of its networks."""
+        found = [(c, att) for c in self.containers for att in c.attachments if address in (att.ip, att.ipv6)]
+        found.sort(key=lambda pair: not pair[0].running)
+        return found[0] if found else None
+
+    def route_to(self, address: str) -> HostRoute | None:
+        """The host route an IPv4 packet to ``address`` takes (longest prefix wins)."""
+        try:
+            ip = ipaddress.IPv4Address(address)
+        except ValueError:
+            return None
+        matching = [r for r in self.routes or () if ip in r.destination]
+        return max(matching, key=lambda r: r.destination.prefixlen, default=None)
+
+    def bridges(self) -> dict[str, Network]:
+        """Bridge interface name -> its Docker network."""
+        return {n.bridge: n for n in self.networks if n.bridge}

@@ -14,11 +14,13 @@ from doctor.facts.model import (
     Chain,
     Container,
     Firewall,
+    HostRoute,
     Listener,
     Network,
     PortMapping,
     Protocol,
     ProxyProcess,
+    ResolvConf,
     Rule,
 )
 
@@ -121,6 +123,40 @@ def parse_hosts(text: str) -> dict[str, tuple[str, ...]]:
     return {name: tuple(addresses) for name, addresses in names.items()}
 
 
+def parse_resolv_conf(text: str) -> ResolvConf:
+    nameservers: list[str] = []
+    search: list[str] = []
+    options: list[str] = []
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split(";", 1)[0].split()
+        if len(fields) < 2:
+            continue
+        if fields[0] == "nameserver":
+            nameservers.append(fields[1])
+        elif fields[0] in ("search", "domain"):
+            search = fields[1:]  # the last one wins, as in glibc
+        elif fields[0] == "options":
+            options += fields[1:]
+    return ResolvConf(tuple(nameservers), tuple(search), tuple(options))
+
+
+def parse_routes(text: str) -> tuple[HostRoute, ...]:
+    """/proc/net/route: Iface Destination Gateway Flags RefCnt Use Metric Mask ... (hex, host order)."""
+    routes = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        flags = int(fields[3], 16)
+        if not flags & 0x1:  # RTF_UP
+            continue
+        destination, gateway, mask = (ipaddress.IPv4Address(struct.pack("<I", int(f, 16)))
+                                      for f in (fields[1], fields[2], fields[7]))
+        network = ipaddress.IPv4Network(f"{destination}/{mask}", strict=False)
+        routes.append(HostRoute(network, fields[0], str(gateway) if flags & 0x2 else None))  # RTF_GATEWAY
+    return tuple(routes)
+
+
 def parse_proxy_cmdline(pid: int, argv: list[str]) -> ProxyProcess | None:
     """docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 8080 -container-ip IP -container-port 80"""
     args: dict[str, str] = {}
@@ -160,6 +196,8 @@ def parse_container(
     inspect: Mapping[str, Any],
     listeners: Iterable[Listener] | None = None,
     log_tail: Iterable[str] = (),
+    resolv_conf: ResolvConf | None = None,
+    hosts: dict[str, tuple[str, ...]] | None = None,
 ) -> Container:
     state = inspect.get("State") or {}
     config = inspect.get("Config") or {}
@@ -174,7 +212,8 @@ def parse_container(
             ip=net.get("IPAddress") or None,
             ipv6=net.get("GlobalIPv6Address") or None,
             gateway=net.get("Gateway") or None,
-            aliases=tuple(net.get("Aliases") or ()),
+            # DNSNames (API 1.44+) lists every name the embedded DNS answers to.
+            aliases=tuple(dict.fromkeys([*(net.get("Aliases") or ()), *(net.get("DNSNames") or ())])),
         )
         for name, net in sorted((settings.get("Networks") or {}).items())
     )
@@ -197,7 +236,12 @@ def parse_container(
         configured=_mappings(host_config.get("PortBindings")),
         exposed=tuple(sorted(_port_key(k) for k in (config.get("ExposedPorts") or {}))),
         labels=dict(config.get("Labels") or {}),
+        extra_hosts=tuple(host_config.get("ExtraHosts") or ()),
+        links=tuple(host_config.get("Links") or ()),
+        dns=tuple(host_config.get("Dns") or ()),
         listeners=None if listeners is None else tuple(listeners),
+        resolv_conf=resolv_conf,
+        hosts=hosts,
         log_tail=tuple(log_tail),
     )
 
@@ -213,6 +257,7 @@ def parse_network(inspect: Mapping[str, Any]) -> Network:
         subnets=tuple(c["Subnet"] for c in ipam if c.get("Subnet")),
         gateways=tuple(c["Gateway"] for c in ipam if c.get("Gateway")),
         options=dict(inspect.get("Options") or {}),
+        scope=inspect.get("Scope") or "local",
     )
 
 

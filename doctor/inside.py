@@ -1,0 +1,144 @@
+"""Live probes sent from inside a container's network namespace, by a short-lived child.
+
+``python -m doctor.inside PLAN`` enters the namespace of PLAN's pid, asks one DNS server
+one question, connects where it is told (or where the answer points), prints the
+observations as JSON and exits.  A child process rather than a thread of the doctor:
+it leaves the namespace by exiting, so nothing of the doctor can end up in the wrong
+one, and it needs no tool inside the image.  The DNS query is made by hand because the
+host's resolver would read the host's resolv.conf, not the container's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from doctor.live import DnsAnswer, DnsOutcome, Observation, probe
+
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+TYPE_A, CLASS_IN = 1, 1
+
+
+@dataclass
+class Plan:
+    pid: int
+    timeout: float  # per query or connection attempt
+    query: tuple[str, str] | None = None  # (name, server)
+    connect: list[tuple[str, int, str]] = field(default_factory=list)  # (address, port, protocol)
+    port: int | None = None  # with a query and nothing to connect to: connect to its answer here
+    protocol: str = "tcp"
+
+
+@dataclass
+class Result:
+    answer: DnsAnswer | None
+    observations: list[Observation]
+
+
+def run(plan: Plan) -> Result:
+    """Run ``plan`` in a child process that enters the namespace (needs root)."""
+    budget = plan.timeout * (1 + len(plan.connect) + (2 if plan.query else 0)) + 3
+    done = subprocess.run([sys.executable, "-m", "doctor.inside", json.dumps(asdict(plan))],
+                          capture_output=True, text=True, timeout=budget, env={**os.environ, "PYTHONSAFEPATH": "1"})
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
+                           f"exited {done.returncode}")
+    data = json.loads(done.stdout)
+    answer = DnsAnswer(**{**data["answer"], "addresses": tuple(data["answer"]["addresses"])}) \
+        if data["answer"] else None
+    return Result(answer, [Observation(**o) for o in data["observations"]])
+
+
+def _execute(plan: Plan) -> dict[str, Any]:
+    from doctor import namespaces
+
+    namespaces.enter(plan.pid)
+    answer = query(plan.query[0], plan.query[1], plan.timeout) if plan.query else None
+    targets = [tuple(c) for c in plan.connect]
+    if not targets and answer and plan.port:
+        targets = [(address, plan.port, plan.protocol) for address in answer.addresses[:1]]
+    observations = [probe(address, port, protocol, plan.timeout, linger=False)  # type: ignore[arg-type]
+                    for address, port, protocol in targets]
+    return {"answer": asdict(answer) if answer else None, "observations": [asdict(o) for o in observations]}
+
+
+def query(name: str, server: str, timeout: float) -> DnsAnswer:
+    """One A query to ``server`` over UDP, as a stub resolver sends it."""
+    started = time.monotonic()
+
+    def answer(outcome: DnsOutcome, addresses: tuple[str, ...] = (), detail: str = "") -> DnsAnswer:
+        return DnsAnswer(name, server, outcome, addresses, round((time.monotonic() - started) * 1000), detail)
+
+    ident = secrets.randbelow(1 << 16)
+    family = socket.AF_INET6 if ":" in server else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect((server, 53))  # connected: an ICMP port unreachable surfaces as ECONNREFUSED
+            sock.send(_question(ident, name))
+            while True:
+                data = sock.recv(4096)
+                if len(data) >= 12 and struct.unpack_from(">H", data)[0] == ident:
+                    break
+        except ConnectionRefusedError:
+            return answer("refused", detail="nothing listens on port 53 there (ICMP port unreachable)")
+        except TimeoutError:
+            return answer("timeout", detail=f"no answer within {timeout:.1f} s")
+        except OSError as exc:
+            return answer("error", detail=str(exc))
+    try:
+        rcode, addresses = _parse_answer(data)
+    except (struct.error, IndexError, ValueError):
+        return answer("error", detail="malformed answer")
+    if rcode == 3:
+        return answer("nxdomain", detail="no such name (NXDOMAIN)")
+    if rcode != 0:
+        return answer("failed", detail=f"server error {RCODES.get(rcode, rcode)}")
+    if not addresses:
+        return answer("no-address", detail="the name exists but has no IPv4 address")
+    return answer("answered", tuple(addresses))
+
+
+def _question(ident: int, name: str) -> bytes:
+    labels = b"".join(bytes([len(part)]) + part.encode("idna") for part in name.rstrip(".").split(".") if part)
+    return struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack(">HH", TYPE_A, CLASS_IN)
+
+
+def _skip_name(data: bytes, offset: int) -> int:
+    while True:
+        length = data[offset]
+        if length & 0xC0 == 0xC0:  # a compression pointer ends the name
+            return offset + 2
+        if length == 0:
+            return offset + 1
+        offset += 1 + length
+
+
+def _parse_answer(data: bytes) -> tuple[int, list[str]]:
+    _, flags, questions, answers = struct.unpack_from(">HHHH", data)
+    offset = 12
+    for _ in range(questions):
+        offset = _skip_name(data, offset) + 4
+    addresses = []
+    for _ in range(answers):
+        offset = _skip_name(data, offset)
+        kind, klass, _ttl, length = struct.unpack_from(">HHIH", data, offset)
+        offset += 10
+        if kind == TYPE_A and klass == CLASS_IN and length == 4:
+            addresses.append(socket.inet_ntoa(data[offset:offset + 4]))
+        offset += length
+    return flags & 0xF, addresses
+
+
+if __name__ == "__main__":
+    given = json.loads(sys.argv[1])
+    plan = Plan(**{**given, "query": tuple(given["query"]) if given.get("query") else None})
+    print(json.dumps(_execute(plan)))

@@ -1,0 +1,140 @@
+"""Rules about Docker networks and the host around them: subnets, MTU, macvlan."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from doctor.codes import finding
+from doctor.facts.model import DEFAULT_MTU, Container, Facts, HostRoute, Network
+from doctor.model import Evidence, Finding, Fix
+from doctor.peer import netns_owner
+from doctor.peerpath import destination, egress_mtu
+from doctor.plugins import Rule, RuleContext
+
+ENGINE = "Engine API"
+ROUTES = "/proc/net/route"
+
+
+def subnet_overlaps(facts: Facts) -> list[tuple[Network, ipaddress.IPv4Network, HostRoute]]:
+    """Bridge networks whose subnet overlaps a host route that is not Docker's own."""
+    bridges = facts.bridges()
+    found = []
+    for network in facts.networks:
+        if network.driver != "bridge":
+            continue  # macvlan/ipvlan subnets are meant to be the parent's LAN
+        for text in network.subnets:
+            subnet = ipaddress.ip_network(text, strict=False)
+            if not isinstance(subnet, ipaddress.IPv4Network):
+                continue
+            found += [(network, subnet, r) for r in facts.routes or ()
+                      if r.device not in bridges and r.destination.prefixlen > 0 and r.destination.overlaps(subnet)]
+    return found
+
+
+def _networks_on_path(ctx: RuleContext) -> set[str] | None:
+    """Network ids the diagnosed traffic crosses; None: every network (a host checkup)."""
+    if ctx.target.kind == "host":
+        return None
+    c = netns_owner(ctx.target.source, ctx.facts) if ctx.target.source else ctx.path.route.container
+    ids = {a.network_id for a in c.attachments} if c else set()
+    for address in ctx.target.addresses:
+        ids |= {n.id for n in ctx.facts.networks if n.contains(address)}
+    return ids
+
+
+def subnet_overlap(ctx: RuleContext) -> Iterator[Finding]:
+    wanted = _networks_on_path(ctx)
+    hop = "egress" if ctx.target.source else "bridge"
+    for network, subnet, route in subnet_overlaps(ctx.facts):
+        if wanted is not None and network.id not in wanted:
+            continue
+        yield finding(
+            "SUBNET_OVERLAP", severity="error", confidence=0.9, hop=hop,
+            explanation=f"Docker network {network.name} ({subnet}) overlaps the host's route {route}: packets for "
+                        f"addresses in both go to the Docker bridge, so hosts behind {route.device} in that range "
+                        "are unreachable from containers (and from the host, where the bridge route is longer).",
+            evidence=[Evidence(f"network {network.name} subnet", str(subnet), ENGINE),
+                      Evidence("host route", str(route), ROUTES)],
+            fix=Fix(f"Move {network.name} to a free range (and keep Docker's pools away from the routed one)",
+                    [f"docker network rm {network.name}",
+                     f"docker network create --subnet FREE_SUBNET {network.name}",
+                     '# /etc/docker/daemon.json: {"default-address-pools": [{"base": "FREE_RANGE/16", "size": 24}]}']),
+        )
+
+
+def mtu_mismatch(ctx: RuleContext) -> Iterator[Finding]:
+    facts = ctx.facts
+    if ctx.target.source:
+        if destination(facts, ctx.target).kind != "external":
+            return
+        owner = netns_owner(ctx.target.source, facts)
+        found = [egress_mtu(facts, owner, ctx.target.addresses[0])]
+    elif ctx.target.kind == "host":
+        default = facts.route_to("0.0.0.0")
+        users = [c for c in facts.containers if c.running]
+        found = [egress_mtu(facts, c, "0.0.0.0") for c in users] if default else []
+    else:
+        return
+    seen: set[str] = set()
+    for network, mtu, device, device_mtu in filter(None, found):
+        if network.id in seen:
+            continue
+        seen.add(network.id)
+        yield finding(
+            "MTU_MISMATCH", severity="warning", confidence=0.7, hop="egress" if ctx.target.source else "bridge",
+            explanation=f"{network.name} uses MTU {mtu}{'' if network.mtu else ' (the default)'}, but traffic leaves "
+                        f"through {device} with MTU {device_mtu}: small requests work, large packets (TLS "
+                        "handshakes, uploads) are dropped where path-MTU discovery is blocked.",
+            evidence=[Evidence(f"network {network.name} MTU", mtu, ENGINE if network.mtu else f"default {DEFAULT_MTU}"),
+                      Evidence(f"{device} MTU", device_mtu, "/sys/class/net")],
+            fix=Fix(f"Give {network.name} the egress MTU (or clamp TCP MSS)",
+                    [f"docker network create -o com.docker.network.driver.mtu={device_mtu} NETWORK",
+                     f'# for the default bridge, /etc/docker/daemon.json: {{"mtu": {device_mtu}}}',
+                     "iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu"]),
+        )
+
+
+def _host_isolated(c: Container, facts: Facts) -> list[Network]:
+    networks = [facts.network(a.network_id) for a in c.attachments]
+    if not networks or not all(n is not None and n.host_isolated for n in networks):
+        return []
+    return [n for n in networks if n]
+
+
+def macvlan_host_isolation(ctx: RuleContext) -> Iterator[Finding]:
+    t = ctx.target
+    if t.source:
+        if not netns_owner(t.source, ctx.facts).uses_host_network:
+            return
+        dest = destination(ctx.facts, t).container
+    elif t.vantage == "host" and t.kind == "container":
+        dest = ctx.path.route.container
+    else:
+        return
+    networks = _host_isolated(dest, ctx.facts) if dest else []
+    if not dest or not networks:
+        return
+    net = networks[0]
+    parent = net.options.get("parent", "PARENT")
+    subnet = net.subnets[0] if net.subnets else "SUBNET"
+    yield finding(
+        "MACVLAN_HOST_ISOLATION", severity="error", confidence=0.95, hop="network" if t.source else "bridge",
+        explanation=f"{dest.name} is only on {net.driver} network {net.name} (parent {parent}). The kernel does not "
+                    f"let a {net.driver} parent talk to its own children: other machines on the LAN reach "
+                    f"{dest.name}, this host does not.",
+        evidence=[Evidence(f"network {net.name} Driver", net.driver, ENGINE),
+                  Evidence(f"network {net.name} parent", parent, ENGINE)],
+        fix=Fix(f"Give the host its own {net.driver} interface on {parent} (a shim), or test from another machine",
+                [f"ip link add {net.name[:10]}-shim link {parent} type {net.driver} mode bridge",
+                 f"ip addr add FREE_ADDRESS/32 dev {net.name[:10]}-shim",
+                 f"ip link set {net.name[:10]}-shim up",
+                 f"ip route add {subnet} dev {net.name[:10]}-shim"]),
+    )
+
+
+RULES = [
+    Rule("subnet-overlap", ("SUBNET_OVERLAP",), subnet_overlap),
+    Rule("mtu-mismatch", ("MTU_MISMATCH",), mtu_mismatch),
+    Rule("macvlan-host-isolation", ("MACVLAN_HOST_ISOLATION",), macvlan_host_isolation),
+]

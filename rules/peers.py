@@ -1,0 +1,304 @@
+"""Rules about one container reaching another, this host or the world (``--from CONTAINER``)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+from doctor.codes import finding
+from doctor.facts.model import Container, Facts, Network, is_loopback
+from doctor.model import Evidence, Finding, Fix
+from doctor.peer import (
+    HOST_GATEWAY_NAMES,
+    known_to_engine,
+    named_containers,
+    netns_owner,
+    own_loopback_resolvers,
+    shared_networks,
+    uses_embedded_dns,
+)
+from doctor.peerpath import destination
+from doctor.plugins import Rule, RuleContext
+
+ENGINE = "Engine API"
+FILES = "the container's etc files"
+RESOLVER_FAILURES = ("timeout", "refused", "error", "failed")
+CLIENT = ("container",)
+LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback", "ip6-localnet", "ip6-mcastprefix", "ip6-allnodes",
+                  "ip6-allrouters"}
+
+
+def _broken(ctx: RuleContext, hop: str) -> bool:
+    found = ctx.path.hop(hop)
+    return found is not None and found.status == "broken"
+
+
+def _owner(ctx: RuleContext) -> Container:
+    assert ctx.target.source is not None
+    return netns_owner(ctx.target.source, ctx.facts)
+
+
+def _name(ctx: RuleContext) -> str:
+    return (ctx.target.resolution.name if ctx.target.resolution else ctx.target.spec.host) or "localhost"
+
+
+def _with_port(name: str, port: int | None) -> str:
+    return f"{name}:{port}" if port else name
+
+
+def _user_networks(c: Container, facts: Facts) -> list[Network]:
+    return [n for a in c.attachments if (n := facts.network(a.network_id)) and not n.is_default_bridge]
+
+
+def _resolver_failed(ctx: RuleContext) -> bool:
+    return ctx.seen is not None and ctx.seen.answer is not None and ctx.seen.answer.outcome in RESOLVER_FAILURES
+
+
+def name_not_found(ctx: RuleContext) -> Iterator[Finding]:
+    name, owner = _name(ctx), _owner(ctx)
+    key = name.lower()
+    if not _broken(ctx, "name-resolution") or known_to_engine(key, ctx.facts) or key in HOST_GATEWAY_NAMES:
+        return
+    if _resolver_failed(ctx) or own_loopback_resolvers(owner):
+        return  # the resolver, not the name, is what fails: DNS_RESOLVER_UNREACHABLE
+    resolvable = sorted(_resolvable_names(owner, ctx.facts))
+    close = difflib.get_close_matches(key, resolvable, n=3, cutoff=0.6)
+    evidence = [Evidence("name", name, "command line"),
+                Evidence(f"names {owner.name} can resolve", resolvable, "embedded DNS and etc/hosts")]
+    if ctx.seen and ctx.seen.answer:
+        evidence.append(Evidence("live DNS answer", str(ctx.seen.answer), "query from inside the container"))
+    port = ctx.target.port
+    if close:
+        fix = Fix(f"Use {close[0]}: it is the closest name {owner.name} can resolve",
+                  [f"# in {owner.name}'s configuration: {_with_port(close[0], port)} instead of {_with_port(name, port)}"])
+    else:
+        fix = Fix(f"Use a container name, network alias or compose service name on a network {owner.name} is on",
+                  [f"docker network inspect {a.network} --format '{{{{range .Containers}}}}{{{{.Name}}}} {{{{end}}}}'"
+                   for a in owner.attachments[:1]])
+    yield finding(
+        "NAME_NOT_FOUND", severity="error", confidence=0.95 if ctx.seen and ctx.seen.answer else 0.8,
+        hop="name-resolution", evidence=evidence, fix=fix,
+        explanation=f"No container, alias, service or hosts entry is called {name}, and DNS does not know it"
+                    + (f"; did you mean {', '.join(close)}?" if close else "."),
+    )
+
+
+def _resolvable_names(owner: Container, facts: Facts) -> set[str]:
+    names = set(owner.hosts or {}) - LOOPBACK_NAMES
+    if uses_embedded_dns(owner, facts):
+        for att in owner.attachments:
+            network = facts.network(att.network_id)
+            if network is None or network.is_default_bridge:
+                continue
+            for c in facts.containers:
+                peer = c.attachment(att.network_id)
+                if c.running and peer:
+                    names |= c.dns_names(peer)
+    return names
+
+
+def default_bridge_no_dns(ctx: RuleContext) -> Iterator[Finding]:
+    owner, name = _owner(ctx), _name(ctx)
+    if not _broken(ctx, "name-resolution") or uses_embedded_dns(owner, ctx.facts) or owner.uses_host_network:
+        return
+    peers = named_containers(name.lower(), ctx.facts)
+    if not peers or not shared_networks(owner, peers[0], ctx.facts):
+        return
+    dest = peers[0]
+    network = f"{owner.name}-net"
+    yield finding(
+        "DEFAULT_BRIDGE_NO_DNS", severity="error", confidence=0.95, hop="name-resolution",
+        explanation=f"{owner.name} and {dest.name} are on the default bridge network, which has no embedded DNS: "
+                    f"container names resolve only on user-defined networks (compose's default network is one; "
+                    "`network_mode: bridge` is not).",
+        evidence=[Evidence(f"{owner.name} networks", [a.network for a in owner.attachments], ENGINE),
+                  Evidence(f"{owner.name} resolv.conf nameservers",
+                           list(owner.resolv_conf.nameservers) if owner.resolv_conf else None, FILES),
+                  Evidence(f"{dest.name} networks", [a.network for a in dest.attachments], ENGINE)],
+        fix=Fix("Put both containers on a user-defined network and use the name there",
+                [f"docker network create {network}", f"docker network connect {network} {owner.name}",
+                 f"docker network connect {network} {dest.name}"]),
+    )
+
+
+def no_shared_network(ctx: RuleContext) -> Iterator[Finding]:
+    owner = _owner(ctx)
+    place = destination(ctx.facts, ctx.target)
+    dest = place.container
+    if place.kind != "container" or dest is None or owner.uses_host_network or not _broken(ctx, "network"):
+        return
+    if owner.network_mode == "none":
+        return  # the source hop says it: no network at all
+    if shared_networks(owner, dest, ctx.facts) and place.attachment is None:
+        return
+    networks = _user_networks(dest, ctx.facts)
+    if networks:
+        net = networks[0].name
+        summary = f"Connect {owner.name} to {net}, a network {dest.name} is on"
+        commands = [f"docker network connect {net} {owner.name}"]
+    else:  # the default bridge has no names: meet on a new user-defined network
+        net = f"{dest.name}-net"
+        summary = f"Put {owner.name} and {dest.name} on one user-defined network"
+        commands = [f"docker network create {net}", f"docker network connect {net} {dest.name}",
+                    f"docker network connect {net} {owner.name}"]
+    if owner.compose_service:
+        external = "  # external: true when it belongs to another project" if \
+            dest.compose_project != owner.compose_project else ""
+        commands.append(f'# compose, service "{owner.compose_service}": networks: [{net}]{external}')
+    yield finding(
+        "NO_SHARED_NETWORK", severity="error", confidence=0.95, hop="network",
+        explanation=f"{owner.name} and {dest.name} share no network: each bridge network is isolated from the "
+                    f"others, so neither the name nor the address of {dest.name} is reachable from {owner.name}.",
+        evidence=[Evidence(f"{owner.name} networks", [a.network for a in owner.attachments], ENGINE),
+                  Evidence(f"{dest.name} networks", [a.network for a in dest.attachments], ENGINE)],
+        fix=Fix(summary, commands),
+    )
+
+
+def host_port_used_inside(ctx: RuleContext) -> Iterator[Finding]:
+    t, owner = ctx.target, _owner(ctx)
+    place = destination(ctx.facts, t)
+    port = t.port
+    if port is None or place.kind not in ("self", "container"):
+        return
+    listener = owner if place.kind == "self" else place.container
+    if listener is None or listener.listeners is None or listener.listeners_on(port, t.protocol):
+        return
+    publishers = [c for c in ctx.facts.containers if c.running and c.publishing(port, t.protocol)]
+    if place.kind == "container":
+        publishers = [c for c in publishers if c is listener]
+    if not publishers:
+        return
+    dest = publishers[0]
+    mapping, binding = dest.publishing(port, t.protocol)[0]
+    used = _with_port(_name(ctx), port)
+    right = f"{dest.compose_service or dest.name}:{mapping.container_port}"
+    commands = [f"# in {owner.name}'s configuration: {right}"]
+    if not shared_networks(owner, dest, ctx.facts) and (networks := _user_networks(dest, ctx.facts)):
+        commands.append(f"docker network connect {networks[0].name} {owner.name}")
+    yield finding(
+        "HOST_PORT_USED_INSIDE", severity="error", confidence=0.95, hop="container-listener",
+        explanation=f"{used} is the host side of {dest.name}'s published port ({binding} → {mapping.container_port}). "
+                    + ("Inside a container, localhost is the container itself, not the host. " if place.kind == "self"
+                       else "")
+                    + f"Between containers, use the name and the container port: {right}.",
+        evidence=[Evidence("published", f"{binding} -> {mapping.container_port}/{mapping.protocol}", ENGINE),
+                  Evidence(f"{listener.name} listeners on {port}", [], "/proc/<pid>/net of the container")],
+        fix=Fix(f"Connect to {right} instead of {used}", commands),
+    )
+
+
+def icc_disabled(ctx: RuleContext) -> Iterator[Finding]:
+    owner = _owner(ctx)
+    dest = destination(ctx.facts, ctx.target).container
+    if dest is None or not _broken(ctx, "bridge"):
+        return
+    closed = [n for n in shared_networks(owner, dest, ctx.facts) if n.driver == "bridge" and not n.icc]
+    if not closed:
+        return
+    net = closed[0]
+    yield finding(
+        "ICC_DISABLED", severity="error", confidence=0.95, hop="bridge",
+        explanation=f"{net.name} is created with enable_icc=false: the engine drops traffic between its containers; "
+                    "only published ports (through the host) reach them.",
+        evidence=[Evidence(f"network {net.name} Options",
+                           {"com.docker.network.bridge.enable_icc": net.options.get(
+                               "com.docker.network.bridge.enable_icc")}, ENGINE)],
+        fix=Fix(f"Put {owner.name} and {dest.name} on a network that allows inter-container traffic",
+                [f"docker network create {net.name}-icc", f"docker network connect {net.name}-icc {owner.name}",
+                 f"docker network connect {net.name}-icc {dest.name}"]),
+    )
+
+
+def internal_network_egress(ctx: RuleContext) -> Iterator[Finding]:
+    owner = _owner(ctx)
+    if destination(ctx.facts, ctx.target).kind != "external" or not _broken(ctx, "egress"):
+        return
+    networks = [ctx.facts.network(a.network_id) for a in owner.attachments]
+    if not networks or not all(n is not None and n.internal for n in networks):
+        return
+    names = [n.name for n in networks if n]
+    yield finding(
+        "INTERNAL_NETWORK", severity="error", confidence=0.95, hop="egress",
+        explanation=f"{owner.name} is only on internal network(s) {', '.join(names)}: they have no route out of "
+                    "the host, by design.",
+        evidence=[Evidence(f"network {n} Internal", True, ENGINE) for n in names],
+        fix=Fix(f"Attach {owner.name} to a non-internal network as well, if it must reach the outside",
+                [f"docker network create {owner.name}-egress", f"docker network connect {owner.name}-egress {owner.name}"]),
+    )
+
+
+def dns_resolver_unreachable(ctx: RuleContext) -> Iterator[Finding]:
+    owner, name = _owner(ctx), _name(ctx)
+    r = ctx.target.resolution
+    if r is None or r.via not in ("none", "resolver") or known_to_engine(name.lower(), ctx.facts):
+        return
+    live = _resolver_failed(ctx)
+    if not live and not own_loopback_resolvers(owner):
+        return
+    servers = list(owner.resolv_conf.nameservers) if owner.resolv_conf else []
+    host_servers = [s for s in (ctx.facts.resolv_conf.nameservers if ctx.facts.resolv_conf else ())
+                    if not is_loopback(s)]
+    evidence = [Evidence(f"{owner.name} resolv.conf nameservers", servers, FILES),
+                Evidence(f"{owner.name} HostConfig.Dns", list(owner.dns), ENGINE),
+                Evidence("host resolv.conf nameservers",
+                         list(ctx.facts.resolv_conf.nameservers) if ctx.facts.resolv_conf else None, "/etc/resolv.conf")]
+    if live and ctx.seen and ctx.seen.answer:
+        evidence.insert(0, Evidence("live DNS query", str(ctx.seen.answer), "query from inside the container"))
+    server = host_servers[0] if host_servers else "RESOLVER_IP"
+    yield finding(
+        "DNS_RESOLVER_UNREACHABLE", severity="error", confidence=0.9 if live else 0.85, hop="name-resolution",
+        explanation=(f"{owner.name} asks {r.nameserver} for names, and "
+                     + ("that is its own loopback, where no DNS server runs (a host-local resolver such as "
+                        "systemd-resolved's 127.0.0.53 copied or set into the container)."
+                        if own_loopback_resolvers(owner) else "no answer comes back.")),
+        evidence=evidence,
+        fix=Fix("Give the container a resolver it can reach (or use a user-defined network, whose embedded DNS "
+                "forwards from the host)",
+                [f"docker run --dns {server} ...  # compose: dns: [{server}]",
+                 f'# or for every container, /etc/docker/daemon.json: {{"dns": ["{server}"]}}']),
+    )
+
+
+def host_gateway_missing(ctx: RuleContext) -> Iterator[Finding]:
+    owner, name = _owner(ctx), _name(ctx)
+    key = name.lower()
+    if key in HOST_GATEWAY_NAMES and _broken(ctx, "name-resolution"):
+        yield finding(
+            "HOST_GATEWAY_MISSING", severity="error", confidence=0.95, hop="name-resolution",
+            explanation=f"On Linux, {name} exists only when the container is started with "
+                        f"--add-host {name}:host-gateway (Docker Desktop adds it by itself).",
+            evidence=[Evidence(f"{owner.name} HostConfig.ExtraHosts", list(owner.extra_hosts), ENGINE),
+                      Evidence(f"{owner.name} etc/hosts has {name}", False, FILES)],
+            fix=Fix(f"Start {owner.name} with the host-gateway entry",
+                    [f"docker run --add-host {name}:host-gateway ...",
+                     f'# compose, service "{owner.compose_service or owner.name}": '
+                     f'extra_hosts: ["{name}:host-gateway"]']),
+        )
+        return
+    if destination(ctx.facts, ctx.target).kind != "host" or not _broken(ctx, "host-listener") or not ctx.target.port:
+        return
+    listeners = ctx.facts.host_listeners_on(ctx.target.port, ctx.target.protocol) or []
+    if not listeners or not all(is_loopback(l.address) for l in listeners):
+        return
+    gateway = ctx.target.addresses[0]
+    yield finding(
+        "HOST_GATEWAY_MISSING", severity="error", confidence=0.9, hop="host-listener",
+        explanation=f"The host service on port {ctx.target.port} listens on loopback only; from a container the "
+                    f"host is {gateway}, a different address, so the connection is refused.",
+        evidence=[Evidence(f"host listeners on {ctx.target.port}", [str(l) for l in listeners], "host sockets")],
+        fix=Fix(f"Make the host service listen on 0.0.0.0 or on {gateway} (the bridge gateway)",
+                [f"# e.g. --bind 0.0.0.0:{ctx.target.port}, listen {gateway}:{ctx.target.port}"]),
+    )
+
+
+RULES = [
+    Rule("name-not-found", ("NAME_NOT_FOUND",), name_not_found, CLIENT),
+    Rule("default-bridge-no-dns", ("DEFAULT_BRIDGE_NO_DNS",), default_bridge_no_dns, CLIENT),
+    Rule("no-shared-network", ("NO_SHARED_NETWORK",), no_shared_network, CLIENT),
+    Rule("host-port-used-inside", ("HOST_PORT_USED_INSIDE",), host_port_used_inside, CLIENT),
+    Rule("icc-disabled", ("ICC_DISABLED",), icc_disabled, CLIENT),
+    Rule("internal-network-egress", ("INTERNAL_NETWORK",), internal_network_egress, CLIENT),
+    Rule("dns-resolver-unreachable", ("DNS_RESOLVER_UNREACHABLE",), dns_resolver_unreachable, CLIENT),
+    Rule("host-gateway-missing", ("HOST_GATEWAY_MISSING",), host_gateway_missing, CLIENT),
+]
