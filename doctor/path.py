@@ -82,7 +82,9 @@ def _container_route(target: Target) -> Route:
     port = target.port
     if port is None:  # the container's first published, exposed or listening port
         ports = [m.container_port for m in container.published or container.configured]
-        ports += [p for p, _ in container.exposed] + [l.port for l in container.listeners or ()]
+        # Not loopback listeners: on user-defined networks the embedded DNS listens on 127.0.0.11.
+        ports += [p for p, _ in container.exposed]
+        ports += sorted(l.port for l in container.listeners or () if not l.loopback_only)
         port = ports[0] if ports else None
     if port is None:
         return Route(container)

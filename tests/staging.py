@@ -217,7 +217,7 @@ class OutsideClient:
     is not loopback; the namespace's default route points to it.
     """
 
-    def __init__(self, namespace: str, host_veth: str, subnet: ipaddress.IPv4Network) -> None:
+    def __init__(self, namespace: str, host_veth: str, subnet: ipaddress.IPv4Network, mtu: int | None = None) -> None:
         self.namespace = namespace
         self.host_veth = host_veth
         self.host_address = str(subnet.network_address + 1)
@@ -232,6 +232,9 @@ class OutsideClient:
             _run("ip", "-n", namespace, "link", "set", "eth0", "up")
             _run("ip", "-n", namespace, "link", "set", "lo", "up")
             _run("ip", "-n", namespace, "route", "add", "default", "via", self.host_address)
+            if mtu:
+                _run("ip", "link", "set", host_veth, "mtu", str(mtu))
+                _run("ip", "-n", namespace, "link", "set", "eth0", "mtu", str(mtu))
         except BaseException:
             self.close()
             raise
@@ -322,7 +325,7 @@ def _listening(pid: int, port: int, proto: str) -> bool:
 
 
 class Stage:
-    """Containers, networks, host listeners and outside clients for one test.
+    """Containers, networks, host listeners, outside clients and spare links for one test.
 
     Names start with a unique `prefix` (dd-<6 hex>). Closing the stage (or
     leaving its `with` block, also on errors) removes exactly what it created.
@@ -335,6 +338,7 @@ class Stage:
         self._networks: list[str] = []
         self._processes: list[subprocess.Popen[str]] = []
         self._clients: list[OutsideClient] = []
+        self._links: list[str] = []
         self._ports: set[int] = set()
 
     def __enter__(self) -> Stage:
@@ -405,10 +409,25 @@ class Stage:
         _docker("network", "create", *args, name)
         return name
 
-    def hold_port(self, port: int, addr: str = "0.0.0.0", proto: str = "tcp") -> subprocess.Popen[str]:
-        """A host process bound to addr:port (listening, for TCP); returns once it is."""
+    def connect(self, network: str, container: str) -> None:
+        """`docker network connect NETWORK CONTAINER`."""
+        _docker("network", "connect", network, container)
+
+    def stop(self, container: str) -> None:
+        _docker("stop", container)
+
+    @staticmethod
+    def inspect(name: str, template: str) -> str:
+        """`docker inspect -f TEMPLATE NAME`, stripped."""
+        return _docker("inspect", "-f", template, name).stdout.strip()
+
+    def hold_port(self, port: int, addr: str = "0.0.0.0", proto: str = "tcp",
+                  client: OutsideClient | None = None) -> subprocess.Popen[str]:
+        """A process bound to addr:port (listening, for TCP) on the host or in an outside
+        client's namespace; returns once it is."""
+        inside = ["ip", "netns", "exec", client.namespace] if client else []
         process = subprocess.Popen(
-            [sys.executable, "-c", _HOLD_SNIPPET, str(port), addr, proto],
+            [*inside, sys.executable, "-c", _HOLD_SNIPPET, str(port), addr, proto],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self._processes.append(process)
@@ -442,13 +461,25 @@ class Stage:
                 return port
         raise RuntimeError(f"no free port found in {PORT_RANGE}")
 
-    def outside_client(self) -> OutsideClient:
+    def outside_client(self, mtu: int | None = None) -> OutsideClient:
         """A client in its own network namespace, routed to this host over a veth pair."""
         index = len(self._clients)
         # Interface names have at most 15 characters: dd-xxxxxxh0 is 11.
-        client = OutsideClient(f"{self.prefix}-oc{index}", f"{self.prefix}h{index}", _free_outside_subnet())
+        client = OutsideClient(f"{self.prefix}-oc{index}", f"{self.prefix}h{index}", _free_outside_subnet(), mtu)
         self._clients.append(client)
         return client
+
+    def spare_link(self, *routes: str) -> str:
+        """An interface of the host's that leads nowhere (a parent for macvlan, a device for
+        routes); its name.  One end of a veth pair: the kernel here may lack the dummy driver."""
+        name = f"{self.prefix}v{len(self._links)}"
+        self._links.append(name)  # deleting one end deletes both
+        _run("ip", "link", "add", name, "type", "veth", "peer", "name", f"{self.prefix}w{len(self._links) - 1}")
+        for end in (name, f"{self.prefix}w{len(self._links) - 1}"):
+            _run("ip", "link", "set", end, "up")
+        for route in routes:
+            _run("ip", "route", "add", route, "dev", name)
+        return name
 
     def close(self) -> None:
         """Remove everything this stage created; raise after trying all of it if anything failed."""
@@ -468,6 +499,10 @@ class Stage:
                 client.close()
             except CommandError as exc:
                 errors.append(str(exc))
-        self._processes, self._containers, self._networks, self._clients = [], [], [], []
+        for link in self._links:  # its routes go with it
+            result = _run("ip", "link", "delete", link, check=False)
+            if result.returncode != 0 and "Cannot find device" not in result.stderr:
+                errors.append(result.stderr.strip())
+        self._processes, self._containers, self._networks, self._clients, self._links = [], [], [], [], []
         if errors:
             raise RuntimeError(f"stage {self.prefix} cleanup failed:\n" + "\n".join(errors))

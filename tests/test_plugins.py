@@ -1,8 +1,8 @@
 """A plugin that raises or hangs becomes a "could not check" entry, never a crash."""
 
 import time
-from pathlib import Path
 from importlib.metadata import EntryPoint
+from pathlib import Path
 
 import pytest
 

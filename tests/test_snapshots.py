@@ -11,7 +11,12 @@ import pytest
 
 from doctor import artifacts as a
 from doctor.facts import build_facts
-from doctor.facts.parse import parse_hosts, parse_iptables_save, parse_proc_net, parse_proxy_cmdline
+from doctor.facts.parse import (
+    parse_hosts,
+    parse_iptables_save,
+    parse_proc_net,
+    parse_proxy_cmdline,
+)
 from doctor.snapshot import Snapshot
 from tests.reports import run_doctor
 
