@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 PROG = "docker-doctor"
 USAGE = f"""\
-{PROG} [TARGET] [--from host|external|CONTAINER] [--json] [--no-live] [--timeout S] [-v]
+{PROG} TARGET [--from host|external|CONTAINER] [--json] [--no-live] [--timeout S] [-v]
+       {PROG}                       check up the whole host: ports, networks, DNS, sysctls, engine
        {PROG} TARGET --snapshot DIR        diagnose from a saved snapshot
        {PROG} TARGET --save-snapshot DIR   also keep what was read, to replay it later
        {PROG} explain CODE                 what a cause code means and how it is fixed"""
@@ -37,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 def _diagnose_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, usage=USAGE, description="Why can't I reach my container? "
                      "The verdict, the hop where traffic dies, the cause and the fix.")
-    parser.add_argument("target", help=TARGET_HELP)
+    parser.add_argument("target", nargs="?", help=f"{TARGET_HELP}; none: check up the whole host")
     parser.add_argument("--from", dest="vantage", metavar="SOURCE",
                         help="where the client is: host, external (another machine), or a container "
                              "(name, id or compose service); default: host for loopback targets, external otherwise")
@@ -83,7 +84,9 @@ def _diagnose(args: argparse.Namespace) -> int:
 
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    spec = parse_target(args.target)  # bad targets fail before anything is read
+    spec = parse_target(args.target) if args.target else None  # bad targets fail before anything is read
+    if spec is None and args.vantage:
+        raise UsageError("--from needs a TARGET (a checkup of the whole host has no single client)")
     if args.snapshot and args.save_snapshot:
         raise UsageError("--snapshot and --save-snapshot do not go together")
     snapshot = None

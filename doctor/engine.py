@@ -8,21 +8,29 @@ import platform
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from doctor import __version__
+from doctor import __version__, checkup
 from doctor.errors import CannotDiagnose
 from doctor.facts import Facts, build_facts
 from doctor.inside import Plan
 from doctor.inside import run as run_inside
 from doctor.live import FAILED, REACHED, Observation, Seen, probe
-from doctor.model import SEVERITY_RANK, Finding, Hop, ProbeRun, Report, Verdict
-from doctor.path import Path, build_path, with_status
+from doctor.model import (
+    SEVERITY_RANK,
+    Finding,
+    Hop,
+    HopStatus,
+    ProbeRun,
+    Report,
+    Verdict,
+)
+from doctor.path import Path, Route, build_path, with_status
 from doctor.peerpath import build_peer_path
 from doctor.plugins import Plugins, Probe, ProbeContext, RuleContext, load_plugins
 from doctor.runner import Job, Outcome, run_jobs
 from doctor.snapshot import Snapshot
-from doctor.target import Target, TargetSpec, Vantage, resolve_target
+from doctor.target import Target, TargetSpec, Vantage, host_target, resolve_target
 
 LIVE_TIMEOUT = 1.0  # per connection attempt
 RULE_TIMEOUT = 2.0
@@ -57,64 +65,156 @@ def collect(probes: list[Probe], deadline: float, extra: list[Job] = ()) -> tupl
     return snapshot, outcomes
 
 
-def diagnose(spec: TargetSpec, options: Options, snapshot: Snapshot | None = None,
+@dataclass
+class Assessment:
+    """One target judged: its path, the live verdict if probes were sent, the findings."""
+
+    target: Target
+    path: Path
+    static: Verdict
+    live: Verdict | None
+    findings: list[Finding]
+    runs: list[ProbeRun]
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.live or self.static
+
+
+def diagnose(spec: TargetSpec | None, options: Options, snapshot: Snapshot | None = None,
              plugins: Plugins | None = None) -> Report:
+    """Diagnose ``spec``; with no target, check up the whole host."""
     started = time.monotonic()
     deadline = started + options.timeout
     plugins = plugins or load_plugins()
-    live_runs: list[ProbeRun] = []
+    runs: list[ProbeRun] = []
     early: list[Observation] = []
     if snapshot is None:
         # Loopback targets need no facts to be probed: connect while the probes read.
-        early_job = _loopback_job(spec) if options.live else None
+        early_job = _loopback_job(spec) if options.live and spec else None
         snapshot, outcomes = collect(plugins.probes, deadline, [early_job] if early_job else [])
         _stop_if_engine_unreachable(outcomes)
         if options.save_snapshot:
             snapshot.write(options.save_snapshot)
         if early_job:
-            early = _observations(outcomes[early_job.name], live_runs)
+            early = _observations(outcomes[early_job.name], runs)
         live_skip = None if options.live else "--no-live: nothing sent"
     else:
         live_skip = "replaying a snapshot: nothing sent"
+    if live_skip:
+        runs.append(ProbeRun("live", "skipped", live_skip, 0))
 
     facts = build_facts(snapshot)
     if facts.engine is None:
         raise CannotDiagnose(f"no Engine data: {facts.unreadable.get('engine', 'the engine probe did not run')}")
-    target = resolve_target(spec, facts, options.vantage)
-    path = build_peer_path(facts, target) if target.source else build_path(facts, target)
-    static = _static_verdict(path)
-    live: Verdict | None = None
-    seen: Seen | None = None
-    if live_skip:
-        live_runs.append(ProbeRun("live", "skipped", live_skip, 0))
-    elif target.source:
-        seen = Seen()
-        live = _confirm_from_container(facts, target, path, seen, deadline, live_runs)
+    live = live_skip is None
+    if spec is None:
+        report = _checkup(facts, plugins, live, deadline, host_target(facts))
     else:
-        live = _confirm_live(facts, target, path, early, deadline, live_runs)
+        target = resolve_target(spec, facts, options.vantage)
+        if target.kind == "container" and target.port is None and target.source is None:
+            report = _checkup(facts, plugins, live, deadline, target)
+        else:
+            assessed = assess(facts, target, plugins, live, early, deadline)
+            report = _report(target, assessed.verdict, assessed.findings, assessed.path.hops, assessed.runs,
+                             {"static": assessed.static, "live": assessed.live})
+    report.probes[:0] = [*plugins.failures, *snapshot.probes, *runs]
+    report.doctor = {
+        "version": __version__,
+        "engine": f"{facts.engine.version} (API {facts.engine.api_version}) at {facts.engine.endpoint}",
+        "platform": _platform(facts),
+        **report.doctor,
+        "ms": round((time.monotonic() - started) * 1000),
+    }
+    return report
 
-    rule_runs: list[ProbeRun] = []
-    findings = _run_rules(plugins, RuleContext(facts, target, path, seen), deadline, rule_runs)
+
+def _report(target: Target, verdict: Verdict, findings: list[Finding], path: list[Hop], runs: list[ProbeRun],
+            verdicts: dict[str, Verdict | None]) -> Report:
+    return Report(target=target.as_report(), vantage=target.vantage, verdict=verdict, findings=findings,
+                  path=path, probes=runs, doctor={"verdicts": verdicts})
+
+
+def assess(facts: Facts, target: Target, plugins: Plugins, live: bool, early: list[Observation],
+           deadline: float) -> Assessment:
+    """Path, live confirmation (when allowed) and rules for one target."""
+    runs: list[ProbeRun] = []
+    if target.kind == "host":
+        path = Path([], Route())  # the whole host: only host-wide rules speak
+    elif target.source:
+        path = build_peer_path(facts, target)
+    else:
+        path = build_path(facts, target)
+    static = _static_verdict(path.hops)
+    verdict: Verdict | None = None
+    seen: Seen | None = None
+    if live and target.source:
+        seen = Seen()
+        verdict = _confirm_from_container(facts, target, path, seen, deadline, runs)
+    elif live and target.kind != "host":
+        verdict = _confirm_live(facts, target, path, early, deadline, runs)
+    findings = _run_rules(plugins, RuleContext(facts, target, path, seen), deadline, runs)
     findings.sort(key=lambda f: (
         (path.hop(f.hop) or Hop(f.hop, "unknown", "")).status != "broken",
         path.rank(f.hop), SEVERITY_RANK[f.severity], -f.confidence,
     ))
-    verdicts = {"static": static, "live": live}
-    return Report(
-        target=target.as_report(),
-        vantage=target.vantage,
-        verdict=live or static,
-        findings=findings,
-        path=path.hops,
-        probes=[*plugins.failures, *snapshot.probes, *live_runs, *rule_runs],
-        doctor={
-            "version": __version__,
-            "engine": f"{facts.engine.version} (API {facts.engine.api_version}) at {facts.engine.endpoint}",
-            "platform": _platform(facts),
-            "verdicts": verdicts,
-            "ms": round((time.monotonic() - started) * 1000),
-        },
-    )
+    return Assessment(target, path, static, verdict, findings, runs)
+
+
+def _checkup(facts: Facts, plugins: Plugins, live: bool, deadline: float, subject: Target) -> Report:
+    """The host (subject of kind "host") or one container: one line per thing checked, problems first."""
+    only = subject.container
+    containers = [only] if only else list(facts.containers)
+    targets = [subject] + [resolve_target(spec, facts, "host") for spec in checkup.port_targets(containers)]
+    budget = max(0.5, deadline - time.monotonic())
+    jobs = [Job(f"check:{t.spec.input or t.kind}", lambda t=t: assess(facts, t, plugins, live, [], deadline), budget)
+            for t in targets]
+    outcomes = run_jobs(jobs, deadline)
+    assessed: list[Assessment] = []
+    runs: list[ProbeRun] = []
+    for job in jobs:
+        outcome = outcomes[job.name]
+        if outcome.status == "ok":
+            assessed.append(outcome.value)
+            runs += [replace(r, name=f"{job.name} {r.name}") for r in outcome.value.runs if r.status != "ok"]
+        else:
+            runs.append(ProbeRun(job.name, outcome.status, f"could not check: {outcome.detail}", outcome.ms))
+
+    ports = [_port_line(a) for a in assessed if a.target.kind == "port"]
+    if only:
+        lines = [checkup.container_line(only), *checkup.network_lines(facts, only), *ports,
+                 checkup.listeners_line(only)]
+        lines += [checkup.dns_line(only, facts)] if only.running else []
+    else:
+        lines = [checkup.engine_line(facts), *checkup.sysctl_lines(facts), *checkup.network_lines(facts),
+                 *ports, *(checkup.container_line(c) for c in facts.containers)]
+        lines += [checkup.dns_line(c, facts) for c in facts.containers if c.running]
+    lines.sort(key=lambda line: CHECK_ORDER[line.status])  # stable: problems first, each group in order
+
+    findings: dict[tuple[str, str], Finding] = {}
+    for a in assessed:
+        for f in a.findings:
+            findings.setdefault((f.code, f.explanation), f)
+    ranked = sorted(findings.values(), key=lambda f: SEVERITY_RANK[f.severity])
+    static_lines = [replace(line, status=_STATUS[a.static]) for a in assessed if a.target.kind == "port"
+                    for line in [_port_line(a)]]
+    others = [line for line in lines if not line.hop.startswith("port ")]
+    verdicts = {"static": _static_verdict(others + static_lines),
+                "live": _static_verdict(lines) if any(a.live for a in assessed) else None}
+    return _report(subject, verdicts["live"] or verdicts["static"], ranked, lines, runs, verdicts)
+
+
+CHECK_ORDER = {"broken": 0, "unknown": 1, "ok": 2, "skipped": 3}
+_STATUS: dict[Verdict, HopStatus] = {"reachable": "ok", "unreachable": "broken", "ambiguous": "unknown",
+                                     "undetermined": "unknown"}
+
+
+def _port_line(a: Assessment) -> Hop:
+    route = a.path.route
+    where = f"{route.container.name}:{route.container_port}" if route.container else "no container"
+    trouble = next((h for h in a.path.hops if h.status in ("broken", "unknown")), None)
+    detail = f"→ {where}: {trouble.hop}: {trouble.detail}" if trouble else f"→ {where}: {a.verdict}"
+    return Hop(f"port {a.target.spec.input}", _STATUS[a.verdict], detail)
 
 
 def _stop_if_engine_unreachable(outcomes: dict[str, Outcome]) -> None:
@@ -245,8 +345,8 @@ def _inside_plan(facts: Facts, target: Target, port: int | None) -> Plan | str:
     return Plan(owner.pid, LIVE_TIMEOUT, query, connect, port, target.protocol)
 
 
-def _static_verdict(path: Path) -> Verdict:
-    statuses = {h.status for h in path.hops}
+def _static_verdict(hops: list[Hop]) -> Verdict:
+    statuses = {h.status for h in hops}
     if "broken" in statuses:
         return "unreachable"
     if "unknown" in statuses:

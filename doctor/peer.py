@@ -63,6 +63,10 @@ def uses_embedded_dns(source: Container, facts: Facts) -> bool:
     return any(not _is_default_bridge(facts.network(att.network_id)) for att in source.attachments)
 
 
+def _on_overlay(source: Container, facts: Facts) -> bool:
+    return any((n := facts.network(att.network_id)) is not None and n.driver == "overlay" for att in source.attachments)
+
+
 def _is_default_bridge(network: Network | None) -> bool:
     return network is None or network.is_default_bridge
 
@@ -93,6 +97,9 @@ def resolve_as(source: Container, name: str, facts: Facts) -> Resolution:
     if not embedded and own_loopback_resolvers(source):
         return Resolution(name, (), "broken", "none", f"{source.name}'s only resolver {nameserver} is its own "
                           "loopback, where no DNS server runs", nameserver)
+    if embedded and _on_overlay(source, facts):
+        return Resolution(name, (), "unknown", "resolver", f"{name} is not on this node; on an overlay network it "
+                          "may be a service or task on another node, which one node cannot see", nameserver)
     if "." not in name:
         # A single label that no container, alias or hosts entry carries: only a
         # search domain could still make it resolve, which a live query tells.

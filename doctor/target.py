@@ -150,6 +150,12 @@ def resolve_target(spec: TargetSpec, facts: Facts, vantage: Vantage | None = Non
     raise UsageError(f"{host!r} is neither a container nor an address of this host{_did_you_mean(host, facts)}")
 
 
+def host_target(facts: Facts) -> Target:
+    """The whole host, for a checkup."""
+    hostname = facts.host.hostname if facts.host else "this host"
+    return Target(TargetSpec("", hostname, None, "tcp"), "host", None, "tcp", (), "host")
+
+
 def find_container(ref: str, facts: Facts, what: str) -> Container:
     """By name, id prefix, or compose service name (the current project's first)."""
     container = facts.container(ref)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from doctor.codes import finding
 from doctor.facts.model import Container, Facts, Network, is_loopback
+from doctor.live import DnsAnswer
 from doctor.model import Evidence, Finding, Fix
 from doctor.peer import (
     HOST_GATEWAY_NAMES,
@@ -233,25 +234,41 @@ def dns_resolver_unreachable(ctx: RuleContext) -> Iterator[Finding]:
     r = ctx.target.resolution
     if r is None or r.via not in ("none", "resolver") or known_to_engine(name.lower(), ctx.facts):
         return
-    live = _resolver_failed(ctx)
-    if not live and not own_loopback_resolvers(owner):
+    answer = ctx.seen.answer if ctx.seen and _resolver_failed(ctx) else None
+    if answer or own_loopback_resolvers(owner):
+        yield _unreachable_resolver(owner, ctx.facts, answer)
+
+
+def loopback_resolvers(ctx: RuleContext) -> Iterator[Finding]:
+    """In a checkup: every running container whose only resolvers are its own loopback."""
+    t = ctx.target
+    if t.kind == "host":
+        containers = [c for c in ctx.facts.containers if c.running]
+    elif t.kind == "container" and t.port is None and t.container:
+        containers = [t.container]
+    else:
         return
-    servers = list(owner.resolv_conf.nameservers) if owner.resolv_conf else []
-    host_servers = [s for s in (ctx.facts.resolv_conf.nameservers if ctx.facts.resolv_conf else ())
-                    if not is_loopback(s)]
-    evidence = [Evidence(f"{owner.name} resolv.conf nameservers", servers, FILES),
-                Evidence(f"{owner.name} HostConfig.Dns", list(owner.dns), ENGINE),
-                Evidence("host resolv.conf nameservers",
-                         list(ctx.facts.resolv_conf.nameservers) if ctx.facts.resolv_conf else None, "/etc/resolv.conf")]
-    if live and ctx.seen and ctx.seen.answer:
-        evidence.insert(0, Evidence("live DNS query", str(ctx.seen.answer), "query from inside the container"))
-    server = host_servers[0] if host_servers else "RESOLVER_IP"
-    yield finding(
-        "DNS_RESOLVER_UNREACHABLE", severity="error", confidence=0.9 if live else 0.85, hop="name-resolution",
-        explanation=(f"{owner.name} asks {r.nameserver} for names, and "
-                     + ("that is its own loopback, where no DNS server runs (a host-local resolver such as "
-                        "systemd-resolved's 127.0.0.53 copied or set into the container)."
-                        if own_loopback_resolvers(owner) else "no answer comes back.")),
+    for c in containers:
+        if own_loopback_resolvers(c):
+            yield _unreachable_resolver(c, ctx.facts, None)
+
+
+def _unreachable_resolver(c: Container, facts: Facts, answer: DnsAnswer | None) -> Finding:
+    servers = list(c.resolv_conf.nameservers) if c.resolv_conf else []
+    host = facts.resolv_conf.nameservers if facts.resolv_conf else ()
+    reachable = [s for s in host if not is_loopback(s)]
+    evidence = [Evidence(f"{c.name} resolv.conf nameservers", servers, FILES),
+                Evidence(f"{c.name} HostConfig.Dns", list(c.dns), ENGINE),
+                Evidence("host resolv.conf nameservers", list(host) if facts.resolv_conf else None, "/etc/resolv.conf")]
+    if answer:
+        evidence.insert(0, Evidence("live DNS query", str(answer), "query from inside the container"))
+    server = reachable[0] if reachable else "RESOLVER_IP"
+    why = ("that is its own loopback, where no DNS server runs (a host-local resolver such as systemd-resolved's "
+           "127.0.0.53, copied or set into the container)." if own_loopback_resolvers(c)
+           else "no answer comes back.")
+    return finding(
+        "DNS_RESOLVER_UNREACHABLE", severity="error", confidence=0.9 if answer else 0.85, hop="name-resolution",
+        explanation=f"{c.name} asks {', '.join(servers) or 'nobody'} for names, and {why}",
         evidence=evidence,
         fix=Fix("Give the container a resolver it can reach (or use a user-defined network, whose embedded DNS "
                 "forwards from the host)",
@@ -300,5 +317,6 @@ RULES = [
     Rule("icc-disabled", ("ICC_DISABLED",), icc_disabled, CLIENT),
     Rule("internal-network-egress", ("INTERNAL_NETWORK",), internal_network_egress, CLIENT),
     Rule("dns-resolver-unreachable", ("DNS_RESOLVER_UNREACHABLE",), dns_resolver_unreachable, CLIENT),
+    Rule("loopback-resolvers", ("DNS_RESOLVER_UNREACHABLE",), loopback_resolvers, ("host",)),
     Rule("host-gateway-missing", ("HOST_GATEWAY_MISSING",), host_gateway_missing, CLIENT),
 ]

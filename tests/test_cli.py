@@ -45,6 +45,16 @@ def test_unknown_container_exits_2(tmp_path):
     assert_one_line_error(done, 2)
 
 
+def test_unknown_source_container_exits_2_with_close_names():
+    done = doctor("web:80", "--from", "dd-644a21-wbe", "--snapshot", str(EXAMPLE))
+    assert_one_line_error(done, 2)
+    assert "--from dd-644a21-wbe: no such container (did you mean dd-644a21-web?)" in done.stderr
+
+
+def test_from_needs_a_target():
+    assert_one_line_error(doctor("--from", "web", "--snapshot", str(EXAMPLE)), 2)
+
+
 def test_missing_or_broken_snapshot_exits_2(tmp_path):
     assert_one_line_error(doctor("8080", "--snapshot", str(tmp_path / "nope")), 2)
     (tmp_path / "manifest.json").write_text("{not json")

@@ -25,13 +25,19 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
     console = Console(file=out, highlight=False, soft_wrap=True)
     t = report.target
     mark, style = VERDICT_STYLE[report.verdict]
-    what = t.input if t.kind != "container" or t.port else f"container {t.container}"
-    console.print(f"[{style}]{mark} {escape(what)} is {report.verdict}[/] [dim](from {report.vantage})[/]")
+    checkup = t.kind == "host" or (t.kind == "container" and t.port is None)
+    if checkup:
+        problems = sum(h.status == "broken" for h in report.path)
+        what = f"host {t.host}" if t.kind == "host" else f"container {t.container}"
+        summary = f"{problems} problem(s)" if problems else "no problems"
+        console.print(f"[{style}]{mark} {escape(what)}: {summary} in {len(report.path)} checks[/]")
+    else:
+        console.print(f"[{style}]{mark} {escape(t.input)} is {report.verdict}[/] [dim](from {report.vantage})[/]")
     verdicts = report.doctor.get("verdicts", {})
     if verdicts.get("live") and verdicts["live"] != verdicts.get("static"):
         console.print(f"[yellow]  the facts say {verdicts['static']}, the live probe says {verdicts['live']}[/]")
 
-    console.print("\n[bold]Path[/]")
+    console.print("\n[bold]Checks[/], problems first" if checkup else "\n[bold]Path[/]")
     width = max(len(h.hop) for h in report.path) if report.path else 0
     for hop in report.path:
         hop_mark, hop_style = HOP_MARK[hop.status]
