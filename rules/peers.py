@@ -100,22 +100,37 @@ def _resolvable_names(owner: Container, facts: Facts) -> set[str]:
 
 def default_bridge_no_dns(ctx: RuleContext) -> Iterator[Finding]:
     owner, name = _owner(ctx), _name(ctx)
-    if not _broken(ctx, "name-resolution") or uses_embedded_dns(owner, ctx.facts) or owner.uses_host_network:
+    if not _broken(ctx, "name-resolution") or uses_embedded_dns(owner, ctx.facts):
         return
     peers = named_containers(name.lower(), ctx.facts)
-    if not peers or not shared_networks(owner, peers[0], ctx.facts):
+    if not peers:
         return
     dest = peers[0]
+    evidence = [Evidence(f"{owner.name} networks", [a.network for a in owner.attachments] or owner.network_mode,
+                         ENGINE),
+                Evidence(f"{owner.name} resolv.conf nameservers",
+                         list(owner.resolv_conf.nameservers) if owner.resolv_conf else None, FILES),
+                Evidence(f"{dest.name} networks", [a.network for a in dest.attachments], ENGINE)]
+    if owner.uses_host_network:
+        published = [(m, b) for m in dest.published for b in m.bindings if m.container_port == ctx.target.port]
+        via = f"localhost:{published[0][1].host_port}" if published else f"a port {dest.name} publishes"
+        yield finding(
+            "DEFAULT_BRIDGE_NO_DNS", severity="error", confidence=0.9, hop="name-resolution", evidence=evidence,
+            explanation=f"{owner.name} uses the host's network stack, so it has the host's resolvers and no embedded "
+                        f"DNS: container names do not resolve there. From the host's stack, {dest.name} is reached "
+                        "through its published port.",
+            fix=Fix(f"Connect to {via}, or run {owner.name} on a user-defined network with {dest.name}",
+                    [f"# in {owner.name}'s configuration: {via}"]),
+        )
+        return
+    if not shared_networks(owner, dest, ctx.facts):
+        return  # NO_SHARED_NETWORK says it, and its fix also brings the names
     network = f"{owner.name}-net"
     yield finding(
-        "DEFAULT_BRIDGE_NO_DNS", severity="error", confidence=0.95, hop="name-resolution",
+        "DEFAULT_BRIDGE_NO_DNS", severity="error", confidence=0.95, hop="name-resolution", evidence=evidence,
         explanation=f"{owner.name} and {dest.name} are on the default bridge network, which has no embedded DNS: "
                     f"container names resolve only on user-defined networks (compose's default network is one; "
                     "`network_mode: bridge` is not).",
-        evidence=[Evidence(f"{owner.name} networks", [a.network for a in owner.attachments], ENGINE),
-                  Evidence(f"{owner.name} resolv.conf nameservers",
-                           list(owner.resolv_conf.nameservers) if owner.resolv_conf else None, FILES),
-                  Evidence(f"{dest.name} networks", [a.network for a in dest.attachments], ENGINE)],
         fix=Fix("Put both containers on a user-defined network and use the name there",
                 [f"docker network create {network}", f"docker network connect {network} {owner.name}",
                  f"docker network connect {network} {dest.name}"]),
@@ -126,10 +141,11 @@ def no_shared_network(ctx: RuleContext) -> Iterator[Finding]:
     owner = _owner(ctx)
     place = destination(ctx.facts, ctx.target)
     dest = place.container
-    if place.kind != "container" or dest is None or owner.uses_host_network or not _broken(ctx, "network"):
+    if place.kind != "container" or dest is None or owner.uses_host_network:
         return
-    if owner.network_mode == "none":
-        return  # the source hop says it: no network at all
+    isolated = owner.network_mode == "none"
+    if not isolated and not _broken(ctx, "network"):
+        return
     if shared_networks(owner, dest, ctx.facts) and place.attachment is None:
         return
     networks = _user_networks(dest, ctx.facts)
@@ -147,9 +163,10 @@ def no_shared_network(ctx: RuleContext) -> Iterator[Finding]:
             dest.compose_project != owner.compose_project else ""
         commands.append(f'# compose, service "{owner.compose_service}": networks: [{net}]{external}')
     yield finding(
-        "NO_SHARED_NETWORK", severity="error", confidence=0.95, hop="network",
-        explanation=f"{owner.name} and {dest.name} share no network: each bridge network is isolated from the "
-                    f"others, so neither the name nor the address of {dest.name} is reachable from {owner.name}.",
+        "NO_SHARED_NETWORK", severity="error", confidence=0.95, hop="source" if isolated else "network",
+        explanation=(f"{owner.name} runs with --network none: it has only its own loopback." if isolated else
+                     f"{owner.name} and {dest.name} share no network: each bridge network is isolated from the "
+                     f"others, so neither the name nor the address of {dest.name} is reachable from {owner.name}."),
         evidence=[Evidence(f"{owner.name} networks", [a.network for a in owner.attachments], ENGINE),
                   Evidence(f"{dest.name} networks", [a.network for a in dest.attachments], ENGINE)],
         fix=Fix(summary, commands),

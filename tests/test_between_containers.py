@@ -30,8 +30,22 @@ def inside(report):
     return next(p for p in report["probes"] if p["name"] == "live:inside")
 
 
-def test_three_tiers_on_their_networks_are_reachable_by_name_alias_and_service(stage):
-    """The guide's tiernet: fe → app → db, each tier reaching the next by name."""
+def test_the_guides_tiernet_is_reachable_from_every_tier(stage):
+    """The guide's 3-tier scenario as written: db, app and fe on tiernet, fe published on the host."""
+    tiernet = stage.network("tiernet")
+    port = stage.free_port()
+    db = stage.run("db", "--network", tiernet, cmd=[*HTTPD, "5432"], wait_port=5432)
+    app = stage.run("app", "--network", tiernet, "-e", f"DB_HOST={db}", cmd=[*HTTPD, "8080"], wait_port=8080)
+    fe = stage.run("fe", "--network", tiernet, "-p", f"{port}:80", wait_port=80)
+    for args in ((f"{app}:8080", "--from", fe), (f"{db}:5432", "--from", app), (f"localhost:{port}",)):
+        status, report = run_doctor(*args)
+        assert (report["verdict"], errors(report), status) == ("reachable", [], 0), args
+    status, report = run_doctor()  # the host checkup sees nothing wrong either
+    assert (report["verdict"], errors(report)) == ("reachable", [])
+
+
+def test_frontend_backend_networks_are_reachable_by_name_alias_and_service(stage):
+    """The frontend/backend pattern: fe → app on front, app → db on back, fe never sees db."""
     front, back = stage.network("front"), stage.network("back")
     db = stage.run("db", "--network", back, "--network-alias", "database", cmd=[*HTTPD, "5432"], wait_port=5432)
     app = stage.run("app", "--network", back, "--label", "com.docker.compose.project=tiernet",
@@ -221,6 +235,38 @@ def test_destination_app_bound_to_loopback(stage):
     status, report = run_doctor(f"{db}:5432", "--from", web)
     assert (report["verdict"], first_code(report), status) == ("unreachable", "APP_BOUND_TO_LOOPBACK", 1)
     assert "refused" in hop(report, "container-listener")["live"]
+
+
+def test_a_container_without_network(stage):
+    net = stage.network("net")
+    loner = stage.run("loner", "--network", "none")
+    db = stage.run("db", "--network", net, cmd=[*HTTPD, "5432"], wait_port=5432)
+    status, report = run_doctor(f"{db}:5432", "--from", loner)
+    assert (report["verdict"], first_code(report), status) == ("unreachable", "NO_SHARED_NETWORK", 1)
+    assert hop(report, "source")["status"] == "broken"
+    assert f"docker network connect {net} {loner}" in report["findings"][0]["fix"]["commands"]
+
+
+def test_a_host_network_container_has_no_container_names(stage):
+    port = stage.free_port()
+    agent = stage.run("agent", "--network", "host", cmd=["sleep", "600"])
+    db = stage.run("db", "-p", f"{port}:5432", cmd=[*HTTPD, "5432"], wait_port=5432)
+    status, report = run_doctor(f"{db}:5432", "--from", agent)
+    assert (report["verdict"], first_code(report), status) == ("unreachable", "DEFAULT_BRIDGE_NO_DNS", 1)
+    assert f"localhost:{port}" in report["findings"][0]["fix"]["summary"]
+    status, report = run_doctor(f"localhost:{port}", "--from", agent)  # its loopback is the host's
+    assert (report["verdict"], errors(report), status) == ("reachable", [], 0)
+
+
+def test_the_gateway_address_is_the_host(stage):
+    net = stage.network("net")
+    web = stage.run("web", "--network", net)
+    gateway = stage.inspect(web, "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}")
+    port = stage.free_port()
+    stage.hold_port(port)
+    status, report = run_doctor(f"{gateway}:{port}", "--from", web)
+    assert (report["verdict"], errors(report), status) == ("reachable", [], 0)
+    assert [h["hop"] for h in report["path"]] == ["source", "name-resolution", "gateway", "host-listener"]
 
 
 def test_static_diagnosis_sends_nothing(stage):

@@ -10,7 +10,12 @@ import pytest
 
 from doctor.errors import UsageError
 from doctor.facts.model import Facts, Host, ResolvConf
-from doctor.facts.parse import parse_container, parse_network, parse_resolv_conf, parse_routes
+from doctor.facts.parse import (
+    parse_container,
+    parse_network,
+    parse_resolv_conf,
+    parse_routes,
+)
 from doctor.peer import resolve_as
 from doctor.peerpath import build_peer_path
 from doctor.target import find_container, parse_target, resolve_target
