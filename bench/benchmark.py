@@ -5,10 +5,13 @@ Run as root with the project's virtualenv (scripts/test creates it):
 
     .venv/bin/python bench/benchmark.py [--sizes 5,100] [--repetitions 5]
 
-For each size N it stages N httpd containers, each publishing its own port,
-then reports medians of: `docker-doctor localhost:PORT --json`; the manual
-fact-gathering command below; and, once, `docker-doctor --version` against a
-bare start of the same interpreter. The containers are removed at the end.
+For each size N it stages N httpd containers on one user-defined network, each
+publishing its own port, then reports medians of: `docker-doctor localhost:PORT
+--json`; the manual fact-gathering command below; container to container
+(`--from web0 web1:80`, live probes from inside web0's namespace); the host
+checkup with no target (every published port diagnosed); and, once,
+`docker-doctor --version` against a bare start of the same interpreter. The
+containers are removed at the end.
 """
 
 from __future__ import annotations
@@ -84,8 +87,9 @@ def main() -> None:
     for size in sizes:
         with staging.Stage(image) as stage:
             ports = [stage.free_port() for _ in range(size)]
+            network = stage.network("bench")
             with ThreadPoolExecutor(max_workers=8) as pool:  # docker run is mostly waiting
-                runs = [pool.submit(stage.run, f"web{i}", "-p", f"{port}:80", wait_port=80)
+                runs = [pool.submit(stage.run, f"web{i}", "--network", network, "-p", f"{port}:80", wait_port=80)
                         for i, port in enumerate(ports)]
                 for run in runs:
                     run.result()
@@ -96,6 +100,11 @@ def main() -> None:
                                        check_json=True)
             medians[f"diagnosis, N={size}"] = diagnosis
             ratios[f"diagnosis / manual, N={size}"] = diagnosis / manual
+            medians[f"--from web0 web1:80, N={size}"] = median_seconds(
+                [docker_doctor(), f"{stage.prefix}-web1:80", "--from", f"{stage.prefix}-web0", "--json"],
+                args.repetitions, check_json=True)
+            medians[f"host checkup, N={size}"] = median_seconds([docker_doctor(), "--json"], args.repetitions,
+                                                                check_json=True)
     version = median_seconds([docker_doctor(), "--version"], args.repetitions)
     bare = median_seconds([sys.executable, "-c", "pass"], args.repetitions)
     medians |= {"docker-doctor --version": version, "bare interpreter": bare}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 import struct
 import subprocess
@@ -77,7 +76,7 @@ def query(name: str, server: str, timeout: float) -> DnsAnswer:
     def answer(outcome: DnsOutcome, addresses: tuple[str, ...] = (), detail: str = "") -> DnsAnswer:
         return DnsAnswer(name, server, outcome, addresses, round((time.monotonic() - started) * 1000), detail)
 
-    ident = secrets.randbelow(1 << 16)
+    ident = int.from_bytes(os.urandom(2), "big")
     family = socket.AF_INET6 if ":" in server else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
