@@ -7,6 +7,9 @@ namespace), and asserts the verdict, the first cause and the exit status.
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from tests.reports import run_doctor
@@ -277,3 +280,27 @@ def test_static_diagnosis_sends_nothing(stage):
     assert (report["verdict"], first_code(report), status) == ("unreachable", "NAME_NOT_FOUND", 1)
     assert report["doctor"]["verdicts"]["live"] is None
     assert not any(p["name"] == "live:inside" for p in report["probes"])
+
+
+def test_a_container_to_container_diagnosis_replays_offline(stage, tmp_path):
+    one, two = stage.network("one"), stage.network("two")
+    web = stage.run("web", "--network", one)
+    db = stage.run("db", "--network", two, cmd=[*HTTPD, "5432"], wait_port=5432)
+    _, live = run_doctor(f"{db}:5432", "--from", web, "--save-snapshot", str(tmp_path / "snap"))
+    stage.close()  # the host changes; the snapshot does not
+    status, replayed = run_doctor(f"{db}:5432", "--from", web, "--snapshot", str(tmp_path / "snap"))
+    assert (first_code(replayed), status) == (first_code(live), 1) == ("NO_SHARED_NETWORK", 1)
+    assert next(p for p in replayed["probes"] if p["name"] == "live")["status"] == "skipped"
+
+
+def test_without_root_nothing_is_sent_and_the_facts_still_speak(stage, monkeypatch, capsys):
+    one, two = stage.network("one"), stage.network("two")
+    web = stage.run("web", "--network", one)
+    db = stage.run("db", "--network", two, cmd=[*HTTPD, "5432"], wait_port=5432)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    from doctor.cli import main
+
+    status = main([f"{db}:5432", "--from", web, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert (first_code(report), status) == ("NO_SHARED_NETWORK", 1)
+    assert inside(report)["status"] == "skipped" and "needs root" in inside(report)["detail"]
