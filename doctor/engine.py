@@ -7,7 +7,7 @@ import pathlib
 import platform
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from doctor import __version__, checkup
@@ -44,7 +44,7 @@ class Options:
     save_snapshot: pathlib.Path | None = None  # keep what the probes read, to replay it
 
 
-def collect(probes: list[Probe], deadline: float, extra: list[Job] = ()) -> tuple[Snapshot, dict[str, Outcome]]:
+def collect(probes: list[Probe], deadline: float, extra: Sequence[Job] = ()) -> tuple[Snapshot, dict[str, Outcome]]:
     """Run every probe (and ``extra`` jobs alongside) into a fresh snapshot."""
     snapshot = Snapshot(meta={"created": time.time(), "hostname": socket.gethostname()})
     contexts: dict[str, ProbeContext] = {}
@@ -199,9 +199,10 @@ def _checkup(facts: Facts, plugins: Plugins, live: bool, deadline: float, subjec
     static_lines = [replace(line, status=_STATUS[a.static]) for a in assessed if a.target.kind == "port"
                     for line in [_port_line(a)]]
     others = [line for line in lines if not line.hop.startswith("port ")]
-    verdicts = {"static": _static_verdict(others + static_lines),
-                "live": _static_verdict(lines) if any(a.live for a in assessed) else None}
-    return _report(subject, verdicts["live"] or verdicts["static"], ranked, lines, runs, verdicts)
+    static_verdict = _static_verdict(others + static_lines)
+    live_verdict = _static_verdict(lines) if any(a.live for a in assessed) else None
+    return _report(subject, live_verdict or static_verdict, ranked, lines, runs,
+                   {"static": static_verdict, "live": live_verdict})
 
 
 CHECK_ORDER = {"broken": 0, "unknown": 1, "ok": 2, "skipped": 3}

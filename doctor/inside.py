@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from doctor.facts.model import Protocol
 from doctor.live import DnsAnswer, DnsOutcome, Observation, probe
 
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
@@ -31,9 +32,9 @@ class Plan:
     pid: int
     timeout: float  # per query or connection attempt
     query: tuple[str, str] | None = None  # (name, server)
-    connect: list[tuple[str, int, str]] = field(default_factory=list)  # (address, port, protocol)
+    connect: list[tuple[str, int, Protocol]] = field(default_factory=list)  # (address, port, protocol)
     port: int | None = None  # with a query and nothing to connect to: connect to its answer here
-    protocol: str = "tcp"
+    protocol: Protocol = "tcp"
 
 
 @dataclass
@@ -61,11 +62,10 @@ def _execute(plan: Plan) -> dict[str, Any]:
 
     namespaces.enter(plan.pid)
     answer = query(plan.query[0], plan.query[1], plan.timeout) if plan.query else None
-    targets = [tuple(c) for c in plan.connect]
+    targets = [(address, port, protocol) for address, port, protocol in plan.connect]
     if not targets and answer and plan.port:
         targets = [(address, plan.port, plan.protocol) for address in answer.addresses[:1]]
-    observations = [probe(address, port, protocol, plan.timeout, linger=False)  # type: ignore[arg-type]
-                    for address, port, protocol in targets]
+    observations = [probe(address, port, protocol, plan.timeout, linger=False) for address, port, protocol in targets]
     return {"answer": asdict(answer) if answer else None, "observations": [asdict(o) for o in observations]}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Literal
 
 SCHEMA_ID = "docker-doctor/report/v1"
@@ -28,7 +29,10 @@ class Evidence:
 @dataclass(frozen=True)
 class Fix:
     summary: str
-    commands: tuple[str, ...] = ()
+    commands: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "commands", tuple(self.commands))  # frozen all the way down
 
 
 @dataclass(frozen=True)

@@ -103,17 +103,19 @@ class PeerJudge:
         if not shared:
             return self._hop("network", "broken", f"{owner.name} is on {_networks(owner)}, {dest.name} on "
                              f"{_networks(dest)}: no network in common")
-        address_net = self.place.attachment.network_id if self.place.attachment else None
-        if address_net and address_net not in {n.id for n in shared}:
+        endpoint = self.place.attachment  # the network of the address the source dials, if it dials one
+        if endpoint and endpoint.network_id not in {n.id for n in shared}:
             return self._hop("network", "broken", f"{self.target.addresses[0]} is {dest.name}'s address on "
-                             f"{self.place.attachment.network}, which {owner.name} is not on")
+                             f"{endpoint.network}, which {owner.name} is not on")
         return self._hop("network", "ok", f"both on {', '.join(n.name for n in shared)}")
 
     def _host_reaches(self, dest: Container) -> Hop:
-        isolated = [self.facts.network(a.network_id) for a in dest.attachments]
-        if isolated and all(n is not None and n.host_isolated for n in isolated):
-            return self._hop("network", "broken", f"{dest.name} is only on {_networks(dest)} "
-                             f"({isolated[0].driver}): the host cannot reach its own {isolated[0].driver} children")
+        networks = [self.facts.network(a.network_id) for a in dest.attachments]
+        isolated = [n for n in networks if n is not None and n.host_isolated]
+        if isolated and len(isolated) == len(networks):
+            driver = isolated[0].driver
+            return self._hop("network", "broken", f"{dest.name} is only on {_networks(dest)} ({driver}): "
+                             f"the host cannot reach its own {driver} children")
         return self._hop("network", "ok", f"the host reaches {dest.name} over its bridge")
 
     def bridge(self) -> Hop:
