@@ -13,26 +13,28 @@ LOG_LINES_SHOWN = 5
 
 
 def container_not_running(ctx: RuleContext) -> Iterator[Finding]:
-    c = ctx.path.route.container
-    if c is None or c.running:
-        return
-    state = {"Status": c.status, "ExitCode": c.exit_code, "OOMKilled": c.oom_killed,
-             "RestartCount": c.restart_count, "Error": c.error}
-    why = ("it was killed for lack of memory (OOMKilled)" if c.oom_killed
-           else f"it is in a restart loop ({c.restart_count} restarts)" if c.status == "restarting"
-           else f"it exited with code {c.exit_code}" if c.status == "exited"
-           else f"the engine could not start it: {c.error}" if c.error
-           else f"it is {c.status}")
-    commands = [f"docker logs --tail 50 {c.name}", f"docker start {c.name}"]
-    if c.oom_killed:
-        commands.insert(1, f"docker update --memory 1g --memory-swap 1g {c.name}  # or fix the leak")
-    yield finding(
-        "CONTAINER_NOT_RUNNING", severity="error", confidence=0.95, hop="container",
-        explanation=f"{c.name} is not running: {why}. Nothing forwards to a stopped container.",
-        evidence=[Evidence(f"{c.name} State", state, ENGINE),
-                  Evidence(f"{c.name} last log lines", list(c.log_tail[-LOG_LINES_SHOWN:]), "docker logs")],
-        fix=Fix(f"Find out why {c.name} stopped, fix it, and start it again", commands),
-    )
+    """The destination, or with --from the source, is not running."""
+    stopped = [(c, hop) for c, hop in ((ctx.target.source, "source"), (ctx.path.route.container, "container"))
+               if c is not None and not c.running]
+    for c, hop in stopped[:1]:  # a stopped source sends nothing: the destination does not matter yet
+        state = {"Status": c.status, "ExitCode": c.exit_code, "OOMKilled": c.oom_killed,
+                 "RestartCount": c.restart_count, "Error": c.error}
+        why = ("it was killed for lack of memory (OOMKilled)" if c.oom_killed
+               else f"it is in a restart loop ({c.restart_count} restarts)" if c.status == "restarting"
+               else f"it exited with code {c.exit_code}" if c.status == "exited"
+               else f"the engine could not start it: {c.error}" if c.error
+               else f"it is {c.status}")
+        commands = [f"docker logs --tail 50 {c.name}", f"docker start {c.name}"]
+        if c.oom_killed:
+            commands.insert(1, f"docker update --memory 1g --memory-swap 1g {c.name}  # or fix the leak")
+        effect = "A stopped container sends nothing." if hop == "source" else "Nothing forwards to a stopped container."
+        yield finding(
+            "CONTAINER_NOT_RUNNING", severity="error", confidence=0.95, hop=hop,
+            explanation=f"{c.name} is not running: {why}. {effect}",
+            evidence=[Evidence(f"{c.name} State", state, ENGINE),
+                      Evidence(f"{c.name} last log lines", list(c.log_tail[-LOG_LINES_SHOWN:]), "docker logs")],
+            fix=Fix(f"Find out why {c.name} stopped, fix it, and start it again", commands),
+        )
 
 
 def container_unhealthy(ctx: RuleContext) -> Iterator[Finding]:

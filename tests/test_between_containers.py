@@ -304,3 +304,13 @@ def test_without_root_nothing_is_sent_and_the_facts_still_speak(stage, monkeypat
     report = json.loads(capsys.readouterr().out)
     assert (first_code(report), status) == ("NO_SHARED_NETWORK", 1)
     assert inside(report)["status"] == "skipped" and "needs root" in inside(report)["detail"]
+
+
+def test_a_stopped_source_sends_nothing(stage):
+    net = stage.network("net")
+    web = stage.run("web", "--network", net)
+    db = stage.run("db", "--network", net, cmd=[*HTTPD, "5432"], wait_port=5432)
+    stage.stop(web)
+    status, report = run_doctor(f"{db}:5432", "--from", web)
+    assert (report["verdict"], first_code(report), status) == ("unreachable", "CONTAINER_NOT_RUNNING", 1)
+    assert report["findings"][0]["hop"] == "source" and inside(report)["status"] == "skipped"
