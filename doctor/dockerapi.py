@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -99,15 +100,32 @@ class UnixSocketClient:
     def __init__(self, socket_path: str, timeout: float):
         self.socket_path = socket_path
         self.timeout = timeout
+        self._local = threading.local()
+
+    def _connection(self) -> _UnixConnection:
+        # One kept-alive connection per thread: http.client is not thread-safe, and
+        # a hundred inspect requests cost less without a connect and teardown each.
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = _UnixConnection(self.socket_path, self.timeout)
+        return conn
+
+    def _fresh_connection(self) -> _UnixConnection:
+        self._connection().close()
+        self._local.conn = None
+        return self._connection()
 
     def get(self, path: str, **query: Any) -> bytes:
-        # One connection per request: http.client is not thread-safe, and a Unix
-        # socket connect costs microseconds.
         url = quote(path) + (f"?{urlencode(query)}" if query else "")
-        conn = _UnixConnection(self.socket_path, self.timeout)
         try:
-            conn.request("GET", url)
-            response = conn.getresponse()
+            try:
+                conn = self._connection()
+                conn.request("GET", url)
+                response = conn.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn = self._fresh_connection()  # the daemon closed an idle connection: once more
+                conn.request("GET", url)
+                response = conn.getresponse()
             body = response.read()
         except FileNotFoundError:
             raise CannotDiagnose(
@@ -126,8 +144,6 @@ class UnixSocketClient:
             ) from None
         except TimeoutError:
             raise CannotDiagnose(f"the Docker daemon at {self.socket_path} did not answer within {self.timeout:.1f} s") from None
-        finally:
-            conn.close()
         _check_status(path, response.status, body)
         return body
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-import shlex
+import re
 import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -103,14 +103,15 @@ def parse_iptables_save(text: str) -> Firewall:
     return Firewall(tables)
 
 
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JUMP = re.compile(r"(?:^|\s)(?:-j|--jump|-g|--goto)\s+(\S+)")
+
+
 def _jump_target(rule: str) -> str | None:
-    words = shlex.split(rule, posix=True)
-    for flag in ("-j", "--jump", "-g", "--goto"):
-        if flag in words:
-            index = words.index(flag)
-            if index + 1 < len(words):
-                return words[index + 1]
-    return None
+    # Quoted text (comments) may say "-j" too: blank it out first. shlex would be exact
+    # but costs ~0.2 ms a rule, most of a run on a host with hundreds of rules.
+    match = _JUMP.search(_QUOTED.sub('""', rule))
+    return match.group(1) if match else None
 
 
 def parse_hosts(text: str) -> dict[str, tuple[str, ...]]:
