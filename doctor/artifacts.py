@@ -12,9 +12,10 @@ SYSCTLS = "host/sysctl.json"
 HOSTS_FILE = "host/etc-hosts"
 RESOLV_CONF = "host/resolv.conf"
 ROUTES = "host/proc-net-route"  # /proc/net/route: the host's IPv4 routes (main table)
-INTERFACES = "host/interfaces.json"  # {name: mtu}
+INTERFACES = "host/interfaces.json"  # {name: {"mtu": int | None, "addresses": [str]}}
 IPTABLES = "firewall/iptables-save.txt"
 IP6TABLES = "firewall/ip6tables-save.txt"
+IPTABLES_LEGACY = "firewall/iptables-legacy-save.txt"  # the other backend, when the tool exists
 
 NETNS_FILES = {"tcp": "tcp", "tcp6": "tcp", "udp": "udp", "udp6": "udp"}
 

@@ -33,6 +33,7 @@ from doctor.snapshot import Snapshot
 from doctor.target import Target, TargetSpec, Vantage, host_target, resolve_target
 
 LIVE_TIMEOUT = 1.0  # per connection attempt
+NOT_SEEN_FROM_HOST = ("raw-prerouting", "filter-forward", "filter-input")
 RULE_TIMEOUT = 2.0
 
 
@@ -273,6 +274,14 @@ def _confirm_live(facts: Facts, target: Target, path: Path, early: list[Observat
     seen = observations["live:target"]
     if not seen:
         return None
+    if target.vantage == "external":
+        # Sent from this host, the probe skips raw PREROUTING and FORWARD: what the facts
+        # say of those hops stands (--probe-external sends from a real outside client).
+        unseen = [h for h in path.hops if h.hop in NOT_SEEN_FROM_HOST and h.status in ("broken", "unknown")]
+        if unseen:
+            runs.append(ProbeRun("live:limits", "ok", "sent from this host, so it cannot confirm "
+                                 + ", ".join(h.hop for h in unseen), 0))
+            return None
     reached = [o for o in seen if o.outcome in REACHED]
     failed = [o for o in seen if o.outcome in FAILED]
     summary = "; ".join(str(o) for o in seen)

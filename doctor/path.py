@@ -7,24 +7,29 @@ later confirm or contradict a hop (see :mod:`doctor.live`).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
-from doctor.facts.model import Binding, Container, Facts, Listener, PortMapping, Rule
+from doctor.facts.model import Binding, Container, Facts, Listener, PortMapping
 from doctor.model import Hop, HopStatus
+from doctor.netfilter import Decision, Packet, after_dnat, walk
 from doctor.target import Target
 
 HOPS = (
     "name-resolution",
     "host-listener",
+    "raw-prerouting",
     "nat-dnat",
     "filter-forward",
+    "filter-input",
     "bridge",
     "container",
     "container-listener",
 )
 
+IP_FORWARD = "net.ipv4.ip_forward"
 NOT_FORWARDED = "traffic from this host to its own address is not forwarded"
+LOCAL = "sent from this host: it does not pass PREROUTING"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class Route:
 class Path:
     hops: list[Hop]
     route: Route
+    #: hop -> the netfilter decision behind its verdict (raw-prerouting, nat-dnat, filter-*)
+    decisions: dict[str, Decision] = field(default_factory=dict)
 
     def hop(self, name: str) -> Hop | None:
         return next((h for h in self.hops if h.hop == name), None)
@@ -99,11 +106,14 @@ def _container_route(target: Target) -> Route:
 def build_path(facts: Facts, target: Target) -> Path:
     route = find_route(facts, target)
     judge = Judge(facts, target, route)
-    if target.kind == "container":
+    if target.kind == "container" and target.vantage == "external":  # routed straight to its address
+        names = ("raw-prerouting", "filter-forward", "bridge", "container", "container-listener")
+    elif target.kind == "container":
         names = ("host-listener", "bridge", "container", "container-listener")
     else:
         names = HOPS
-    return Path([getattr(judge, name.replace("-", "_"))() for name in names], route)
+    hops = [getattr(judge, name.replace("-", "_"))() for name in names]
+    return Path(hops, route, judge.decisions)
 
 
 class Judge:
@@ -112,6 +122,7 @@ class Judge:
     def __init__(self, facts: Facts, target: Target, route: Route):
         self.facts, self.target, self.route = facts, target, route
         self.backend = route.container
+        self.decisions: dict[str, Decision] = {}
 
     def _hop(self, name: str, status: HopStatus, detail: str) -> Hop:
         return Hop(name, status, detail)
@@ -173,50 +184,126 @@ class Judge:
             return f" (docker-proxy pid {', '.join(str(p.pid) for p in proxies)})"
         return " (no docker-proxy: the kernel's NAT rules carry it)"
 
+    # --- the kernel's path for a packet from another machine -----------------
+
+    @cached_property
+    def _arriving(self) -> Packet | None:
+        """The first packet of an outside client's connection, as it arrives; None from the host."""
+        t, c = self.target, self.backend
+        if t.vantage != "external":
+            return None
+        bridges = tuple(self.facts.bridges())
+        subnets = tuple(s for n in self.facts.networks for s in n.subnets)
+        if t.kind == "container":  # straight to the container's address
+            address, port, local = self._container_ip(), self.route.container_port, False
+        else:
+            address, port, local = (t.addresses[0] if t.addresses else None), t.port, True
+        if address is None or port is None or c is None and t.kind == "container":
+            return None
+        return Packet(t.protocol, address, port, self.facts.interface_with(address) if local else None,
+                      local_dst=local, docker_subnets=subnets, not_in=(*bridges, "lo"))
+
+    @cached_property
+    def _nat(self) -> Decision | None:
+        packet = self._arriving
+        if packet is None or self.facts.firewall is None or not packet.local_dst:
+            return None
+        return walk(self.facts, "nat", "PREROUTING", packet)
+
+    @cached_property
+    def _forwarded(self) -> Packet | None:
+        """The packet as FORWARD sees it: after DNAT, routed out of the container's bridge."""
+        packet, nat = self._arriving, self._nat
+        if packet is None:
+            return None
+        if nat is not None and nat.dnat:
+            packet = after_dnat(packet, nat.dnat)
+        elif packet.local_dst:
+            return None  # for the host itself: INPUT, not FORWARD
+        network = next((n for n in self.facts.networks if n.contains(packet.dst)), None)
+        return replace(packet, out_iface=network.bridge if network and network.bridge else None)
+
+    def raw_prerouting(self) -> Hop:
+        packet = self._arriving
+        if packet is None:
+            return self._hop("raw-prerouting", "skipped", LOCAL)
+        if self.facts.firewall is None:
+            return self._hop("raw-prerouting", "unknown", _why_unread(self.facts, "iptables"))
+        return self._decided("raw-prerouting", walk(self.facts, "raw", "PREROUTING", packet),
+                             "nothing in raw PREROUTING drops it")
+
     def nat_dnat(self) -> Hop:
         c, route = self.backend, self.route
         if c is None or not route.live:
             return self._no_container("nat-dnat")
-        if self.target.loopback and self._has_proxy():
-            return self._hop("nat-dnat", "skipped", "loopback traffic goes to docker-proxy, not through DNAT")
+        if self.target.vantage != "external":
+            if self._has_proxy():
+                return self._hop("nat-dnat", "skipped", "loopback traffic goes to docker-proxy, not through DNAT")
+            return self._hop("nat-dnat", "skipped", LOCAL)
         if self.facts.firewall is None:
             return self._hop("nat-dnat", "unknown", _why_unread(self.facts, "iptables"))
-        rule = self._dnat_rule()
-        if rule:
-            return self._hop("nat-dnat", "ok", f"rule {rule.position} of nat {rule.chain}: {rule.text}")
-        return self._hop("nat-dnat", "unknown", f"no DNAT rule for {self.target.port} → "
-                         f"{self._container_ip()}:{route.container_port} in the nat table")
+        nat = self._nat
+        if nat is None:
+            return self._hop("nat-dnat", "skipped", "addressed to the container itself: no DNAT")
+        self.decisions["nat-dnat"] = nat
+        if nat.dnat:
+            address, port = nat.dnat
+            return self._hop("nat-dnat", "ok", f"{nat} → {address}:{port}")
+        if nat.verdict == "unknown":
+            return self._hop("nat-dnat", "unknown", f"{nat}: {nat.detail}")
+        if self._proxy_accepts():
+            return self._hop("nat-dnat", "ok", "no DNAT rule: the packet is for the host, where docker-proxy "
+                             "listens (see filter-input)")
+        return self._hop("nat-dnat", "broken", f"no rule in nat PREROUTING sends {self._arriving.dst}:"
+                         f"{self._arriving.dport} to {self._container_ip()}:{route.container_port}")
 
     def _has_proxy(self) -> bool:
         return bool(self.facts.proxies) and any(
             p.host_port == self.target.port and p.protocol == self.target.protocol for p in self.facts.proxies or ())
 
-    def _dnat_rule(self) -> Rule | None:
-        ip, port = self._container_ip(), self.route.container_port
-        for chain in ("DOCKER", "PREROUTING", "OUTPUT"):
-            for rule in self.facts.firewall.rules("nat", chain) if self.facts.firewall else ():
-                if rule.target == "DNAT" and f"--dport {self.target.port} " in rule.text + " " \
-                        and re.search(rf"--to-destination {re.escape(str(ip))}:{port}\b", rule.text):
-                    return rule
-        return None
+    def _proxy_accepts(self) -> bool:
+        packet = self._arriving
+        return packet is not None and any(
+            p.host_port == packet.dport and p.protocol == packet.protocol and Binding(p.host_ip, p.host_port)
+            .accepts(packet.dst) for p in self.facts.proxies or ())
 
     def _container_ip(self) -> str | None:
         c = self.backend
         return next((a.ip for a in c.attachments if a.ip), None) if c else None
 
     def filter_forward(self) -> Hop:
-        c, route = self.backend, self.route
-        if c is None or not route.live:
-            return self._no_container("filter-forward")
-        if self.target.vantage == "host":
+        if self.target.vantage != "external":
             return self._hop("filter-forward", "skipped", NOT_FORWARDED)
+        if self.backend is None or not self.route.live:
+            return self._no_container("filter-forward")
         if self.facts.firewall is None:
             return self._hop("filter-forward", "unknown", _why_unread(self.facts, "iptables"))
-        ip, port = self._container_ip(), route.container_port
-        for rule in self.facts.firewall.rules("filter", "DOCKER"):
-            if rule.target == "ACCEPT" and f"-d {ip}/32" in rule.text and f"--dport {port}" in rule.text:
-                return self._hop("filter-forward", "ok", f"rule {rule.position} of filter DOCKER: {rule.text}")
-        return self._hop("filter-forward", "unknown", f"no ACCEPT for {ip}:{port} in filter DOCKER")
+        packet = self._forwarded
+        if packet is None:
+            return self._hop("filter-forward", "skipped", "for the host itself (INPUT), not forwarded")
+        forwarding = self.facts.sysctls.get(IP_FORWARD)
+        if forwarding is not None and forwarding.strip() == "0":
+            return self._hop("filter-forward", "broken", f"{IP_FORWARD} = 0: the kernel forwards nothing")
+        mangle = walk(self.facts, "mangle", "FORWARD", packet)
+        if mangle.verdict != "accept":
+            return self._decided("filter-forward", mangle, "")
+        return self._decided("filter-forward", walk(self.facts, "filter", "FORWARD", packet), "")
+
+    def filter_input(self) -> Hop:
+        packet = self._arriving
+        if packet is None or not packet.local_dst or self._forwarded is not None:
+            return self._hop("filter-input", "skipped", "not for a process of the host")
+        if self.facts.firewall is None:
+            return self._hop("filter-input", "unknown", _why_unread(self.facts, "iptables"))
+        return self._decided("filter-input", walk(self.facts, "filter", "INPUT", packet), "")
+
+    def _decided(self, hop: str, decision: Decision, accepted: str) -> Hop:
+        self.decisions[hop] = decision
+        if decision.verdict == "accept":
+            return self._hop(hop, "ok", accepted or f"accepted by {decision}")
+        if decision.verdict == "unknown":
+            return self._hop(hop, "unknown", f"{decision}: {decision.detail}")
+        return self._hop(hop, "broken", f"{decision.verdict}ed by {decision}".replace("droped", "dropped"))
 
     def bridge(self) -> Hop:
         c = self.backend

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from doctor.facts.model import DEFAULT_MTU, Container, Facts, Network, is_wildcard
 from doctor.model import Hop, HopStatus
-from doctor.path import Judge, Path, Route, find_route
+from doctor.path import IP_FORWARD, Judge, Path, Route, find_route
 from doctor.peer import Place, locate, netns_owner, shared_networks
 from doctor.target import Target
 
@@ -38,7 +38,8 @@ def egress_mtu(facts: Facts, source: Container, address: str) -> tuple[Network, 
     route = facts.route_to(address)
     if route is None or facts.interfaces is None or route.device in facts.bridges():
         return None
-    device_mtu = facts.interfaces.get(route.device)
+    device = facts.interfaces.get(route.device)
+    device_mtu = device.mtu if device else None
     for att in source.attachments:
         network = facts.network(att.network_id)
         if network is None or network.bridge is None:
@@ -190,6 +191,9 @@ class PeerJudge:
         if networks and all(n is not None and n.internal for n in networks):
             return self._hop("egress", "broken", f"{owner.name} is only on internal network(s) "
                              f"{_networks(owner)}: no way out")
+        forwarding = self.facts.sysctls.get(IP_FORWARD)
+        if forwarding is not None and forwarding.strip() == "0":
+            return self._hop("egress", "broken", f"{IP_FORWARD} = 0: the host forwards nothing out")
         docker = [n for n in self.facts.networks if n.contains(address)]
         route = self.facts.route_to(address)
         if docker:

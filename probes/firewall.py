@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from doctor import artifacts as a
-from doctor.plugins import Probe, ProbeContext
+from doctor.plugins import Probe, ProbeContext, Skip
 
 
 def collect_iptables(ctx: ProbeContext) -> None:
@@ -13,6 +13,13 @@ def collect_iptables(ctx: ProbeContext) -> None:
         ctx.put(a.IP6TABLES, ctx.run(["ip6tables-save"]))
     except RuntimeError:
         pass  # no IPv6 tables in this kernel: the v4 ruleset still stands
+    # Both backends filter packets when both hold rules, whichever one `iptables` names.
+    try:
+        legacy = ctx.run(["iptables-legacy-save"])
+    except (Skip, RuntimeError):
+        return  # no legacy tool, or no legacy tables in this kernel
+    if legacy.strip():
+        ctx.put(a.IPTABLES_LEGACY, legacy)
 
 
 PROBES = [Probe("iptables", collect_iptables, timeout=4.0)]

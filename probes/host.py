@@ -111,12 +111,17 @@ def collect_resolver_files(ctx: ProbeContext) -> None:
 
 
 def collect_routes(ctx: ProbeContext) -> None:
-    """The IPv4 routing table and every interface's MTU: overlaps with Docker subnets, egress MTU."""
+    """The IPv4 routing table, and every interface with its MTU and addresses (where clients arrive)."""
     ctx.put(a.ROUTES, Path("/proc/net/route").read_bytes())
+    addresses = psutil.net_if_addrs()
     interfaces = {}
     for link in Path("/sys/class/net").iterdir():
         mtu = _read(str(link / "mtu"))
-        interfaces[link.name] = int(mtu) if mtu and mtu.isdigit() else None
+        interfaces[link.name] = {
+            "mtu": int(mtu) if mtu and mtu.isdigit() else None,
+            "addresses": [a.address.split("%")[0] for a in addresses.get(link.name, ())
+                          if a.family in (socket.AF_INET, socket.AF_INET6)],
+        }
     ctx.put(a.INTERFACES, interfaces)
 
 

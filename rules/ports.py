@@ -196,7 +196,7 @@ def host_binding_restricted(ctx: RuleContext) -> Iterator[Finding]:
     c = route.container
     if t.kind != "port" or c is None or not route.live or route.binding is None:
         return
-    if any(route.binding.accepts(a) for a in t.addresses):
+    if any(route.binding.accepts(a) for a in t.addresses) or _v6_loopback_only(ctx):
         return
     bindings = [str(b) for m in c.published for b in m.bindings if b.host_port == t.port]
     spec = port_spec(route.binding.host_port, route.container_port or 0, t.protocol)
@@ -208,6 +208,38 @@ def host_binding_restricted(ctx: RuleContext) -> Iterator[Finding]:
         evidence=[Evidence(f"{c.name} bindings of {t.port}", bindings, ENGINE),
                   Evidence("address connected to", list(t.addresses), "target")],
         fix=Fix(f"Publish on all interfaces (-p {spec}) or on the address clients use", republish(c, spec)),
+    )
+
+
+def _v6_loopback_only(ctx: RuleContext) -> list[str]:
+    """The bindings that take 127.0.0.1, when the target reaches for ::1 and nothing takes that."""
+    route, t = ctx.path.route, ctx.target
+    c = route.container
+    if t.kind != "port" or c is None or not route.live or "::1" not in t.addresses:
+        return []
+    bindings = [b for m in c.published if m.protocol == t.protocol for b in m.bindings if b.host_port == t.port]
+    if any(b.accepts("::1") for b in bindings):
+        return []
+    return [str(b) for b in bindings if b.accepts("127.0.0.1")]
+
+
+def ipv6_localhost_mismatch(ctx: RuleContext) -> Iterator[Finding]:
+    v4 = _v6_loopback_only(ctx)
+    if not v4:
+        return
+    t, c = ctx.target, ctx.path.route.container
+    assert c is not None
+    hosts = (ctx.facts.hosts_file or {}).get("localhost")
+    yield finding(
+        "IPV6_LOCALHOST_MISMATCH", severity="error", confidence=0.9, hop="host-listener",
+        explanation=f"The client connects to ::1 (IPv6 loopback), but {c.name}'s port {t.port} is published for IPv4 "
+                    f"only ({', '.join(v4)}). 127.0.0.1:{t.port} works; clients that resolve localhost to ::1 first, "
+                    "and do not fall back, fail.",
+        evidence=[Evidence(f"{c.name} bindings of {t.port}", v4, ENGINE),
+                  Evidence("address connected to", list(t.addresses), "target"),
+                  Evidence("localhost in /etc/hosts", list(hosts) if hosts else None, "/etc/hosts")],
+        fix=Fix(f"Connect to 127.0.0.1:{t.port}, or publish for IPv6 too",
+                [f"curl http://127.0.0.1:{t.port}/", *republish(c, f"[::1]:{t.port}:{ctx.path.route.container_port}")]),
     )
 
 
@@ -301,6 +333,7 @@ RULES = [
     Rule("app-bound-to-loopback", ("APP_BOUND_TO_LOOPBACK",), app_bound_to_loopback),
     Rule("protocol-mismatch", ("PROTOCOL_MISMATCH",), protocol_mismatch, HOST_SIDE),
     Rule("host-binding-restricted", ("HOST_BINDING_RESTRICTED",), host_binding_restricted, HOST_SIDE),
+    Rule("ipv6-localhost-mismatch", ("IPV6_LOCALHOST_MISMATCH",), ipv6_localhost_mismatch, HOST_SIDE),
     Rule("port-conflict", ("PORT_CONFLICT",), port_conflict, HOST_SIDE),
     Rule("host-network-publish-ignored", ("HOST_NETWORK_PUBLISH_IGNORED",), host_network_publish_ignored, HOST_SIDE),
 ]

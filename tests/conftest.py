@@ -15,9 +15,21 @@ from collections.abc import Iterator
 
 import pytest
 
-from .staging import Stage, engine_answers, ensure_engine, ensure_image
+from .staging import (
+    Stage,
+    engine_answers,
+    ensure_engine,
+    ensure_image,
+    running_engine_version,
+    wanted_engine,
+)
 
 NEEDS_ROOT = "needs root to start a Docker Engine (run as root or via .ci/run)"
+
+
+def pytest_report_header() -> str:
+    return f"Docker Engine wanted: {wanted_engine()} ($DOCKER_DOCTOR_ENGINE); answering now: " \
+           f"{running_engine_version(timeout=5) or 'none'}"
 
 
 def pytest_configure(config: pytest.Config) -> None:

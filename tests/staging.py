@@ -8,27 +8,31 @@ else, when it is closed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import ipaddress
 import json
 import os
 import random
+import re
 import secrets
 import select
+import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 LOG_DIR = Path("/tmp/docker-doctor-tests")
 CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
-DOCKER_PID_FILE = Path("/var/run/docker.pid")
 
 IMAGE_REPOSITORY = "docker-doctor-test/busybox"
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static
@@ -50,10 +54,11 @@ class CommandError(RuntimeError):
     """A command failed or timed out; the message carries its stderr."""
 
 
-def _run(*cmd: str, timeout: float = 60.0, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _run(*cmd: str, timeout: float = 60.0, check: bool = True, cwd: str | None = None
+         ) -> subprocess.CompletedProcess[str]:
     try:
         result = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, cwd=cwd
         )
     except subprocess.TimeoutExpired as exc:
         stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
@@ -70,15 +75,109 @@ def _docker(*args: str, timeout: float = 60.0, check: bool = True) -> subprocess
 
 
 # --- engine ----------------------------------------------------------------
+#
+# Two generations: Engine 20.10 (the release's docker.io, as installed) and Engine
+# 28.5 (Debian unstable's docker.io and containerd, unpacked beside the release and
+# run with the release's runc). One runs at a time, chosen by $DOCKER_DOCTOR_ENGINE.
+
+ENGINE_ENV = "DOCKER_DOCTOR_ENGINE"
+DEFAULT_ENGINE = "20.10"
+CACHE_DIR = Path("/var/cache/docker-doctor-tests")
+UNSTABLE_PACKAGES = {"docker.io": "28.5.", "containerd": ""}  # package -> required version prefix
+
+
+@dataclass(frozen=True)
+class EngineBuild:
+    version: str  # what `docker version` must report, as a prefix
+    bin_dirs: tuple[Path, ...]  # put first on the daemons' PATH (docker-proxy, the containerd shim)
+    containerd: tuple[str, ...]
+    dockerd: tuple[str, ...]
+
+    @property
+    def containerd_socket(self) -> str:
+        return self.containerd[self.containerd.index("--address") + 1]
+
+
+def wanted_engine() -> str:
+    return os.environ.get(ENGINE_ENV, DEFAULT_ENGINE)
+
+
+def engine_build(version: str) -> EngineBuild:
+    if version == "20.10":
+        return EngineBuild("20.10", (), ("containerd", "--address", CONTAINERD_SOCKET),
+                           ("dockerd", f"--containerd={CONTAINERD_SOCKET}"))
+    if version == "28.5":
+        root = unpack_unstable_engine()
+        state = "/run/containerd-28.5"
+        return EngineBuild(
+            "28.5", (root / "usr/sbin", root / "usr/bin"),
+            (str(root / "usr/bin/containerd"), "--root", "/var/lib/containerd-28.5", "--state", state,
+             "--address", f"{state}/containerd.sock"),
+            (str(root / "usr/sbin/dockerd"), f"--containerd={state}/containerd.sock",
+             "--data-root", "/var/lib/docker-28.5", "--exec-root", "/run/docker-28.5"),
+        )
+    raise RuntimeError(f"{ENGINE_ENV}={version}: the tests know engines 20.10 and 28.5")
+
+
+def running_engine_version(timeout: float = 10.0) -> str | None:
+    """The answering daemon's version (as DOCKER_HOST or the default socket), or None."""
+    try:
+        return _docker("version", "--format", "{{.Server.Version}}", timeout=timeout).stdout.strip()
+    except (CommandError, FileNotFoundError):
+        return None
 
 
 def engine_answers(timeout: float = 10.0) -> bool:
-    """True when `docker version` reaches a daemon (as DOCKER_HOST or the default socket)."""
-    try:
-        _docker("version", "--format", "{{.Server.Version}}", timeout=timeout)
-    except (CommandError, FileNotFoundError):
-        return False
-    return True
+    return running_engine_version(timeout) is not None
+
+
+def _debian_mirror() -> str:
+    """The Debian mirror of this machine's own apt configuration (deb822 or one-line format)."""
+    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources")) + [Path("/etc/apt/sources.list"),
+                                                                          *sorted(Path("/etc/apt/sources.list.d").glob("*.list"))]
+    for path in sources:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for uri in re.findall(r"^\s*(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S+)", text, re.MULTILINE):
+            if uri.rstrip("/").endswith("/debian"):
+                return uri.rstrip("/")
+    raise RuntimeError("no Debian mirror (a URI ending in /debian) in this machine's apt configuration")
+
+
+def unpack_unstable_engine() -> Path:
+    """Debian unstable's docker.io 28.5 and containerd, unpacked once under CACHE_DIR (root)."""
+    root = CACHE_DIR / "engine-28.5"
+    if (root / "usr/sbin/dockerd").exists() and (root / "usr/bin/containerd").exists():
+        return root
+    apt_dir = CACHE_DIR / "apt-unstable"
+    for sub in ("lists/partial", "cache/archives/partial"):
+        (apt_dir / sub).mkdir(parents=True, exist_ok=True)
+    (apt_dir / "sources.list").write_text(
+        f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {_debian_mirror()} unstable main\n")
+    # A private sources list, lists and cache: the machine's own apt state is not touched.
+    options = [f"-oDir::Etc::SourceList={apt_dir / 'sources.list'}", "-oDir::Etc::SourceParts=/dev/null",
+               f"-oDir::State::Lists={apt_dir / 'lists'}", f"-oDir::Cache={apt_dir / 'cache'}",
+               "-oAPT::Sandbox::User=root"]
+    _run("apt-get", *options, "update", timeout=300)
+    pinned = []
+    for package, prefix in UNSTABLE_PACKAGES.items():
+        versions = [line.split("|")[1].strip() for line in
+                    _run("apt-cache", *options, "madison", package).stdout.splitlines() if "unstable" in line]
+        matching = [v for v in versions if v.startswith(prefix)]
+        if not matching:
+            raise RuntimeError(f"Debian unstable has no {package} {prefix}* any more (it has {versions})")
+        pinned.append(f"{package}={matching[0]}")
+    with tempfile.TemporaryDirectory(prefix="docker-doctor-engine-") as tmp:
+        _run("apt-get", *options, "download", *pinned, timeout=600, cwd=tmp)
+        unpacking = root.with_name(root.name + ".partial")
+        shutil.rmtree(unpacking, ignore_errors=True)
+        for deb in Path(tmp).glob("*.deb"):
+            _run("dpkg-deb", "-x", str(deb), str(unpacking))
+        shutil.rmtree(root, ignore_errors=True)
+        unpacking.rename(root)  # complete or absent, never half there
+    return root
 
 
 def _socket_answers(path: str) -> bool:
@@ -90,20 +189,13 @@ def _socket_answers(path: str) -> bool:
     return True
 
 
-def _pid_file_alive(path: Path) -> bool:
-    try:
-        os.kill(int(path.read_text().strip()), 0)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def _start_daemon(cmd: Sequence[str], log: Path) -> None:
+def _start_daemon(cmd: Sequence[str], log: Path, bin_dirs: Sequence[Path]) -> None:
     # setsid -f: the daemon gets its own session and is not our child, so it
     # outlives this process (the next test run reuses it) and is never reaped here.
+    env = {**os.environ, "PATH": os.pathsep.join([*map(str, bin_dirs), os.environ.get("PATH", "")])}
     with log.open("ab") as out:
         subprocess.run(["setsid", "-f", *cmd], stdin=subprocess.DEVNULL, stdout=out,
-                       stderr=subprocess.STDOUT, timeout=10, check=True)
+                       stderr=subprocess.STDOUT, timeout=10, check=True, env=env)
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -115,35 +207,90 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 
 def ensure_engine(timeout: float = 60.0) -> None:
-    """Make sure a Docker Engine answers, starting containerd and dockerd if needed (root)."""
-    if engine_answers():
+    """Make sure the wanted engine answers: start it, or switch to it from the other one (root)."""
+    running = running_engine_version()
+    if running is not None and running.startswith(wanted_engine()):
         return
     if "DOCKER_HOST" in os.environ:
-        raise RuntimeError(f"DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer; not starting an engine")
+        raise RuntimeError(f"DOCKER_HOST={os.environ['DOCKER_HOST']} answers with {running}, not "
+                           f"{wanted_engine()}; not starting an engine")
     if os.geteuid() != 0:
-        raise RuntimeError("no Docker Engine answers, and starting one needs root")
+        raise RuntimeError(f"engine {wanted_engine()} does not answer ({running or 'none does'}), "
+                           "and starting one needs root")
     for tool in ("containerd", "dockerd", "docker"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed (apt-get install docker.io iptables)")
+    build = engine_build(wanted_engine())
+    stop_engines()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    containerd_log, dockerd_log = LOG_DIR / "containerd.log", LOG_DIR / "dockerd.log"
-    # A daemon that is still starting up is waited for, not started twice.
-    if not _socket_answers(CONTAINERD_SOCKET):
-        _start_daemon(["containerd"], containerd_log)
-        deadline = time.monotonic() + timeout
-        while not _socket_answers(CONTAINERD_SOCKET):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"containerd did not answer within {timeout:g}s\n{_tail(containerd_log)}")
-            time.sleep(0.2)
-    if not _pid_file_alive(DOCKER_PID_FILE):
-        _start_daemon(["dockerd", f"--containerd={CONTAINERD_SOCKET}"], dockerd_log)
+    containerd_log = LOG_DIR / f"containerd-{build.version}.log"
+    dockerd_log = LOG_DIR / f"dockerd-{build.version}.log"
+    _start_daemon(build.containerd, containerd_log, build.bin_dirs)
     deadline = time.monotonic() + timeout
-    while not engine_answers():
+    while not _socket_answers(build.containerd_socket):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"containerd did not answer within {timeout:g}s\n{_tail(containerd_log)}")
+        time.sleep(0.2)
+    _start_daemon(build.dockerd, dockerd_log, build.bin_dirs)
+    deadline = time.monotonic() + timeout
+    while not (running := running_engine_version()):
         if time.monotonic() > deadline:
             raise RuntimeError(
                 f"dockerd did not answer within {timeout:g}s\n{_tail(dockerd_log)}\n{_tail(containerd_log)}"
             )
         time.sleep(0.5)
+    if not running.startswith(build.version):
+        raise RuntimeError(f"wanted engine {build.version}, but {running} answers")
+
+
+def stop_engines(timeout: float = 30.0) -> None:
+    """Stop every dockerd, then every containerd, and remove what Docker left in the firewall."""
+    for name in ("dockerd", "containerd"):
+        pids = [int(p) for p in _run("pgrep", "-x", name, check=False).stdout.split()]
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while any(Path(f"/proc/{pid}").exists() for pid in pids):
+            if time.monotonic() > deadline:
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                break
+            time.sleep(0.2)
+    clean_docker_firewall()
+
+
+DOCKER_MARK = re.compile(r"-j DOCKER|-g DOCKER|\bdocker0\b|\bbr-[0-9a-f]{12}\b")
+
+
+def clean_docker_firewall() -> None:
+    """Remove the chains, rules and bridges a Docker Engine leaves behind when it stops, and
+    nothing else: the next engine starts from a clean state, as on a fresh host."""
+    for save, tool in (("iptables-save", "iptables"), ("ip6tables-save", "ip6tables")):
+        if shutil.which(save) is None:
+            continue
+        dump = _run(save, check=False).stdout
+        table = None
+        chains: dict[str, list[str]] = {}
+        for line in dump.splitlines():
+            if line.startswith("*"):
+                table = line[1:]
+                chains[table] = []
+            elif line.startswith(":DOCKER") and table:
+                chains[table].append(line[1:].split()[0])
+            elif line.startswith("-A ") and table and DOCKER_MARK.search(line):
+                chain, _, rule = line[3:].partition(" ")
+                if not chain.startswith("DOCKER"):
+                    _run(tool, "-t", table, "-D", chain, *shlex.split(rule), check=False)
+        for table, names in chains.items():
+            for flag in ("-F", "-X"):
+                for name in names:
+                    _run(tool, "-t", table, flag, name, check=False)
+        _run(tool, "-t", "filter", "-P", "FORWARD", "ACCEPT", check=False)
+    links = json.loads(_run("ip", "-j", "link", "show", "type", "bridge").stdout or "[]")
+    for link in links:
+        if link["ifname"] == "docker0" or re.fullmatch(r"br-[0-9a-f]{12}", link["ifname"]):
+            _run("ip", "link", "delete", link["ifname"], check=False)
 
 
 # --- image -----------------------------------------------------------------
@@ -238,6 +385,10 @@ class OutsideClient:
         except BaseException:
             self.close()
             raise
+
+    def route(self, destination: str) -> None:
+        """Route ``destination`` (e.g. a Docker subnet) through the host, as a LAN router would."""
+        _run("ip", "-n", self.namespace, "route", "add", destination, "via", self.host_address)
 
     def connect(self, address: str, port: int, timeout: float = 2.0) -> str:
         """Connect over TCP from the namespace; one of CONNECT_OUTCOMES."""
@@ -339,6 +490,7 @@ class Stage:
         self._processes: list[subprocess.Popen[str]] = []
         self._clients: list[OutsideClient] = []
         self._links: list[str] = []
+        self._undo: list[tuple[str, ...]] = []
         self._ports: set[int] = set()
 
     def __enter__(self) -> Stage:
@@ -469,6 +621,17 @@ class Stage:
         self._clients.append(client)
         return client
 
+    @staticmethod
+    def iptables_rules(table: str, chain: str) -> list[str]:
+        """`iptables -t TABLE -S CHAIN`: the chain's rules as -A lines."""
+        return [line for line in _run("iptables", "-t", table, "-S", chain).stdout.splitlines()
+                if line.startswith("-A ")]
+
+    def change_host(self, do: Sequence[str], undo: Sequence[str]) -> None:
+        """Run ``do`` now (an iptables rule, a sysctl); ``undo`` runs when the stage closes, first."""
+        self._undo.append(tuple(undo))
+        _run(*do)
+
     def spare_link(self, *routes: str) -> str:
         """An interface of the host's that leads nowhere (a parent for macvlan, a device for
         routes); its name.  One end of a veth pair: the kernel here may lack the dummy driver."""
@@ -484,6 +647,10 @@ class Stage:
     def close(self) -> None:
         """Remove everything this stage created; raise after trying all of it if anything failed."""
         errors: list[str] = []
+        for undo in reversed(self._undo):
+            result = _run(*undo, check=False)
+            if result.returncode != 0:
+                errors.append(f"{' '.join(undo)}: {result.stderr.strip()}")
         for process in self._processes:
             process.kill()
             process.communicate(timeout=10)
@@ -504,5 +671,6 @@ class Stage:
             if result.returncode != 0 and "Cannot find device" not in result.stderr:
                 errors.append(result.stderr.strip())
         self._processes, self._containers, self._networks, self._clients, self._links = [], [], [], [], []
+        self._undo = []
         if errors:
             raise RuntimeError(f"stage {self.prefix} cleanup failed:\n" + "\n".join(errors))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from doctor import artifacts as a
-from doctor.facts.model import Engine, Facts, Firewall, Host, Listener
+from doctor.facts.model import Engine, Facts, Firewall, Host, Interface, Listener
 from doctor.facts.parse import (
     demux_log,
     parse_container,
@@ -77,8 +77,9 @@ def build_facts(snapshot: Snapshot) -> Facts:
         firewall=None if iptables is None else _merged_firewall(iptables, snapshot.text(a.IP6TABLES)),
         hosts_file=None if hosts_text is None else parse_hosts(hosts_text),
         resolv_conf=_parsed(snapshot, a.RESOLV_CONF, parse_resolv_conf),
+        legacy_firewall=_parsed(snapshot, a.IPTABLES_LEGACY, parse_iptables_save),
         routes=_parsed(snapshot, a.ROUTES, parse_routes),
-        interfaces=snapshot.json(a.INTERFACES),
+        interfaces=_interfaces(snapshot.json(a.INTERFACES)),
         unreadable={p.name: p.detail for p in snapshot.probes if p.status != "ok"},
     )
 
@@ -86,6 +87,12 @@ def build_facts(snapshot: Snapshot) -> Facts:
 def _parsed(snapshot: Snapshot, key: str, parse: Callable[[str], T]) -> T | None:
     text = snapshot.text(key)
     return None if text is None else parse(text)
+
+
+def _interfaces(raw: dict[str, Any] | None) -> dict[str, Interface] | None:
+    if raw is None:
+        return None
+    return {name: Interface(name, v.get("mtu"), tuple(v.get("addresses", ()))) for name, v in raw.items()}
 
 
 def _container_listeners(snapshot: Snapshot, container_id: str) -> list[Listener] | None:

@@ -292,6 +292,13 @@ class HostRoute:
 
 
 @dataclass(frozen=True)
+class Interface:
+    name: str
+    mtu: int | None
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Engine:
     version: str
     api_version: str
@@ -319,11 +326,12 @@ class Facts:
     host_listeners: tuple[Listener, ...] | None
     proxies: tuple[ProxyProcess, ...] | None
     sysctls: dict[str, str | None]
-    firewall: Firewall | None
+    firewall: Firewall | None  # what `iptables-save` shows (v6 tables as "filter6", "nat6", ...)
     hosts_file: dict[str, tuple[str, ...]] | None  # name -> addresses, in file order
     resolv_conf: ResolvConf | None = None
+    legacy_firewall: Firewall | None = None  # iptables-legacy rules, when the other backend is nft
     routes: tuple[HostRoute, ...] | None = None
-    interfaces: dict[str, int | None] | None = None  # name -> MTU
+    interfaces: dict[str, Interface] | None = None
     unreadable: dict[str, str] = field(default_factory=dict)  # what -> why
 
     def container(self, ref: str) -> Container | None:
@@ -360,6 +368,10 @@ class Facts:
             return None
         matching = [r for r in self.routes or () if ip in r.destination]
         return max(matching, key=lambda r: r.destination.prefixlen, default=None)
+
+    def interface_with(self, address: str) -> str | None:
+        """The host interface that holds ``address``: where a client of that address arrives."""
+        return next((i.name for i in (self.interfaces or {}).values() if address in i.addresses), None)
 
     def bridges(self) -> dict[str, Network]:
         """Bridge interface name -> its Docker network."""

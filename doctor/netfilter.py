@@ -1,0 +1,270 @@
+"""Walk one packet through iptables chains, the way the kernel would, from facts alone.
+
+Pure: a ruleset (``facts.model.Firewall``) and a :class:`Packet` in, a :class:`Decision`
+out.  Every match is judged True, False or None (cannot tell: a match this module does
+not understand, or a field of the packet that is not known).  A rule whose verdict
+could change the outcome and whose matches cannot be told makes the decision
+``unknown``, naming that rule: never a guess.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from doctor.facts.model import Chain, Facts, Firewall, Rule
+
+Verdict = Literal["accept", "drop", "reject", "unknown"]
+
+TERMINAL = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "reject"}
+#: Targets that act and let the packet go on through the chain.
+NON_TERMINAL = {"LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "TCPMSS", "CT", "NOTRACK", "TRACE", "CLASSIFY",
+                "CHECKSUM", "TOS", "DSCP", "TTL", "HL", "SNAT", "MASQUERADE", "AUDIT", "SET"}
+#: Matches that never decide anything for a first packet (comments, rate limits left at default).
+NEUTRAL_MODULES = {"comment", "tcp", "udp", "limit", "hashlimit"}
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
+MAX_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class Packet:
+    """The first packet (SYN) of a connection, as it is at the hook being walked."""
+
+    protocol: str  # tcp, udp
+    dst: str
+    dport: int
+    in_iface: str | None  # None: not known
+    out_iface: str | None = None  # None: not routed yet, or not known
+    src: str | None = None  # None: some address outside every Docker network and loopback
+    orig_dst: str | None = None  # before DNAT (conntrack's original direction)
+    orig_dport: int | None = None
+    local_dst: bool = False  # addrtype LOCAL: dst is an address of this host
+    docker_subnets: tuple[str, ...] = ()  # where an unknown src is known not to be
+    not_in: tuple[str, ...] = ()  # interfaces an unknown in_iface is known not to be (bridges, lo)
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    rule: Rule | None  # the rule that decided; None: the chain policy (or nothing decided)
+    chain: str  # where it was decided
+    table: str
+    policy: str | None = None
+    detail: str = ""
+    dnat: tuple[str, int] | None = None  # nat: where DNAT sends the packet
+    tool: str = "iptables"  # iptables-legacy when the rule is in the other backend's tables
+
+    def __str__(self) -> str:
+        where = f"{self.table} {self.chain}" + (" (iptables-legacy)" if self.tool != "iptables" else "")
+        if self.rule is not None:
+            return f"{where} rule {self.rule.position}: {self.rule.text}"
+        return f"{where} policy {self.policy or 'ACCEPT'}"
+
+
+def tokens(text: str) -> list[str]:
+    return [t[1:-1] if t.startswith('"') else t for t in _TOKEN.findall(text)]
+
+
+def traverse(firewall: Firewall, table: str, chain: str, packet: Packet) -> Decision:
+    """Where ``packet`` ends in a built-in ``chain`` of ``table``: accepted, dropped, rejected, or
+    unknown.  In the nat table, a DNAT rule ends the walk with ``dnat`` set."""
+    start = firewall.chain(table, chain)
+    if start is None:
+        return Decision("accept", None, chain, table, detail=f"no {table} {chain} chain")
+    stack: list[tuple[Chain, int]] = [(start, 0)]
+    doubt: Rule | None = None  # a rule that might have matched and would have decided otherwise
+    doubt_why = ""
+    while stack:
+        current, index = stack.pop()
+        if index >= len(current.rules):
+            if not stack:  # the end of the built-in chain: its policy decides
+                verdict = TERMINAL.get(current.policy or "ACCEPT", "accept")
+                decision = Decision(verdict, None, current.name, table, current.policy)  # type: ignore[arg-type]
+                return _with_doubt(decision, doubt, doubt_why)
+            continue  # the end of a user chain: back to the caller
+        rule = current.rules[index]
+        stack.append((current, index + 1))
+        matched, why = matches(rule, packet)
+        if matched is False:
+            continue
+        target = rule.target
+        if matched is None:
+            if target in NON_TERMINAL or target is None:
+                continue
+            if doubt is None:
+                doubt, doubt_why = rule, why
+            continue  # as if it did not match; the doubt is reported with the outcome
+        if target is None or target in NON_TERMINAL:
+            continue
+        if target in TERMINAL:
+            return _with_doubt(Decision(TERMINAL[target], rule, current.name, table), doubt, doubt_why)  # type: ignore[arg-type]
+        if target == "RETURN":
+            stack.pop()  # leave this chain
+            if not stack:
+                decision = Decision(TERMINAL.get(current.policy or "ACCEPT", "accept"), None,  # type: ignore[arg-type]
+                                    current.name, table, current.policy)
+                return _with_doubt(decision, doubt, doubt_why)
+            continue
+        if target == "DNAT":
+            return _with_doubt(Decision("accept", rule, current.name, table, dnat=_dnat(rule)), doubt, doubt_why)
+        called = firewall.chain(table, target)
+        if called is None:
+            return Decision("unknown", rule, current.name, table, detail=f"target {target} is not understood")
+        if len(stack) > MAX_DEPTH:
+            return Decision("unknown", rule, current.name, table, detail="chains nest too deep (a loop?)")
+        if "-g" in tokens(rule.text) or "--goto" in tokens(rule.text):
+            stack.pop()  # a goto does not come back here
+        stack.append((called, 0))
+    return Decision("accept", None, chain, table)
+
+
+def _with_doubt(decision: Decision, doubt: Rule | None, why: str) -> Decision:
+    if doubt is None or TERMINAL.get(doubt.target or "") == decision.verdict:
+        return decision
+    return Decision("unknown", doubt, doubt.chain, decision.table,
+                    detail=f"cannot tell whether this rule matches ({why}); without it: {decision.verdict} "
+                           f"at {decision}")
+
+
+def _dnat(rule: Rule) -> tuple[str, int] | None:
+    words = tokens(rule.text)
+    if "--to-destination" not in words:
+        return None
+    to = words[words.index("--to-destination") + 1]
+    address, _, port = to.rpartition(":") if to.count(":") == 1 or "]" in to else (to, "", "")
+    address = address.strip("[]")
+    return (address, int(port.split("-")[0])) if port else (address, 0)
+
+
+def matches(rule: Rule, packet: Packet) -> tuple[bool | None, str]:
+    """Whether ``rule`` matches ``packet``: True, False, or None (cannot tell) with the reason."""
+    words = tokens(rule.text)
+    unknown = ""
+    i = 0
+    while i < len(words):
+        negate = words[i] == "!"
+        if negate:
+            i += 1
+        option = words[i]
+        if option in ("-j", "--jump", "-g", "--goto"):
+            break  # the target and its options follow
+        if option == "-m":
+            module = words[i + 1]
+            i += 2
+            if module not in NEUTRAL_MODULES | KNOWN_MODULES:
+                unknown = unknown or f"-m {module}"
+            continue
+        value = words[i + 1] if i + 1 < len(words) else ""
+        i += 2
+        if option == "--comment":
+            continue
+        if option in OPTIONS_WITH_TWO_VALUES:
+            i += 1
+        result = _match(option, value, packet)
+        if result is None:
+            unknown = unknown or f"{'! ' if negate else ''}{option} {value}"
+            continue
+        if result == negate:
+            return False, ""
+    return (None, unknown) if unknown else (True, "")
+
+
+KNOWN_MODULES = {"conntrack", "state", "addrtype", "multiport", "pkttype"}
+OPTIONS_WITH_TWO_VALUES = {"--match-set"}
+
+
+def _match(option: str, value: str, p: Packet) -> bool | None:
+    if option in ("-p", "--protocol"):
+        return value in ("all", "0") or value == p.protocol
+    if option in ("-i", "--in-interface"):
+        return _iface(value, p.in_iface, p.not_in)
+    if option in ("-o", "--out-interface"):
+        return _iface(value, p.out_iface, ())
+    if option in ("-d", "--destination"):
+        return _in(p.dst, value)
+    if option in ("-s", "--source"):
+        return _source(value, p)
+    if option in ("--dport", "--destination-port", "--dports", "--destination-ports"):
+        return _port_in(p.dport, value)
+    if option in ("--sport", "--source-port", "--sports", "--source-ports"):
+        return None  # the client's port is not known
+    if option in ("--ctstate", "--state"):
+        return "NEW" in value.split(",")  # a first packet, untracked until now
+    if option == "--ctorigdst":
+        return _in(p.orig_dst or p.dst, value)
+    if option == "--ctorigdstport":
+        return _port_in(p.orig_dport or p.dport, value)
+    if option == "--ctorigsrc":
+        return _source(value, p)
+    if option == "--dst-type":
+        return (value == "LOCAL") == p.local_dst if value in ("LOCAL", "UNICAST") else None
+    if option == "--pkt-type":
+        return value == "unicast"
+    if option == "--tcp-flags":
+        return None
+    if option in ("--limit", "--limit-burst", "--hashlimit", "--hashlimit-name", "--hashlimit-mode",
+                  "--hashlimit-upto", "--hashlimit-above", "--hashlimit-burst"):
+        return True  # rate limits let a first packet through
+    return None
+
+
+def _iface(pattern: str, iface: str | None, not_in: tuple[str, ...]) -> bool | None:
+    def fits(name: str) -> bool:
+        return name.startswith(pattern[:-1]) if pattern.endswith("+") else name == pattern
+
+    if iface is not None:
+        return fits(iface)
+    if not pattern.endswith("+") and pattern in not_in:
+        return False  # e.g. -i docker0 for a packet from outside
+    return None
+
+
+def _in(address: str, network: str) -> bool | None:
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return None
+
+
+def _source(network: str, p: Packet) -> bool | None:
+    if p.src is not None:
+        return _in(p.src, network)
+    try:
+        net = ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return None
+    if net.prefixlen == 0:
+        return True
+    # An outside client is in no Docker subnet and not on loopback.
+    if net.is_loopback or any(net.subnet_of(ipaddress.ip_network(s)) for s in p.docker_subnets
+                              if ipaddress.ip_network(s).version == net.version):
+        return False
+    return None
+
+
+def _port_in(port: int, spec: str) -> bool:
+    for part in spec.split(","):
+        low, _, high = part.partition(":")
+        if int(low or 0) <= port <= int(high or low or 65535):
+            return True
+    return False
+
+
+def after_dnat(packet: Packet, dnat: tuple[str, int]) -> Packet:
+    address, port = dnat
+    return replace(packet, dst=address, dport=port or packet.dport, orig_dst=packet.dst,
+                   orig_dport=packet.dport, local_dst=False)
+
+
+def walk(facts: Facts, table: str, chain: str, packet: Packet) -> Decision:
+    """Both iptables backends filter a packet when both hold rules: the first that does
+    not accept decides (in the nat table, the first that translates)."""
+    decisions = [replace(traverse(fw, table, chain, packet), tool=tool)
+                 for fw, tool in ((facts.firewall, "iptables"), (facts.legacy_firewall, "iptables-legacy")) if fw]
+    if not decisions:
+        return Decision("unknown", None, chain, table, detail="the iptables ruleset was not read")
+    if table == "nat":
+        return next((d for d in decisions if d.dnat), decisions[0])
+    return next((d for d in decisions if d.verdict != "accept"), decisions[0])

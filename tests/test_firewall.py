@@ -1,0 +1,131 @@
+"""What a client on another machine hits: the kernel's path, staged for real on each engine.
+
+Each test first proves with a real outside client (a network namespace joined by a veth
+pair) that the path fails (or works), then asserts the doctor's verdict, first code and
+the rule it names. The host changes (rules, sysctls) are undone when the stage closes.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.reports import run_doctor
+from tests.staging import running_engine_version
+
+HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
+
+
+def first(report):
+    return report["findings"][0] if report["findings"] else {}
+
+
+def hop(report, name):
+    return next(h for h in report["path"] if h["hop"] == name)
+
+
+def engine_28() -> bool:
+    return (running_engine_version() or "").startswith("28.")
+
+
+@pytest.fixture
+def published(stage):
+    """A healthy published port, the outside client that reaches it, and the port."""
+    port = stage.free_port()
+    web = stage.run("web", "-p", f"{port}:80", wait_port=80)
+    client = stage.outside_client()
+    assert client.connect(client.host_address, port) == "connected"
+    return web, client, port
+
+
+def test_healthy_port_is_reachable_from_outside_through_every_chain(published):
+    _, client, port = published
+    status, report = run_doctor(f"{client.host_address}:{port}")
+    assert (report["vantage"], report["verdict"], report["findings"], status) == ("external", "reachable", [], 0)
+    assert [hop(report, h)["status"] for h in ("raw-prerouting", "nat-dnat", "filter-forward")] == ["ok"] * 3
+    assert "DNAT --to-destination" in hop(report, "nat-dnat")["detail"]
+
+
+def test_ip_forward_turned_off_after_the_engine_started(stage, published):
+    _, client, port = published
+    stage.change_host(("sysctl", "-qw", "net.ipv4.ip_forward=0"), ("sysctl", "-qw", "net.ipv4.ip_forward=1"))
+    assert client.connect(client.host_address, port) == "timeout"
+    status, report = run_doctor(f"{client.host_address}:{port}")
+    assert (report["verdict"], first(report)["code"], status) == ("unreachable", "IP_FORWARD_DISABLED", 1)
+    assert hop(report, "filter-forward")["status"] == "broken"
+
+
+def test_docker_user_drop_on_the_original_port(stage, published):
+    _, client, port = published
+    rule = ["-p", "tcp", "-m", "conntrack", "--ctorigdstport", str(port), "-j", "DROP"]
+    stage.change_host(("iptables", "-I", "DOCKER-USER", *rule), ("iptables", "-D", "DOCKER-USER", *rule))
+    assert client.connect(client.host_address, port) == "timeout"
+    status, report = run_doctor(f"{client.host_address}:{port}")
+    finding = first(report)
+    assert (report["verdict"], finding["code"], status) == ("unreachable", "FIREWALL_DROP", 1)
+    assert finding["hop"] == "filter-forward"
+    assert finding["evidence"][0]["value"] == f"filter DOCKER-USER rule 1: -p tcp -m conntrack --ctorigdstport {port} " \
+                                              "-j DROP"
+    assert any("--ctorigdstport" in c for c in finding["fix"]["commands"])
+
+
+def test_reject_at_the_top_of_forward(stage, published):
+    _, client, port = published
+    stage.change_host(("iptables", "-I", "FORWARD", "-j", "REJECT"), ("iptables", "-D", "FORWARD", "-j", "REJECT"))
+    assert client.connect(client.host_address, port) == "refused"
+    status, report = run_doctor(f"{client.host_address}:{port}")
+    assert (report["verdict"], first(report)["code"], status) == ("unreachable", "FIREWALL_DROP", 1)
+    assert first(report)["evidence"][0]["value"].startswith("filter FORWARD rule 1: -j REJECT")
+
+
+def test_per_port_accept_deleted(stage, published):
+    web, client, port = published
+    address = stage.inspect(web, "{{.NetworkSettings.IPAddress}}")
+    accept = next(line for line in stage.iptables_rules("filter", "DOCKER") if f"-d {address}/32" in line)
+    spec = accept.split()[2:]  # "-A DOCKER ..." -> the rule
+    # Engine 20.10 leaves FORWARD's policy as it found it; hosts where it enabled forwarding have DROP.
+    stage.change_host(("iptables", "-P", "FORWARD", "DROP"), ("iptables", "-P", "FORWARD", "ACCEPT"))
+    stage.change_host(("iptables", "-D", "DOCKER", *spec), ("iptables", "-A", "DOCKER", *spec))
+    assert client.connect(client.host_address, port) == "timeout"
+    status, report = run_doctor(f"{client.host_address}:{port}")
+    assert (report["verdict"], first(report)["code"], status) == ("unreachable", "DOCKER_RULES_MISSING", 1)
+    assert "restart" in first(report)["fix"]["commands"][0]
+
+
+@pytest.mark.skipif(not shutil.which("iptables-legacy"), reason="needs iptables-legacy (Debian's iptables has it)")
+def test_both_iptables_backends_populated(stage, published):
+    _, client, port = published
+    rule = ["-p", "tcp", "--dport", "80", "-j", "DROP"]  # after DNAT: the container port
+    stage.change_host(("iptables-legacy", "-I", "FORWARD", *rule), ("iptables-legacy", "-D", "FORWARD", *rule))
+    assert client.connect(client.host_address, port) == "timeout"
+    status, report = run_doctor(f"{client.host_address}:{port}")
+    codes = [f["code"] for f in report["findings"]]
+    assert (report["verdict"], codes[0], status) == ("unreachable", "FIREWALL_DROP", 1)
+    assert "IPTABLES_BACKEND_SPLIT" in codes
+    assert "(iptables-legacy)" in first(report)["evidence"][0]["value"]
+
+
+def test_loopback_only_publish_reached_through_ipv6_localhost(stage):
+    port = stage.free_port()
+    stage.run("web", "-p", f"127.0.0.1:{port}:80", wait_port=80)
+    status, report = run_doctor(f"127.0.0.1:{port}")
+    assert (report["verdict"], status) == ("reachable", 0)
+    status, report = run_doctor(f"[::1]:{port}")
+    assert (report["verdict"], first(report)["code"], status) == ("unreachable", "IPV6_LOCALHOST_MISMATCH", 1)
+
+
+def test_direct_routing_to_a_container_address(stage):
+    web = stage.run("web", wait_port=80)  # nothing published
+    address = stage.inspect(web, "{{.NetworkSettings.IPAddress}}")
+    client = stage.outside_client()
+    client.route("172.16.0.0/12")
+    outcome = client.connect(address, 80)
+    status, report = run_doctor(f"{address}:80", "--from", "external")
+    if engine_28():
+        assert outcome == "timeout"
+        assert (report["verdict"], first(report)["code"], status) == ("unreachable", "DIRECT_ROUTING_BLOCKED", 1)
+        assert first(report)["evidence"][0]["value"].startswith("raw PREROUTING rule 1: -d " + address)
+    else:  # Engine 20.10 routes to containers; its FORWARD policy decides
+        assert outcome == "connected"
+        assert (report["verdict"], status) == ("reachable", 0)
