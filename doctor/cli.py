@@ -44,6 +44,9 @@ def _diagnose_parser() -> argparse.ArgumentParser:
                              "(name, id or compose service); default: host for loopback targets, external otherwise")
     parser.add_argument("--json", action="store_true", help="print the JSON report, nothing else, on stdout")
     parser.add_argument("--no-live", action="store_true", help="static analysis only: send no packets")
+    parser.add_argument("--probe-external", action="store_true",
+                        help="send a real SYN from a temporary client namespace (root; removed afterwards) "
+                             "and capture on the container's bridge")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="bound the whole run")
     parser.add_argument("--snapshot", type=Path, metavar="DIR", help="diagnose from a snapshot instead of this host")
     parser.add_argument("--save-snapshot", type=Path, metavar="DIR", help="write what the probes read to DIR")
@@ -94,8 +97,10 @@ def _diagnose(args: argparse.Namespace) -> int:
         if not args.snapshot.is_dir():
             raise UsageError(f"--snapshot {args.snapshot}: not a directory")
         snapshot = Snapshot.read(args.snapshot)
+    if args.probe_external and args.no_live:
+        raise UsageError("--probe-external sends packets; --no-live sends none")
     options = Options(live=not args.no_live, timeout=args.timeout, vantage=args.vantage,
-                      save_snapshot=args.save_snapshot)
+                      save_snapshot=args.save_snapshot, probe_external=args.probe_external)
     report = diagnose(spec, options, snapshot)
 
     if args.json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import platform
@@ -10,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from doctor import __version__, checkup
+from doctor import __version__, checkup, namespaces
 from doctor.errors import CannotDiagnose
 from doctor.facts import Facts, build_facts
 from doctor.inside import Plan
@@ -43,6 +44,7 @@ class Options:
     timeout: float = 10.0  # the whole run
     vantage: Vantage | None = None
     save_snapshot: pathlib.Path | None = None  # keep what the probes read, to replay it
+    probe_external: bool = False  # send from a temporary client namespace (changes the host briefly)
 
 
 def collect(probes: list[Probe], deadline: float, extra: Sequence[Job] = ()) -> tuple[Snapshot, dict[str, Outcome]]:
@@ -116,7 +118,8 @@ def diagnose(spec: TargetSpec | None, options: Options, snapshot: Snapshot | Non
         if target.kind == "container" and target.port is None and target.source is None:
             report = _checkup(facts, plugins, live, deadline, target)
         else:
-            assessed = assess(facts, target, plugins, live, early, deadline)
+            outside = options.probe_external and live
+            assessed = assess(facts, target, plugins, live, early, deadline, outside)
             report = _report(target, assessed.verdict, assessed.findings, assessed.path.hops, assessed.runs,
                              {"static": assessed.static, "live": assessed.live})
     report.probes[:0] = [*plugins.failures, *snapshot.probes, *runs]
@@ -137,7 +140,7 @@ def _report(target: Target, verdict: Verdict, findings: list[Finding], path: lis
 
 
 def assess(facts: Facts, target: Target, plugins: Plugins, live: bool, early: list[Observation],
-           deadline: float) -> Assessment:
+           deadline: float, from_outside: bool = False) -> Assessment:
     """Path, live confirmation (when allowed) and rules for one target."""
     runs: list[ProbeRun] = []
     if target.kind == "host":
@@ -152,6 +155,8 @@ def assess(facts: Facts, target: Target, plugins: Plugins, live: bool, early: li
     if live and target.source:
         seen = Seen()
         verdict = _confirm_from_container(facts, target, path, seen, deadline, runs)
+    elif live and from_outside and target.vantage == "external":
+        verdict = _probe_from_outside(facts, target, path, runs)
     elif live and target.kind != "host":
         verdict = _confirm_live(facts, target, path, early, deadline, runs)
     findings = _run_rules(plugins, RuleContext(facts, target, path, seen), deadline, runs)
@@ -337,6 +342,53 @@ def _confirm_from_container(facts: Facts, target: Target, path: Path, seen: Seen
     return None
 
 
+FIREWALL_HOPS = ("raw-prerouting", "nat-dnat", "filter-forward", "filter-input")
+
+
+def _probe_from_outside(facts: Facts, target: Target, path: Path, runs: list[ProbeRun]) -> Verdict | None:
+    """A raw SYN from a temporary client namespace, with a capture on the container's bridge."""
+    from doctor.capture import Capture
+    from doctor.outside import OutsideClient
+
+    if os.geteuid() != 0:
+        runs.append(ProbeRun("live:outside", "skipped", "needs root to build a client namespace", 0))
+        return None
+    c, port = path.route.container, path.route.container_port
+    address = next((a.ip for a in c.attachments if a.ip), None) if c else None
+    if target.kind == "port":
+        dst, dport = target.addresses[0], target.port
+    else:
+        dst, dport = address, port
+    if dst is None or dport is None:
+        runs.append(ProbeRun("live:outside", "skipped", "no address and port to send to", 0))
+        return None
+    network = next((n for n in facts.networks if address and n.contains(address)), None)
+    started = time.monotonic()
+    with OutsideClient(facts.routes or ()) as client:
+        capture = Capture(network.bridge, address, port) if network and network.bridge and address and port else None
+        with capture or contextlib.nullcontext():
+            result = run_inside(Plan(client.netns_path, LIVE_TIMEOUT, syn=[(dst, dport)]))
+    seen = result.observations[0]
+    heard = capture.summary() if capture else "no bridge to capture on"
+    runs.append(ProbeRun("live:outside", "ok", f"from {client.address}, a temporary client namespace: {seen}; {heard}",
+                         round((time.monotonic() - started) * 1000)))
+    note = f"{seen}; {heard}"
+    if seen.outcome == "open":
+        for hop in path.hops:
+            if hop.hop in (*FIREWALL_HOPS, "container-listener") and hop.status in ("broken", "unknown"):
+                path.set(with_status(hop, "ok", note))
+        return "reachable"
+    if capture and capture.reached:
+        hop = path.hop("container-listener")
+        if hop:
+            path.set(with_status(hop, "broken", note))
+    elif not any(h.status == "broken" for h in path.hops if h.hop in FIREWALL_HOPS):
+        hop = next((h for h in path.hops if h.hop in ("filter-forward", "raw-prerouting")), None)
+        if hop:
+            path.set(with_status(hop, "broken", note))
+    return "unreachable"
+
+
 def _inside_plan(facts: Facts, target: Target, port: int | None) -> Plan | str:
     """What to send from inside the source, or why nothing is sent."""
     from doctor.peer import netns_owner
@@ -352,7 +404,7 @@ def _inside_plan(facts: Facts, target: Target, port: int | None) -> Plan | str:
     connect = [(a, port, target.protocol) for a in target.addresses[:1]] if port else []
     if not query and not connect:
         return "nothing to send: no address and no DNS server to ask" if port else "no port to connect to"
-    return Plan(owner.pid, LIVE_TIMEOUT, query, connect, port, target.protocol)
+    return Plan(namespaces.of_process(owner.pid), LIVE_TIMEOUT, query, connect, port, target.protocol)
 
 
 def _static_verdict(hops: list[Hop]) -> Verdict:

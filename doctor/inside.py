@@ -29,12 +29,13 @@ TYPE_A, CLASS_IN = 1, 1
 
 @dataclass
 class Plan:
-    pid: int
+    netns: str  # the namespace to enter: /proc/PID/ns/net or /run/netns/NAME
     timeout: float  # per query or connection attempt
     query: tuple[str, str] | None = None  # (name, server)
     connect: list[tuple[str, int, Protocol]] = field(default_factory=list)  # (address, port, protocol)
     port: int | None = None  # with a query and nothing to connect to: connect to its answer here
     protocol: Protocol = "tcp"
+    syn: list[tuple[str, int]] = field(default_factory=list)  # raw SYN probes (scapy): (address, port)
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Result:
 
 def run(plan: Plan) -> Result:
     """Run ``plan`` in a child process that enters the namespace (needs root)."""
-    budget = plan.timeout * (1 + len(plan.connect) + (2 if plan.query else 0)) + 3
+    budget = plan.timeout * (1 + len(plan.connect) + len(plan.syn) + (2 if plan.query else 0)) + 3
     done = subprocess.run([sys.executable, "-m", "doctor.inside", json.dumps(asdict(plan))],
                           capture_output=True, text=True, timeout=budget, env={**os.environ, "PYTHONSAFEPATH": "1"})
     if done.returncode != 0:
@@ -60,13 +61,48 @@ def run(plan: Plan) -> Result:
 def _execute(plan: Plan) -> dict[str, Any]:
     from doctor import namespaces
 
-    namespaces.enter(plan.pid)
+    namespaces.enter(plan.netns)
     answer = query(plan.query[0], plan.query[1], plan.timeout) if plan.query else None
     targets = [(address, port, protocol) for address, port, protocol in plan.connect]
     if not targets and answer and plan.port:
         targets = [(address, plan.port, plan.protocol) for address in answer.addresses[:1]]
     observations = [probe(address, port, protocol, plan.timeout, linger=False) for address, port, protocol in targets]
+    observations += [syn_probe(address, port, plan.timeout) for address, port in plan.syn]
     return {"answer": asdict(answer) if answer else None, "observations": [asdict(o) for o in observations]}
+
+
+ICMP_UNREACHABLE = {0: "network unreachable", 1: "host unreachable", 3: "port unreachable",
+                    9: "network administratively prohibited", 10: "host administratively prohibited",
+                    13: "communication administratively prohibited"}
+
+
+def syn_probe(address: str, port: int, timeout: float) -> Observation:
+    """One TCP SYN, sent raw: a SYN-ACK (open), an RST (refused), an ICMP error (with its
+    code: a REJECT rule, no route), or silence (dropped)."""
+    # Deferred: scapy costs ~0.2-0.6 s to import, paid only by a run that asked for it.
+    from doctor.capture import quiet_scapy
+
+    quiet_scapy()
+    from scapy.layers.inet import ICMP, IP, TCP
+    from scapy.sendrecv import sr1
+
+    started = time.monotonic()
+    syn = IP(dst=address) / TCP(sport=1024 + int.from_bytes(os.urandom(2), "big") % 60000, dport=port, flags="S")
+    answer = sr1(syn, timeout=timeout, verbose=0)
+    ms = round((time.monotonic() - started) * 1000)
+    if answer is None:
+        return Observation(address, port, "tcp", "timeout", ms, f"SYN: silence for {timeout:.1f} s (dropped)")
+    if TCP in answer:
+        flags = str(answer[TCP].flags)
+        if "S" in flags and "A" in flags:
+            return Observation(address, port, "tcp", "open", ms, "SYN-ACK: the service accepts")
+        return Observation(address, port, "tcp", "refused", ms, f"RST from {answer[IP].src}: nothing listens")
+    if ICMP in answer:
+        kind, code = answer[ICMP].type, answer[ICMP].code
+        what = ICMP_UNREACHABLE.get(code, f"code {code}") if kind == 3 else f"type {kind} code {code}"
+        return Observation(address, port, "tcp", "unreachable", ms,
+                           f"ICMP {kind}/{code} ({what}) from {answer[IP].src}: a REJECT rule, or no route")
+    return Observation(address, port, "tcp", "error", ms, f"unexpected answer: {answer.summary()}")
 
 
 def query(name: str, server: str, timeout: float) -> DnsAnswer:

@@ -17,9 +17,14 @@ def setns(fd: int) -> None:
         raise OSError(err, f"setns: {os.strerror(err)}")
 
 
-def enter(pid: int) -> None:
-    """Move the calling thread into the network namespace of ``pid``, for good."""
-    fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+def of_process(pid: int) -> str:
+    return f"/proc/{pid}/ns/net"
+
+
+def enter(path: str) -> None:
+    """Move the calling thread, for good, into the network namespace at ``path``
+    (``/proc/PID/ns/net``, or ``/run/netns/NAME`` for one made by ``ip netns add``)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         setns(fd)
     finally:

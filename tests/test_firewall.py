@@ -7,7 +7,9 @@ the rule it names. The host changes (rules, sysctls) are undone when the stage c
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -129,3 +131,56 @@ def test_direct_routing_to_a_container_address(stage):
     else:  # Engine 20.10 routes to containers; its FORWARD policy decides
         assert outcome == "connected"
         assert (report["verdict"], status) == ("reachable", 0)
+
+
+def netns_left() -> list[str]:
+    return [line for line in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split("\n")
+            if line.startswith("ddx-")]
+
+
+def test_probe_external_sees_a_syn_ack_and_the_capture_sees_the_container_answer(published):
+    _, client, port = published
+    status, report = run_doctor(f"{client.host_address}:{port}", "--probe-external")
+    assert (report["verdict"], report["findings"], status) == ("reachable", [], 0)
+    outside = next(p for p in report["probes"] if p["name"] == "live:outside")
+    assert "SYN-ACK: the service accepts" in outside["detail"]
+    assert "the SYN reached" in outside["detail"] and "answered SYN-ACK" in outside["detail"]
+    assert netns_left() == []
+
+
+def test_probe_external_tells_silence_from_icmp(stage, published):
+    _, client, port = published
+    stage.change_host(("iptables", "-I", "DOCKER-USER", "-j", "DROP"), ("iptables", "-D", "DOCKER-USER", "-j", "DROP"))
+    status, report = run_doctor(f"{client.host_address}:{port}", "--probe-external")
+    outside = next(p for p in report["probes"] if p["name"] == "live:outside")
+    assert (report["verdict"], first(report)["code"]) == ("unreachable", "FIREWALL_DROP")
+    assert "silence" in outside["detail"] and "never reached" in outside["detail"]
+    stage.change_host(("iptables", "-I", "FORWARD", "-j", "REJECT"), ("iptables", "-D", "FORWARD", "-j", "REJECT"))
+    status, report = run_doctor(f"{client.host_address}:{port}", "--probe-external")
+    outside = next(p for p in report["probes"] if p["name"] == "live:outside")
+    assert "ICMP 3/3 (port unreachable)" in outside["detail"]
+    assert netns_left() == []
+
+
+def test_probe_external_sees_the_container_reset(stage):
+    port = stage.free_port()
+    stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "3000"], wait_port=3000)
+    client = stage.outside_client()
+    assert client.connect(client.host_address, port) == "refused"
+    status, report = run_doctor(f"{client.host_address}:{port}", "--probe-external")
+    outside = next(p for p in report["probes"] if p["name"] == "live:outside")
+    assert (report["verdict"], first(report)["code"]) == ("unreachable", "PUBLISHED_PORT_MISMATCH")
+    assert "RST" in outside["detail"] and "answered RST" in outside["detail"]
+    assert hop(report, "container-listener")["status"] == "broken"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create a network namespace")
+def test_the_outside_client_is_removed_even_on_ctrl_c():
+    from doctor.outside import OutsideClient
+
+    with pytest.raises(KeyboardInterrupt):
+        with OutsideClient(()) as client:
+            assert client.namespace in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                      text=True).stdout
+            raise KeyboardInterrupt
+    assert netns_left() == []

@@ -1,0 +1,78 @@
+"""--probe-external: a client on "another machine", built for one probe and always removed.
+
+A network namespace joined to the host by a veth pair, with a /30 from the RFC 2544
+benchmarking range (198.18.0.0/15) that no route of the host overlaps.  Its packets
+arrive on the host from outside, so they take the path a LAN client's take: raw and
+nat PREROUTING, FORWARD, the bridge.  The namespace and the veth are deleted when the
+``with`` block ends, also on errors and Ctrl-C.  This is the one thing the doctor
+changes on the host, and only when asked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+from types import TracebackType
+
+from doctor.errors import CannotDiagnose
+from doctor.facts.model import HostRoute
+
+RANGE = ipaddress.ip_network("198.18.0.0/15")
+PREFIX = "ddx"  # names: ddx-<pid> (namespace), ddx<pid>h (host end); at most 15 characters
+
+
+class OutsideClient:
+    def __init__(self, routes: tuple[HostRoute, ...]) -> None:
+        tag = f"{os.getpid() % 100000}"
+        self.namespace = f"{PREFIX}-{tag}"
+        self.host_end = f"{PREFIX}{tag}h"
+        subnet = _free_subnet(routes)
+        self.host_address = str(subnet.network_address + 1)
+        self.address = str(subnet.network_address + 2)
+        self._prefix = subnet.prefixlen
+
+    @property
+    def netns_path(self) -> str:
+        return f"/run/netns/{self.namespace}"
+
+    def __enter__(self) -> OutsideClient:
+        try:
+            _ip("netns", "add", self.namespace)
+            _ip("link", "add", self.host_end, "type", "veth", "peer", "name", "eth0", "netns", self.namespace)
+            _ip("addr", "add", f"{self.host_address}/{self._prefix}", "dev", self.host_end)
+            _ip("link", "set", self.host_end, "up")
+            _ip("-n", self.namespace, "addr", "add", f"{self.address}/{self._prefix}", "dev", "eth0")
+            _ip("-n", self.namespace, "link", "set", "eth0", "up")
+            _ip("-n", self.namespace, "link", "set", "lo", "up")
+            _ip("-n", self.namespace, "route", "add", "default", "via", self.host_address)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        # The veth first: deleting it removes both ends at once.
+        _ip("link", "delete", self.host_end, check=False)
+        _ip("netns", "delete", self.namespace, check=False)
+
+
+def _free_subnet(routes: tuple[HostRoute, ...]) -> ipaddress.IPv4Network:
+    used = [r.destination for r in routes if r.destination.prefixlen > 0]
+    for subnet in RANGE.subnets(new_prefix=30):
+        if not any(subnet.overlaps(u) for u in used):
+            return subnet
+    raise CannotDiagnose(f"no free /30 in {RANGE} for --probe-external")
+
+
+def _ip(*args: str, check: bool = True) -> None:
+    try:
+        done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
+    except FileNotFoundError:
+        raise CannotDiagnose("--probe-external needs the ip command (iproute2)") from None
+    if check and done.returncode != 0:
+        raise CannotDiagnose(f"--probe-external: ip {' '.join(args)}: {done.stderr.strip()}")
