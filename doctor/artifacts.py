@@ -15,6 +15,7 @@ ROUTES = "host/proc-net-route"  # /proc/net/route: the host's IPv4 routes (main 
 INTERFACES = "host/interfaces.json"  # {name: {"mtu": int | None, "addresses": [str]}}
 IPTABLES = "firewall/iptables-save.txt"
 IP6TABLES = "firewall/ip6tables-save.txt"
+NFT_RULESET = "firewall/nft-ruleset.json"  # nft -j list ruleset
 IPTABLES_LEGACY = "firewall/iptables-legacy-save.txt"  # the other backend, when the tool exists
 
 NETNS_FILES = {"tcp": "tcp", "tcp6": "tcp", "udp": "udp", "udp6": "udp"}

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from doctor.facts.model import Chain, Facts, Firewall, Rule
+from doctor.facts.model import Chain, Firewall, Rule
 
 Verdict = Literal["accept", "drop", "reject", "unknown"]
 
@@ -54,10 +54,10 @@ class Decision:
     policy: str | None = None
     detail: str = ""
     dnat: tuple[str, int] | None = None  # nat: where DNAT sends the packet
-    tool: str = "iptables"  # iptables-legacy when the rule is in the other backend's tables
+    tool: str = "iptables"  # or iptables-legacy, nft: where the deciding rule lives
 
     def __str__(self) -> str:
-        where = f"{self.table} {self.chain}" + (" (iptables-legacy)" if self.tool != "iptables" else "")
+        where = f"{self.table} {self.chain}" + (" (iptables-legacy)" if self.tool == "iptables-legacy" else "")
         if self.rule is not None:
             return f"{where} rule {self.rule.position}: {self.rule.text}"
         return f"{where} policy {self.policy or 'ACCEPT'}"
@@ -74,15 +74,19 @@ def traverse(firewall: Firewall, table: str, chain: str, packet: Packet) -> Deci
     if start is None:
         return Decision("accept", None, chain, table, detail=f"no {table} {chain} chain")
     stack: list[tuple[Chain, int]] = [(start, 0)]
-    doubt: Rule | None = None  # a rule that might have matched and would have decided otherwise
-    doubt_why = ""
+    doubts: list[tuple[Rule, str]] = []  # rules that might have matched, each with the reason
+
+    def decided(verdict: Verdict, rule: Rule | None, where: str, **more: object) -> Decision:
+        return _with_doubts(Decision(verdict, rule, where, table, **more), doubts)  # type: ignore[arg-type]
+
+    def policy() -> Decision:  # the end of the built-in chain, also after a goto or a RETURN
+        return decided(TERMINAL.get(start.policy or "ACCEPT", "accept"), None, start.name, policy=start.policy)  # type: ignore[arg-type]
+
     while stack:
         current, index = stack.pop()
         if index >= len(current.rules):
-            if not stack:  # the end of the built-in chain: its policy decides
-                verdict = TERMINAL.get(current.policy or "ACCEPT", "accept")
-                decision = Decision(verdict, None, current.name, table, current.policy)  # type: ignore[arg-type]
-                return _with_doubt(decision, doubt, doubt_why)
+            if not stack:
+                return policy()
             continue  # the end of a user chain: back to the caller
         rule = current.rules[index]
         stack.append((current, index + 1))
@@ -90,25 +94,20 @@ def traverse(firewall: Firewall, table: str, chain: str, packet: Packet) -> Deci
         if matched is False:
             continue
         target = rule.target
-        if matched is None:
-            if target in NON_TERMINAL or target is None:
-                continue
-            if doubt is None:
-                doubt, doubt_why = rule, why
-            continue  # as if it did not match; the doubt is reported with the outcome
         if target is None or target in NON_TERMINAL:
             continue
+        if matched is None:
+            doubts.append((rule, why))
+            continue  # as if it did not match; the doubt is weighed against the outcome
         if target in TERMINAL:
-            return _with_doubt(Decision(TERMINAL[target], rule, current.name, table), doubt, doubt_why)  # type: ignore[arg-type]
+            return decided(TERMINAL[target], rule, current.name)  # type: ignore[arg-type]
         if target == "RETURN":
             stack.pop()  # leave this chain
             if not stack:
-                decision = Decision(TERMINAL.get(current.policy or "ACCEPT", "accept"), None,  # type: ignore[arg-type]
-                                    current.name, table, current.policy)
-                return _with_doubt(decision, doubt, doubt_why)
+                return policy()
             continue
         if target == "DNAT":
-            return _with_doubt(Decision("accept", rule, current.name, table, dnat=_dnat(rule)), doubt, doubt_why)
+            return decided("accept", rule, current.name, dnat=_dnat(rule))
         called = firewall.chain(table, target)
         if called is None:
             return Decision("unknown", rule, current.name, table, detail=f"target {target} is not understood")
@@ -117,15 +116,17 @@ def traverse(firewall: Firewall, table: str, chain: str, packet: Packet) -> Deci
         if "-g" in tokens(rule.text) or "--goto" in tokens(rule.text):
             stack.pop()  # a goto does not come back here
         stack.append((called, 0))
-    return Decision("accept", None, chain, table)
+    return policy()
 
 
-def _with_doubt(decision: Decision, doubt: Rule | None, why: str) -> Decision:
-    if doubt is None or TERMINAL.get(doubt.target or "") == decision.verdict:
-        return decision
-    return Decision("unknown", doubt, doubt.chain, decision.table,
-                    detail=f"cannot tell whether this rule matches ({why}); without it: {decision.verdict} "
-                           f"at {decision}")
+def _with_doubts(decision: Decision, doubts: list[tuple[Rule, str]]) -> Decision:
+    """Unknown, if a rule that might have matched would have ended the walk differently."""
+    for rule, why in doubts:
+        if TERMINAL.get(rule.target or "") != decision.verdict or decision.dnat:
+            return Decision("unknown", rule, rule.chain, decision.table,
+                            detail=f"cannot tell whether this rule matches ({why}); without it: {decision.verdict} "
+                                   f"at {decision}")
+    return decision
 
 
 def _dnat(rule: Rule) -> tuple[str, int] | None:
@@ -257,14 +258,3 @@ def after_dnat(packet: Packet, dnat: tuple[str, int]) -> Packet:
     return replace(packet, dst=address, dport=port or packet.dport, orig_dst=packet.dst,
                    orig_dport=packet.dport, local_dst=False)
 
-
-def walk(facts: Facts, table: str, chain: str, packet: Packet) -> Decision:
-    """Both iptables backends filter a packet when both hold rules: the first that does
-    not accept decides (in the nat table, the first that translates)."""
-    decisions = [replace(traverse(fw, table, chain, packet), tool=tool)
-                 for fw, tool in ((facts.firewall, "iptables"), (facts.legacy_firewall, "iptables-legacy")) if fw]
-    if not decisions:
-        return Decision("unknown", None, chain, table, detail="the iptables ruleset was not read")
-    if table == "nat":
-        return next((d for d in decisions if d.dnat), decisions[0])
-    return next((d for d in decisions if d.verdict != "accept"), decisions[0])

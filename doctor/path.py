@@ -11,8 +11,9 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from doctor.facts.model import Binding, Container, Facts, Listener, PortMapping
+from doctor.filtering import walk
 from doctor.model import Hop, HopStatus
-from doctor.netfilter import Decision, Packet, after_dnat, walk
+from doctor.netfilter import Decision, Packet, after_dnat
 from doctor.target import Target
 
 HOPS = (
@@ -206,7 +207,7 @@ class Judge:
     @cached_property
     def _nat(self) -> Decision | None:
         packet = self._arriving
-        if packet is None or self.facts.firewall is None or not packet.local_dst:
+        if packet is None or not self._rules_read or not packet.local_dst:
             return None
         return walk(self.facts, "nat", "PREROUTING", packet)
 
@@ -223,11 +224,15 @@ class Judge:
         network = next((n for n in self.facts.networks if n.contains(packet.dst)), None)
         return replace(packet, out_iface=network.bridge if network and network.bridge else None)
 
+    @property
+    def _rules_read(self) -> bool:
+        return self.facts.firewall is not None or self.facts.nftables is not None
+
     def raw_prerouting(self) -> Hop:
         packet = self._arriving
         if packet is None:
             return self._hop("raw-prerouting", "skipped", LOCAL)
-        if self.facts.firewall is None:
+        if not self._rules_read:
             return self._hop("raw-prerouting", "unknown", _why_unread(self.facts, "iptables"))
         return self._decided("raw-prerouting", walk(self.facts, "raw", "PREROUTING", packet),
                              "nothing in raw PREROUTING drops it")
@@ -240,7 +245,7 @@ class Judge:
             if self._has_proxy():
                 return self._hop("nat-dnat", "skipped", "loopback traffic goes to docker-proxy, not through DNAT")
             return self._hop("nat-dnat", "skipped", LOCAL)
-        if self.facts.firewall is None:
+        if not self._rules_read:
             return self._hop("nat-dnat", "unknown", _why_unread(self.facts, "iptables"))
         nat = self._nat
         if nat is None:
@@ -276,7 +281,7 @@ class Judge:
             return self._hop("filter-forward", "skipped", NOT_FORWARDED)
         if self.backend is None or not self.route.live:
             return self._no_container("filter-forward")
-        if self.facts.firewall is None:
+        if not self._rules_read:
             return self._hop("filter-forward", "unknown", _why_unread(self.facts, "iptables"))
         packet = self._forwarded
         if packet is None:
@@ -293,7 +298,7 @@ class Judge:
         packet = self._arriving
         if packet is None or not packet.local_dst or self._forwarded is not None:
             return self._hop("filter-input", "skipped", "not for a process of the host")
-        if self.facts.firewall is None:
+        if not self._rules_read:
             return self._hop("filter-input", "unknown", _why_unread(self.facts, "iptables"))
         return self._decided("filter-input", walk(self.facts, "filter", "INPUT", packet), "")
 

@@ -1,4 +1,4 @@
-"""The iptables ruleset the engine programmed, as iptables-save prints it."""
+"""The firewall: iptables rules as iptables-save prints them (both backends), and nftables as JSON."""
 
 from __future__ import annotations
 
@@ -22,4 +22,9 @@ def collect_iptables(ctx: ProbeContext) -> None:
         ctx.put(a.IPTABLES_LEGACY, legacy)
 
 
-PROBES = [Probe("iptables", collect_iptables, timeout=4.0)]
+def collect_nftables(ctx: ProbeContext) -> None:
+    ctx.need_root("read the nftables ruleset")
+    ctx.put(a.NFT_RULESET, ctx.run(["nft", "-j", "list", "ruleset"]))
+
+
+PROBES = [Probe("iptables", collect_iptables, timeout=4.0), Probe("nftables", collect_nftables, timeout=4.0)]

@@ -86,6 +86,8 @@ def firewall_drop(ctx: RuleContext) -> Iterator[Finding]:
 def _firewall_fix(decision: Decision, ctx: RuleContext, port: int | None) -> tuple[str, str, list[str]]:
     chain, table, tool = decision.chain, decision.table, decision.tool
     position = decision.rule.position if decision.rule else None
+    if tool == "nft":
+        return _nft_fix(decision, ctx)
     delete = [f"{tool} -t {table} -D {chain} {position}"] if position else []
     if chain.lower().startswith("ufw"):
         c = ctx.path.route.container
@@ -107,6 +109,24 @@ def _firewall_fix(decision: Decision, ctx: RuleContext, port: int | None) -> tup
                       "-j ACCEPT"])
 
 
+def _nft_fix(decision: Decision, ctx: RuleContext) -> tuple[str, str, list[str]]:
+    where = decision.table.removeprefix("nft ")  # "inet filter"
+    c = ctx.path.route.container
+    network = next((n for n in ctx.facts.networks if c and _ip(c) and n.contains(_ip(c) or "")), None)
+    bridge = network.bridge if network and network.bridge else "docker0"
+    if decision.rule is None:
+        return (f"The nftables chain {where} {decision.chain} (policy drop)",
+                f"Let Docker's traffic through {where} {decision.chain}: an accept in Docker's own tables does not "
+                "count in another base chain on the same hook",
+                [f'nft insert rule {where} {decision.chain} oifname "{bridge}" accept',
+                 f'nft insert rule {where} {decision.chain} iifname "{bridge}" accept'])
+    handle = decision.rule.text.rpartition("# handle ")[2].strip()
+    return (f"An nftables rule in {where} {decision.chain}", "Remove the rule, or accept Docker's traffic before it",
+            [f"nft delete rule {where} {decision.chain} handle {handle}" if handle.isdigit() else
+             f"nft -a list chain {where} {decision.chain}  # find the rule's handle, then delete it",
+             f'nft insert rule {where} {decision.chain} oifname "{bridge}" accept'])
+
+
 def _ip(c: Container | None) -> str | None:
     return next((a.ip for a in c.attachments if a.ip), None) if c else None
 
@@ -116,6 +136,8 @@ def _engine_rule_missing(ctx: RuleContext, decision: Decision) -> bool:
     route = ctx.path.route
     if route.container is None or not route.live or ctx.target.kind != "port":
         return False
+    if decision.tool == "nft":  # Engine 29's nftables backend owns its table
+        return decision.table.endswith(" docker-bridges")
     return decision.rule is None or decision.chain in DOCKER_CHAINS
 
 

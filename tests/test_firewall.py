@@ -184,3 +184,17 @@ def test_the_outside_client_is_removed_even_on_ctrl_c():
                                                       text=True).stdout
             raise KeyboardInterrupt
     assert netns_left() == []
+
+
+def test_a_foreign_nftables_chain_with_drop_policy_on_forward(stage, published):
+    _, client, port = published
+    table = stage.prefix.replace("-", "_")
+    stage.change_host(("nft", f"add table inet {table}; add chain inet {table} forward "
+                              "{ type filter hook forward priority 0; policy drop; }"),
+                      ("nft", "delete", "table", "inet", table))
+    assert client.connect(client.host_address, port) == "timeout"
+    status, report = run_doctor(f"{client.host_address}:{port}")
+    finding = first(report)
+    assert (report["verdict"], finding["code"], status) == ("unreachable", "FIREWALL_DROP", 1)
+    assert finding["evidence"][0]["value"] == f"nft inet {table} forward policy drop"
+    assert any(c.startswith(f"nft insert rule inet {table} forward") for c in finding["fix"]["commands"])

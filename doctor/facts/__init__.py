@@ -18,6 +18,7 @@ from doctor.facts.parse import (
     parse_resolv_conf,
     parse_routes,
 )
+from doctor.nftables import native, parse_ruleset
 from doctor.snapshot import Snapshot
 
 __all__ = ["Facts", "build_facts"]
@@ -78,6 +79,7 @@ def build_facts(snapshot: Snapshot) -> Facts:
         hosts_file=None if hosts_text is None else parse_hosts(hosts_text),
         resolv_conf=_parsed(snapshot, a.RESOLV_CONF, parse_resolv_conf),
         legacy_firewall=_parsed(snapshot, a.IPTABLES_LEGACY, parse_iptables_save),
+        nftables=_parsed(snapshot, a.NFT_RULESET, lambda text: native(parse_ruleset(text), iptables is not None)),
         routes=_parsed(snapshot, a.ROUTES, parse_routes),
         interfaces=_interfaces(snapshot.json(a.INTERFACES)),
         unreadable={p.name: p.detail for p in snapshot.probes if p.status != "ok"},

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from doctor.nftables import Ruleset
 
 Protocol = Literal["tcp", "udp"]
 
@@ -330,6 +333,7 @@ class Facts:
     hosts_file: dict[str, tuple[str, ...]] | None  # name -> addresses, in file order
     resolv_conf: ResolvConf | None = None
     legacy_firewall: Firewall | None = None  # iptables-legacy rules, when the other backend is nft
+    nftables: Ruleset | None = None  # native nft tables (not iptables-nft's, which `firewall` shows)
     routes: tuple[HostRoute, ...] | None = None
     interfaces: dict[str, Interface] | None = None
     unreadable: dict[str, str] = field(default_factory=dict)  # what -> why

@@ -1,0 +1,72 @@
+"""The packet walkers on small rulesets: iptables chains and nftables base chains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from doctor import artifacts as a
+from doctor.facts.parse import parse_iptables_save
+from doctor.netfilter import Packet, after_dnat, traverse
+from doctor.nftables import evaluate, parse_ruleset
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "snapshots"
+OUTSIDE = Packet("tcp", "192.0.2.2", 8080, "eth0", local_dst=True, docker_subnets=("172.17.0.0/16",),
+                 not_in=("docker0", "lo"))
+
+ENGINE_20 = """*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:DOCKER - [0:0]
+:DOCKER-USER - [0:0]
+-A FORWARD -j DOCKER-USER
+-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -o docker0 -j DOCKER
+-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
+-A DOCKER-USER -j RETURN
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:DOCKER - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
+COMMIT
+"""
+
+
+def test_iptables_dnat_then_the_per_port_accept():
+    rules = parse_iptables_save(ENGINE_20)
+    nat = traverse(rules, "nat", "PREROUTING", OUTSIDE)
+    assert nat.dnat == ("172.17.0.2", 80) and nat.rule.chain == "DOCKER"
+    forwarded = after_dnat(OUTSIDE, nat.dnat)
+    from dataclasses import replace
+    decision = traverse(rules, "filter", "FORWARD", replace(forwarded, out_iface="docker0"))
+    assert (decision.verdict, decision.rule.chain, decision.rule.position) == ("accept", "DOCKER", 1)
+
+
+def test_an_unjudgeable_match_before_a_drop_is_unknown_not_a_guess():
+    rules = parse_iptables_save(ENGINE_20.replace("-A DOCKER-USER -j RETURN",
+                                                  "-A DOCKER-USER -m set --match-set blocklist src -j DROP"))
+    from dataclasses import replace
+    packet = replace(after_dnat(OUTSIDE, ("172.17.0.2", 80)), out_iface="docker0")
+    decision = traverse(rules, "filter", "FORWARD", packet)
+    assert decision.verdict == "unknown" and "-m set" in decision.detail
+    assert decision.rule.chain == "DOCKER-USER"
+
+
+def test_goto_and_policy():
+    rules = parse_iptables_save("*filter\n:FORWARD DROP [0:0]\n:X - [0:0]\n-A FORWARD -g X\n-A FORWARD -j ACCEPT\n"
+                                "COMMIT\n")
+    decision = traverse(rules, "filter", "FORWARD", OUTSIDE)
+    assert (decision.verdict, decision.rule, decision.policy) == ("drop", None, "DROP")  # a goto never returns
+
+
+def test_engine_29_nftables_tables_walk_like_the_kernel():
+    ruleset = parse_ruleset((FIXTURES / "engine29-nftables-healthy" / a.NFT_RULESET).read_text())
+    nat = evaluate(ruleset, "prerouting", OUTSIDE, nat=True)
+    assert nat.dnat is not None and nat.rule.text.startswith('iifname != "docker0" tcp dport 8080 dnat to')
+    from dataclasses import replace
+    forwarded = replace(after_dnat(OUTSIDE, nat.dnat), out_iface="docker0")
+    assert evaluate(ruleset, "forward", forwarded).verdict == "accept"
+    direct = Packet("tcp", nat.dnat[0], 80, None, docker_subnets=("172.17.0.0/16",), not_in=("docker0", "lo"))
+    blocked = evaluate(ruleset, "prerouting", direct, raw=True)
+    assert blocked.verdict == "drop" and 'comment "DROP DIRECT ACCESS"' in blocked.rule.text
