@@ -198,3 +198,17 @@ def test_a_foreign_nftables_chain_with_drop_policy_on_forward(stage, published):
     assert (report["verdict"], finding["code"], status) == ("unreachable", "FIREWALL_DROP", 1)
     assert finding["evidence"][0]["value"] == f"nft inet {table} forward policy drop"
     assert any(c.startswith(f"nft insert rule inet {table} forward") for c in finding["fix"]["commands"])
+
+
+def test_input_chain_for_a_host_network_container(stage):
+    port = stage.free_port()
+    stage.run("agent", "--network", "host", cmd=[*HTTPD, str(port)])
+    client = stage.outside_client()
+    assert client.connect(client.host_address, port) == "connected"
+    rule = ["-p", "tcp", "--dport", str(port), "-j", "DROP"]
+    stage.change_host(("iptables", "-I", "INPUT", *rule), ("iptables", "-D", "INPUT", *rule))
+    assert client.connect(client.host_address, port) == "timeout"
+    status, report = run_doctor(f"{client.host_address}:{port}")
+    assert (report["verdict"], first(report)["code"], status) == ("unreachable", "FIREWALL_DROP", 1)
+    assert first(report)["hop"] == "filter-input"
+    assert first(report)["evidence"][0]["value"] == f"filter INPUT rule 1: -p tcp -m tcp --dport {port} -j DROP"
