@@ -44,6 +44,7 @@ def load_staging() -> ModuleType:  # tests/ is no installed package: load the mo
     spec = importlib.util.spec_from_file_location("staging", ROOT / "tests" / "staging.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

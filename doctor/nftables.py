@@ -64,13 +64,19 @@ class Ruleset:
         return sorted(found, key=lambda c: c.priority)
 
 
-def parse_ruleset(text: str) -> Ruleset:
+def parse_ruleset(text: str, iptables_read: bool = False) -> Ruleset:
+    """The native tables of ``nft -j list ruleset``; with ``iptables_read``, without the tables
+    iptables-nft owns (iptables-save showed those already)."""
     items = json.loads(text).get("nftables", [])
     chains: dict[tuple[str, str, str], dict[str, Any]] = {}
     rules: dict[tuple[str, str, str], list[NftRule]] = {}
     maps: dict[tuple[str, str, str], dict[str, Any]] = {}
     tables = []
     for item in items:
+        (kind, body), = item.items()
+        if iptables_read and body.get("family") in ("ip", "ip6") and body.get("table", body.get("name")) in \
+                IPTABLES_TABLES and kind != "metainfo":
+            continue
         if "table" in item:
             tables.append((item["table"]["family"], item["table"]["name"]))
         elif "chain" in item:
@@ -94,14 +100,6 @@ def parse_ruleset(text: str) -> Ruleset:
 
 def _key(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-
-def native(ruleset: Ruleset, iptables_read: bool) -> Ruleset:
-    """Without the tables iptables-nft owns, when iptables-save already showed them."""
-    if not iptables_read:
-        return ruleset
-    keep = {k: c for k, c in ruleset.chains.items() if not (k[0] in ("ip", "ip6") and k[1] in IPTABLES_TABLES)}
-    return Ruleset(keep, ruleset.maps, ruleset.tables)
 
 
 def evaluate(ruleset: Ruleset, hook: str, packet: Packet, *, nat: bool = False, raw: bool = False) -> Decision:

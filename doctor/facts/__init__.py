@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from doctor import artifacts as a
 from doctor.facts.model import Engine, Facts, Firewall, Host, Interface, Listener
+
+if TYPE_CHECKING:
+    from doctor.nftables import Ruleset
 from doctor.facts.parse import (
     demux_log,
     parse_container,
@@ -18,7 +21,6 @@ from doctor.facts.parse import (
     parse_resolv_conf,
     parse_routes,
 )
-from doctor.nftables import native, parse_ruleset
 from doctor.snapshot import Snapshot
 
 __all__ = ["Facts", "build_facts"]
@@ -79,7 +81,7 @@ def build_facts(snapshot: Snapshot) -> Facts:
         hosts_file=None if hosts_text is None else parse_hosts(hosts_text),
         resolv_conf=_parsed(snapshot, a.RESOLV_CONF, parse_resolv_conf),
         legacy_firewall=_parsed(snapshot, a.IPTABLES_LEGACY, parse_iptables_save),
-        nftables=_parsed(snapshot, a.NFT_RULESET, lambda text: native(parse_ruleset(text), iptables is not None)),
+        nftables=_parsed(snapshot, a.NFT_RULESET, lambda text: _nft(text, iptables is not None)),
         routes=_parsed(snapshot, a.ROUTES, parse_routes),
         interfaces=_interfaces(snapshot.json(a.INTERFACES)),
         unreadable={p.name: p.detail for p in snapshot.probes if p.status != "ok"},
@@ -89,6 +91,14 @@ def build_facts(snapshot: Snapshot) -> Facts:
 def _parsed(snapshot: Snapshot, key: str, parse: Callable[[str], T]) -> T | None:
     text = snapshot.text(key)
     return None if text is None else parse(text)
+
+
+def _nft(text: str, iptables_read: bool) -> Ruleset:
+    from doctor.nftables import (
+        parse_ruleset,  # here: doctor.nftables itself builds on facts.model
+    )
+
+    return parse_ruleset(text, iptables_read)
 
 
 def _interfaces(raw: dict[str, Any] | None) -> dict[str, Interface] | None:
