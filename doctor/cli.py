@@ -22,6 +22,7 @@ USAGE = f"""\
        {PROG}                       check up the whole host: ports, networks, DNS, sysctls, engine
        {PROG} TARGET --snapshot DIR        diagnose from a saved snapshot
        {PROG} TARGET --save-snapshot DIR   also keep what was read, to replay it later
+       {PROG} bundle [-o FILE]             write a support bundle (secrets redacted)
        {PROG} explain CODE                 what a cause code means and how it is fixed"""
 
 TARGET_HELP = (
@@ -48,7 +49,8 @@ def _diagnose_parser() -> argparse.ArgumentParser:
                         help="send a real SYN from a temporary client namespace (root; removed afterwards) "
                              "and capture on the container's bridge")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="bound the whole run")
-    parser.add_argument("--snapshot", type=Path, metavar="DIR", help="diagnose from a snapshot instead of this host")
+    parser.add_argument("--snapshot", type=Path, metavar="PATH",
+                        help="diagnose from a bundle (.tar.gz) or a snapshot directory instead of this host")
     parser.add_argument("--save-snapshot", type=Path, metavar="DIR", help="write what the probes read to DIR")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every probe, skipped ones too")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -62,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args[:1] == ["explain"]:
             return _explain(args[1:])
+        if args[:1] == ["bundle"]:
+            return _bundle(args[1:])
         return _diagnose(_diagnose_parser().parse_args(args))
     except DoctorError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -92,11 +96,7 @@ def _diagnose(args: argparse.Namespace) -> int:
         raise UsageError("--from needs a TARGET (a checkup of the whole host has no single client)")
     if args.snapshot and args.save_snapshot:
         raise UsageError("--snapshot and --save-snapshot do not go together")
-    snapshot = None
-    if args.snapshot:
-        if not args.snapshot.is_dir():
-            raise UsageError(f"--snapshot {args.snapshot}: not a directory")
-        snapshot = Snapshot.read(args.snapshot)
+    snapshot = Snapshot.load(args.snapshot) if args.snapshot else None
     if args.probe_external and args.no_live:
         raise UsageError("--probe-external sends packets; --no-live sends none")
     options = Options(live=not args.no_live, timeout=args.timeout, vantage=args.vantage,
@@ -117,6 +117,43 @@ def exit_status(report: Report) -> ExitStatus:
         return ExitStatus.UNDIAGNOSABLE
     problems = any(f.severity in ("error", "warning") for f in report.findings)
     return ExitStatus.OK if report.verdict == "reachable" and not problems else ExitStatus.PROBLEMS
+
+
+def _bundle(args: list[str]) -> int:
+    parser = _Parser(prog=f"{PROG} bundle", description="Write a support bundle: every probe's raw artifacts, "
+                     "a host checkup, container logs; secrets redacted before anything is written.")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE",
+                        help="where to write it (default: docker-doctor-bundle-HOST-TIME.tar.gz here)")
+    parser.add_argument("--no-redact", action="store_true", help="keep secrets in (a warning says so)")
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="bound the reading")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    opts = parser.parse_args(args)
+    from doctor.bundle import Progress, default_name, write_bundle
+
+    output = opts.output or default_name()
+    if not (output.parent if str(output.parent) else Path(".")).is_dir():
+        raise UsageError(f"-o {output}: no such directory {output.parent}")
+    if opts.no_redact:
+        print(f"{PROG}: warning: --no-redact: the bundle keeps passwords, tokens and keys found in "
+              "environments, commands, labels and logs; share it with care", file=sys.stderr)
+    progress = Progress()
+    try:
+        summary = write_bundle(output, opts.timeout, not opts.no_redact, progress)
+    finally:
+        progress.close()
+    if opts.json:
+        print(json.dumps({"path": str(summary.path), "bytes": summary.size, "artifacts": summary.artifacts,
+                          "redacted": summary.redacted, "left_out": summary.left_out}, indent=2))
+        return ExitStatus.OK
+    redacted = ", ".join(f"{n} {rule}" for rule, n in sorted(summary.redacted.items())) or "nothing found"
+    print(f"bundle: {summary.path} ({summary.size / 1024:.0f} KiB, {summary.artifacts} artifacts)")
+    print(f"redacted: {redacted}" if summary.redact else "redacted: nothing (--no-redact)")
+    if summary.redact:
+        print("  (which file, which field, which rule: redactions.json in the bundle; the values are not kept)")
+    for line in summary.left_out:
+        print(f"left out: {line}")
+    return ExitStatus.OK
 
 
 def _explain(args: list[str]) -> int:

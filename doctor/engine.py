@@ -47,7 +47,8 @@ class Options:
     probe_external: bool = False  # send from a temporary client namespace (changes the host briefly)
 
 
-def collect(probes: list[Probe], deadline: float, extra: Sequence[Job] = ()) -> tuple[Snapshot, dict[str, Outcome]]:
+def collect(probes: list[Probe], deadline: float, extra: Sequence[Job] = (), thorough: bool = False
+            ) -> tuple[Snapshot, dict[str, Outcome]]:
     """Run every probe (and ``extra`` jobs alongside) into a fresh snapshot."""
     snapshot = Snapshot(meta={"created": time.time(), "hostname": socket.gethostname()})
     contexts: dict[str, ProbeContext] = {}
@@ -55,7 +56,8 @@ def collect(probes: list[Probe], deadline: float, extra: Sequence[Job] = ()) -> 
     def job(p: Probe) -> Job:
         def call() -> None:
             # Requirements have ended by now: their artifacts are in the snapshot.
-            ctx = contexts[p.name] = ProbeContext(snapshot, deadline=min(deadline, time.monotonic() + p.timeout))
+            ctx = contexts[p.name] = ProbeContext(snapshot, deadline=min(deadline, time.monotonic() + p.timeout),
+                                                  thorough=thorough)
             p.collect(ctx)
             snapshot.artifacts.update(ctx.artifacts)
 
@@ -96,7 +98,7 @@ def diagnose(spec: TargetSpec | None, options: Options, snapshot: Snapshot | Non
         # Loopback targets need no facts to be probed: connect while the probes read.
         early_job = _loopback_job(spec) if options.live and spec else None
         snapshot, outcomes = collect(plugins.probes, deadline, [early_job] if early_job else [])
-        _stop_if_engine_unreachable(outcomes)
+        stop_if_engine_unreachable(outcomes)
         if options.save_snapshot:
             snapshot.write(options.save_snapshot)
         if early_job:
@@ -224,7 +226,7 @@ def _port_line(a: Assessment) -> Hop:
     return Hop(f"port {a.target.spec.input}", _STATUS[a.verdict], detail)
 
 
-def _stop_if_engine_unreachable(outcomes: dict[str, Outcome]) -> None:
+def stop_if_engine_unreachable(outcomes: dict[str, Outcome]) -> None:
     error = outcomes["engine"].error if "engine" in outcomes else None
     if isinstance(error, CannotDiagnose):
         raise error

@@ -33,6 +33,7 @@ class ProbeContext:
 
     snapshot: Snapshot  # artifacts of the probes this one ``requires``, once they ended
     deadline: float  # time.monotonic() by which this probe must be done
+    thorough: bool = False  # for a support bundle: gather more (all containers' logs), not only what a diagnosis needs
     is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
     artifacts: dict[str, bytes] = field(default_factory=dict)
 

@@ -8,7 +8,10 @@ fixture, so every diagnosis can be replayed offline.  Keys are relative POSIX pa
 from __future__ import annotations
 
 import json
+import tarfile
 import time
+import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -19,6 +22,9 @@ from doctor.model import ProbeRun
 
 SNAPSHOT_SCHEMA = "docker-doctor/snapshot/v1"
 MANIFEST = "manifest.json"
+MAX_MEMBER = 64 * 1024 * 1024  # a container log bounded by the bundle is far smaller
+MAX_TOTAL = 512 * 1024 * 1024
+MAX_MEMBERS = 100_000
 
 
 @dataclass
@@ -55,27 +61,88 @@ class Snapshot:
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
     @classmethod
+    def load(cls, path: Path) -> Snapshot:
+        """A snapshot directory, or a bundle (.tar.gz) that `docker-doctor bundle` wrote."""
+        if path.is_dir():
+            return cls.read(path)
+        if path.is_file():
+            return cls.read_archive(path)
+        raise UsageError(f"--snapshot {path}: no such file or directory")
+
+    @classmethod
     def read(cls, directory: Path) -> Snapshot:
-        manifest_path = directory / MANIFEST
+        root = directory.resolve()
+
+        def member(key: PurePosixPath) -> bytes | None:
+            path = (root / key).resolve()
+            if not path.is_relative_to(root) or not path.is_file() or path.is_symlink():
+                return None
+            return path.read_bytes()
+
+        return cls._from(str(directory), member)
+
+    @classmethod
+    def read_archive(cls, path: Path) -> Snapshot:
+        """A bundle, read in memory: nothing of it is written anywhere.
+
+        Refused, as bad input: not a tarball; members that are links, devices or fifos,
+        absolute or with '..'; a member over MAX_MEMBER bytes or more than MAX_TOTAL in all.
+        """
+        members: dict[PurePosixPath, bytes] = {}
+        total = 0
         try:
-            manifest = json.loads(manifest_path.read_text())
-        except FileNotFoundError:
-            raise UsageError(f"{directory} is not a docker-doctor snapshot: no {MANIFEST}") from None
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read {manifest_path}: {exc}") from None
-        if manifest.get("schema") != SNAPSHOT_SCHEMA:
+            with tarfile.open(path, "r:*") as tar:
+                for info in tar:
+                    if info.isdir():
+                        continue
+                    if not info.isfile():
+                        raise UsageError(f"{path}: refusing member {info.name!r}: not a regular file")
+                    name = _checked_key(info.name.removeprefix("./"))
+                    if len(members) >= MAX_MEMBERS:
+                        raise UsageError(f"{path}: more than {MAX_MEMBERS} members")
+                    if info.size > MAX_MEMBER or total + info.size > MAX_TOTAL:
+                        raise UsageError(f"{path}: member {info.name!r} is too large ({info.size} bytes)")
+                    data = tar.extractfile(info)
+                    members[name] = data.read(MAX_MEMBER + 1) if data else b""
+                    total += len(members[name])
+        except tarfile.ReadError:
+            raise UsageError(f"{path}: not a docker-doctor bundle: not a tar archive") from None
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            raise UsageError(f"{path}: not a docker-doctor bundle: {str(exc).splitlines()[0]}") from None
+        manifests = [n for n in members if n.name == MANIFEST and len(n.parts) <= 2]
+        if len(manifests) != 1:
+            raise UsageError(f"{path}: not a docker-doctor bundle: no {MANIFEST}" if not manifests
+                             else f"{path}: several {MANIFEST} files")
+        base = manifests[0].parent
+        return cls._from(str(path), lambda key: members.get(base / key))
+
+    @classmethod
+    def _from(cls, where: str, member: Callable[[PurePosixPath], bytes | None]) -> Snapshot:
+        raw = member(PurePosixPath(MANIFEST))
+        if raw is None:
+            raise UsageError(f"{where} is not a docker-doctor snapshot: no {MANIFEST}")
+        try:
+            manifest = json.loads(raw)
+        except ValueError as exc:
+            raise UsageError(f"cannot read {where}/{MANIFEST}: {exc}") from None
+        schema = manifest.get("schema") if isinstance(manifest, dict) else None
+        if schema != SNAPSHOT_SCHEMA:
+            newer = isinstance(schema, str) and schema.startswith("docker-doctor/snapshot/")
             raise UsageError(
-                f"{directory}: unsupported snapshot schema {manifest.get('schema')!r}"
-                f" (this docker-doctor reads {SNAPSHOT_SCHEMA})"
+                f"{where}: snapshot schema {schema!r} " + ("is newer than this docker-doctor reads"
+                                                          if newer else "is not one docker-doctor knows")
+                + f" ({SNAPSHOT_SCHEMA})"
             )
         artifacts = {}
-        root = directory.resolve()
         for key in manifest.get("artifacts", []):
-            path = (root / _checked_key(key)).resolve()
-            if not path.is_relative_to(root) or not path.is_file():
-                raise UsageError(f"{directory}: artifact {key!r} is missing or outside the snapshot")
-            artifacts[key] = path.read_bytes()
-        probes = [ProbeRun(**p) for p in manifest.get("probes", [])]
+            data = member(_checked_key(key))
+            if data is None:
+                raise UsageError(f"{where}: artifact {key!r} is missing or outside the snapshot")
+            artifacts[key] = data
+        try:
+            probes = [ProbeRun(**p) for p in manifest.get("probes", [])]
+        except TypeError as exc:
+            raise UsageError(f"{where}/{MANIFEST}: bad probe entry: {exc}") from None
         return cls(artifacts=artifacts, probes=probes, meta=manifest.get("meta", {}))
 
 

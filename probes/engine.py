@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import struct
 
 from doctor import artifacts as a
 from doctor.dockerapi import EngineClient, NotFound, connect, get_json, resolve_endpoint
@@ -10,6 +11,10 @@ from doctor.plugins import Probe, ProbeContext
 
 LOG_LINES = 20
 PARALLEL_REQUESTS = 8
+# A support bundle carries every container's recent log, bounded per container and in all.
+BUNDLE_LOG_LINES = 200
+BUNDLE_LOG_BYTES = 256 * 1024
+BUNDLE_LOGS_TOTAL = 8 * 1024 * 1024
 
 
 def collect_engine(ctx: ProbeContext) -> None:
@@ -24,19 +29,42 @@ def collect_engine(ctx: ProbeContext) -> None:
         # Raw bodies, joined unparsed: decoding 100 inspect objects only to encode them
         # again costs more than all the requests.
         inspected = [body for body in pool.map(lambda s: _inspect(client, s["Id"]), summaries) if body]
-        # Why a stopped container stopped is usually in its last lines.
-        stopped = [s["Id"] for s in summaries if s.get("State") != "running"]
-        logs = pool.map(lambda cid: _log_tail(client, cid), stopped)
-        for cid, log in zip(stopped, logs):
+        # Why a stopped container stopped is usually in its last lines; a bundle takes all.
+        wanted = [s["Id"] for s in summaries if ctx.thorough or s.get("State") != "running"]
+        lines = BUNDLE_LOG_LINES if ctx.thorough else LOG_LINES
+        logs = pool.map(lambda cid: _log_tail(client, cid, lines), wanted)
+        cut, left_out, total = [], [], 0
+        for cid, log in zip(wanted, logs):
+            if ctx.thorough and total + len(log) > BUNDLE_LOGS_TOTAL:
+                left_out.append(cid)
+                continue
+            if ctx.thorough and len(log) > BUNDLE_LOG_BYTES:
+                log = _newest(log, BUNDLE_LOG_BYTES)
+                cut.append(cid)
+            total += len(log)
             ctx.put(a.container_log(cid), log)
+        if ctx.thorough:
+            ctx.put(a.LOG_BOUNDS, {"lines": lines, "bytes_per_container": BUNDLE_LOG_BYTES,
+                                   "bytes_in_all": BUNDLE_LOGS_TOTAL, "cut": cut, "left_out": left_out})
         ctx.put(a.ENGINE_INFO, info.result())
         ctx.put(a.NETWORKS, networks.result())
     ctx.put(a.CONTAINERS, b"[" + b",\n".join(inspected) + b"]")
 
 
-def _log_tail(client: EngineClient, container_id: str) -> bytes:
+def _newest(log: bytes, limit: int) -> bytes:
+    """The newest whole frames (or lines, for a TTY's plain stream) that fit in ``limit``."""
+    if len(log) >= 8 and log[0] in (0, 1, 2) and log[1:4] == b"\0\0\0":
+        offset = 0
+        while len(log) - offset > limit and offset + 8 <= len(log):
+            offset += 8 + struct.unpack(">I", log[offset + 4 : offset + 8])[0]
+        return log[offset:]
+    tail = log[-limit:]
+    return tail[tail.find(b"\n") + 1:]
+
+
+def _log_tail(client: EngineClient, container_id: str, lines: int) -> bytes:
     try:
-        return client.get(f"/containers/{container_id}/logs", stdout=1, stderr=1, tail=LOG_LINES)
+        return client.get(f"/containers/{container_id}/logs", stdout=1, stderr=1, tail=lines)
     except (NotFound, RuntimeError):  # e.g. a logging driver that cannot be read back
         return b""
 

@@ -13,6 +13,7 @@ from doctor import artifacts as a
 from doctor.facts.parse import proc_net_listeners
 from doctor.plugins import Probe, ProbeContext, Skip
 
+DAEMON_JSON = "/etc/docker/daemon.json"
 SYSCTLS = (
     "net.ipv4.ip_forward",
     "net.ipv4.ip_unprivileged_port_start",
@@ -110,6 +111,16 @@ def collect_resolver_files(ctx: ProbeContext) -> None:
         raise Skip("neither /etc/hosts nor /etc/resolv.conf exists")
 
 
+def collect_daemon_config(ctx: ProbeContext) -> None:
+    """/etc/docker/daemon.json: what the engine was told (dns, mtu, iptables, userland-proxy, ...)."""
+    try:
+        ctx.put(a.DAEMON_CONFIG, Path(DAEMON_JSON).read_bytes())
+    except FileNotFoundError:
+        raise Skip(f"no {DAEMON_JSON}: the engine runs on its defaults") from None
+    except PermissionError:
+        raise Skip(f"needs root to read {DAEMON_JSON}") from None
+
+
 def collect_routes(ctx: ProbeContext) -> None:
     """The IPv4 routing table, and every interface with its MTU and addresses (where clients arrive)."""
     ctx.put(a.ROUTES, Path("/proc/net/route").read_bytes())
@@ -139,4 +150,5 @@ PROBES = [
     Probe("sysctl", collect_sysctls),
     Probe("resolver-files", collect_resolver_files),
     Probe("routes", collect_routes),
+    Probe("daemon-config", collect_daemon_config),
 ]

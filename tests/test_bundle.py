@@ -1,0 +1,150 @@
+"""Support bundles: secrets never written, the same diagnosis offline, hostile archives refused."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.reports import run_doctor
+
+ROOT = Path(__file__).resolve().parent.parent
+HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
+SECRETS = {
+    "env": "hunter2-env-secret",
+    "token": "tok-3f9a7c-env",
+    "url": "pw-in-url-9931",
+    "argument": "argsecret66",
+    "label": "labelsecret33",
+    "log": "logpass55",
+}
+
+
+def bundle(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "doctor", "bundle", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+def members(path: Path) -> dict[str, bytes]:
+    with tarfile.open(path) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
+
+
+def test_a_bundle_holds_no_planted_secret_and_says_where_each_was(stage, tmp_path):
+    script = f"echo https://bob:{SECRETS['log']}@example.com/x; exec sleep 600"
+    web = stage.run(
+        "web", "-e", f"DB_PASSWORD={SECRETS['env']}", "-e", f"API_TOKEN={SECRETS['token']}",
+        "-e", f"DATABASE_URL=postgres://app:{SECRETS['url']}@db:5432/shop",
+        "--label", f"com.example.secret={SECRETS['label']}",
+        cmd=["sh", "-c", script, f"--password={SECRETS['argument']}"])
+    output = tmp_path / "out.tar.gz"
+    done = bundle("-o", str(output))
+    assert done.returncode == 0, done.stderr
+    assert f"bundle: {output}" in done.stdout
+    contents = members(output)
+    everything = b"\n".join(contents.values())
+    for what, secret in SECRETS.items():
+        assert secret.encode() not in everything, f"the {what} secret is in the bundle"
+    top = output.name.removesuffix(".tar.gz")
+    redactions = json.loads(contents[f"{top}/redactions.json"])
+    fields = {(r["field"], r["rule"]) for r in redactions}
+    assert {(f"{web}.Config.Env[DB_PASSWORD]", "secret-name"), (f"{web}.Config.Env[API_TOKEN]", "secret-name"),
+            (f"{web}.Config.Env[DATABASE_URL]", "url-credentials"),
+            (f"{web}.Config.Labels[com.example.secret]", "secret-name"),
+            (f"{web}.Config.Cmd[3]", "secret-argument")} <= fields
+    assert any(r["rule"] == "url-credentials" and r["file"].startswith("engine/logs/") for r in redactions)
+    assert not any(secret in json.dumps(redactions) for secret in SECRETS.values())
+    assert oct(output.stat().st_mode & 0o777) == "0o600"
+    report = json.loads(contents[f"{top}/report.json"])
+    assert report["target"]["kind"] == "host"
+
+
+def test_the_same_first_code_offline_after_every_container_is_gone(stage, tmp_path):
+    port = stage.free_port()
+    stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "3000"], wait_port=3000)
+    _, live = run_doctor(f"localhost:{port}")
+    output = tmp_path / "broken.tar.gz"
+    assert bundle("-o", str(output)).returncode == 0
+    stage.close()
+    status, offline = run_doctor(f"localhost:{port}", "--snapshot", str(output))
+    assert (offline["findings"][0]["code"], status) == (live["findings"][0]["code"], 1) == \
+           ("PUBLISHED_PORT_MISMATCH", 1)
+    assert next(p for p in offline["probes"] if p["name"] == "live")["status"] == "skipped"
+
+
+def test_no_redact_warns(stage, tmp_path):
+    done = bundle("-o", str(tmp_path / "raw.tar.gz"), "--no-redact")
+    assert done.returncode == 0 and "warning: --no-redact" in done.stderr
+
+
+# --- hostile or broken input: exit 2, one line, nothing written ------------------
+
+MANIFEST = json.dumps({"schema": "docker-doctor/snapshot/v1", "artifacts": [], "probes": []}).encode()
+
+
+def tarball(path: Path, *entries: tarfile.TarInfo | tuple[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for entry in entries:
+            if isinstance(entry, tarfile.TarInfo):
+                tar.addfile(entry)
+            else:
+                name, data = entry
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def link(name: str, kind: bytes, target: str = "/etc/passwd") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info
+
+
+HOSTILE = {
+    "path traversal": lambda p: tarball(p, ("b/manifest.json", MANIFEST), ("../../evil", b"x")),
+    "absolute path": lambda p: tarball(p, ("b/manifest.json", MANIFEST), ("/tmp/evil", b"x")),
+    "symlink": lambda p: tarball(p, ("b/manifest.json", MANIFEST), link("b/engine/version.json", tarfile.SYMTYPE)),
+    "hard link": lambda p: tarball(p, ("b/manifest.json", MANIFEST), link("b/x", tarfile.LNKTYPE)),
+    "device": lambda p: tarball(p, ("b/manifest.json", MANIFEST), link("b/dev", tarfile.CHRTYPE, "")),
+    "fifo": lambda p: tarball(p, ("b/manifest.json", MANIFEST), link("b/fifo", tarfile.FIFOTYPE, "")),
+    "not a tarball": lambda p: (p.write_bytes(os.urandom(4096)), p)[1],
+    "empty file": lambda p: (p.write_bytes(b""), p)[1],
+    "no manifest": lambda p: tarball(p, ("b/engine/version.json", b"{}")),
+    "newer schema": lambda p: tarball(p, ("b/manifest.json", json.dumps(
+        {"schema": "docker-doctor/snapshot/v9", "artifacts": []}).encode())),
+    "artifact missing": lambda p: tarball(p, ("b/manifest.json", json.dumps(
+        {"schema": "docker-doctor/snapshot/v1", "artifacts": ["engine/version.json"]}).encode())),
+    "artifact outside": lambda p: tarball(p, ("b/manifest.json", json.dumps(
+        {"schema": "docker-doctor/snapshot/v1", "artifacts": ["../../etc/passwd"]}).encode())),
+    "manifest not json": lambda p: tarball(p, ("b/manifest.json", b"{not json")),
+}
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_hostile_or_broken_bundles_are_refused_with_one_line(kind, tmp_path):
+    archive = HOSTILE[kind](tmp_path / "bundle.tar.gz")
+    before = set(Path(tmp_path).rglob("*"))
+    done = subprocess.run([sys.executable, "-m", "doctor", "localhost:8080", "--snapshot", str(archive)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("docker-doctor: ") and "Traceback" not in done.stderr
+    assert set(Path(tmp_path).rglob("*")) == before  # nothing unpacked, nothing written
+    assert not Path("/tmp/evil").exists()
+
+
+def test_a_huge_member_is_refused(tmp_path, monkeypatch):
+    from doctor import snapshot
+    from doctor.errors import UsageError
+
+    monkeypatch.setattr(snapshot, "MAX_MEMBER", 1024)
+    archive = tarball(tmp_path / "big.tar.gz", ("b/manifest.json", MANIFEST), ("b/engine/logs/x.log", b"x" * 4096))
+    with pytest.raises(UsageError, match="too large"):
+        snapshot.Snapshot.load(archive)
