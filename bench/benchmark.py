@@ -9,7 +9,8 @@ For each size N it stages N httpd containers on one user-defined network, each
 publishing its own port, then reports medians of: `docker-doctor localhost:PORT
 --json`; the manual fact-gathering command below; container to container
 (`--from web0 web1:80`, live probes from inside web0's namespace); the host
-checkup with no target (every published port diagnosed); and, once,
+checkup with no target (every published port diagnosed); `docker-doctor bundle` (time
+and size); and, once,
 `docker-doctor --version` against a bare start of the same interpreter. The
 containers are removed at the end.
 """
@@ -24,6 +25,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -91,6 +93,7 @@ def main() -> None:
     image = staging.ensure_image()
     medians: dict[str, float] = {}
     ratios: dict[str, float] = {}
+    sizes_kib: dict[str, float] = {}
     for size in sizes:
         with staging.Stage(image) as stage:
             ports = [stage.free_port() for _ in range(size)]
@@ -112,6 +115,11 @@ def main() -> None:
                 args.repetitions, check_json=True)
             medians[f"host checkup, N={size}"] = median_seconds([docker_doctor(), "--json"], args.repetitions,
                                                                 check_json=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                bundle = Path(tmp, "bundle.tar.gz")
+                medians[f"bundle, N={size}"] = median_seconds(
+                    [docker_doctor(), "bundle", "-o", str(bundle), "--json"], args.repetitions, check_json=True)
+                sizes_kib[f"bundle size, N={size}"] = bundle.stat().st_size / 1024
     version = median_seconds([docker_doctor(), "--version"], args.repetitions)
     bare = median_seconds([sys.executable, "-c", "pass"], args.repetitions)
     medians |= {"docker-doctor --version": version, "bare interpreter": bare}
@@ -120,6 +128,8 @@ def main() -> None:
     print(f"\n{'median of ' + str(args.repetitions):<32}{'seconds':>10}")
     for label, seconds in medians.items():
         print(f"{label:<32}{seconds:>10.3f}")
+    for label, kib in sizes_kib.items():
+        print(f"{label:<32}{kib:>9.0f} KiB")
     print(f"\n{'ratio':<32}{'value':>10}{'target':>10}")
     for label, ratio in ratios.items():
         target = TARGETS.get(label)
