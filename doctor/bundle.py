@@ -24,6 +24,7 @@ from pathlib import Path
 from doctor import __version__
 from doctor import artifacts as a
 from doctor.engine import Options, collect, diagnose, stop_if_engine_unreachable
+from doctor.obfuscate import obfuscate_snapshot
 from doctor.plugins import load_plugins
 from doctor.redact import redact_snapshot
 from doctor.redact import report as redaction_report
@@ -41,6 +42,7 @@ class Summary:
     redacted: dict[str, int]  # rule -> count
     left_out: list[str] = field(default_factory=list)  # what could not be read, and why
     redact: bool = True
+    obfuscated_ips: int | None = None  # how many addresses got pseudonyms (None: not asked)
 
 
 def default_name(now: float | None = None) -> Path:
@@ -48,7 +50,8 @@ def default_name(now: float | None = None) -> Path:
     return Path(f"docker-doctor-bundle-{socket.gethostname()}-{stamp}.tar.gz")
 
 
-def write_bundle(output: Path, timeout: float, redact: bool, progress: Callable[[str], None]) -> Summary:
+def write_bundle(output: Path, timeout: float, redact: bool, progress: Callable[[str], None],
+                 obfuscate_ips: bool = False) -> Summary:
     if output.exists() and output.is_dir():
         output = output / default_name()
     plugins = load_plugins()
@@ -59,7 +62,12 @@ def write_bundle(output: Path, timeout: float, redact: bool, progress: Callable[
     if redact:
         progress("redacting secrets")
         redactions = redact_snapshot(snapshot)
+    obfuscated = 0
+    if obfuscate_ips:
+        progress("giving IP addresses pseudonyms")
+        obfuscated = obfuscate_snapshot(snapshot)
     snapshot.meta.update({
+        "obfuscated_ips": obfuscated if obfuscate_ips else None,
         "command": sys.argv[1:] if sys.argv else [],
         "doctor": __version__,
         "redacted": redact,
@@ -86,7 +94,8 @@ def write_bundle(output: Path, timeout: float, redact: bool, progress: Callable[
     if bounds.get("left_out"):
         left_out.append(f"logs of {len(bounds['left_out'])} container(s) left out: "
                         f"{bounds['bytes_in_all'] // (1024 * 1024)} MiB of logs in all")
-    return Summary(output, output.stat().st_size, len(snapshot.artifacts), counts, left_out, redact)
+    return Summary(output, output.stat().st_size, len(snapshot.artifacts), counts, left_out, redact,
+                   obfuscated if obfuscate_ips else None)
 
 
 def _members(snapshot: Snapshot) -> dict[str, bytes]:

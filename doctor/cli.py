@@ -125,6 +125,9 @@ def _bundle(args: list[str]) -> int:
     parser.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="where to write it (default: docker-doctor-bundle-HOST-TIME.tar.gz here)")
     parser.add_argument("--no-redact", action="store_true", help="keep secrets in (a warning says so)")
+    parser.add_argument("--obfuscate-ips", action="store_true",
+                        help="replace IPv4 addresses by consistent pseudonyms that keep subnets (and stay "
+                             "out of Docker's own ranges)")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="bound the reading")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -139,18 +142,21 @@ def _bundle(args: list[str]) -> int:
               "environments, commands, labels and logs; share it with care", file=sys.stderr)
     progress = Progress()
     try:
-        summary = write_bundle(output, opts.timeout, not opts.no_redact, progress)
+        summary = write_bundle(output, opts.timeout, not opts.no_redact, progress, opts.obfuscate_ips)
     finally:
         progress.close()
     if opts.json:
         print(json.dumps({"path": str(summary.path), "bytes": summary.size, "artifacts": summary.artifacts,
-                          "redacted": summary.redacted, "left_out": summary.left_out}, indent=2))
+                          "redacted": summary.redacted, "obfuscated_ips": summary.obfuscated_ips,
+                          "left_out": summary.left_out}, indent=2))
         return ExitStatus.OK
     redacted = ", ".join(f"{n} {rule}" for rule, n in sorted(summary.redacted.items())) or "nothing found"
     print(f"bundle: {summary.path} ({summary.size / 1024:.0f} KiB, {summary.artifacts} artifacts)")
     print(f"redacted: {redacted}" if summary.redact else "redacted: nothing (--no-redact)")
     if summary.redact:
         print("  (which file, which field, which rule: redactions.json in the bundle; the values are not kept)")
+    if summary.obfuscated_ips is not None:
+        print(f"IP addresses: {summary.obfuscated_ips} replaced by consistent pseudonyms")
     for line in summary.left_out:
         print(f"left out: {line}")
     return ExitStatus.OK

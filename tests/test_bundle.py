@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -148,3 +150,33 @@ def test_a_huge_member_is_refused(tmp_path, monkeypatch):
     archive = tarball(tmp_path / "big.tar.gz", ("b/manifest.json", MANIFEST), ("b/engine/logs/x.log", b"x" * 4096))
     with pytest.raises(UsageError, match="too large"):
         snapshot.Snapshot.load(archive)
+
+
+FIXTURES = ROOT / "fixtures" / "snapshots"
+
+
+@pytest.mark.parametrize("fixture", sorted(p for p in FIXTURES.iterdir() if (p / "expected.json").exists()),
+                         ids=lambda p: p.name)
+def test_obfuscated_addresses_diagnose_the_same(fixture, tmp_path):
+    from doctor.obfuscate import IpObfuscator, obfuscate_snapshot
+    from doctor.snapshot import Snapshot
+
+    snapshot = Snapshot.read(fixture)
+    obfuscator = IpObfuscator()
+    assert obfuscate_snapshot(snapshot, obfuscator) > 0
+    snapshot.write(tmp_path / "obfuscated")
+    expected = json.loads((fixture / "expected.json").read_text())
+    host, _, port = expected["target"].rpartition(":")
+    target = f"{obfuscator.address(host)}:{port}"
+    status, report = run_doctor(target, "--snapshot", str(tmp_path / "obfuscated"))
+    assert ([f["code"] for f in report["findings"]], report["verdict"], status) == \
+           (expected["codes"], expected["verdict"], expected["exit"])
+    everything = b"\n".join(snapshot.artifacts.values()).decode("utf-8", "replace")
+    for original, pseudonym in obfuscator.mapped.items():
+        if original != pseudonym:
+            assert not re.search(rf"(?<![\d.]){re.escape(original)}(?![\d.])", everything), original
+            mapped = ipaddress.ip_address(pseudonym)
+            assert not any(mapped in ipaddress.ip_network(n) for n in DOCKER_RANGES)
+
+
+DOCKER_RANGES = ("172.16.0.0/12", "192.168.0.0/16", "10.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16")
