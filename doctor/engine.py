@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from doctor import __version__, checkup, namespaces
+from doctor.dockerapi import resolve_endpoint
 from doctor.errors import CannotDiagnose
 from doctor.facts import Facts, build_facts
 from doctor.inside import Plan
@@ -28,6 +29,7 @@ from doctor.model import (
 )
 from doctor.path import Path, Route, build_path, with_status
 from doctor.peerpath import build_peer_path
+from doctor.platforms import local_guess
 from doctor.plugins import Plugins, Probe, ProbeContext, RuleContext, load_plugins
 from doctor.runner import Job, Outcome, run_jobs
 from doctor.snapshot import Snapshot
@@ -52,12 +54,14 @@ def collect(probes: list[Probe], deadline: float, extra: Sequence[Job] = (), tho
     """Run every probe (and ``extra`` jobs alongside) into a fresh snapshot."""
     snapshot = Snapshot(meta={"created": time.time(), "hostname": socket.gethostname()})
     contexts: dict[str, ProbeContext] = {}
+    endpoint = resolve_endpoint()
+    where = local_guess(endpoint.host, endpoint.source)
 
     def job(p: Probe) -> Job:
         def call() -> None:
             # Requirements have ended by now: their artifacts are in the snapshot.
             ctx = contexts[p.name] = ProbeContext(snapshot, deadline=min(deadline, time.monotonic() + p.timeout),
-                                                  thorough=thorough)
+                                                  thorough=thorough, platform=where)
             p.collect(ctx)
             snapshot.artifacts.update(ctx.artifacts)
 
@@ -268,7 +272,7 @@ def _confirm_live(facts: Facts, target: Target, path: Path, early: list[Observat
         later.append(_probe_job("live:target", [(a, target.port, target.protocol, True) for a in target.addresses]))
     container, port = path.route.container, path.route.container_port
     direct = [a.ip for a in container.attachments if a.ip] if container and container.running and port else []
-    if direct and target.protocol == "tcp" and not container.uses_host_network:
+    if direct and target.protocol == "tcp" and not container.uses_host_network and facts.platform.kind != "desktop":
         later.append(_probe_job("live:container", [(direct[0], port, "tcp", False)]))
     outcomes = run_jobs(later, deadline) if later else {}
     observations = {"live:target": early, **{n: _observations(o, runs) for n, o in outcomes.items()}}
@@ -438,6 +442,6 @@ def _platform(facts: Facts) -> str:
     parts = [f"Linux {host.kernel}" if host else platform.platform()]
     if facts.engine and facts.engine.os:
         parts.append(facts.engine.os)
-    if host and host.wsl:
-        parts.append("WSL")
+    if facts.platform.kind != "linux":
+        parts.append(facts.platform.detail)
     return ", ".join(parts)

@@ -142,6 +142,10 @@ class Judge:
         t, route, c = self.target, self.route, self.backend
         if t.kind == "container":
             return self._published_side()
+        platform = self.facts.platform
+        if platform.kind == "wsl2" and platform.wsl_mode == "nat" and t.vantage == "external":
+            return self._hop("host-listener", "broken", f"{', '.join(t.addresses)} is the WSL2 VM's NAT address: "
+                             "only Windows reaches it (other machines reach neither it nor Windows' localhost relay)")
         port = f"{t.protocol} {t.port}"
         holders = self.facts.host_listeners_on(t.port or 0, t.protocol)
         foreign = [l for l in holders or () if l.process != "docker-proxy"]
@@ -324,6 +328,9 @@ class Judge:
         if internal and len(internal) == len(c.attachments):
             return self._hop("bridge", "broken", f"{c.name} is only on internal network(s) {', '.join(internal)}: "
                              "nothing is published from there")
+        if self.facts.platform.kind == "desktop" and self.target.kind == "container" and self.target.vantage == "host":
+            return self._hop("bridge", "broken" if self.target.spec.host in c.addresses else "skipped",
+                             f"{c.name}'s addresses are inside Docker Desktop's VM: not routable from this host")
         networks = [self.facts.network(a.network_id) for a in c.attachments]
         if self.target.vantage == "host" and all(n is not None and n.host_isolated for n in networks):
             return self._hop("bridge", "broken", f"{c.name} is only on {networks[0].driver} network "

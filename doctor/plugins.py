@@ -34,6 +34,7 @@ class ProbeContext:
     snapshot: Snapshot  # artifacts of the probes this one ``requires``, once they ended
     deadline: float  # time.monotonic() by which this probe must be done
     thorough: bool = False  # for a support bundle: gather more (all containers' logs), not only what a diagnosis needs
+    platform: str = "linux"  # doctor.platforms.local_guess: where the engine runs, before anything is read
     is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
     artifacts: dict[str, bytes] = field(default_factory=dict)
 
@@ -46,6 +47,15 @@ class ProbeContext:
 
     def remaining(self) -> float:
         return max(0.05, self.deadline - time.monotonic())
+
+    def need_linux_host(self, what: str, rootless: bool = False) -> None:
+        """Skip, saying why, when this host's ``what`` cannot show the engine's containers
+        (``rootless``: a rootless engine's are visible)."""
+        from doctor.platforms import skip_reason
+
+        reason = skip_reason(self.platform, what, rootless)  # type: ignore[arg-type]
+        if reason:
+            raise Skip(reason)
 
     def need_root(self, what: str) -> None:
         if not self.is_root:

@@ -16,6 +16,7 @@ MAX_BYTES = 64 * 1024  # a resolver file is small; a huge one is not worth readi
 
 
 def collect_files(ctx: ProbeContext) -> None:
+    ctx.need_linux_host("container file systems (/proc/<pid>/root)", rootless=True)
     containers = ctx.snapshot.json(a.CONTAINERS)
     if containers is None:
         raise Skip("no container list (the engine probe did not answer)")

@@ -7,6 +7,7 @@ from doctor.plugins import Probe, ProbeContext, Skip
 
 
 def collect_iptables(ctx: ProbeContext) -> None:
+    ctx.need_linux_host("iptables rules")
     ctx.need_root("read the iptables ruleset")
     ctx.put(a.IPTABLES, ctx.run(["iptables-save"]))
     try:
@@ -23,6 +24,7 @@ def collect_iptables(ctx: ProbeContext) -> None:
 
 
 def collect_nftables(ctx: ProbeContext) -> None:
+    ctx.need_linux_host("nftables rules")
     ctx.need_root("read the nftables ruleset")
     ctx.put(a.NFT_RULESET, ctx.run(["nft", "-j", "list", "ruleset"]))
 

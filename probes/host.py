@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 
 import psutil
@@ -43,7 +44,13 @@ def collect_sockets(ctx: ProbeContext) -> None:
     walks all connection buckets): ~0.3 s on a host with a hundred published ports.
     Here TCP listeners come from sock_diag; docker-proxy processes, the bulk of such a
     host, own the sockets their command line names; other owners are looked up by fd.
+    Elsewhere (macOS, Windows: Docker Desktop's backend holds the published ports)
+    psutil asks the OS.
     """
+    if sys.platform != "linux":
+        ctx.put(a.HOST_SOCKETS, _psutil_listeners())
+        ctx.put(a.PROXIES, [])
+        return
     with diag_socket() as sock:
         found = [("tcp", address, port, inode) for family in (socket.AF_INET, socket.AF_INET6)
                  for address, port, inode in tcp_listen_dump(sock, family)]
@@ -91,11 +98,27 @@ def collect_sockets(ctx: ProbeContext) -> None:
     ctx.put(a.PROXIES, proxies)
 
 
+def _psutil_listeners() -> list[dict[str, object]]:
+    listeners = []
+    for conn in psutil.net_connections(kind="inet"):
+        tcp = conn.type == socket.SOCK_STREAM
+        if (tcp and conn.status != psutil.CONN_LISTEN) or (not tcp and conn.raddr) or not conn.laddr:
+            continue
+        try:
+            process = psutil.Process(conn.pid).name() if conn.pid else None
+        except psutil.Error:
+            process = None
+        listeners.append({"protocol": "tcp" if tcp else "udp", "address": conn.laddr.ip, "port": conn.laddr.port,
+                          "pid": conn.pid, "process": process})
+    return sorted(listeners, key=lambda l: (l["port"], l["protocol"], l["address"]))  # type: ignore[return-value]
+
+
 def _arg(argv: list[str], flag: str) -> str | None:
     return argv[argv.index(flag) + 1] if flag in argv and argv.index(flag) + 1 < len(argv) else None
 
 
 def collect_sysctls(ctx: ProbeContext) -> None:
+    ctx.need_linux_host("sysctls", rootless=True)
     ctx.put(a.SYSCTLS, {name: _read("/proc/sys/" + name.replace(".", "/")) for name in SYSCTLS})
 
 
@@ -123,6 +146,7 @@ def collect_daemon_config(ctx: ProbeContext) -> None:
 
 def collect_routes(ctx: ProbeContext) -> None:
     """The IPv4 routing table, and every interface with its MTU and addresses (where clients arrive)."""
+    ctx.need_linux_host("routes and interfaces", rootless=True)
     ctx.put(a.ROUTES, Path("/proc/net/route").read_bytes())
     addresses = psutil.net_if_addrs()
     interfaces = {}

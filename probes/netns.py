@@ -34,6 +34,7 @@ _FAMILIES = {"tcp": socket.AF_INET, "tcp6": socket.AF_INET6}
 
 
 def collect_listeners(ctx: ProbeContext) -> None:
+    ctx.need_linux_host("container network namespaces (/proc/<pid>/net)", rootless=True)
     containers = ctx.snapshot.json(a.CONTAINERS)
     if containers is None:
         raise Skip("no container list (the engine probe did not answer)")

@@ -44,7 +44,7 @@ def container(name, *attachments, labels=None, resolv=EMBEDDED, hosts=None, mode
 
 def facts(containers, networks):
     return Facts(engine=None, containers=tuple(containers), networks=tuple(networks),
-                 host=Host("box", "6.1", 0, ("127.0.0.1", "192.0.2.10"), False), host_listeners=(),
+                 host=Host("box", "6.1", 0, ("127.0.0.1", "192.0.2.10")), host_listeners=(),
                  proxies=(), sysctls={}, firewall=None, hosts_file={})
 
 

@@ -44,7 +44,7 @@ def test_bad_targets_are_usage_errors(text):
 
 def _facts(addresses=("127.0.0.1", "192.0.2.10"), hosts=None):
     return Facts(engine=None, containers=(), networks=(),
-                 host=Host("box", "6.1", 0, tuple(addresses), False),
+                 host=Host("box", "6.1", 0, tuple(addresses)),
                  host_listeners=(), proxies=(), sysctls={}, firewall=None, hosts_file=hosts)
 
 

@@ -21,6 +21,7 @@ from doctor.facts.parse import (
     parse_resolv_conf,
     parse_routes,
 )
+from doctor.platforms import detect
 from doctor.snapshot import Snapshot
 
 __all__ = ["Facts", "build_facts"]
@@ -61,8 +62,11 @@ def build_facts(snapshot: Snapshot) -> Facts:
             kernel=host_info.get("kernel", ""),
             euid=host_info.get("euid"),
             addresses=tuple(host_info.get("addresses", ())),
-            wsl="microsoft" in host_info.get("kernel", "").lower(),
         )
+    interfaces = _interfaces(snapshot.json(a.INTERFACES))
+    platform = detect(info.get("OperatingSystem", ""), info.get("KernelVersion", ""),
+                      tuple(info.get("SecurityOptions") or ()), host.kernel if host else "",
+                      tuple(interfaces or ()), endpoint.get("source", "") + " " + endpoint.get("host", ""))
     sockets = snapshot.json(a.HOST_SOCKETS)
     proxies = snapshot.json(a.PROXIES)
     iptables = snapshot.text(a.IPTABLES)
@@ -83,7 +87,8 @@ def build_facts(snapshot: Snapshot) -> Facts:
         legacy_firewall=_parsed(snapshot, a.IPTABLES_LEGACY, parse_iptables_save),
         nftables=_parsed(snapshot, a.NFT_RULESET, lambda text: _nft(text, iptables is not None)),
         routes=_parsed(snapshot, a.ROUTES, parse_routes),
-        interfaces=_interfaces(snapshot.json(a.INTERFACES)),
+        interfaces=interfaces,
+        platform=platform,
         unreadable={p.name: p.detail for p in snapshot.probes if p.status != "ok"},
     )
 

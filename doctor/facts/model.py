@@ -10,6 +10,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from doctor.platforms import Platform
+
 if TYPE_CHECKING:
     from doctor.nftables import Ruleset
 
@@ -95,6 +97,13 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class Mount:
+    type: str  # bind, volume, tmpfs, npipe
+    source: str
+    destination: str
+
+
+@dataclass(frozen=True)
 class ResolvConf:
     nameservers: tuple[str, ...]
     search: tuple[str, ...] = ()
@@ -126,6 +135,7 @@ class Container:
     configured: tuple[PortMapping, ...]  # HostConfig.PortBindings: what was asked for
     exposed: tuple[tuple[int, Protocol], ...]
     labels: dict[str, str] = field(default_factory=dict)
+    mounts: tuple[Mount, ...] = ()
     extra_hosts: tuple[str, ...] = ()  # HostConfig.ExtraHosts: "name:address" (--add-host)
     links: tuple[str, ...] = ()  # HostConfig.Links: legacy --link
     dns: tuple[str, ...] = ()  # HostConfig.Dns: --dns
@@ -317,7 +327,6 @@ class Host:
     kernel: str
     euid: int | None
     addresses: tuple[str, ...]  # every address on an interface, loopback included
-    wsl: bool
 
 
 @dataclass(frozen=True)
@@ -336,6 +345,7 @@ class Facts:
     nftables: Ruleset | None = None  # native nft tables (not iptables-nft's, which `firewall` shows)
     routes: tuple[HostRoute, ...] | None = None
     interfaces: dict[str, Interface] | None = None
+    platform: Platform = field(default_factory=lambda: Platform("linux", "Linux"))
     unreadable: dict[str, str] = field(default_factory=dict)  # what -> why
 
     def container(self, ref: str) -> Container | None:

@@ -16,6 +16,7 @@ from doctor.facts.model import (
     Firewall,
     HostRoute,
     Listener,
+    Mount,
     Network,
     PortMapping,
     Protocol,
@@ -237,6 +238,8 @@ def parse_container(
         configured=_mappings(host_config.get("PortBindings")),
         exposed=tuple(sorted(_port_key(k) for k in (config.get("ExposedPorts") or {}))),
         labels=dict(config.get("Labels") or {}),
+        mounts=tuple(Mount(m.get("Type", ""), m.get("Source", ""), m.get("Destination", ""))
+                     for m in inspect.get("Mounts") or ()),
         extra_hosts=tuple(host_config.get("ExtraHosts") or ()),
         links=tuple(host_config.get("Links") or ()),
         dns=tuple(host_config.get("Dns") or ()),
