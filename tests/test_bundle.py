@@ -170,7 +170,7 @@ def test_obfuscated_addresses_diagnose_the_same(fixture, tmp_path):
     if expected["target"]:  # none: a host checkup
         host, _, port = expected["target"].rpartition(":")
         target = [f"{obfuscator.address(host)}:{port}"]
-    status, report = run_doctor(*target, "--snapshot", str(tmp_path / "obfuscated"))
+    status, report = run_doctor(*target, *expected.get("args", ()), "--snapshot", str(tmp_path / "obfuscated"))
     assert ([f["code"] for f in report["findings"]], report["verdict"], status) == \
            (expected["codes"], expected["verdict"], expected["exit"])
     everything = b"\n".join(snapshot.artifacts.values()).decode("utf-8", "replace")

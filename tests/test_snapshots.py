@@ -28,7 +28,7 @@ RECORDED = sorted(p for p in FIXTURES.iterdir() if (p / "expected.json").exists(
 def test_replaying_a_recorded_snapshot_gives_the_recorded_diagnosis(fixture):
     expected = json.loads((fixture / "expected.json").read_text())
     target = [expected["target"]] if expected["target"] else []  # none: a host checkup
-    status, report = run_doctor(*target, "--snapshot", str(fixture))
+    status, report = run_doctor(*target, *expected.get("args", ()), "--snapshot", str(fixture))
     assert [f["code"] for f in report["findings"]] == expected["codes"]
     assert (report["verdict"], status) == (expected["verdict"], expected["exit"])
     assert {p["name"]: p["status"] for p in report["probes"]}["live"] == "skipped"
