@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import pathlib
 import platform
 import socket
@@ -11,13 +9,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from doctor import __version__, checkup, namespaces
+from doctor import __version__, checkup, confirm
 from doctor.dockerapi import resolve_endpoint
 from doctor.errors import CannotDiagnose
 from doctor.facts import Facts, build_facts
-from doctor.inside import Plan
-from doctor.inside import run as run_inside
-from doctor.live import FAILED, REACHED, Observation, Seen, probe
+from doctor.live import Observation, Seen
 from doctor.model import (
     SEVERITY_RANK,
     Finding,
@@ -27,7 +23,7 @@ from doctor.model import (
     Report,
     Verdict,
 )
-from doctor.path import Path, Route, build_path, with_status
+from doctor.path import Path, Route, build_path
 from doctor.peerpath import build_peer_path
 from doctor.platforms import local_guess
 from doctor.plugins import Plugins, Probe, ProbeContext, RuleContext, load_plugins
@@ -35,8 +31,6 @@ from doctor.runner import Job, Outcome, run_jobs
 from doctor.snapshot import Snapshot
 from doctor.target import Target, TargetSpec, Vantage, host_target, resolve_target
 
-LIVE_TIMEOUT = 1.0  # per connection attempt
-NOT_SEEN_FROM_HOST = ("raw-prerouting", "filter-forward", "filter-input")
 RULE_TIMEOUT = 2.0
 
 
@@ -100,13 +94,13 @@ def diagnose(spec: TargetSpec | None, options: Options, snapshot: Snapshot | Non
     early: list[Observation] = []
     if snapshot is None:
         # Loopback targets need no facts to be probed: connect while the probes read.
-        early_job = _loopback_job(spec) if options.live and spec else None
+        early_job = confirm.loopback_job(spec) if options.live and spec else None
         snapshot, outcomes = collect(plugins.probes, deadline, [early_job] if early_job else [])
         stop_if_engine_unreachable(outcomes)
         if options.save_snapshot:
             snapshot.write(options.save_snapshot)
         if early_job:
-            early = _observations(outcomes[early_job.name], runs)
+            early = confirm.observations(outcomes[early_job.name], runs)
         live_skip = None if options.live else "--no-live: nothing sent"
     else:
         live_skip = "replaying a snapshot: nothing sent"
@@ -160,11 +154,11 @@ def assess(facts: Facts, target: Target, plugins: Plugins, live: bool, early: li
     seen: Seen | None = None
     if live and target.source:
         seen = Seen()
-        verdict = _confirm_from_container(facts, target, path, seen, deadline, runs)
+        verdict = confirm.from_container(facts, target, path, seen, deadline, runs)
     elif live and from_outside and target.vantage == "external":
-        verdict = _probe_from_outside(facts, target, path, runs)
+        verdict = confirm.from_outside(facts, target, path, runs)
     elif live and target.kind != "host":
-        verdict = _confirm_live(facts, target, path, early, deadline, runs)
+        verdict = confirm.from_host(facts, target, path, early, deadline, runs)
     findings = _run_rules(plugins, RuleContext(facts, target, path, seen), deadline, runs)
     findings.sort(key=lambda f: (
         (path.hop(f.hop) or Hop(f.hop, "unknown", "")).status != "broken",
@@ -234,183 +228,6 @@ def stop_if_engine_unreachable(outcomes: dict[str, Outcome]) -> None:
     error = outcomes["engine"].error if "engine" in outcomes else None
     if isinstance(error, CannotDiagnose):
         raise error
-
-
-def _loopback_job(spec: TargetSpec) -> Job | None:
-    if spec.port is None or spec.host not in (None, "localhost", "127.0.0.1", "::1"):
-        return None
-    addresses = _localhost_addresses() if spec.host in (None, "localhost") else (spec.host,)
-    return _probe_job("live:target", [(a, spec.port, spec.protocol, True) for a in addresses])
-
-
-def _localhost_addresses() -> tuple[str, ...]:
-    infos = socket.getaddrinfo("localhost", None, proto=socket.IPPROTO_TCP)
-    return tuple(dict.fromkeys(str(i[4][0]) for i in infos))
-
-
-def _probe_job(name: str, probes: list[tuple[str, int, str, bool]]) -> Job:
-    def call() -> list[Observation]:
-        jobs = [Job(str(i), lambda p=p: probe(p[0], p[1], p[2], LIVE_TIMEOUT, linger=p[3]), LIVE_TIMEOUT + 1)
-                for i, p in enumerate(probes)]
-        outcomes = run_jobs(jobs, time.monotonic() + LIVE_TIMEOUT + 1)
-        return [outcomes[j.name].value for j in jobs if outcomes[j.name].status == "ok"]
-
-    return Job(name, call, LIVE_TIMEOUT + 1.5)
-
-
-def _observations(outcome: Outcome, runs: list[ProbeRun]) -> list[Observation]:
-    observations = outcome.value or []
-    detail = "; ".join(str(o) for o in observations) or outcome.detail
-    runs.append(ProbeRun(outcome.name, outcome.status, detail, outcome.ms))
-    return observations
-
-
-def _confirm_live(facts: Facts, target: Target, path: Path, early: list[Observation], deadline: float,
-                  runs: list[ProbeRun]) -> Verdict | None:
-    later: list[Job] = []
-    if target.kind == "port" and not early and target.port:
-        later.append(_probe_job("live:target", [(a, target.port, target.protocol, True) for a in target.addresses]))
-    container, port = path.route.container, path.route.container_port
-    direct = [a.ip for a in container.attachments if a.ip] if container and container.running and port else []
-    if direct and target.protocol == "tcp" and not container.uses_host_network and facts.platform.kind != "desktop":
-        later.append(_probe_job("live:container", [(direct[0], port, "tcp", False)]))
-    outcomes = run_jobs(later, deadline) if later else {}
-    observations = {"live:target": early, **{n: _observations(o, runs) for n, o in outcomes.items()}}
-
-    for o in observations.get("live:container", [])[:1]:
-        hop = path.hop("container-listener")
-        if hop and o.outcome in ("open", "refused"):
-            path.set(with_status(hop, "ok" if o.outcome == "open" else "broken", str(o)))
-
-    seen = observations["live:target"]
-    if not seen:
-        return None
-    if target.vantage == "external":
-        # Sent from this host, the probe skips raw PREROUTING and FORWARD: what the facts
-        # say of those hops stands (--probe-external sends from a real outside client).
-        unseen = [h for h in path.hops if h.hop in NOT_SEEN_FROM_HOST and h.status in ("broken", "unknown")]
-        if unseen:
-            runs.append(ProbeRun("live:limits", "ok", "sent from this host, so it cannot confirm "
-                                 + ", ".join(h.hop for h in unseen), 0))
-            return None
-    reached = [o for o in seen if o.outcome in REACHED]
-    failed = [o for o in seen if o.outcome in FAILED]
-    summary = "; ".join(str(o) for o in seen)
-    hop = path.hop("host-listener")
-    if path.route.container is not None and not path.route.live:
-        # The port is wanted by a container that does not have it: whatever answers is not it.
-        if hop:
-            path.set(with_status(hop, hop.status, summary))
-        return None
-    if hop:
-        accepted = reached or any(o.outcome == "closed" for o in seen)
-        if accepted or failed:
-            path.set(with_status(hop, "ok" if accepted else "broken", summary))
-    if reached:
-        return "reachable"
-    return "unreachable" if failed else None
-
-
-def _confirm_from_container(facts: Facts, target: Target, path: Path, seen: Seen, deadline: float,
-                            runs: list[ProbeRun]) -> Verdict | None:
-    """Ask the source's DNS server and connect, from inside the source's network namespace."""
-    plan = _inside_plan(facts, target, path.route.container_port or target.port)
-    if isinstance(plan, str):
-        runs.append(ProbeRun("live:inside", "skipped", plan, 0))
-        return None
-    outcome = run_jobs([Job("live:inside", lambda: run_inside(plan), max(0.5, deadline - time.monotonic()))],
-                       deadline)["live:inside"]
-    if outcome.status != "ok":
-        runs.append(ProbeRun("live:inside", outcome.status, outcome.detail, outcome.ms))
-        return None
-    seen.answer, seen.connections = outcome.value.answer, outcome.value.observations
-    summary = "; ".join(map(str, filter(None, [seen.answer, *seen.connections])))
-    runs.append(ProbeRun("live:inside", "ok", summary, outcome.ms))
-
-    if seen.answer:
-        hop = path.hop("name-resolution")
-        if hop:
-            path.set(with_status(hop, "ok" if seen.answer.outcome == "answered" else "broken", str(seen.answer)))
-    reached = [o for o in seen.connections if o.outcome in REACHED]
-    failed = [o for o in seen.connections if o.outcome in FAILED]
-    if seen.connections:
-        last = path.hops[-1]
-        if reached or any(o.outcome == "refused" for o in failed):
-            path.set(with_status(last, "ok" if reached else "broken", "; ".join(map(str, seen.connections))))
-        elif not any(h.status == "broken" for h in path.hops):
-            # Dropped or unroutable on the way: the first hop between the two ends is to blame.
-            middle = next((h for h in path.hops if h.hop in ("network", "bridge", "gateway", "egress")), last)
-            path.set(with_status(middle, "broken", "; ".join(map(str, seen.connections))))
-    if reached:
-        return "reachable"
-    if failed or (seen.answer and seen.answer.outcome != "answered"):
-        return "unreachable"
-    return None
-
-
-FIREWALL_HOPS = ("raw-prerouting", "nat-dnat", "filter-forward", "filter-input")
-
-
-def _probe_from_outside(facts: Facts, target: Target, path: Path, runs: list[ProbeRun]) -> Verdict | None:
-    """A raw SYN from a temporary client namespace, with a capture on the container's bridge."""
-    from doctor.capture import Capture
-    from doctor.outside import OutsideClient
-
-    if os.geteuid() != 0:
-        runs.append(ProbeRun("live:outside", "skipped", "needs root to build a client namespace", 0))
-        return None
-    c, port = path.route.container, path.route.container_port
-    address = next((a.ip for a in c.attachments if a.ip), None) if c else None
-    if target.kind == "port":
-        dst, dport = target.addresses[0], target.port
-    else:
-        dst, dport = address, port
-    if dst is None or dport is None:
-        runs.append(ProbeRun("live:outside", "skipped", "no address and port to send to", 0))
-        return None
-    network = next((n for n in facts.networks if address and n.contains(address)), None)
-    started = time.monotonic()
-    with OutsideClient(facts.routes or ()) as client:
-        capture = Capture(network.bridge, address, port) if network and network.bridge and address and port else None
-        with capture or contextlib.nullcontext():
-            result = run_inside(Plan(client.netns_path, LIVE_TIMEOUT, syn=[(dst, dport)]))
-    seen = result.observations[0]
-    heard = capture.summary() if capture else "no bridge to capture on"
-    runs.append(ProbeRun("live:outside", "ok", f"from {client.address}, a temporary client namespace: {seen}; {heard}",
-                         round((time.monotonic() - started) * 1000)))
-    note = f"{seen}; {heard}"
-    if seen.outcome == "open":
-        for hop in path.hops:
-            if hop.hop in (*FIREWALL_HOPS, "container-listener") and hop.status in ("broken", "unknown"):
-                path.set(with_status(hop, "ok", note))
-        return "reachable"
-    if capture and capture.reached:
-        hop = path.hop("container-listener")
-        if hop:
-            path.set(with_status(hop, "broken", note))
-    elif not any(h.status == "broken" for h in path.hops if h.hop in FIREWALL_HOPS):
-        hop = next((h for h in path.hops if h.hop in ("filter-forward", "raw-prerouting")), None)
-        if hop:
-            path.set(with_status(hop, "broken", note))
-    return "unreachable"
-
-
-def _inside_plan(facts: Facts, target: Target, port: int | None) -> Plan | str:
-    """What to send from inside the source, or why nothing is sent."""
-    from doctor.peer import netns_owner
-
-    assert target.source is not None and target.resolution is not None
-    owner = netns_owner(target.source, facts)
-    if not owner.running or not owner.pid:
-        return f"{owner.name} is not running: nothing to send from"
-    if os.geteuid() != 0:
-        return f"needs root to enter {owner.name}'s network namespace"
-    r = target.resolution
-    query = (r.name, r.nameserver) if r.via in ("none", "resolver") and r.nameserver else None
-    connect = [(a, port, target.protocol) for a in target.addresses[:1]] if port else []
-    if not query and not connect:
-        return "nothing to send: no address and no DNS server to ask" if port else "no port to connect to"
-    return Plan(namespaces.of_process(owner.pid), LIVE_TIMEOUT, query, connect, port, target.protocol)
 
 
 def _static_verdict(hops: list[Hop]) -> Verdict:

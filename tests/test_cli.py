@@ -46,9 +46,11 @@ def test_unknown_container_exits_2(tmp_path):
 
 
 def test_unknown_source_container_exits_2_with_close_names():
-    done = doctor("web:80", "--from", "dd-644a21-wbe", "--snapshot", str(EXAMPLE))
+    name = json.loads((EXAMPLE / "engine" / "containers.json").read_text())[0]["Name"].lstrip("/")  # dd-xxxxxx-web
+    typo = name.replace("-web", "-wbe")
+    done = doctor("web:80", "--from", typo, "--snapshot", str(EXAMPLE))
     assert_one_line_error(done, 2)
-    assert "--from dd-644a21-wbe: no such container (did you mean dd-644a21-web?)" in done.stderr
+    assert f"--from {typo}: no such container (did you mean {name}?)" in done.stderr
 
 
 def test_from_needs_a_target():
