@@ -56,7 +56,8 @@ def _probe_job(name: str, probes: list[tuple[str, int, str, bool]]) -> Job:
     return Job(name, call, LIVE_TIMEOUT + 1.5)
 
 
-def observations(outcome: Outcome, runs: list[ProbeRun]) -> list[Observation]:
+def recorded(outcome: Outcome, runs: list[ProbeRun]) -> list[Observation]:
+    """A probe job's observations, its run recorded in ``runs``."""
     observations = outcome.value or []
     detail = "; ".join(str(o) for o in observations) or outcome.detail
     runs.append(ProbeRun(outcome.name, outcome.status, detail, outcome.ms))
@@ -73,7 +74,7 @@ def from_host(facts: Facts, target: Target, path: Path, early: list[Observation]
     if direct and target.protocol == "tcp" and not container.uses_host_network and facts.platform.kind != "desktop":
         later.append(_probe_job("live:container", [(direct[0], port, "tcp", False)]))
     outcomes = run_jobs(later, deadline) if later else {}
-    observations = {"live:target": early, **{n: observations(o, runs) for n, o in outcomes.items()}}
+    observations = {"live:target": early, **{n: recorded(o, runs) for n, o in outcomes.items()}}
 
     for o in observations.get("live:container", [])[:1]:
         hop = path.hop("container-listener")

@@ -100,7 +100,7 @@ def diagnose(spec: TargetSpec | None, options: Options, snapshot: Snapshot | Non
         if options.save_snapshot:
             snapshot.write(options.save_snapshot)
         if early_job:
-            early = confirm.observations(outcomes[early_job.name], runs)
+            early = confirm.recorded(outcomes[early_job.name], runs)
         live_skip = None if options.live else "--no-live: nothing sent"
     else:
         live_skip = "replaying a snapshot: nothing sent"

@@ -46,7 +46,7 @@ class Result:
 
 def run(plan: Plan) -> Result:
     """Run ``plan`` in a child process that enters the namespace (needs root)."""
-    budget = plan.timeout * (1 + len(plan.connect) + len(plan.syn) + (2 if plan.query else 0)) + 3
+    budget = plan.timeout * (1 + len(plan.connect) + len(plan.syn) + (ATTEMPTS + 1 if plan.query else 0)) + 3
     done = subprocess.run([sys.executable, "-m", "doctor.inside", json.dumps(asdict(plan))],
                           capture_output=True, text=True, timeout=budget, env={**os.environ, "PYTHONSAFEPATH": "1"})
     if done.returncode != 0:
@@ -105,8 +105,11 @@ def syn_probe(address: str, port: int, timeout: float) -> Observation:
     return Observation(address, port, "tcp", "error", ms, f"unexpected answer: {answer.summary()}")
 
 
+ATTEMPTS = 2  # as a stub resolver retries (resolv.conf's attempts:2): one lost datagram is no verdict
+
+
 def query(name: str, server: str, timeout: float) -> DnsAnswer:
-    """One A query to ``server`` over UDP, as a stub resolver sends it."""
+    """One A query to ``server`` over UDP, sent up to ATTEMPTS times, as a stub resolver does."""
     started = time.monotonic()
 
     def answer(outcome: DnsOutcome, addresses: tuple[str, ...] = (), detail: str = "") -> DnsAnswer:
@@ -114,19 +117,25 @@ def query(name: str, server: str, timeout: float) -> DnsAnswer:
 
     ident = int.from_bytes(os.urandom(2), "big")
     family = socket.AF_INET6 if ":" in server else socket.AF_INET
+    data = b""
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         try:
             sock.connect((server, 53))  # connected: an ICMP port unreachable surfaces as ECONNREFUSED
-            sock.send(_question(ident, name))
-            while True:
-                data = sock.recv(4096)
-                if len(data) >= 12 and struct.unpack_from(">H", data)[0] == ident:
+            for _ in range(ATTEMPTS):
+                sock.send(_question(ident, name))
+                try:
+                    while True:
+                        data = sock.recv(4096)
+                        if len(data) >= 12 and struct.unpack_from(">H", data)[0] == ident:
+                            break
                     break
+                except TimeoutError:
+                    continue
+            else:
+                return answer("timeout", detail=f"no answer to {ATTEMPTS} tries of {timeout:.1f} s")
         except ConnectionRefusedError:
             return answer("refused", detail="nothing listens on port 53 there (ICMP port unreachable)")
-        except TimeoutError:
-            return answer("timeout", detail=f"no answer within {timeout:.1f} s")
         except OSError as exc:
             return answer("error", detail=str(exc))
     try:
