@@ -27,9 +27,11 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
     mark, style = VERDICT_STYLE[report.verdict]
     checkup = t.kind == "host" or (t.kind == "container" and t.port is None)
     if checkup:
-        problems = sum(h.status == "broken" for h in report.path)
         what = f"host {t.host}" if t.kind == "host" else f"container {t.container}"
-        summary = f"{problems} problem(s)" if problems else "no problems"
+        counts = [f"{n} {severity}(s)" for severity in ("error", "warning")
+                  if (n := sum(f.severity == severity for f in report.findings))]
+        broken = sum(h.status == "broken" for h in report.path)
+        summary = ", ".join(counts) or ("no problems" if not broken else f"{broken} broken")
         console.print(f"[{style}]{mark} {escape(what)}: {summary} in {len(report.path)} checks[/]")
     else:
         console.print(f"[{style}]{mark} {escape(t.input)} is {report.verdict}[/] [dim](from {report.vantage})[/]")
