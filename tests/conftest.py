@@ -56,6 +56,7 @@ def engine() -> None:
             pytest.fail(NEEDS_ROOT, pytrace=False)
         pytest.skip(NEEDS_ROOT)
     ensure_engine()
+    remove_leftovers()
 
 
 @pytest.fixture(scope="session")

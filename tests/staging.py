@@ -243,6 +243,20 @@ def ensure_engine(timeout: float = 60.0) -> None:
         raise RuntimeError(f"wanted engine {build.version}, but {running} answers")
 
 
+STAGE_NAME = re.compile(r"^dd-[0-9a-f]{6}-")
+
+
+def remove_leftovers() -> None:
+    """Containers and networks of stages that never closed (a killed run): an engine's data
+    outlives it, and a checkup would report them. Two test runs must not share an engine."""
+    containers = [n for n in _docker("ps", "-a", "--format", "{{.Names}}").stdout.split() if STAGE_NAME.match(n)]
+    if containers:
+        _docker("rm", "-f", "-v", *containers, check=False)
+    networks = [n for n in _docker("network", "ls", "--format", "{{.Name}}").stdout.split() if STAGE_NAME.match(n)]
+    if networks:
+        _docker("network", "rm", *networks, check=False)
+
+
 def stop_engines(timeout: float = 30.0) -> None:
     """Stop every dockerd, then every containerd, and remove what Docker left in the firewall."""
     for name in ("dockerd", "containerd"):
