@@ -20,6 +20,7 @@ from .staging import (
     engine_answers,
     ensure_engine,
     ensure_image,
+    remove_leftovers,
     running_engine_version,
     wanted_engine,
 )
