@@ -23,6 +23,7 @@ USAGE = f"""\
        {PROG} TARGET --snapshot DIR        diagnose from a saved snapshot
        {PROG} TARGET --save-snapshot DIR   also keep what was read, to replay it later
        {PROG} bundle [-o FILE]             write a support bundle (secrets redacted)
+       {PROG} preflight [FILE ...]         check a compose file before a deploy
        {PROG} explain CODE                 what a cause code means and how it is fixed"""
 
 TARGET_HELP = (
@@ -66,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _explain(args[1:])
         if args[:1] == ["bundle"]:
             return _bundle(args[1:])
+        if args[:1] == ["preflight"]:
+            return _preflight(args[1:])
         return _diagnose(_diagnose_parser().parse_args(args))
     except DoctorError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -160,6 +163,47 @@ def _bundle(args: list[str]) -> int:
     for line in summary.left_out:
         print(f"left out: {line}")
     return ExitStatus.OK
+
+
+def _preflight(args: list[str]) -> int:
+    parser = _Parser(prog=f"{PROG} preflight", description="Check a compose file before deploying it: the "
+                     "networking mistakes, statically and against this host.")
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
+                        help="compose files, merged in order (default: compose.yaml & co. here)")
+    parser.add_argument("-f", "--file", dest="more", action="append", type=Path, default=[], metavar="FILE",
+                        help="another compose file (as docker compose -f)")
+    parser.add_argument("--format", choices=("text", "json", "sarif", "junit"), default="text")
+    parser.add_argument("--json", action="store_true", help="same as --format json")
+    parser.add_argument("--no-live", action="store_true", help="check the file only, not this host")
+    parser.add_argument("--fail-on", choices=("error", "warning"), default="error",
+                        help="exit 1 on errors (default), or on warnings too")
+    parser.add_argument("--ignore-file", type=Path, metavar="PATH",
+                        help=f"codes and services to ignore, each with a reason (default: ./{'.docker-doctor.yaml'})")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    opts = parser.parse_args(args)
+    from doctor import compose
+    from doctor.preflight import IGNORE_FILE, check, exit_code, read_waivers
+
+    files = compose.find_files([*opts.files, *opts.more], Path.cwd())
+    project = compose.load(files)
+    ignore = opts.ignore_file or (Path.cwd() / IGNORE_FILE)
+    waivers = read_waivers(ignore) if opts.ignore_file or ignore.is_file() else []
+    report = check(project, not opts.no_live, opts.timeout, waivers)
+    form = "json" if opts.json else opts.format
+    if form == "json":
+        from doctor.reporters import json as reporter
+        reporter.render(report, sys.stdout)
+    elif form == "sarif":
+        from doctor.reporters import sarif
+        sarif.render(report, sys.stdout)
+    elif form == "junit":
+        from doctor.reporters import junit
+        junit.render(report, sys.stdout, opts.fail_on)
+    else:
+        from doctor.reporters import text
+        text.render(report, sys.stdout)
+    return exit_code(report, opts.fail_on)
 
 
 def _explain(args: list[str]) -> int:

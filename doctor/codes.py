@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from doctor.model import Evidence, Finding, Fix, Severity
+from doctor.model import Evidence, Finding, Fix, Location, Severity
 
 
 @dataclass(frozen=True)
@@ -247,6 +247,12 @@ CODES: dict[str, Code] = {
         "compose ports: entries",
         "Give each service its own host port.",
     ),
+    "OBSOLETE_VERSION_KEY": Code(
+        "The compose file's top-level `version:` is obsolete",
+        "Compose v2 ignores `version:` and warns about it; it no longer selects a file format.",
+        "a top-level `version` key in the compose file",
+        "Delete the `version:` line.",
+    ),
     "SYSCTL_TUNING": Code(
         "Kernel network settings are small for heavy load",
         "somaxconn, ip_local_port_range and tcp_fin_timeout limit many concurrent connections.",
@@ -266,8 +272,9 @@ def finding(
     fix: Fix,
     explanation: str | None = None,
     affects: tuple[str, ...] = ("host", "external"),
+    location: Location | None = None,
 ) -> Finding:
     """A finding for a known code; the title (and, unless given, the explanation) from the catalogue."""
     entry = CODES[code]
     return Finding(code, severity, confidence, entry.title, explanation or entry.meaning, hop,
-                   affects, tuple(evidence), fix)
+                   affects, tuple(evidence), fix, location)

@@ -36,6 +36,14 @@ class Fix:
 
 
 @dataclass(frozen=True)
+class Location:
+    """Where in a file a finding points (compose pre-flight checks)."""
+
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
 class Finding:
     code: str
     severity: Severity
@@ -46,6 +54,7 @@ class Finding:
     affects: tuple[str, ...]
     evidence: tuple[Evidence, ...]
     fix: Fix
+    location: Location | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ class ProbeRun:
 @dataclass(frozen=True)
 class Target:
     input: str
-    kind: Literal["port", "container", "host"]
+    kind: Literal["port", "container", "host", "compose"]
     host: str | None
     port: int | None
     protocol: str

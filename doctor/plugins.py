@@ -19,6 +19,7 @@ from doctor.runner import Skip, describe_error
 from doctor.snapshot import Snapshot
 
 if TYPE_CHECKING:
+    from doctor.compose import Project
     from doctor.facts import Facts
     from doctor.live import Seen
     from doctor.path import Path
@@ -88,9 +89,10 @@ class RuleContext:
     target: Target
     path: Path
     seen: Seen | None = None  # what live probes saw; None when nothing was sent
+    compose: Project | None = None  # preflight: the compose project being checked
 
 
-CLIENTS = ("host", "external", "container")
+CLIENTS = ("host", "external", "container")  # "compose": pre-flight checks of a compose file
 
 
 @dataclass(frozen=True)

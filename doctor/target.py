@@ -101,7 +101,7 @@ class Target:
     """A target resolved against the facts: what it is, and where a client would connect."""
 
     spec: TargetSpec
-    kind: Literal["port", "container", "host"]
+    kind: Literal["port", "container", "host", "compose"]
     port: int | None
     protocol: Protocol
     addresses: tuple[str, ...]  # where a client connects (empty for a container without port)
@@ -113,6 +113,8 @@ class Target:
     @property
     def client(self) -> str:
         """host, external or container: where the connection starts."""
+        if self.kind == "compose":
+            return "compose"
         return "container" if self.source else self.vantage
 
     @property

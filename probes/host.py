@@ -21,6 +21,10 @@ SYSCTLS = (
     "net.bridge.bridge-nf-call-iptables",
     "net.bridge.bridge-nf-call-ip6tables",
     "net.ipv6.conf.all.disable_ipv6",
+    # the guide's tuning advice for hosts with many connections
+    "net.core.somaxconn",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.ip_local_port_range",
 )
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from doctor.rules import containers, firewall, networks, peers, platforms, ports
+from doctor.rules import (
+    compose,
+    containers,
+    firewall,
+    networks,
+    peers,
+    platforms,
+    ports,
+)
 
 from doctor.hookspecs import hookimpl
 from doctor.plugins import Rule
@@ -10,4 +18,4 @@ from doctor.plugins import Rule
 
 @hookimpl
 def docker_doctor_rules() -> list[Rule]:
-    return [*ports.RULES, *containers.RULES, *peers.RULES, *networks.RULES, *firewall.RULES, *platforms.RULES]
+    return [*ports.RULES, *containers.RULES, *peers.RULES, *networks.RULES, *firewall.RULES, *platforms.RULES, *compose.RULES]

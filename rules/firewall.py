@@ -42,7 +42,8 @@ def ip_forward_disabled(ctx: RuleContext) -> Iterator[Finding]:
     facts = ctx.facts
     if not _forwarding_off(facts):
         return
-    checkup = ctx.target.kind == "host" and any(c.published for c in facts.containers if c.running)
+    checkup = (ctx.target.kind == "host" and any(c.published for c in facts.containers if c.running)) or (
+        ctx.compose is not None and any(s.ports for s in ctx.compose.services))
     on_path = any(h.hop in ("filter-forward", "egress") and h.status == "broken" and IP_FORWARD in h.detail
                   for h in ctx.path.hops)
     if not (checkup or on_path):
@@ -212,7 +213,8 @@ def iptables_backend_split(ctx: RuleContext) -> Iterator[Finding]:
 
 
 RULES = [
-    Rule("ip-forward-disabled", ("IP_FORWARD_DISABLED",), ip_forward_disabled),
+    Rule("ip-forward-disabled", ("IP_FORWARD_DISABLED",), ip_forward_disabled, ("host", "external", "container",
+                                                                               "compose")),
     Rule("firewall-drop", ("FIREWALL_DROP",), firewall_drop, ("external",)),
     Rule("docker-rules-missing", ("DOCKER_RULES_MISSING",), docker_rules_missing, ("external",)),
     Rule("direct-routing-blocked", ("DIRECT_ROUTING_BLOCKED",), direct_routing_blocked, ("external",)),

@@ -25,9 +25,9 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
     console = Console(file=out, highlight=False, soft_wrap=True)
     t = report.target
     mark, style = VERDICT_STYLE[report.verdict]
-    checkup = t.kind == "host" or (t.kind == "container" and t.port is None)
+    checkup = t.kind in ("host", "compose") or (t.kind == "container" and t.port is None)
     if checkup:
-        what = f"host {t.host}" if t.kind == "host" else f"container {t.container}"
+        what = {"host": f"host {t.host}", "compose": f"compose {t.input}"}.get(t.kind, f"container {t.container}")
         counts = [f"{n} {severity}(s)" for severity in ("error", "warning")
                   if (n := sum(f.severity == severity for f in report.findings))]
         broken = sum(h.status == "broken" for h in report.path)
@@ -53,7 +53,8 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
         console.print("\n[bold]Causes[/], most likely first")
     for number, f in enumerate(report.findings, 1):
         sev = SEVERITY_STYLE[f.severity]
-        console.print(f"\n[bold]{number}. [{sev}]{f.code}[/][/] [dim]({f.severity}, {f.confidence:.0%}, at {f.hop})[/]"
+        at = f"{f.location.file}:{f.location.line}" if f.location else f.hop
+        console.print(f"\n[bold]{number}. [{sev}]{f.code}[/][/] [dim]({f.severity}, {f.confidence:.0%}, at {at})[/]"
                       f"  {escape(f.title)}")
         console.print(f"   {escape(f.explanation)}")
         for e in f.evidence:
