@@ -6,11 +6,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from doctor.codes import finding
-from doctor.compose import Port, Project, Service, Where
 from doctor.model import Evidence, Finding, Fix, Location
 from doctor.plugins import Rule, RuleContext
+
+if TYPE_CHECKING:  # only preflight loads compose files
+    from doctor.compose import Port, Project, Service, Where
 
 COMPOSE = ("compose",)
 FILE = "compose file"

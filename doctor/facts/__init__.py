@@ -113,15 +113,11 @@ def _interfaces(raw: dict[str, Any] | None) -> dict[str, Interface] | None:
 
 
 def _container_listeners(snapshot: Snapshot, container_id: str) -> list[Listener] | None:
-    keys = snapshot.keys_under(a.netns_file(container_id, ""))
-    if not keys:
+    # Looked up by key, not by scanning every artifact: that was quadratic in containers.
+    texts = [(snapshot.text(a.netns_file(container_id, name)), protocol) for name, protocol in a.NETNS_FILES.items()]
+    if all(text is None for text, _ in texts):
         return None
-    listeners: list[Listener] = []
-    for name, protocol in a.NETNS_FILES.items():
-        text = snapshot.text(a.netns_file(container_id, name))
-        if text is not None:
-            listeners += parse_proc_net(text, protocol)  # type: ignore[arg-type]
-    return listeners
+    return [l for text, protocol in texts if text is not None for l in parse_proc_net(text, protocol)]  # type: ignore[arg-type]
 
 
 def _merged_firewall(v4: str, v6: str | None) -> Firewall:
