@@ -11,7 +11,6 @@ world outside.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +20,7 @@ from doctor.facts.model import (
     Container,
     Facts,
     Network,
+    is_ip,
     is_loopback,
 )
 from doctor.model import Hop, HopStatus
@@ -73,7 +73,7 @@ def _is_default_bridge(network: Network | None) -> bool:
 
 def resolve_as(source: Container, name: str, facts: Facts) -> Resolution:
     key = name.lower()
-    if _is_ip(name):
+    if is_ip(name):
         return Resolution(name, (name,), "ok", "address", f"{name} is an address")
     hosts = source.hosts if source.hosts is not None else _hosts_from_config(source, facts)
     if key in hosts:
@@ -168,13 +168,6 @@ def _host_gateway(facts: Facts) -> str | None:
 def _first(values: tuple[str, ...]) -> str | None:
     return values[0] if values else None
 
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,17 @@ class ProbeContext:
     def remaining(self) -> float:
         return max(0.05, self.deadline - time.monotonic())
 
+    def running_containers(self) -> list[tuple[dict[str, Any], int]]:
+        """The running containers the engine probe listed, with their pids (for a probe that
+        ``requires`` "engine"); Skip when the engine probe did not answer."""
+        from doctor import artifacts
+
+        containers = self.snapshot.json(artifacts.CONTAINERS)
+        if containers is None:
+            raise Skip("no container list (the engine probe did not answer)")
+        return [(c, c["State"]["Pid"]) for c in containers
+                if (c.get("State") or {}).get("Running") and (c.get("State") or {}).get("Pid")]
+
     def need_linux_host(self, what: str, rootless: bool = False) -> None:
         """Skip, saying why, when this host's ``what`` cannot show the engine's containers
         (``rootless``: a rootless engine's are visible)."""

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from doctor import model
 from doctor.errors import UsageError
-from doctor.facts.model import Container, Facts, Protocol, is_loopback
+from doctor.facts.model import Container, Facts, Protocol, is_ip, is_loopback
 from doctor.peer import Resolution, locate, named_containers, netns_owner, resolve_as
 from doctor.runner import call_bounded
 
@@ -139,11 +139,11 @@ def resolve_target(spec: TargetSpec, facts: Facts, vantage: Vantage | None = Non
     if host is None or host.lower() == "localhost":
         return Target(spec, "port", spec.port, spec.protocol, _localhost(facts), vantage or "host")
     container = facts.container(host)
-    if container is None and _is_ip(host):
+    if container is None and is_ip(host):
         container = next((c for c in facts.containers for att in c.attachments if host in (att.ip, att.ipv6)), None)
     if container is not None:
         return Target(spec, "container", spec.port, spec.protocol, (), vantage or "host", container)
-    addresses = (host,) if _is_ip(host) else _resolve_name(host)
+    addresses = (host,) if is_ip(host) else _resolve_name(host)
     if any(is_loopback(a) for a in addresses) or any(facts.is_host_address(a) for a in addresses):
         default: Vantage = "host" if all(is_loopback(a) for a in addresses) else "external"
         if spec.port is None:
@@ -207,13 +207,6 @@ def _localhost(facts: Facts) -> tuple[str, ...]:
     from_file = (facts.hosts_file or {}).get("localhost")
     return from_file or ("127.0.0.1", "::1")
 
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        return False
 
 
 def _resolve_name(name: str) -> tuple[str, ...]:

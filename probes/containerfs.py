@@ -17,16 +17,10 @@ MAX_BYTES = 64 * 1024  # a resolver file is small; a huge one is not worth readi
 
 def collect_files(ctx: ProbeContext) -> None:
     ctx.need_linux_host("container file systems (/proc/<pid>/root)", rootless=True)
-    containers = ctx.snapshot.json(a.CONTAINERS)
-    if containers is None:
-        raise Skip("no container list (the engine probe did not answer)")
     denied = 0
-    for container in containers:
-        state = container.get("State") or {}
-        if not state.get("Running") or not state.get("Pid"):
-            continue
+    for container, pid in ctx.running_containers():
         for name, engine_copy in FILES.items():
-            candidates = [f"/proc/{state['Pid']}/root/etc/{name}", container.get(engine_copy) or ""]
+            candidates = [f"/proc/{pid}/root/etc/{name}", container.get(engine_copy) or ""]
             for path in filter(None, candidates):
                 try:
                     with open(path, "rb") as f:

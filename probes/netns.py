@@ -35,15 +35,8 @@ _FAMILIES = {"tcp": socket.AF_INET, "tcp6": socket.AF_INET6}
 
 def collect_listeners(ctx: ProbeContext) -> None:
     ctx.need_linux_host("container network namespaces (/proc/<pid>/net)", rootless=True)
-    containers = ctx.snapshot.json(a.CONTAINERS)
-    if containers is None:
-        raise Skip("no container list (the engine probe did not answer)")
     denied = 0
-    for container in containers:
-        state = container.get("State") or {}
-        pid = state.get("Pid")
-        if not state.get("Running") or not pid:
-            continue
+    for container, pid in ctx.running_containers():
         if (container.get("HostConfig") or {}).get("NetworkMode") == "host":
             continue  # the host's own sockets: the host-sockets probe reads them
         try:

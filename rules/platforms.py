@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterator
 
 from doctor.codes import finding
-from doctor.facts.model import Container
+from doctor.facts.model import Container, is_ip
 from doctor.model import Evidence, Finding, Fix
 from doctor.plugins import Rule, RuleContext
 
@@ -17,13 +16,6 @@ PRIVILEGED_ERROR = re.compile(r"privileged port|ip_unprivileged_port_start", re.
 #: Bind-mount sources that are the engine's own or the VM's, not the user's files.
 ENGINE_SOURCES = ("/var/run/docker.sock", "/run/docker.sock", "/var/lib/docker", "/proc", "/sys", "/dev")
 
-
-def _is_ip(value: str | None) -> bool:
-    try:
-        ipaddress.ip_address(value or "")
-        return True
-    except ValueError:
-        return False
 
 
 def _checkup_containers(ctx: RuleContext) -> list[Container] | None:
@@ -42,7 +34,7 @@ def desktop_vm_network(ctx: RuleContext) -> Iterator[Finding]:
         return
     c = t.container
     evidence = [Evidence("engine", facts.platform.detail, "/info")]
-    if t.kind == "container" and t.vantage == "host" and c and _is_ip(t.spec.host):
+    if t.kind == "container" and t.vantage == "host" and c and is_ip(t.spec.host):
         published = [f"localhost:{b.host_port}" for m in c.published for b in m.bindings
                      if m.container_port == (ctx.path.route.container_port or 0)]
         yield finding(

@@ -30,6 +30,14 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+def is_ip(value: str | None) -> bool:
+    try:
+        ipaddress.ip_address(value or "")
+        return True
+    except ValueError:
+        return False
+
+
 def is_wildcard(address: str) -> bool:
     return address in ("", "0.0.0.0", "::")
 
