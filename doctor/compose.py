@@ -40,6 +40,8 @@ class Node:
 
     value: Any  # dict[str, Node], list[Node], or a scalar
     where: Where
+    tag: str | None = None  # !reset or !override: replaces what earlier files said
+    raw: str | None = None  # a scalar as written: `22:22` is a port, not YAML 1.1's base-60 number
 
     def get(self, key: str) -> Node | None:
         return self.value.get(key) if isinstance(self.value, dict) else None
@@ -162,29 +164,41 @@ def _parse(path: Path, env: dict[str, str]) -> Node:
 
     try:
         root = yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
+        if root is None:
+            raise UsageError(f"{path}: empty compose file")
+        return _node(root, str(path), env, yaml.SafeLoader(""))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        raise UsageError(f"{path}{line}: not valid YAML: {exc.problem}") from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"{path}{line}: not valid YAML: {problem}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read: {exc}") from None
-    if root is None:
-        raise UsageError(f"{path}: empty compose file")
-    return _node(root, str(path), env)
 
 
-def _node(node: Any, file: str, env: dict[str, str]) -> Node:
+#: Compose's own YAML tags: a value that replaces (rather than merges with) the earlier file's.
+REPLACING_TAGS = ("!reset", "!override")
+
+
+def _node(node: Any, file: str, env: dict[str, str], loader: Any) -> Node:
     import yaml
 
     where = Where(file, node.start_mark.line + 1)
+    tag = node.tag if node.tag in REPLACING_TAGS else None
     if isinstance(node, yaml.MappingNode):
-        return Node({str(_node(k, file, env).value): _node(v, file, env) for k, v in node.value}, where)
+        loader.flatten_mapping(node)  # `<<: *base` merge keys, as YAML loaders apply them
+        return Node({str(_node(k, file, env, loader).value): _node(v, file, env, loader) for k, v in node.value},
+                    where, tag)
     if isinstance(node, yaml.SequenceNode):
-        return Node([_node(v, file, env) for v in node.value], where)
-    value = yaml.SafeLoader(node.value).construct_object(node) if node.tag != "tag:yaml.org,2002:str" else node.value
+        return Node([_node(v, file, env, loader) for v in node.value], where, tag)
+    raw = node.value
+    if node.tag in REPLACING_TAGS or node.tag == "tag:yaml.org,2002:str":
+        value = raw
+    else:
+        value = loader.construct_object(node)
     if isinstance(value, str):
         value = _interpolate(value, env, where)
-    return Node(value, where)
+    return Node(value, where, tag, _interpolate(raw, env, where))
 
 
 def _interpolate(text: str, env: dict[str, str], where: Where) -> str:
@@ -209,6 +223,10 @@ def _interpolate(text: str, env: dict[str, str], where: Where) -> str:
 
 
 def _merge(base: Node, over: Node) -> Node:
+    if over.tag == "!reset":
+        return Node(type(over.value)() if isinstance(over.value, (dict, list)) else None, over.where)
+    if over.tag == "!override":
+        return over
     if isinstance(base.value, dict) and isinstance(over.value, dict):
         merged = dict(base.value)
         for key, node in over.value.items():
@@ -285,7 +303,7 @@ def _ports(node: Node) -> list[Port]:
         published = _scalar(body.get("published"))
         return _range(published, str(target.value), _scalar(body.get("host_ip")) or "",
                       _scalar(body.get("protocol")) or "tcp", node.where)
-    text = str(node.value).strip()
+    text = (node.raw if node.raw is not None else str(node.value)).strip()
     match = _PORT.match(text)
     if not match:
         raise UsageError(f"{node.where}: cannot read the port {text!r} (HOST:CONTAINER, IP:HOST:CONTAINER, /udp)")
@@ -296,16 +314,21 @@ def _ports(node: Node) -> list[Port]:
 def _range(published: str | None, target: str, host_ip: str, protocol: str, where: Where) -> list[Port]:
     def bounds(text: str) -> list[int]:
         low, _, high = text.partition("-")
-        if not low.isdigit() or (high and not high.isdigit()):
+        if not low.isdigit() or (high and not high.isdigit()) or int(high or low) - int(low) > 65535:
             raise UsageError(f"{where}: bad port number {text!r}")
         return list(range(int(low), int(high or low) + 1))
 
     containers = bounds(target)
     hosts: list[int | None] = bounds(published) if published else [None] * len(containers)
+    if len(containers) == 1 and len(hosts) > 1:
+        hosts = [None]  # one container port on any free host port of the range
     if len(hosts) == 1 and len(containers) > 1:
         hosts = hosts * len(containers)
     if len(hosts) != len(containers):
         raise UsageError(f"{where}: host and container port ranges differ in size")
+    for port in [*containers, *(h for h in hosts if h is not None)]:
+        if not 1 <= port <= 65535:
+            raise UsageError(f"{where}: port {port} is not between 1 and 65535")
     return [Port(host_ip, h, c, protocol, where) for h, c in zip(hosts, containers)]
 
 

@@ -26,6 +26,7 @@ NON_TERMINAL = {"LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "TCPMSS", "CT", "NOT
 NEUTRAL_MODULES = {"comment", "tcp", "udp", "limit", "hashlimit"}
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
 MAX_DEPTH = 32
+MAX_STEPS = 100_000
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,11 @@ def traverse(firewall: Firewall, table: str, chain: str, packet: Packet) -> Deci
     def policy() -> Decision:  # the end of the built-in chain, also after a goto or a RETURN
         return decided(TERMINAL.get(start.policy or "ACCEPT", "accept"), None, start.name, policy=start.policy)  # type: ignore[arg-type]
 
+    steps = 0
     while stack:
+        steps += 1
+        if steps > MAX_STEPS:  # gotos and jumps in a cycle: a hostile or broken ruleset
+            return Decision("unknown", None, chain, table, detail=f"more than {MAX_STEPS} rules walked (a loop?)")
         current, index = stack.pop()
         if index >= len(current.rules):
             if not stack:
@@ -192,7 +197,8 @@ def _match(option: str, value: str, p: Packet) -> bool | None:
     if option in ("--sport", "--source-port", "--sports", "--source-ports"):
         return None  # the client's port is not known
     if option in ("--ctstate", "--state"):
-        return "NEW" in value.split(",")  # a first packet, untracked until now
+        states = value.split(",")  # a first packet: NEW, and DNAT once a DNAT rule translated it
+        return "NEW" in states or ("DNAT" in states and p.orig_dst is not None)
     if option == "--ctorigdst":
         return _in(p.orig_dst or p.dst, value)
     if option == "--ctorigdstport":
@@ -206,8 +212,10 @@ def _match(option: str, value: str, p: Packet) -> bool | None:
     if option == "--tcp-flags":
         return None
     if option in ("--limit", "--limit-burst", "--hashlimit", "--hashlimit-name", "--hashlimit-mode",
-                  "--hashlimit-upto", "--hashlimit-above", "--hashlimit-burst"):
-        return True  # rate limits let a first packet through
+                  "--hashlimit-upto", "--hashlimit-burst"):
+        return True  # under the rate, as one client's first packet is
+    if option == "--hashlimit-above":
+        return False  # matches only over the rate
     return None
 
 
@@ -239,8 +247,8 @@ def _source(network: str, p: Packet) -> bool | None:
     if net.prefixlen == 0:
         return True
     # An outside client is in no Docker subnet and not on loopback.
-    if net.is_loopback or any(net.subnet_of(ipaddress.ip_network(s)) for s in p.docker_subnets
-                              if ipaddress.ip_network(s).version == net.version):
+    if net.is_loopback or any(net.subnet_of(ipaddress.ip_network(s, strict=False)) for s in p.docker_subnets
+                              if ipaddress.ip_network(s, strict=False).version == net.version):
         return False
     return None
 

@@ -20,8 +20,10 @@ from doctor.netfilter import Decision, Packet
 
 #: Tables iptables-nft owns: read from iptables-save, not twice.
 IPTABLES_TABLES = {"filter", "nat", "raw", "mangle", "security"}
+MAX_STEPS = 100_000
+MAX_DEPTH = 64
 RAW_PRIORITY_MAX = -200  # raw is -300, conntrack -200: base chains before connection tracking
-NEUTRAL = {"counter", "log", "limit", "quota", "notrack", "meta-set", "mangle", "ct-set", "masquerade", "snat"}
+NEUTRAL = {"counter", "log", "notrack", "meta-set", "mangle", "ct-set", "masquerade", "snat"}
 FAMILIES = {"ip": 4, "ip6": 6, "inet": 0}
 
 
@@ -121,13 +123,20 @@ def evaluate(ruleset: Ruleset, hook: str, packet: Packet, *, nat: bool = False, 
 
 
 def _walk(ruleset: Ruleset, base: NftChain, packet: Packet) -> Decision:
+    def policy() -> Decision:  # the end of the base chain, or a return from it: its policy decides
+        verdict = "drop" if base.policy == "drop" else "accept"
+        return Decision(verdict, None, base.name, f"nft {base.where}", policy=base.policy, tool="nft")  # type: ignore[arg-type]
+
     stack: list[tuple[NftChain, int]] = [(base, 0)]
+    steps = 0
     while stack:
+        steps += 1
+        if steps > MAX_STEPS or len(stack) > MAX_DEPTH:  # a jump cycle: hostile or broken
+            return Decision("unknown", None, base.name, f"nft {base.where}", detail="jumps in a loop", tool="nft")
         chain, index = stack.pop()
         if index >= len(chain.rules):
             if not stack:
-                verdict = "drop" if base.policy == "drop" else "accept"
-                return Decision(verdict, None, base.name, f"nft {base.where}", policy=base.policy, tool="nft")  # type: ignore[arg-type]
+                return policy()
             continue
         rule = chain.rules[index]
         stack.append((chain, index + 1))
@@ -145,7 +154,7 @@ def _walk(ruleset: Ruleset, base: NftChain, packet: Packet) -> Decision:
         if kind == "return":
             stack.pop()
             if not stack:
-                return Decision("accept", None, base.name, f"nft {base.where}", policy=base.policy, tool="nft")
+                return policy()
             continue
         called = ruleset.chains.get((chain.family, chain.table, argument))
         if called is None:
@@ -168,14 +177,19 @@ def _as_rule(chain: NftChain, rule: NftRule) -> Rule:
 
 def _rule(ruleset: Ruleset, chain: NftChain, rule: NftRule, packet: Packet) -> tuple[Any, str]:
     """("next" | (verdict, argument) | None, why unknown)."""
+    unknown = ""
     for expr in rule.expr:
         (name, value), = expr.items()
         if name == "match":
             result = _match(value, packet)
             if result is None:
-                return None, f"cannot judge {json.dumps(value)[:120]}"
+                unknown = unknown or f"cannot judge {json.dumps(value)[:120]}"
+                continue  # a later match may still rule the rule out
             if not result:
                 return "next", ""
+            continue
+        if unknown and name not in NEUTRAL:
+            return None, unknown
         elif name in ("accept", "drop", "reject", "return"):
             return (name, None), ""
         elif name in ("jump", "goto"):
@@ -188,6 +202,9 @@ def _rule(ruleset: Ruleset, chain: NftChain, rule: NftRule, packet: Packet) -> t
                 return None, f"cannot judge the verdict map {value.get('data')}"
             if verdict != "next":
                 return verdict, ""
+        elif name == "limit" or name == "quota":
+            if value.get("inv"):  # "over": matches only past the rate or quota
+                return "next", ""
         elif name not in NEUTRAL:
             return None, f"cannot judge {name}"
     return "next", ""
@@ -200,8 +217,8 @@ def _vmap(ruleset: Ruleset, chain: NftChain, value: dict[str, Any], packet: Pack
         return None
     elements = ruleset.maps.get((chain.family, chain.table, data[1:])) if isinstance(data, str) else \
         {_key(k): v for k, v in (data or {}).get("set", ())}
-    if elements is None:
-        return None
+    if elements is None or any(not isinstance(k, str) or k.startswith("{") or "*" in k for k in elements):
+        return None  # prefixes, ranges or wildcards as keys: not judged
     verdict = elements.get(str(key))
     if verdict is None:
         return "next"
@@ -274,6 +291,10 @@ def _contains(right: Any, actual: Any) -> bool | None:
         return None
     if isinstance(right, list):
         return actual in right
+    if isinstance(right, str) and right.startswith("@"):
+        return None  # a named set: its elements are not in the rule
+    if isinstance(right, str) and right.endswith("*") and isinstance(actual, str):
+        return actual.startswith(right[:-1])  # an interface wildcard, "eth*"
     return actual == right or str(actual) == str(right)
 
 
@@ -282,7 +303,8 @@ def _outside_source(op: str, right: Any, p: Packet) -> bool | None:
         return None
     network = ipaddress.ip_network(f"{right['prefix']['addr']}/{right['prefix']['len']}", strict=False)
     inside = network.is_loopback or any(
-        network.subnet_of(n) for s in p.docker_subnets if (n := ipaddress.ip_network(s)).version == network.version)
+        network.subnet_of(n) for s in p.docker_subnets
+        if (n := ipaddress.ip_network(s, strict=False)).version == network.version)
     if not inside:
         return None
     return op == "!="

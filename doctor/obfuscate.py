@@ -20,7 +20,7 @@ import struct
 
 from doctor.snapshot import Snapshot
 
-IPV4 = re.compile(r"(?<![\w.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\w.])")
+CIDR = re.compile(r"(?<![\w.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?:/\d{1,2})?(?![\w.])")
 ROUTES = "host/proc-net-route"
 NETNS_V4 = ("/tcp", "/udp")  # /proc/net/{tcp,udp}: the v6 files are left as they are
 #: First octets an obfuscated address may start with: public unicast, far from Docker's pools.
@@ -45,7 +45,10 @@ class IpObfuscator:
             return text
         value = int(ip)
         if value >> 24 not in self._firsts:
-            self._firsts[value >> 24] = self._free.pop()
+            # One to one while the pool lasts (about 200 first octets); beyond that a keyed
+            # pick, so a bundle of a host talking to the whole internet still gets written.
+            self._firsts[value >> 24] = self._free.pop() if self._free else \
+                FIRST_OCTETS[hmac.new(self.key, bytes([value >> 24]), hashlib.sha256).digest()[0] % len(FIRST_OCTETS)]
         first = self._firsts[value >> 24]
         rest = 0
         for bit in range(23, -1, -1):  # Crypto-PAn: each bit flipped by a keyed function of the bits before it
@@ -58,12 +61,18 @@ class IpObfuscator:
 
     def text(self, text: str) -> str:
         def one(match: re.Match[str]) -> str:
-            candidate = match[0]
-            if any(int(part) > 255 for part in match.groups()):
-                return candidate
-            return self.address(candidate)
+            address, prefix = match[0].split("/") if "/" in match[0] else (match[0], None)
+            if any(int(part) > 255 for part in address.split(".")):
+                return match[0]
+            mapped = self.address(address)
+            if prefix is None or not prefix.isdigit() or int(prefix) > 32:
+                return mapped + (f"/{prefix}" if prefix is not None else "")
+            # A network keeps a network address: its host bits zero, as in the original.
+            host_bits = int(ipaddress.IPv4Address(address)) & ((1 << (32 - int(prefix))) - 1)
+            network = ipaddress.IPv4Network(f"{mapped}/{prefix}", strict=False).network_address
+            return f"{ipaddress.IPv4Address(int(network) | host_bits)}/{prefix}"
 
-        return IPV4.sub(one, text)
+        return CIDR.sub(one, text)
 
     def proc_address(self, field: str) -> str:
         """One address of /proc/net/{route,tcp,udp}: 8 hex digits, little-endian, maybe ":PORT"."""

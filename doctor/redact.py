@@ -18,13 +18,19 @@ MASK = "<redacted>"
 #: Names that look secret: environment variables, labels, JSON keys.
 SECRET_NAME = re.compile(r"pass(word|wd|phrase)?|secret|token|api[_-]?key|(^|[_.-])key($|[_.-])|private|"
                          r"credential|auth(?!or)|cookie|session|signature|salt", re.IGNORECASE)
-#: scheme://user:password@host -> scheme://<redacted>@host
-URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<credentials>[^/\s:@]+:[^/\s@]+)@", re.IGNORECASE)
+#: scheme://user:password@host (the password may hold '/'), scheme://token@host -> scheme://<redacted>@host
+URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<credentials>[^\s/?#@:]+(?::[^\s@]*)?)@",
+                             re.IGNORECASE)
 #: --password=VALUE, --db-token VALUE (the next argument), -p with a secret flag name
 FLAG_WITH_VALUE = re.compile(r"^(?P<flag>--?[A-Za-z0-9_.-]+)=(?P<value>.+)$")
-#: password=..., token: ... inside free text such as log lines
-INLINE_SECRET = re.compile(r"(?P<name>\b[\w.-]*(?:pass(?:word|wd)?|secret|token|api[_-]?key)[\w.-]*)"
-                           r"(?P<sep>\s*[=:]\s*)(?P<value>[^\s,;&\"']+)", re.IGNORECASE)
+#: password=..., token: ..., "password": "...", --requirepass VALUE inside free text (logs, shell commands)
+SECRET_WORD = r"[\w.-]*(?:pass(?:word|wd)?|secret|token|api[_-]?key)[\w.-]*"
+INLINE_SECRET = re.compile(rf"(?P<name>\b{SECRET_WORD})(?P<sep>[\"']?\s*[=:]\s*[\"']?)(?P<value>[^\s,;&\"'}}]+)",
+                           re.IGNORECASE)
+FLAG_SECRET = re.compile(rf"(?P<name>(?<!\S)--?{SECRET_WORD})(?P<sep>\s+)(?P<value>[^\s-]\S*)", re.IGNORECASE)
+#: Authorization: Bearer/Basic/Token VALUE
+AUTH_HEADER = re.compile(r"(?P<name>authorization\s*[:=]\s*[\"']?(?:bearer|basic|token)\s+)(?P<value>[^\s\"',;]+)",
+                         re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -48,12 +54,15 @@ class Redactor:
             return f"{match['scheme']}{MASK}@"
 
         def inline(match: re.Match[str]) -> str:
-            if match["value"] == MASK:
+            if match["value"] == MASK or MASK in match["value"]:
                 return match[0]
             self.note(file, field, "inline-secret")
-            return f"{match['name']}{match['sep']}{MASK}"
+            return f"{match['name']}{match.groupdict().get('sep') or ''}{MASK}"
 
-        return INLINE_SECRET.sub(inline, URL_CREDENTIALS.sub(url, value))
+        value = URL_CREDENTIALS.sub(url, value)
+        value = AUTH_HEADER.sub(inline, value)
+        value = FLAG_SECRET.sub(inline, value)
+        return INLINE_SECRET.sub(inline, value)
 
     def named(self, name: str, value: Any, file: str, field: str) -> Any:
         """A value under a name: all of it goes when the name looks secret."""
@@ -89,6 +98,8 @@ def redact_snapshot(snapshot: Snapshot) -> list[Redaction]:
     if containers is not None:
         for c in containers:
             _container(r, c)
+        # Then every other field (LogConfig.Config's splunk-token, ...): secret keys, credentials in strings.
+        containers = [_tree(r, c, a.CONTAINERS, (c.get("Name") or "?").lstrip("/")) for c in containers]
         snapshot.artifacts[a.CONTAINERS] = json.dumps(containers, indent=1).encode()
     for key in list(snapshot.artifacts):
         if key.startswith("engine/logs/") or key.startswith("containers/"):

@@ -8,6 +8,7 @@ fixture, so every diagnosis can be replayed offline.  Keys are relative POSIX pa
 from __future__ import annotations
 
 import json
+import lzma
 import tarfile
 import time
 import zlib
@@ -74,9 +75,12 @@ class Snapshot:
         root = directory.resolve()
 
         def member(key: PurePosixPath) -> bytes | None:
-            path = (root / key).resolve()
-            if not path.is_relative_to(root) or not path.is_file() or path.is_symlink():
+            unresolved = root / key
+            path = unresolved.resolve()
+            if not path.is_relative_to(root) or unresolved.is_symlink() or not path.is_file():
                 return None
+            if path.stat().st_size > MAX_MEMBER:
+                raise UsageError(f"{directory}: artifact {key} is too large ({path.stat().st_size} bytes)")
             return path.read_bytes()
 
         return cls._from(str(directory), member)
@@ -92,14 +96,14 @@ class Snapshot:
         total = 0
         try:
             with tarfile.open(path, "r:*") as tar:
-                for info in tar:
+                for count, info in enumerate(tar):
+                    if count >= MAX_MEMBERS:
+                        raise UsageError(f"{path}: more than {MAX_MEMBERS} members")
                     if info.isdir():
                         continue
                     if not info.isfile():
                         raise UsageError(f"{path}: refusing member {info.name!r}: not a regular file")
                     name = _checked_key(info.name.removeprefix("./"))
-                    if len(members) >= MAX_MEMBERS:
-                        raise UsageError(f"{path}: more than {MAX_MEMBERS} members")
                     if info.size > MAX_MEMBER or total + info.size > MAX_TOTAL:
                         raise UsageError(f"{path}: member {info.name!r} is too large ({info.size} bytes)")
                     data = tar.extractfile(info)
@@ -107,8 +111,8 @@ class Snapshot:
                     total += len(members[name])
         except tarfile.ReadError:
             raise UsageError(f"{path}: not a docker-doctor bundle: not a tar archive") from None
-        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-            raise UsageError(f"{path}: not a docker-doctor bundle: {str(exc).splitlines()[0]}") from None
+        except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError) as exc:
+            raise UsageError(f"{path}: not a docker-doctor bundle: {(str(exc).splitlines() or [exc])[0]}") from None
         manifests = [n for n in members if n.name == MANIFEST and len(n.parts) <= 2]
         if len(manifests) != 1:
             raise UsageError(f"{path}: not a docker-doctor bundle: no {MANIFEST}" if not manifests
@@ -123,7 +127,7 @@ class Snapshot:
             raise UsageError(f"{where} is not a docker-doctor snapshot: no {MANIFEST}")
         try:
             manifest = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise UsageError(f"cannot read {where}/{MANIFEST}: {exc}") from None
         schema = manifest.get("schema") if isinstance(manifest, dict) else None
         if schema != SNAPSHOT_SCHEMA:
@@ -133,8 +137,11 @@ class Snapshot:
                                                           if newer else "is not one docker-doctor knows")
                 + f" ({SNAPSHOT_SCHEMA})"
             )
+        keys = manifest.get("artifacts", [])
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise UsageError(f"{where}/{MANIFEST}: `artifacts` must be a list of paths")
         artifacts = {}
-        for key in manifest.get("artifacts", []):
+        for key in keys:
             data = member(_checked_key(key))
             if data is None:
                 raise UsageError(f"{where}: artifact {key!r} is missing or outside the snapshot")

@@ -110,7 +110,8 @@ def no_shared_network(ctx: RuleContext) -> Iterator[Finding]:
                 evidence=[Evidence(f"services.{s.name}.networks", sorted(s.networks), str(s.line("networks"))),
                           Evidence(f"services.{other}.networks", sorted(peer.networks), str(peer.line("networks")))],
                 fix=Fix(f"Put {s.name} on a network {other} is on",
-                        [f"# {s.line('networks')}:  networks: [{sorted(_effective_networks(peer))[0]}, ...]"]),
+                        [f"# {s.line('networks')}:  networks: [{', '.join(sorted(_effective_networks(peer))) or 'NETWORK'}"
+                         ", ...]"]),
             )
 
 
@@ -175,7 +176,7 @@ def internal_network(ctx: RuleContext) -> Iterator[Finding]:
 def privileged_or_broad_caps(ctx: RuleContext) -> Iterator[Finding]:
     project = _project(ctx)
     for s in project.services if project else ():
-        broad = sorted(set(s.cap_add) & BROAD_CAPS)
+        broad = sorted({c.removeprefix("CAP_") for c in s.cap_add} & BROAD_CAPS)
         if s.privileged or broad:
             what = "privileged: true" if s.privileged else f"cap_add: {', '.join(broad)}"
             yield finding(
@@ -186,9 +187,10 @@ def privileged_or_broad_caps(ctx: RuleContext) -> Iterator[Finding]:
                 evidence=[Evidence(f"services.{s.name}", what, str(s.where))],
                 fix=Fix("Grant only the capability it needs (e.g. NET_BIND_SERVICE), not privileged or ALL"),
             )
-        missing = [advice for advice, ok in (("cap_drop: [ALL]", "ALL" in s.cap_drop),
+        missing = [advice for advice, ok in (("cap_drop: [ALL]", "ALL" in {c.removeprefix("CAP_") for c in s.cap_drop}),
                                              ("read_only: true", s.read_only),
-                                             ("a non-root user:", bool(s.user) and s.user not in ("root", "0")))
+                                             ("a non-root user:", bool(s.user) and
+                                              (s.user or "").split(":")[0] not in ("root", "0")))
                    if not ok]
         if missing:
             yield finding(

@@ -126,6 +126,9 @@ HOSTILE = {
     "artifact outside": lambda p: tarball(p, ("b/manifest.json", json.dumps(
         {"schema": "docker-doctor/snapshot/v1", "artifacts": ["../../etc/passwd"]}).encode())),
     "manifest not json": lambda p: tarball(p, ("b/manifest.json", b"{not json")),
+    "artifacts not a list": lambda p: tarball(p, ("b/manifest.json", json.dumps(
+        {"schema": "docker-doctor/snapshot/v1", "artifacts": [1]}).encode())),
+    "deeply nested manifest": lambda p: tarball(p, ("b/manifest.json", b"[" * 100000 + b"]" * 100000)),
 }
 
 
@@ -182,3 +185,41 @@ def test_obfuscated_addresses_diagnose_the_same(fixture, tmp_path):
 
 
 DOCKER_RANGES = ("172.16.0.0/12", "192.168.0.0/16", "10.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16")
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("postgres://app:p/w-secret@db:5432/x", "postgres://"),
+    ("https://ghp_tok123@github.com/x", "github.com"),
+    ('{"password": "hunter2-json"}', '"password"'),
+    ("Authorization: Bearer abc.def-bearer", "Authorization"),
+    ("redis-server --requirepass s3cr3t-flag --port 6379", "--port 6379"),
+    ("DB_PASSWORD=hunter2-env", "DB_PASSWORD="),
+])
+def test_redaction_of_free_text(text, kept):
+    from doctor.redact import MASK, Redactor
+
+    out = Redactor().text(text, "f", "x")
+    secret = {"p/w-secret", "ghp_tok123", "hunter2-json", "abc.def-bearer", "s3cr3t-flag", "hunter2-env"}
+    assert not any(s in out for s in secret) and MASK in out and kept in out
+
+
+def test_redaction_walks_every_field_of_an_inspect(tmp_path):
+    from doctor import artifacts as a
+    from doctor.redact import redact_snapshot
+    from doctor.snapshot import Snapshot
+
+    inspect = {"Id": "x", "Name": "/web", "Config": {"Env": []},
+               "HostConfig": {"LogConfig": {"Type": "splunk", "Config": {"splunk-token": "tok-in-logconfig"}}}}
+    snapshot = Snapshot({a.CONTAINERS: json.dumps([inspect]).encode()})
+    redactions = redact_snapshot(snapshot)
+    assert b"tok-in-logconfig" not in snapshot.artifacts[a.CONTAINERS]
+    assert any("splunk-token" in r.field for r in redactions)
+
+
+def test_obfuscated_networks_keep_network_addresses_and_many_first_octets_fit():
+    from doctor.obfuscate import IpObfuscator
+
+    o = IpObfuscator()
+    network, _, prefix = o.text("172.17.0.0/16").partition("/")
+    assert ipaddress.ip_network(f"{network}/{prefix}").prefixlen == 16  # strict: host bits are zero
+    assert len({o.address(f"{first}.1.2.3") for first in range(1, 224) if first != 127}) > 200

@@ -70,3 +70,36 @@ def test_engine_29_nftables_tables_walk_like_the_kernel():
     direct = Packet("tcp", nat.dnat[0], 80, None, docker_subnets=("172.17.0.0/16",), not_in=("docker0", "lo"))
     blocked = evaluate(ruleset, "prerouting", direct, raw=True)
     assert blocked.verdict == "drop" and 'comment "DROP DIRECT ACCESS"' in blocked.rule.text
+
+
+def test_loops_end_as_unknown_not_hang():
+    rules = parse_iptables_save("*filter\n:FORWARD ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n-A FORWARD -g A\n"
+                                "-A A -g B\n-A B -g A\nCOMMIT\n")
+    assert traverse(rules, "filter", "FORWARD", OUTSIDE).verdict == "unknown"
+    import json
+
+    loop = parse_ruleset(json.dumps({"nftables": [
+        {"chain": {"family": "inet", "table": "t", "name": "fwd", "hook": "forward", "type": "filter", "prio": 0,
+                   "policy": "accept"}},
+        {"chain": {"family": "inet", "table": "t", "name": "a"}},
+        {"rule": {"family": "inet", "table": "t", "chain": "fwd", "expr": [{"jump": {"target": "a"}}]}},
+        {"rule": {"family": "inet", "table": "t", "chain": "a", "expr": [{"jump": {"target": "a"}}]}}]}))
+    assert evaluate(loop, "forward", OUTSIDE).verdict == "unknown"
+
+
+def nft(*rules, policy="drop"):
+    import json
+
+    items = [{"chain": {"family": "inet", "table": "t", "name": "fwd", "hook": "forward", "type": "filter",
+                        "prio": 0, "policy": policy}}]
+    items += [{"rule": {"family": "inet", "table": "t", "chain": "fwd", "expr": expr}} for expr in rules]
+    return parse_ruleset(json.dumps({"nftables": items}))
+
+
+def test_nft_return_from_a_base_chain_meets_its_policy_and_named_sets_are_not_guessed():
+    assert evaluate(nft([{"return": None}]), "forward", OUTSIDE).verdict == "drop"
+    in_set = {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@blocked"}}
+    assert evaluate(nft([in_set, {"drop": None}], policy="accept"), "forward", OUTSIDE).verdict == "unknown"
+    # ...but a later match that is surely false rules the rule out.
+    port = {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}
+    assert evaluate(nft([in_set, port, {"drop": None}], policy="accept"), "forward", OUTSIDE).verdict == "accept"

@@ -181,3 +181,14 @@ def test_a_host_port_held_by_a_process_and_a_foreign_container_but_not_our_own(s
     assert f"(pid {process.pid})" in in_use[6]["explanation"]
     assert f"container {foreign}" in in_use[8]["explanation"]
     assert any(line["hop"] == "engine" and line["status"] == "ok" for line in data["path"])
+
+
+def test_anchors_merge_keys_unquoted_ports_and_reset(tmp_path):
+    (tmp_path / "compose.yaml").write_text(
+        "x-base: &base\n  image: shop/db:1\n  networks: [back]\nservices:\n  db:\n    <<: *base\n"
+        "    ports:\n      - 22:22\n      - 5432:5432\nnetworks:\n  back:\n")
+    (tmp_path / "compose.override.yaml").write_text("services:\n  db:\n    ports: !reset []\n")
+    _, merged = report("--no-live", cwd=tmp_path)
+    assert not [f for f in merged["findings"] if f["code"] == "SENSITIVE_PORT_EXPOSED"]  # !reset dropped them
+    _, alone = report("compose.yaml", "--no-live", cwd=tmp_path)
+    assert ("SENSITIVE_PORT_EXPOSED", 9) in found(alone)  # 5432:5432, read as a port, not base 60
