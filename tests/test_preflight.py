@@ -192,3 +192,21 @@ def test_anchors_merge_keys_unquoted_ports_and_reset(tmp_path):
     assert not [f for f in merged["findings"] if f["code"] == "SENSITIVE_PORT_EXPOSED"]  # !reset dropped them
     _, alone = report("compose.yaml", "--no-live", cwd=tmp_path)
     assert ("SENSITIVE_PORT_EXPOSED", 9) in found(alone)  # 5432:5432, read as a port, not base 60
+
+
+def test_forwarding_subnets_and_tuning_of_this_host(stage, tmp_path):
+    taken = stage.network("taken", "--subnet", "10.98.7.0/24")
+    somaxconn = Path("/proc/sys/net/core/somaxconn").read_text().strip()
+    stage.change_host(("sysctl", "-qw", "net.ipv4.ip_forward=0"), ("sysctl", "-qw", "net.ipv4.ip_forward=1"))
+    stage.change_host(("sysctl", "-qw", "net.core.somaxconn=128"), ("sysctl", "-qw", f"net.core.somaxconn={somaxconn}"))
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  web:\n    image: x\n    ports:\n      - \"127.0.0.1:18099:80\"\n    networks: [app]\n"
+        "networks:\n  app:\n    ipam:\n      config:\n        - subnet: 10.98.0.0/16\n")
+    status, data = report(cwd=tmp_path)
+    codes = {f["code"]: f for f in data["findings"]}
+    assert status == 1 and {"IP_FORWARD_DISABLED", "SUBNET_OVERLAP", "SYSCTL_TUNING"} <= set(codes)
+    assert codes["SUBNET_OVERLAP"]["location"]["line"] == 9 and taken in codes["SUBNET_OVERLAP"]["explanation"]
+    assert codes["SYSCTL_TUNING"]["severity"] == "info"
+    assert {"fact": "net.core.somaxconn", "value": "128", "source": "/proc/sys"} in codes["SYSCTL_TUNING"]["evidence"]
+    _, static = report("--no-live", cwd=tmp_path)  # the file alone says none of it
+    assert not {"IP_FORWARD_DISABLED", "SUBNET_OVERLAP", "SYSCTL_TUNING"} & {f["code"] for f in static["findings"]}
