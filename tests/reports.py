@@ -1,31 +1,51 @@
-"""Run the doctor as a user would, and hold every JSON report to the shipped schema."""
+"""Run docker-doctor as a user does, and hold every JSON report to the shipped schema.
+
+The command is the installed one, never the checkout: the ``docker-doctor`` console
+script beside the interpreter running the tests (a wheel installed in that virtual
+environment), or whatever ``$DOCKER_DOCTOR_COMMAND`` names (the standalone executable).
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import sys
+from collections.abc import Mapping
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = ROOT / "doctor" / "schema" / "report-v1.json"
+COMMAND_ENV = "DOCKER_DOCTOR_COMMAND"
+
+
+def command() -> list[str]:
+    """The argv prefix that runs docker-doctor."""
+    given = os.environ.get(COMMAND_ENV)
+    return shlex.split(given) if given else [str(Path(sys.executable).parent / "docker-doctor")]
+
+
+def doctor(*args: str, cwd: Path | str = "/", env: Mapping[str, str] | None = None,
+           timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``docker-doctor ARGS``, finished, its output as text (cwd: / unless a test needs its own)."""
+    return subprocess.run([*command(), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                          stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
 
 
 @cache
 def validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads(SCHEMA.read_text())
+    schema = json.loads((files("doctor") / "schema" / "report-v1.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 
 
 def run_doctor(*args: str, timeout: float = 60) -> tuple[int, dict[str, Any]]:
     """``docker-doctor ARGS --json``: its exit status and its schema-checked report."""
-    done = subprocess.run([sys.executable, "-m", "doctor", *args, "--json"], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+    done = doctor(*args, "--json", timeout=timeout)
     assert done.returncode in (0, 1), f"exit {done.returncode}: {done.stderr}"
     report = json.loads(done.stdout)
     validator().validate(report)

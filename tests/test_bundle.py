@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reports import run_doctor
+from tests.reports import doctor, run_doctor
 
 ROOT = Path(__file__).resolve().parent.parent
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
@@ -29,8 +29,7 @@ SECRETS = {
 
 
 def bundle(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "doctor", "bundle", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+    return doctor("bundle", *args, timeout=120)
 
 
 def members(path: Path) -> dict[str, bytes]:
@@ -136,8 +135,7 @@ HOSTILE = {
 def test_hostile_or_broken_bundles_are_refused_with_one_line(kind, tmp_path):
     archive = HOSTILE[kind](tmp_path / "bundle.tar.gz")
     before = set(Path(tmp_path).rglob("*"))
-    done = subprocess.run([sys.executable, "-m", "doctor", "localhost:8080", "--snapshot", str(archive)],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    done = doctor("localhost:8080", "--snapshot", str(archive), cwd=tmp_path, timeout=30)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("docker-doctor: ") and "Traceback" not in done.stderr

@@ -1,20 +1,14 @@
 """The command line's contract: exit statuses, one-line errors, explain, --version."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.reports import doctor
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "fixtures" / "snapshots" / "app-bound-to-loopback"
-
-
-def doctor(*args, env=None, timeout=30):
-    return subprocess.run([sys.executable, "-m", "doctor", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=ROOT)
 
 
 def assert_one_line_error(done, status):

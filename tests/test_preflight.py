@@ -11,13 +11,14 @@ from pathlib import Path
 
 import jsonschema
 
+from tests.reports import doctor
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = Path(__file__).resolve().parent / "compose"
 
 
 def preflight(*args: str, cwd: Path = COMPOSE, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "doctor", "preflight", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    return doctor("preflight", *args, cwd=cwd, env=env)
 
 
 def report(*args: str, **kwargs) -> tuple[int, dict]:

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.reports import run_doctor
+from tests.reports import command, run_doctor
 
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
 
@@ -200,10 +200,9 @@ def test_without_root_the_root_only_checks_are_skipped_not_silent(stage, monkeyp
 @pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv to drop privileges")
 def test_permission_denied_on_the_socket_exits_3_with_the_fix(engine):
     done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-                           sys.executable, "-m", "doctor", "localhost:8080"],
-                          capture_output=True, text=True, timeout=30, cwd="/")
+                           *command(), "localhost:8080"], capture_output=True, text=True, timeout=30, cwd="/")
     if "No module named" in done.stderr:
-        pytest.skip(f"the user nobody cannot import docker-doctor from {sys.executable}: {done.stderr.strip()}")
+        pytest.skip(f"the user nobody cannot run {command()[0]}: {done.stderr.strip()}")
     assert done.returncode == 3, done.stderr
     assert "permission denied" in done.stderr and "docker group" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

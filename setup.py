@@ -1,0 +1,22 @@
+"""Package discovery; pyproject.toml holds everything else.
+
+probes/ and rules/ stay at the top of the repository (the design card's layout) but
+install as doctor.probes and doctor.rules: PyPI already has popular packages that
+import as ``probes`` and ``rules``, and ours must not shadow them.  pyproject.toml
+alone can only list mapped packages by hand, and a hand-kept list drifts (a release
+once shipped without doctor.facts), so every package is discovered here instead.
+"""
+
+from setuptools import find_packages, setup
+
+MAPPED = {"doctor.probes": "probes", "doctor.rules": "rules"}
+
+
+def discovered() -> list[str]:
+    packages = find_packages(include=["doctor", "doctor.*"])
+    for name, folder in MAPPED.items():
+        packages += [name, *(f"{name}.{sub}" for sub in find_packages(folder))]
+    return packages
+
+
+setup(packages=discovered(), package_dir=MAPPED)
