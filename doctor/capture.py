@@ -13,7 +13,9 @@ import time
 from types import TracebackType
 from typing import Any
 
-DRAIN = 0.1  # after the probe, how long to let the last packets through the sniffer
+# After the probe, how long the sniffer may take to hand over the SYN and the container's
+# answer: a fixed 0.1 s lost the answer on a loaded host, so wait for it, within a bound.
+DRAIN = 0.6
 # Measured: packets sent within ~20 ms of the sniffer's start are not seen, even with the
 # socket opened beforehand; 30 ms was enough every time, this leaves margin.
 SETTLE = 0.08
@@ -62,7 +64,9 @@ class Capture:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         if self._sniffer is not None and self._sniffer.running:
-            time.sleep(DRAIN)
+            deadline = time.monotonic() + DRAIN
+            while time.monotonic() < deadline and not (self.reached and self.answer):
+                time.sleep(0.01)
             self._sniffer.stop()
 
     @property
