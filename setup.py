@@ -7,15 +7,20 @@ alone can only list mapped packages by hand, and a hand-kept list drifts (a rele
 once shipped without doctor.facts), so every package is discovered here instead.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 MAPPED = {"doctor.probes": "probes", "doctor.rules": "rules"}
 
 
 def discovered() -> list[str]:
-    packages = find_packages(include=["doctor", "doctor.*"])
+    """Every folder, code or data (doctor/schema, doctor/shell), as setuptools wants data folders
+    listed as packages too."""
+    def find(where: str = ".", include: tuple[str, ...] = ("*",)) -> list[str]:
+        return find_namespace_packages(where, include=include, exclude=["*__pycache__*"])
+
+    packages = find(include=("doctor", "doctor.*"))
     for name, folder in MAPPED.items():
-        packages += [name, *(f"{name}.{sub}" for sub in find_packages(folder))]
+        packages += [name, *(f"{name}.{sub}" for sub in find(folder))]
     return packages
 
 

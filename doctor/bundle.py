@@ -23,6 +23,7 @@ from pathlib import Path
 
 from doctor import __version__
 from doctor import artifacts as a
+from doctor.dockerapi import Endpoint, resolve_endpoint
 from doctor.engine import Options, collect, diagnose, stop_if_engine_unreachable
 from doctor.obfuscate import obfuscate_snapshot
 from doctor.plugins import load_plugins
@@ -51,12 +52,13 @@ def default_name(now: float | None = None) -> Path:
 
 
 def write_bundle(output: Path, timeout: float, redact: bool, progress: Callable[[str], None],
-                 obfuscate_ips: bool = False) -> Summary:
+                 obfuscate_ips: bool = False, endpoint: Endpoint | None = None) -> Summary:
     if output.exists() and output.is_dir():
         output = output / default_name()
     plugins = load_plugins()
     progress("reading the engine and the host")
-    snapshot, outcomes = collect(plugins.probes, time.monotonic() + timeout, thorough=True)
+    snapshot, outcomes = collect(plugins.probes, time.monotonic() + timeout, endpoint or resolve_endpoint(),
+                                 thorough=True)
     stop_if_engine_unreachable(outcomes)
     redactions = []
     if redact:

@@ -5,26 +5,35 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from doctor import __version__
+from doctor import __version__, dockercli
+from doctor.dockercli import ClientFlags
 from doctor.errors import DoctorError, ExitStatus, UsageError
 
 if TYPE_CHECKING:
+    from doctor.dockerapi import Endpoint
     from doctor.model import Report
 
 PROG = "docker-doctor"
 USAGE = f"""\
 {PROG} TARGET [--from host|external|CONTAINER] [--json] [--no-live] [--timeout S] [-v]
-       {PROG}                       check up the whole host: ports, networks, DNS, sysctls, engine
+       {PROG}                              check up the whole host: ports, networks, DNS, sysctls
        {PROG} TARGET --snapshot DIR        diagnose from a saved snapshot
        {PROG} TARGET --save-snapshot DIR   also keep what was read, to replay it later
        {PROG} bundle [-o FILE]             write a support bundle (secrets redacted)
        {PROG} preflight [FILE ...]         check a compose file before a deploy
-       {PROG} explain CODE                 what a cause code means and how it is fixed"""
+       {PROG} explain CODE                 what a cause code means and how it is fixed
+       {PROG} completion bash|zsh|fish     a shell completion script
+       {PROG} plugin install|uninstall     make it `docker doctor`, a docker CLI plugin
+
+Global options, as the docker CLI's: --context NAME, -H/--host URL, --config DIR, --tls,
+--tlsverify, --tlscacert FILE, --tlscert FILE, --tlskey FILE, -D (--debug)"""
 
 TARGET_HELP = (
     "localhost:8080, 127.0.0.1:8080, [::1]:8080, :8080, 8080, 8080/udp, http://host:8080/path, "
@@ -37,7 +46,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _diagnose_parser() -> argparse.ArgumentParser:
+def diagnose_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, usage=USAGE, description="Why can't I reach my container? "
                      "The verdict, the hop where traffic dies, the cause and the fix.")
     parser.add_argument("target", nargs="?", help=f"{TARGET_HELP}; none: check up the whole host")
@@ -59,17 +68,58 @@ def _diagnose_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass(frozen=True)
+class Invocation:
+    flags: ClientFlags  # the docker CLI's global options
+    debug: bool
+    args: list[str]  # the rest: docker-doctor's own command line
+
+
+def global_options() -> argparse.ArgumentParser:
+    """The docker CLI's global options (`docker --help`), all but -v (docker's --version)."""
+    parser = _Parser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--config", metavar="DIR")
+    parser.add_argument("-c", "--context", metavar="NAME")
+    parser.add_argument("-D", dest="debug", action="store_true")
+    parser.add_argument("-H", "--host", action="append", default=[], metavar="URL")
+    parser.add_argument("-l", "--log-level", metavar="LEVEL")  # accepted: docker-doctor writes no log
+    parser.add_argument("--tls", action="store_true")
+    parser.add_argument("--tlsverify", action="store_true")
+    parser.add_argument("--tlscacert", metavar="FILE")
+    parser.add_argument("--tlscert", metavar="FILE")
+    parser.add_argument("--tlskey", metavar="FILE")
+    return parser
+
+
+def parse_invocation(args: Sequence[str], env: Mapping[str, str] = os.environ) -> Invocation:
+    """Take the docker CLI's global options out of ``args`` (wherever they stand), and the word
+    ``doctor`` when the docker CLI runs this as ``docker doctor``."""
+    known, rest = global_options().parse_known_args(list(args))
+    if len(known.host) > 1:
+        raise UsageError("specify only one -H")
+    if env.get(dockercli.REEXEC_ENV) and rest[:1] == [dockercli.NAME]:
+        rest = rest[1:]
+    flags = ClientFlags(known.config, known.context, known.host[0] if known.host else None, known.tls,
+                        known.tlsverify, known.tlscacert, known.tlscert, known.tlskey)
+    return Invocation(flags, known.debug, rest)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
+    debug = "--debug" in args or "-D" in args
     try:
-        if args[:1] == ["explain"]:
-            return _explain(args[1:])
-        if args[:1] == ["bundle"]:
-            return _bundle(args[1:])
-        if args[:1] == ["preflight"]:
-            return _preflight(args[1:])
-        return _diagnose(_diagnose_parser().parse_args(args))
+        if args == [dockercli.METADATA_COMMAND]:
+            print(json.dumps(dockercli.metadata()))
+            return ExitStatus.OK
+        if args[:1] == ["__complete"]:
+            from doctor import completion  # light: no diagnosis stack
+
+            return completion.answer(args[1:])
+        invocation = parse_invocation(args)
+        command = SUBCOMMANDS.get(invocation.args[0]) if invocation.args else None
+        if command:
+            return command.run(command.parser().parse_args(invocation.args[1:]), invocation.flags)
+        return _diagnose(diagnose_parser().parse_args(invocation.args), invocation.flags)
     except DoctorError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return exc.status
@@ -84,7 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.UNDIAGNOSABLE
 
 
-def _diagnose(args: argparse.Namespace) -> int:
+def _endpoint(flags: ClientFlags) -> Endpoint:
+    from doctor.dockerapi import resolve_endpoint
+
+    return resolve_endpoint(flags=flags)
+
+
+def _diagnose(args: argparse.Namespace, flags: ClientFlags) -> int:
     from doctor.engine import (  # deferred: keeps --version and errors fast
         Options,
         diagnose,
@@ -103,7 +159,8 @@ def _diagnose(args: argparse.Namespace) -> int:
     if args.probe_external and args.no_live:
         raise UsageError("--probe-external sends packets; --no-live sends none")
     options = Options(live=not args.no_live, timeout=args.timeout, vantage=args.vantage,
-                      save_snapshot=args.save_snapshot, probe_external=args.probe_external)
+                      save_snapshot=args.save_snapshot, probe_external=args.probe_external,
+                      endpoint=None if snapshot else _endpoint(flags))
     report = diagnose(spec, options, snapshot)
 
     if args.json:
@@ -122,7 +179,7 @@ def exit_status(report: Report) -> ExitStatus:
     return ExitStatus.OK if report.verdict == "reachable" and not problems else ExitStatus.PROBLEMS
 
 
-def _bundle(args: list[str]) -> int:
+def bundle_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=f"{PROG} bundle", description="Write a support bundle: every probe's raw artifacts, "
                      "a host checkup, container logs; secrets redacted before anything is written.")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE",
@@ -134,7 +191,10 @@ def _bundle(args: list[str]) -> int:
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="bound the reading")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    opts = parser.parse_args(args)
+    return parser
+
+
+def _bundle(opts: argparse.Namespace, flags: ClientFlags) -> int:
     from doctor.bundle import Progress, default_name, write_bundle
 
     output = opts.output or default_name()
@@ -145,7 +205,8 @@ def _bundle(args: list[str]) -> int:
               "environments, commands, labels and logs; share it with care", file=sys.stderr)
     progress = Progress()
     try:
-        summary = write_bundle(output, opts.timeout, not opts.no_redact, progress, opts.obfuscate_ips)
+        summary = write_bundle(output, opts.timeout, not opts.no_redact, progress, opts.obfuscate_ips,
+                               _endpoint(flags))
     finally:
         progress.close()
     if opts.json:
@@ -165,7 +226,7 @@ def _bundle(args: list[str]) -> int:
     return ExitStatus.OK
 
 
-def _preflight(args: list[str]) -> int:
+def preflight_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=f"{PROG} preflight", description="Check a compose file before deploying it: the "
                      "networking mistakes, statically and against this host.")
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
@@ -181,7 +242,10 @@ def _preflight(args: list[str]) -> int:
                         help=f"codes and services to ignore, each with a reason (default: ./{'.docker-doctor.yaml'})")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    opts = parser.parse_args(args)
+    return parser
+
+
+def _preflight(opts: argparse.Namespace, flags: ClientFlags) -> int:
     from doctor import compose
     from doctor.preflight import IGNORE_FILE, check, exit_code, read_waivers
 
@@ -189,7 +253,7 @@ def _preflight(args: list[str]) -> int:
     project = compose.load(files)
     ignore = opts.ignore_file or (Path.cwd() / IGNORE_FILE)
     waivers = read_waivers(ignore) if opts.ignore_file or ignore.is_file() else []
-    report = check(project, not opts.no_live, opts.timeout, waivers)
+    report = check(project, not opts.no_live, opts.timeout, waivers, None if opts.no_live else _endpoint(flags))
     form = "json" if opts.json else opts.format
     if form == "json":
         from doctor.reporters import json as reporter
@@ -206,11 +270,14 @@ def _preflight(args: list[str]) -> int:
     return exit_code(report, opts.fail_on)
 
 
-def _explain(args: list[str]) -> int:
+def explain_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=f"{PROG} explain", description="What a cause code means, how it is detected and fixed.")
     parser.add_argument("code")
     parser.add_argument("--json", action="store_true")
-    opts = parser.parse_args(args)
+    return parser
+
+
+def _explain(opts: argparse.Namespace, flags: ClientFlags) -> int:
     from doctor.codes import CODES
     from doctor.plugins import load_plugins
 
@@ -228,6 +295,59 @@ def _explain(args: list[str]) -> int:
     print(f"{code}: {entry.title}\n\n{entry.meaning}\n\nProved by: {entry.proof}\nFix: {entry.fix}\n"
           f"Detected by: {detected}")
     return ExitStatus.OK
+
+
+def completion_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=f"{PROG} completion", description="Print a shell completion script: subcommands, "
+                     "flags, containers and cause codes. bash: source <(docker-doctor completion bash); "
+                     "zsh: source <(docker-doctor completion zsh); fish: docker-doctor completion fish | source")
+    parser.add_argument("shell", choices=SHELLS)
+    return parser
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def _completion(opts: argparse.Namespace, flags: ClientFlags) -> int:
+    from importlib.resources import files
+
+    sys.stdout.write((files("doctor") / "shell" / f"completion.{opts.shell}").read_text())
+    return ExitStatus.OK
+
+
+def plugin_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=f"{PROG} plugin", description="Make docker-doctor a docker CLI plugin, `docker doctor`: "
+                     "link it into the CLI's plugin directory (~/.docker/cli-plugins, or $DOCKER_CONFIG's), "
+                     "or remove that link.")
+    parser.add_argument("action", choices=("install", "uninstall"))
+    parser.add_argument("--system", action="store_true",
+                        help=f"for every user: {dockercli.SYSTEM_PLUGIN_DIR} (root)")
+    return parser
+
+
+def _plugin(opts: argparse.Namespace, flags: ClientFlags) -> int:
+    directory = dockercli.plugin_dir(flags, opts.system)
+    if opts.action == "install":
+        print(dockercli.install(directory, dockercli.own_executable()))
+    else:
+        print(dockercli.uninstall(directory))
+    return ExitStatus.OK
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    parser: Callable[[], argparse.ArgumentParser]
+    run: Callable[[argparse.Namespace, ClientFlags], int]
+
+
+# Every first word that is not a target. (A container of one of these names: `CONTAINER:PORT`.)
+SUBCOMMANDS = {
+    "bundle": Subcommand(bundle_parser, _bundle),
+    "preflight": Subcommand(preflight_parser, _preflight),
+    "explain": Subcommand(explain_parser, _explain),
+    "completion": Subcommand(completion_parser, _completion),
+    "plugin": Subcommand(plugin_parser, _plugin),
+}
 
 
 if __name__ == "__main__":

@@ -13,38 +13,53 @@ import json
 import os
 import socket
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from doctor.errors import CannotDiagnose
+from doctor.dockercli import ClientFlags
+from doctor.errors import CannotDiagnose, UsageError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
 @dataclass(frozen=True)
+class Tls:
+    ca: str | None
+    cert: str | None
+    key: str | None
+    verify: bool
+
+
+@dataclass(frozen=True)
 class Endpoint:
     host: str
-    source: str  # how it was chosen: "DOCKER_HOST", "context NAME", "default"
-    tls_dir: str | None = None  # a context's TLS material (ca.pem, cert.pem, key.pem)
-    skip_tls_verify: bool = False
+    source: str  # how it was chosen: "-H", "DOCKER_HOST", "context NAME", "default"
+    tls: Tls | None = None
 
 
-def resolve_endpoint(env: dict[str, str] | None = None) -> Endpoint:
-    """The endpoint the docker CLI would use: DOCKER_CONTEXT, DOCKER_HOST, then its config."""
-    env = dict(os.environ) if env is None else env
-    config_dir = Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker")
-    context = env.get("DOCKER_CONTEXT")
+def resolve_endpoint(env: Mapping[str, str] | None = None, flags: ClientFlags = ClientFlags()) -> Endpoint:
+    """The endpoint the docker CLI would use, in its order: --context, -H, DOCKER_HOST,
+    DOCKER_CONTEXT, the configuration's current context, the default socket."""
+    env = os.environ if env is None else env
+    if flags.context and flags.host:
+        raise UsageError("conflicting options: either specify --host or --context, not both")
+    config_dir = Path(flags.config or env.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    context = flags.context
+    if not context and flags.host:
+        return Endpoint(flags.host, "-H", _flag_tls(flags, env))
     if not context and env.get("DOCKER_HOST"):
-        return Endpoint(env["DOCKER_HOST"], "DOCKER_HOST")
+        return Endpoint(env["DOCKER_HOST"], "DOCKER_HOST", _flag_tls(flags, env))
+    context = context or env.get("DOCKER_CONTEXT")
     if not context:
         try:
             context = json.loads((config_dir / "config.json").read_text()).get("currentContext")
         except (OSError, ValueError):
             context = None
     if not context or context == "default":
-        return Endpoint(env.get("DOCKER_HOST") or DEFAULT_HOST, "default")
+        return Endpoint(DEFAULT_HOST, "default", _flag_tls(flags, env))
     digest = hashlib.sha256(context.encode()).hexdigest()
     try:
         meta = json.loads((config_dir / "contexts" / "meta" / digest / "meta.json").read_text())
@@ -52,12 +67,22 @@ def resolve_endpoint(env: dict[str, str] | None = None) -> Endpoint:
         raise CannotDiagnose(f"docker context {context!r} not found in {config_dir}/contexts") from None
     docker = meta.get("Endpoints", {}).get("docker", {})
     tls_dir = config_dir / "contexts" / "tls" / digest / "docker"
-    return Endpoint(
-        docker.get("Host") or DEFAULT_HOST,
-        f"context {context}",
-        str(tls_dir) if tls_dir.is_dir() else None,
-        bool(docker.get("SkipTLSVerify")),
-    )
+    tls = None
+    if tls_dir.is_dir():
+        tls = Tls(*(str(tls_dir / name) for name in ("ca.pem", "cert.pem", "key.pem")),
+                  verify=not docker.get("SkipTLSVerify"))
+    return Endpoint(docker.get("Host") or DEFAULT_HOST, f"context {context}", tls)
+
+
+def _flag_tls(flags: ClientFlags, env: Mapping[str, str]) -> Tls | None:
+    """TLS for -H, DOCKER_HOST or the default context, as the docker CLI takes it from its
+    flags and DOCKER_TLS_VERIFY / DOCKER_TLS / DOCKER_CERT_PATH."""
+    verify = flags.tlsverify or bool(env.get("DOCKER_TLS_VERIFY"))
+    if not (verify or flags.tls or env.get("DOCKER_TLS")):
+        return None
+    certs = Path(env.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
+    return Tls(flags.tlscacert or str(certs / "ca.pem"), flags.tlscert or str(certs / "cert.pem"),
+               flags.tlskey or str(certs / "key.pem"), verify)
 
 
 class NotFound(RuntimeError):
@@ -156,18 +181,10 @@ class SdkClient:
         from docker.errors import DockerException
 
         tls: Any = False
-        if endpoint.tls_dir:
-            tls = docker.tls.TLSConfig(
-                client_cert=(f"{endpoint.tls_dir}/cert.pem", f"{endpoint.tls_dir}/key.pem"),
-                ca_cert=f"{endpoint.tls_dir}/ca.pem",
-                verify=not endpoint.skip_tls_verify,
-            )
-        elif os.environ.get("DOCKER_TLS_VERIFY"):
-            tls = docker.tls.TLSConfig(
-                client_cert=(_cert_path("cert.pem"), _cert_path("key.pem")),
-                ca_cert=_cert_path("ca.pem"),
-                verify=True,
-            )
+        if endpoint.tls:
+            client_cert = (endpoint.tls.cert, endpoint.tls.key) if endpoint.tls.cert and endpoint.tls.key else None
+            tls = docker.tls.TLSConfig(client_cert=client_cert, ca_cert=endpoint.tls.ca,
+                                       verify=endpoint.tls.verify)
         try:
             self.api = docker.APIClient(base_url=endpoint.host, tls=tls, timeout=timeout, version="auto")
         except DockerException as exc:
@@ -182,7 +199,3 @@ class SdkClient:
             raise CannotDiagnose(f"cannot reach the Docker daemon at {self.host}: {exc}") from None
         _check_status(path, response.status_code, response.content)
         return bytes(response.content)
-
-
-def _cert_path(name: str) -> str:
-    return str(Path(os.environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker") / name)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from doctor import __version__, checkup, confirm
-from doctor.dockerapi import resolve_endpoint
+from doctor.dockerapi import Endpoint, resolve_endpoint
 from doctor.errors import CannotDiagnose
 from doctor.facts import Facts, build_facts
 from doctor.live import Observation, Seen
@@ -41,21 +41,21 @@ class Options:
     vantage: Vantage | None = None
     save_snapshot: pathlib.Path | None = None  # keep what the probes read, to replay it
     probe_external: bool = False  # send from a temporary client namespace (changes the host briefly)
+    endpoint: Endpoint | None = None  # the engine to ask; None: as the environment says (resolve_endpoint)
 
 
-def collect(probes: list[Probe], deadline: float, extra: Sequence[Job] = (), thorough: bool = False
-            ) -> tuple[Snapshot, dict[str, Outcome]]:
-    """Run every probe (and ``extra`` jobs alongside) into a fresh snapshot."""
+def collect(probes: list[Probe], deadline: float, endpoint: Endpoint, extra: Sequence[Job] = (),
+            thorough: bool = False) -> tuple[Snapshot, dict[str, Outcome]]:
+    """Run every probe (and ``extra`` jobs alongside) into a fresh snapshot of ``endpoint``'s engine."""
     snapshot = Snapshot(meta={"created": time.time(), "hostname": socket.gethostname()})
     contexts: dict[str, ProbeContext] = {}
-    endpoint = resolve_endpoint()
     where = local_guess(endpoint.host, endpoint.source)
 
     def job(p: Probe) -> Job:
         def call() -> None:
             # Requirements have ended by now: their artifacts are in the snapshot.
             ctx = contexts[p.name] = ProbeContext(snapshot, deadline=min(deadline, time.monotonic() + p.timeout),
-                                                  thorough=thorough, platform=where)
+                                                  endpoint=endpoint, thorough=thorough, platform=where)
             p.collect(ctx)
             snapshot.artifacts.update(ctx.artifacts)
 
@@ -95,7 +95,8 @@ def diagnose(spec: TargetSpec | None, options: Options, snapshot: Snapshot | Non
     if snapshot is None:
         # Loopback targets need no facts to be probed: connect while the probes read.
         early_job = confirm.loopback_job(spec) if options.live and spec else None
-        snapshot, outcomes = collect(plugins.probes, deadline, [early_job] if early_job else [])
+        endpoint = options.endpoint or resolve_endpoint()
+        snapshot, outcomes = collect(plugins.probes, deadline, endpoint, [early_job] if early_job else [])
         stop_if_engine_unreachable(outcomes)
         if options.save_snapshot:
             snapshot.write(options.save_snapshot)

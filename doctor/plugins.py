@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from doctor import hookspecs
+from doctor.dockerapi import Endpoint
 from doctor.model import Finding, ProbeRun
 from doctor.runner import Skip, describe_error
 from doctor.snapshot import Snapshot
@@ -34,6 +35,7 @@ class ProbeContext:
 
     snapshot: Snapshot  # artifacts of the probes this one ``requires``, once they ended
     deadline: float  # time.monotonic() by which this probe must be done
+    endpoint: Endpoint  # the Docker Engine to ask (doctor.dockerapi.connect(ctx.endpoint, ...))
     thorough: bool = False  # for a support bundle: gather more (all containers' logs), not only what a diagnosis needs
     platform: str = "linux"  # doctor.platforms.local_guess: where the engine runs, before anything is read
     is_root: bool = field(default_factory=lambda: os.geteuid() == 0)

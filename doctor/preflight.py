@@ -16,6 +16,7 @@ from pathlib import Path
 from doctor import __version__
 from doctor.codes import CODES
 from doctor.compose import Project
+from doctor.dockerapi import Endpoint, resolve_endpoint
 from doctor.errors import UsageError
 from doctor.facts import Facts, build_facts
 from doctor.model import SEVERITY_RANK, Finding, Hop, ProbeRun, Report
@@ -58,14 +59,15 @@ def read_waivers(path: Path) -> list[Waiver]:
     return waivers
 
 
-def check(project: Project, live: bool, timeout: float, waivers: list[Waiver]) -> Report:
+def check(project: Project, live: bool, timeout: float, waivers: list[Waiver],
+          endpoint: Endpoint | None = None) -> Report:
     started = time.monotonic()
     plugins = load_plugins()
     runs: list[ProbeRun] = list(plugins.failures)
     if live:
         from doctor.engine import collect
 
-        snapshot, _ = collect(plugins.probes, started + timeout)
+        snapshot, _ = collect(plugins.probes, started + timeout, endpoint or resolve_endpoint())
     else:
         snapshot = Snapshot()
         runs.append(ProbeRun("live", "skipped", "--no-live: this host is not checked", 0))

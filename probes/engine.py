@@ -6,7 +6,7 @@ import concurrent.futures
 import struct
 
 from doctor import artifacts as a
-from doctor.dockerapi import EngineClient, NotFound, connect, get_json, resolve_endpoint
+from doctor.dockerapi import EngineClient, NotFound, connect, get_json
 from doctor.plugins import Probe, ProbeContext
 
 LOG_LINES = 20
@@ -18,9 +18,8 @@ BUNDLE_LOGS_TOTAL = 8 * 1024 * 1024
 
 
 def collect_engine(ctx: ProbeContext) -> None:
-    endpoint = resolve_endpoint()
-    ctx.put(a.ENGINE_ENDPOINT, {"host": endpoint.host, "source": endpoint.source})
-    client = connect(endpoint, timeout=ctx.remaining())
+    ctx.put(a.ENGINE_ENDPOINT, {"host": ctx.endpoint.host, "source": ctx.endpoint.source})
+    client = connect(ctx.endpoint, timeout=ctx.remaining())
     ctx.put(a.ENGINE_VERSION, client.get("/version"))
     summaries = get_json(client, "/containers/json", all=1)
     with concurrent.futures.ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:

@@ -23,17 +23,30 @@ import jsonschema
 COMMAND_ENV = "DOCKER_DOCTOR_COMMAND"
 
 
+CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 def command() -> list[str]:
     """The argv prefix that runs docker-doctor."""
     given = os.environ.get(COMMAND_ENV)
     return shlex.split(given) if given else [str(Path(sys.executable).parent / "docker-doctor")]
 
 
+def environment(**extra: str) -> dict[str, str]:
+    """The environment to run docker-doctor in: the standalone executable gets a clean PATH and
+    nothing of a Python installation, as on a host without one."""
+    env = dict(os.environ)
+    if os.environ.get(COMMAND_ENV):
+        env = {k: v for k, v in env.items() if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
+        env["PATH"] = CLEAN_PATH
+    return {**env, **extra}
+
+
 def doctor(*args: str, cwd: Path | str = "/", env: Mapping[str, str] | None = None,
            timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """``docker-doctor ARGS``, finished, its output as text (cwd: / unless a test needs its own)."""
     return subprocess.run([*command(), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+                          stdin=subprocess.DEVNULL, env=environment(**(env or {})))
 
 
 @cache

@@ -83,7 +83,7 @@ def _docker(*args: str, timeout: float = 60.0, check: bool = True) -> subprocess
 ENGINE_ENV = "DOCKER_DOCTOR_ENGINE"
 DEFAULT_ENGINE = "20.10"
 CACHE_DIR = Path("/var/cache/docker-doctor-tests")
-UNSTABLE_PACKAGES = {"docker.io": "28.5.", "containerd": ""}  # package -> required version prefix
+UNSTABLE_PACKAGES = {"docker.io": "28.5.", "docker-cli": "28.5.", "containerd": ""}  # package -> version prefix
 
 
 @dataclass(frozen=True)
@@ -147,9 +147,9 @@ def _debian_mirror() -> str:
 
 
 def unpack_unstable_engine() -> Path:
-    """Debian unstable's docker.io 28.5 and containerd, unpacked once under CACHE_DIR (root)."""
+    """Debian unstable's docker.io 28.5, its docker CLI and containerd, unpacked once under CACHE_DIR (root)."""
     root = CACHE_DIR / "engine-28.5"
-    if (root / "usr/sbin/dockerd").exists() and (root / "usr/bin/containerd").exists():
+    if all((root / path).exists() for path in ("usr/sbin/dockerd", "usr/bin/containerd", "usr/bin/docker")):
         return root
     apt_dir = CACHE_DIR / "apt-unstable"
     for sub in ("lists/partial", "cache/archives/partial"):

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from doctor.dockerapi import resolve_endpoint
 from doctor.engine import collect
 from doctor.facts import build_facts
 from doctor.plugins import load_plugins
@@ -19,7 +20,7 @@ LINUX_HOST_PROBES = {"container-listeners", "container-files", "iptables", "nfta
 def test_on_macos_and_windows_linux_host_probes_are_skipped_with_a_reason(system, monkeypatch):
     probes = load_plugins().probes  # imported first: psutil picks its backend by sys.platform at import
     monkeypatch.setattr(sys, "platform", system)
-    snapshot, _ = collect(probes, time.monotonic() + 10)
+    snapshot, _ = collect(probes, time.monotonic() + 10, resolve_endpoint())
     runs = {p.name: p for p in snapshot.probes}
     for name in LINUX_HOST_PROBES:
         assert runs[name].status == "skipped", (name, runs[name])
@@ -32,7 +33,7 @@ def test_on_macos_and_windows_linux_host_probes_are_skipped_with_a_reason(system
 def test_a_desktop_endpoint_on_linux_skips_what_the_vm_hides(monkeypatch, tmp_path):
     # Docker Desktop for Linux: the engine's socket is under ~/.docker/desktop; nothing answers here.
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/.docker/desktop/docker.sock")
-    snapshot, _ = collect(load_plugins().probes, time.monotonic() + 10)
+    snapshot, _ = collect(load_plugins().probes, time.monotonic() + 10, resolve_endpoint())
     runs = {p.name: p for p in snapshot.probes}
     for name in ("iptables", "nftables", "sysctl", "routes"):
         assert runs[name].status == "skipped" and "Docker Desktop's VM" in runs[name].detail, runs[name]

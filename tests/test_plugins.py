@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from doctor import plugins
+from doctor.dockerapi import resolve_endpoint
 from doctor.engine import Options, collect, diagnose
 from doctor.runner import Job, Skip, run_jobs
 from doctor.snapshot import Snapshot
@@ -45,7 +46,7 @@ def test_hanging_and_crashing_probes_become_could_not_check(with_bad_plugins):
     loaded = plugins.load_plugins()
     started = time.monotonic()
     snapshot, _ = collect([p for p in loaded.probes if p.name in ("hangs", "crashes", "sysctl")],
-                          time.monotonic() + 5)
+                          time.monotonic() + 5, resolve_endpoint())
     assert time.monotonic() - started < 2
     status = {p.name: (p.status, p.detail) for p in snapshot.probes}
     assert status["hangs"][0] == "timeout"

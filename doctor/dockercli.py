@@ -1,0 +1,104 @@
+"""docker-doctor as the docker CLI sees it: a CLI plugin (``docker doctor …``) that takes the CLI's
+global options.
+
+The contract (docker/cli's ``cli-plugins``): the CLI finds an executable named ``docker-doctor`` in
+a ``cli-plugins`` directory, asks it ``docker-doctor docker-cli-plugin-metadata`` for a JSON object,
+and runs ``docker doctor ARGS`` as ``docker-doctor [GLOBAL OPTIONS] doctor ARGS`` with
+``DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND`` set.  The same global options (``--context``, ``-H``,
+``--config``, TLS) work on ``docker-doctor`` itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from doctor import __version__
+from doctor.errors import DoctorError
+
+NAME = "doctor"  # the word after `docker`
+EXECUTABLE = f"docker-{NAME}"
+METADATA_COMMAND = "docker-cli-plugin-metadata"
+REEXEC_ENV = "DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND"  # set by the docker CLI when it runs a plugin
+SYSTEM_PLUGIN_DIR = Path("/usr/local/lib/docker/cli-plugins")  # the CLI's place for what an admin installs
+SHORT_DESCRIPTION = "Diagnose Docker networking: why a port or container is unreachable, and the fix"
+
+
+@dataclass(frozen=True)
+class ClientFlags:
+    """The docker CLI's global options, as given on the command line (docker-doctor takes them
+    too, and the docker CLI passes them on to ``docker doctor``); None or False: not given."""
+
+    config: str | None = None  # --config DIR: the CLI's configuration directory
+    context: str | None = None  # -c/--context NAME
+    host: str | None = None  # -H/--host URL
+    tls: bool = False  # --tls: TLS without verifying the daemon
+    tlsverify: bool = False  # --tlsverify: TLS, verifying the daemon against the CA
+    tlscacert: str | None = None
+    tlscert: str | None = None
+    tlskey: str | None = None
+
+
+def metadata() -> dict[str, str]:
+    return {"SchemaVersion": "0.1.0", "Vendor": "docker-doctor", "Version": __version__,
+            "ShortDescription": SHORT_DESCRIPTION}
+
+
+def print_metadata() -> None:
+    print(json.dumps(metadata()))
+
+
+def plugin_dir(flags: ClientFlags, system: bool, env: Mapping[str, str] = os.environ) -> Path:
+    """Where the docker CLI looks for this user's plugins (``--config``, ``$DOCKER_CONFIG``,
+    ``~/.docker``), or the system-wide directory."""
+    if system:
+        return SYSTEM_PLUGIN_DIR
+    return Path(flags.config or env.get("DOCKER_CONFIG") or Path.home() / ".docker") / "cli-plugins"
+
+
+def own_executable() -> Path:
+    """The docker-doctor executable running now: the standalone binary, or the console script."""
+    if getattr(sys, "frozen", False):  # staticx runs a copy unpacked in a temporary directory
+        return Path(os.environ.get("STATICX_PROG_PATH") or sys.executable).absolute()
+    launched = Path(sys.argv[0]).absolute()
+    if launched.name == EXECUTABLE and os.access(launched, os.X_OK):
+        return launched
+    beside = Path(sys.executable).parent / EXECUTABLE  # `python -m doctor` in a virtual environment
+    if os.access(beside, os.X_OK):
+        return beside.absolute()
+    raise DoctorError(f"cannot find the {EXECUTABLE} command to link (install it: pipx install docker-doctor)")
+
+
+def install(directory: Path, executable: Path) -> str:
+    link = directory / EXECUTABLE
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink():
+            if Path(os.readlink(link)) == executable:
+                return f"already installed: {link} -> {executable}"
+            link.unlink()  # an earlier install's link
+        elif link.exists():
+            raise DoctorError(f"{link} exists and is not a link made by `docker-doctor plugin install`; "
+                              "remove it first")
+        link.symlink_to(executable)
+    except PermissionError as exc:
+        raise DoctorError(f"cannot write {exc.filename or directory}: permission denied"
+                          + (" (--system needs root)" if directory == SYSTEM_PLUGIN_DIR else "")) from None
+    return f"installed: {link} -> {executable}; try: docker {NAME} --help"
+
+
+def uninstall(directory: Path) -> str:
+    link = directory / EXECUTABLE
+    if not link.is_symlink():
+        if link.exists():
+            raise DoctorError(f"{link} is not a link made by `docker-doctor plugin install`; not removing it")
+        return f"not installed: no {link}"
+    try:
+        link.unlink()
+    except PermissionError:
+        raise DoctorError(f"cannot remove {link}: permission denied") from None
+    return f"removed: {link}"
