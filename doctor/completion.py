@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from doctor import cli, dockercli
+from doctor import commands, dockercli
 from doctor.dockercli import ClientFlags
 
 # cobra's ShellCompDirective bits
@@ -24,7 +24,7 @@ FILES = 0  # nothing to suggest: let the shell complete file names
 NO_FILES = 4
 ENGINE_TIMEOUT = 1.0  # seconds a TAB may wait for the container list
 VANTAGES = ("host", "external")
-WORDS = {"completion": cli.SHELLS, "plugin": ("install", "uninstall")}  # a subcommand's first word
+WORDS = {"completion": commands.SHELLS, "plugin": ("install", "uninstall")}  # a subcommand's first word
 
 
 def answer(words: list[str], env: Mapping[str, str] = os.environ) -> int:
@@ -40,11 +40,11 @@ def answer(words: list[str], env: Mapping[str, str] = os.environ) -> int:
 
 def complete(typed: list[str], current: str, env: Mapping[str, str] = os.environ) -> tuple[list[str], int]:
     """What may follow ``typed`` at ``current``: candidates starting with it, and a directive."""
-    invocation = cli.parse_invocation(typed, env={})  # the words as typed: `doctor` is not a plugin name here
+    invocation = commands.parse_invocation(typed, env={})  # the words as typed: `doctor` is not a plugin name here
     words = invocation.args
-    command = cli.SUBCOMMANDS.get(words[0]) if words else None
-    parser = command.parser() if command else cli.diagnose_parser()
-    options = _options(parser) | _options(cli.global_options())
+    command = commands.SUBCOMMANDS.get(words[0]) if words else None
+    parser = command.parser() if command else commands.diagnose_parser()
+    options = _options(parser) | _options(commands.global_options())
     value_of = options.get(typed[-1]) if typed else None
     if value_of is not None and value_of.nargs != 0:
         return _values(value_of, current, invocation.flags, env)
@@ -54,7 +54,7 @@ def complete(typed: list[str], current: str, env: Mapping[str, str] = os.environ
     if command is None:
         if positionals:
             return [], NO_FILES  # one target
-        return _matching([*cli.SUBCOMMANDS, *_containers(invocation.flags, env)], current), NO_FILES
+        return _matching([*commands.SUBCOMMANDS, *_containers(invocation.flags, env)], current), NO_FILES
     if words[0] == "preflight":
         return [], FILES  # compose files
     if positionals:

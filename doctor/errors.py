@@ -10,6 +10,7 @@ class ExitStatus(enum.IntEnum):
     PROBLEMS = 1  # unreachable, or problems found
     USAGE = 2  # bad command line, target or input file
     UNDIAGNOSABLE = 3  # daemon unreachable, permission denied, ...
+    INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
 class DoctorError(Exception):

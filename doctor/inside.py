@@ -1,6 +1,6 @@
 """Live probes sent from inside a container's network namespace, by a short-lived child.
 
-``python -m doctor.inside PLAN`` enters the namespace of PLAN's pid, asks one DNS server
+``docker-doctor __inside PLAN`` enters the namespace of PLAN's pid, asks one DNS server
 one question, connects where it is told (or where the answer points), prints the
 observations as JSON and exits.  A child process rather than a thread of the doctor:
 it leaves the namespace by exiting, so nothing of the doctor can end up in the wrong
@@ -23,6 +23,7 @@ from typing import Any
 from doctor.facts.model import Protocol
 from doctor.live import DnsAnswer, DnsOutcome, Observation, probe
 
+CHILD_COMMAND = "__inside"  # the hidden first word that makes docker-doctor the child
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 TYPE_A, CLASS_IN = 1, 1
 
@@ -47,7 +48,7 @@ class Result:
 def run(plan: Plan) -> Result:
     """Run ``plan`` in a child process that enters the namespace (needs root)."""
     budget = plan.timeout * (1 + len(plan.connect) + len(plan.syn) + (ATTEMPTS + 1 if plan.query else 0)) + 3
-    done = subprocess.run([sys.executable, "-m", "doctor.inside", json.dumps(asdict(plan))],
+    done = subprocess.run([*_doctor_again(), CHILD_COMMAND, json.dumps(asdict(plan))],
                           capture_output=True, text=True, timeout=budget, env={**os.environ, "PYTHONSAFEPATH": "1"})
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
@@ -56,6 +57,20 @@ def run(plan: Plan) -> Result:
     answer = DnsAnswer(**{**data["answer"], "addresses": tuple(data["answer"]["addresses"])}) \
         if data["answer"] else None
     return Result(answer, [Observation(**o) for o in data["observations"]])
+
+
+def _doctor_again() -> list[str]:
+    """This same docker-doctor: the standalone executable itself, or this interpreter with the
+    installed package (PYTHONSAFEPATH: never a `doctor` folder of the current directory)."""
+    return [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "doctor"]
+
+
+def child_main(args: list[str]) -> int:
+    """The child's side: ``docker-doctor __inside PLAN``."""
+    given = json.loads(args[0])
+    plan = Plan(**{**given, "query": tuple(given["query"]) if given.get("query") else None})
+    print(json.dumps(_execute(plan)))
+    return 0
 
 
 def _execute(plan: Plan) -> dict[str, Any]:
@@ -180,9 +195,3 @@ def _parse_answer(data: bytes) -> tuple[int, list[str]]:
             addresses.append(socket.inet_ntoa(data[offset:offset + 4]))
         offset += length
     return flags & 0xF, addresses
-
-
-if __name__ == "__main__":
-    given = json.loads(sys.argv[1])
-    plan = Plan(**{**given, "query": tuple(given["query"]) if given.get("query") else None})
-    print(json.dumps(_execute(plan)))
