@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Time docker-doctor against gathering the same facts by hand.
 
-Run as root with the project's virtualenv (scripts/test creates it):
+Run as root with the interpreter of an installation (scripts/test installs the wheel in
+build/test-env, scripts/try in .venv):
 
-    .venv/bin/python bench/benchmark.py [--sizes 5,100] [--repetitions 5]
+    build/test-env/bin/python bench/benchmark.py [--sizes 5,100] [--repetitions 5]
+        [--doctor editable=.venv/bin/docker-doctor --doctor standalone=dist/docker-doctor-linux-x86_64]
 
 For each size N it stages N httpd containers on one user-defined network, each
 publishing its own port, then reports medians of: `docker-doctor localhost:PORT
@@ -11,7 +13,9 @@ publishing its own port, then reports medians of: `docker-doctor localhost:PORT
 (`--from web0 web1:80`, live probes from inside web0's namespace); the host
 checkup with no target (every published port diagnosed); `docker-doctor bundle` (time
 and size); and, once,
-`docker-doctor --version` against a bare start of the same interpreter. The
+`docker-doctor --version` against a bare start of the same interpreter. Each
+`--doctor NAME=PATH` is another installation timed on the same diagnosis and on
+`--version`, as a ratio to the first (the one beside the interpreter). The
 containers are removed at the end.
 """
 
@@ -39,7 +43,7 @@ MANUAL = (
     "docker ps -a; docker inspect $(docker ps -aq); docker network inspect $(docker network ls -q);"
     " iptables-save; ss -ltnp"
 )
-TARGETS = {"diagnosis / manual, N=5": 3.0, "diagnosis / manual, N=100": 1.5, "--version / bare interpreter": 3.0}
+TARGETS = {"diagnosis / manual, N=5": 3.0, "diagnosis / manual, N=100": 1.5, "--version / bare interpreter": 2.0}
 
 
 def load_staging() -> ModuleType:  # tests/ is no installed package: load the module by path
@@ -55,8 +59,18 @@ def docker_doctor() -> str:
     beside = Path(sys.executable).parent / "docker-doctor"
     found = str(beside) if beside.exists() else shutil.which("docker-doctor")
     if found is None:
-        sys.exit(f"docker-doctor is neither beside {sys.executable} nor on PATH (pip install -e .)")
+        sys.exit(f"docker-doctor is neither beside {sys.executable} nor on PATH (pip install .)")
     return found
+
+
+def other_installs(given: list[str]) -> dict[str, str]:
+    installs = {}
+    for item in given:
+        name, _, path = item.partition("=")
+        if not (name and Path(path).is_file()):
+            sys.exit(f"--doctor {item}: want NAME=PATH of a docker-doctor executable")
+        installs[name] = str(Path(path).absolute())
+    return installs
 
 
 def median_seconds(cmd: Sequence[str], repetitions: int, *, check_json: bool = False) -> float:
@@ -80,8 +94,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="5,100", help="numbers of containers, comma-separated")
     parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--doctor", action="append", default=[], metavar="NAME=PATH",
+                        help="another installation to compare with the one beside this interpreter")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
+    others = other_installs(args.doctor)
 
     # As pip leaves an installed package: compiled to bytecode. An editable install
     # compiles on first import instead, and not at all under PYTHONDONTWRITEBYTECODE,
@@ -110,6 +127,10 @@ def main() -> None:
                                        check_json=True)
             medians[f"diagnosis, N={size}"] = diagnosis
             ratios[f"diagnosis / manual, N={size}"] = diagnosis / manual
+            for name, path in others.items():
+                seconds = median_seconds([path, f"localhost:{ports[0]}", "--json"], args.repetitions, check_json=True)
+                medians[f"diagnosis ({name}), N={size}"] = seconds
+                ratios[f"diagnosis, {name} / installed, N={size}"] = seconds / diagnosis
             medians[f"--from web0 web1:80, N={size}"] = median_seconds(
                 [docker_doctor(), f"{stage.prefix}-web1:80", "--from", f"{stage.prefix}-web0", "--json"],
                 args.repetitions, check_json=True)
@@ -124,17 +145,21 @@ def main() -> None:
     bare = median_seconds([sys.executable, "-c", "pass"], args.repetitions)
     medians |= {"docker-doctor --version": version, "bare interpreter": bare}
     ratios["--version / bare interpreter"] = version / bare
+    for name, path in others.items():
+        medians[f"--version ({name})"] = seconds = median_seconds([path, "--version"], args.repetitions)
+        ratios[f"--version, {name} / bare interpreter"] = seconds / bare
 
-    print(f"\n{'median of ' + str(args.repetitions):<32}{'seconds':>10}")
+    width = max(map(len, [*medians, *ratios])) + 2
+    print(f"\n{'median of ' + str(args.repetitions):<{width}}{'seconds':>10}")
     for label, seconds in medians.items():
-        print(f"{label:<32}{seconds:>10.3f}")
+        print(f"{label:<{width}}{seconds:>10.3f}")
     for label, kib in sizes_kib.items():
-        print(f"{label:<32}{kib:>9.0f} KiB")
-    print(f"\n{'ratio':<32}{'value':>10}{'target':>10}")
+        print(f"{label:<{width}}{kib:>9.0f} KiB")
+    print(f"\n{'ratio':<{width}}{'value':>10}{'target':>10}")
     for label, ratio in ratios.items():
         target = TARGETS.get(label)
         verdict = "" if target is None else f"{f'<={target:g}x':>10}  {'ok' if ratio <= target else 'MISSED'}"
-        print(f"{label:<32}{ratio:>9.2f}x{verdict}")
+        print(f"{label:<{width}}{ratio:>9.2f}x{verdict}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ and runs ``docker doctor ARGS`` as ``docker-doctor [GLOBAL OPTIONS] doctor ARGS`
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping
@@ -48,10 +47,6 @@ def metadata() -> dict[str, str]:
             "ShortDescription": SHORT_DESCRIPTION}
 
 
-def print_metadata() -> None:
-    print(json.dumps(metadata()))
-
-
 def plugin_dir(flags: ClientFlags, system: bool, env: Mapping[str, str] = os.environ) -> Path:
     """Where the docker CLI looks for this user's plugins (``--config``, ``$DOCKER_CONFIG``,
     ``~/.docker``), or the system-wide directory."""
@@ -70,7 +65,7 @@ def own_executable() -> Path:
     beside = Path(sys.executable).parent / EXECUTABLE  # `python -m doctor` in a virtual environment
     if os.access(beside, os.X_OK):
         return beside.absolute()
-    raise DoctorError(f"cannot find the {EXECUTABLE} command to link (install it: pipx install docker-doctor)")
+    raise DoctorError(f"cannot find the {EXECUTABLE} command to link (install docker-doctor with pipx or pip)")
 
 
 def install(directory: Path, executable: Path) -> str:

@@ -48,6 +48,7 @@ def test_the_guides_tiernet_is_reachable_from_every_tier(stage):
     assert (report["verdict"], errors(report), broken) == ("reachable", [], [])
 
 
+@pytest.mark.standalone
 def test_frontend_backend_networks_are_reachable_by_name_alias_and_service(stage):
     """The frontend/backend pattern: fe → app on front, app → db on back, fe never sees db."""
     front, back = stage.network("front"), stage.network("back")

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -37,6 +36,7 @@ def members(path: Path) -> dict[str, bytes]:
         return {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
 
 
+@pytest.mark.standalone
 def test_a_bundle_holds_no_planted_secret_and_says_where_each_was(stage, tmp_path):
     script = f"echo https://bob:{SECRETS['log']}@example.com/x; exec sleep 600"
     web = stage.run(
@@ -132,6 +132,7 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("kind", HOSTILE)
+@pytest.mark.standalone
 def test_hostile_or_broken_bundles_are_refused_with_one_line(kind, tmp_path):
     archive = HOSTILE[kind](tmp_path / "bundle.tar.gz")
     before = set(Path(tmp_path).rglob("*"))

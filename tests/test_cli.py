@@ -7,6 +7,8 @@ import pytest
 
 from tests.reports import doctor
 
+pytestmark = pytest.mark.standalone  # run again against the standalone executable
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "fixtures" / "snapshots" / "app-bound-to-loopback"
 

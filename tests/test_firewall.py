@@ -138,6 +138,7 @@ def netns_left() -> list[str]:
             if line.startswith("ddx-")]
 
 
+@pytest.mark.standalone
 def test_probe_external_sees_a_syn_ack_and_the_capture_sees_the_container_answer(published):
     _, client, port = published
     status, report = run_doctor(f"{client.host_address}:{port}", "--probe-external")

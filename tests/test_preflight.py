@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from tests.reports import doctor
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.standalone  # run again against the standalone executable
+
 COMPOSE = Path(__file__).resolve().parent / "compose"
 
 

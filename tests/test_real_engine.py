@@ -10,11 +10,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from tests.reports import command, run_doctor
+from tests.reports import command, environment, run_doctor
 
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
 
@@ -27,6 +26,7 @@ def errors(report):
     return [f["code"] for f in report["findings"] if f["severity"] == "error"]
 
 
+@pytest.mark.standalone
 def test_healthy_published_port_is_reachable_in_every_target_form(stage):
     port = stage.free_port()
     web = stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
@@ -198,9 +198,11 @@ def test_without_root_the_root_only_checks_are_skipped_not_silent(stage, monkeyp
 
 
 @pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv to drop privileges")
+@pytest.mark.standalone
 def test_permission_denied_on_the_socket_exits_3_with_the_fix(engine):
     done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-                           *command(), "localhost:8080"], capture_output=True, text=True, timeout=30, cwd="/")
+                           *command(), "localhost:8080"], capture_output=True, text=True, timeout=30, cwd="/",
+                          env=environment())
     if "No module named" in done.stderr:
         pytest.skip(f"the user nobody cannot run {command()[0]}: {done.stderr.strip()}")
     assert done.returncode == 3, done.stderr

@@ -25,6 +25,7 @@ RECORDED = sorted(p for p in FIXTURES.iterdir() if (p / "expected.json").exists(
 
 
 @pytest.mark.parametrize("fixture", RECORDED, ids=lambda p: p.name)
+@pytest.mark.standalone
 def test_replaying_a_recorded_snapshot_gives_the_recorded_diagnosis(fixture):
     expected = json.loads((fixture / "expected.json").read_text())
     target = [expected["target"]] if expected["target"] else []  # none: a host checkup
