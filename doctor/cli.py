@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
             from doctor import inside
 
             return inside.child_main(args[1:])
+        if args[:1] == ["__complete"]:  # a shell asking for completions: no diagnosis stack
+            from doctor import completion
+
+            return completion.answer(args[1:])
         from doctor import commands
 
         return commands.run(args)

@@ -111,10 +111,6 @@ def run(args: list[str]) -> int:
     if args == [dockercli.METADATA_COMMAND]:
         print(json.dumps(dockercli.metadata()))
         return ExitStatus.OK
-    if args[:1] == ["__complete"]:
-        from doctor import completion  # light: no diagnosis stack
-
-        return completion.answer(args[1:])
     invocation = parse_invocation(args)
     command = SUBCOMMANDS.get(invocation.args[0]) if invocation.args else None
     if command:
