@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from doctor.probes import containerfs, engine, firewall, host, netns
 
-from doctor.hookspecs import hookimpl
-from doctor.plugins import Probe
+from doctor.plugin.hookspecs import hookimpl
+from doctor.plugin.manager import Probe
 
 
 @hookimpl

@@ -8,8 +8,8 @@ fallback when the process is gone between the listing and the read.
 
 from __future__ import annotations
 
-from doctor import artifacts as a
-from doctor.plugins import Probe, ProbeContext, Skip
+from doctor.plugin.manager import Probe, ProbeContext, Skip
+from doctor.snapshot import artifacts as a
 
 FILES = {"resolv.conf": "ResolvConfPath", "hosts": "HostsPath"}
 MAX_BYTES = 64 * 1024  # a resolver file is small; a huge one is not worth reading whole

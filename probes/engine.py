@@ -5,9 +5,9 @@ from __future__ import annotations
 import concurrent.futures
 import struct
 
-from doctor import artifacts as a
-from doctor.dockerapi import EngineClient, NotFound, connect, get_json
-from doctor.plugins import Probe, ProbeContext
+from doctor.collect.engine_api import EngineClient, NotFound, connect, get_json
+from doctor.plugin.manager import Probe, ProbeContext
+from doctor.snapshot import artifacts as a
 
 LOG_LINES = 20
 PARALLEL_REQUESTS = 8

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from doctor import artifacts as a
-from doctor.plugins import Probe, ProbeContext, Skip
+from doctor.plugin.manager import Probe, ProbeContext, Skip
+from doctor.snapshot import artifacts as a
 
 
 def collect_iptables(ctx: ProbeContext) -> None:

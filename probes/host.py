@@ -10,9 +10,9 @@ from pathlib import Path
 import psutil
 from doctor.probes.netns import diag_socket, tcp_listen_dump
 
-from doctor import artifacts as a
 from doctor.facts.parse import proc_net_listeners
-from doctor.plugins import Probe, ProbeContext, Skip
+from doctor.plugin.manager import Probe, ProbeContext, Skip
+from doctor.snapshot import artifacts as a
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 # Processes that hold many descriptors and never a listening socket of the host: one

@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from doctor import artifacts as a
+from doctor.collect.namespaces import setns
 from doctor.facts.parse import format_proc_net
-from doctor.namespaces import setns
-from doctor.plugins import Probe, ProbeContext, Skip
+from doctor.plugin.manager import Probe, ProbeContext, Skip
+from doctor.snapshot import artifacts as a
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20

@@ -12,8 +12,8 @@ from doctor.rules import (
     ports,
 )
 
-from doctor.hookspecs import hookimpl
-from doctor.plugins import Rule
+from doctor.plugin.hookspecs import hookimpl
+from doctor.plugin.manager import Rule
 
 
 @hookimpl

@@ -8,12 +8,12 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from doctor.codes import finding
-from doctor.model import Evidence, Finding, Fix, Location
-from doctor.plugins import Rule, RuleContext
+from doctor.plugin.manager import Rule, RuleContext
+from doctor.report.codes import finding
+from doctor.report.document import Evidence, Finding, Fix, Location
 
 if TYPE_CHECKING:  # only preflight loads compose files
-    from doctor.compose import Port, Project, Service, Where
+    from doctor.preflight.compose import Port, Project, Service, Where
 
 COMPOSE = ("compose",)
 FILE = "compose file"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from doctor.codes import finding
-from doctor.model import Evidence, Finding, Fix
-from doctor.plugins import Rule, RuleContext
+from doctor.plugin.manager import Rule, RuleContext
+from doctor.report.codes import finding
+from doctor.report.document import Evidence, Finding, Fix
 
 ENGINE = "Engine API"
 LOG_LINES_SHOWN = 5

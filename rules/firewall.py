@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from doctor.codes import finding
 from doctor.facts.model import Container, Facts, Firewall
-from doctor.model import Evidence, Finding, Fix
-from doctor.netfilter import Decision
-from doctor.path import IP_FORWARD
-from doctor.plugins import Rule, RuleContext
+from doctor.firewall.iptables import Decision
+from doctor.path.host import IP_FORWARD
+from doctor.plugin.manager import Rule, RuleContext
+from doctor.report.codes import finding
+from doctor.report.document import Evidence, Finding, Fix
 
 FIREWALL_HOPS = ("raw-prerouting", "filter-forward", "filter-input")
 IPTABLES = "iptables-save"

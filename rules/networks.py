@@ -5,12 +5,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from doctor.codes import finding
 from doctor.facts.model import DEFAULT_MTU, Container, Facts, HostRoute, Network
-from doctor.model import Evidence, Finding, Fix
-from doctor.peer import netns_owner
-from doctor.peerpath import destination, egress_mtu
-from doctor.plugins import Rule, RuleContext
+from doctor.path.container import destination, egress_mtu
+from doctor.path.names import netns_owner
+from doctor.plugin.manager import Rule, RuleContext
+from doctor.report.codes import finding
+from doctor.report.document import Evidence, Finding, Fix
 
 ENGINE = "Engine API"
 ROUTES = "/proc/net/route"

@@ -5,11 +5,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from doctor.codes import finding
 from doctor.facts.model import Container, Facts, Network, is_loopback
-from doctor.live import DnsAnswer
-from doctor.model import Evidence, Finding, Fix
-from doctor.peer import (
+from doctor.live.connect import DnsAnswer
+from doctor.path.container import destination
+from doctor.path.names import (
     HOST_GATEWAY_NAMES,
     known_to_engine,
     named_containers,
@@ -18,8 +17,9 @@ from doctor.peer import (
     shared_networks,
     uses_embedded_dns,
 )
-from doctor.peerpath import destination
-from doctor.plugins import Rule, RuleContext
+from doctor.plugin.manager import Rule, RuleContext
+from doctor.report.codes import finding
+from doctor.report.document import Evidence, Finding, Fix
 
 ENGINE = "Engine API"
 FILES = "the container's etc files"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from doctor.codes import finding
 from doctor.facts.model import Container, is_ip
-from doctor.model import Evidence, Finding, Fix
-from doctor.plugins import Rule, RuleContext
+from doctor.plugin.manager import Rule, RuleContext
+from doctor.report.codes import finding
+from doctor.report.document import Evidence, Finding, Fix
 
 ENGINE = "Engine API"
 UNPRIVILEGED_START = "net.ipv4.ip_unprivileged_port_start"

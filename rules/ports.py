@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 from doctor.rules.fixes import port_spec, republish
 
-from doctor.codes import finding
 from doctor.facts.model import Container, Facts, Listener, Protocol
-from doctor.model import Evidence, Finding, Fix
-from doctor.plugins import Rule, RuleContext
+from doctor.plugin.manager import Rule, RuleContext
+from doctor.report.codes import finding
+from doctor.report.document import Evidence, Finding, Fix
 
 ENGINE = "Engine API"
 NETNS = "/proc/<pid>/net of the container"

@@ -2,8 +2,8 @@
 
 import time
 
-from doctor.hookspecs import hookimpl
-from doctor.plugins import Probe, Rule
+from doctor.plugin.hookspecs import hookimpl
+from doctor.plugin.manager import Probe, Rule
 
 
 class RaisesWhenAsked:

@@ -51,7 +51,7 @@ def doctor(*args: str, cwd: Path | str = "/", env: Mapping[str, str] | None = No
 
 @cache
 def validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads((files("doctor") / "schema" / "report-v1.json").read_text())
+    schema = json.loads((files("doctor.report") / "schema" / "report-v1.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 

@@ -145,8 +145,8 @@ def test_hostile_or_broken_bundles_are_refused_with_one_line(kind, tmp_path):
 
 
 def test_a_huge_member_is_refused(tmp_path, monkeypatch):
-    from doctor import snapshot
     from doctor.errors import UsageError
+    from doctor.snapshot import store as snapshot
 
     monkeypatch.setattr(snapshot, "MAX_MEMBER", 1024)
     archive = tarball(tmp_path / "big.tar.gz", ("b/manifest.json", MANIFEST), ("b/engine/logs/x.log", b"x" * 4096))
@@ -160,8 +160,8 @@ FIXTURES = ROOT / "fixtures" / "snapshots"
 @pytest.mark.parametrize("fixture", sorted(p for p in FIXTURES.iterdir() if (p / "expected.json").exists()),
                          ids=lambda p: p.name)
 def test_obfuscated_addresses_diagnose_the_same(fixture, tmp_path):
-    from doctor.obfuscate import IpObfuscator, obfuscate_snapshot
-    from doctor.snapshot import Snapshot
+    from doctor.bundle.obfuscate import IpObfuscator, obfuscate_snapshot
+    from doctor.snapshot.store import Snapshot
 
     snapshot = Snapshot.read(fixture)
     obfuscator = IpObfuscator()
@@ -195,7 +195,7 @@ DOCKER_RANGES = ("172.16.0.0/12", "192.168.0.0/16", "10.0.0.0/8", "127.0.0.0/8",
     ("DB_PASSWORD=hunter2-env", "DB_PASSWORD="),
 ])
 def test_redaction_of_free_text(text, kept):
-    from doctor.redact import MASK, Redactor
+    from doctor.bundle.redact import MASK, Redactor
 
     out = Redactor().text(text, "f", "x")
     secret = {"p/w-secret", "ghp_tok123", "hunter2-json", "abc.def-bearer", "s3cr3t-flag", "hunter2-env"}
@@ -203,9 +203,9 @@ def test_redaction_of_free_text(text, kept):
 
 
 def test_redaction_walks_every_field_of_an_inspect(tmp_path):
-    from doctor import artifacts as a
-    from doctor.redact import redact_snapshot
-    from doctor.snapshot import Snapshot
+    from doctor.bundle.redact import redact_snapshot
+    from doctor.snapshot import artifacts as a
+    from doctor.snapshot.store import Snapshot
 
     inspect = {"Id": "x", "Name": "/web", "Config": {"Env": []},
                "HostConfig": {"LogConfig": {"Type": "splunk", "Config": {"splunk-token": "tok-in-logconfig"}}}}
@@ -216,7 +216,7 @@ def test_redaction_walks_every_field_of_an_inspect(tmp_path):
 
 
 def test_obfuscated_networks_keep_network_addresses_and_many_first_octets_fit():
-    from doctor.obfuscate import IpObfuscator
+    from doctor.bundle.obfuscate import IpObfuscator
 
     o = IpObfuscator()
     network, _, prefix = o.text("172.17.0.0/16").partition("/")

@@ -67,8 +67,8 @@ def test_explain_knows_every_code_and_what_detects_it():
     assert done.returncode == 0
     data = json.loads(done.stdout)
     assert data["code"] == "APP_BOUND_TO_LOOPBACK" and data["detected_by"] == ["app-bound-to-loopback"]
-    from doctor.codes import CODES
-    from doctor.plugins import load_plugins
+    from doctor.plugin.manager import load_plugins
+    from doctor.report.codes import CODES
 
     detected = {code for rule in load_plugins().rules for code in rule.codes}
     for code in sorted(set(CODES) - detected)[:1]:  # the pre-flight codes, until a rule detects them

@@ -14,7 +14,7 @@ from tests.reports import command, environment
 
 pytestmark = pytest.mark.standalone  # run again against the standalone executable
 
-DIAGNOSIS_STACK = ("doctor.engine", "doctor.facts", "doctor.plugins", "doctor.path", "rich", "scapy", "pluggy",
+DIAGNOSIS_STACK = ("doctor.diagnosis.diagnose", "doctor.facts", "doctor.plugin.manager", "doctor.path.host", "rich", "scapy", "pluggy",
                    "docker", "psutil", "yaml")
 
 
@@ -88,5 +88,5 @@ def test_completing_does_not_import_the_diagnosis_stack():
                           capture_output=True, text=True, timeout=30, cwd="/")
     assert done.stdout.splitlines() == ["APP_BOUND_TO_LOOPBACK", ":4"]
     imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-    assert "doctor.completion" in imported
+    assert "doctor.cli.completion" in imported
     assert sorted(m for m in imported if any(m == s or m.startswith(f"{s}.") for s in DIAGNOSIS_STACK)) == []

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from doctor import artifacts as a
 from doctor.facts.parse import parse_iptables_save
-from doctor.netfilter import Packet, after_dnat, traverse
-from doctor.nftables import evaluate, parse_ruleset
+from doctor.firewall.iptables import Packet, after_dnat, traverse
+from doctor.firewall.nftables import evaluate, parse_ruleset
+from doctor.snapshot import artifacts as a
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "snapshots"
 OUTSIDE = Packet("tcp", "192.0.2.2", 8080, "eth0", local_dst=True, docker_subnets=("172.17.0.0/16",),

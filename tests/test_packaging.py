@@ -48,7 +48,7 @@ def test_the_wheel_holds_every_module_and_data_file(built):
     names = set(wheel.namelist())
     missing = [name for name in shipped_files() if name not in names]
     assert missing == []
-    assert "doctor/schema/report-v1.json" in names and "doctor/py.typed" in names
+    assert "doctor/report/schema/report-v1.json" in names and "doctor/py.typed" in names
 
 
 def test_the_wheel_installs_nothing_but_doctor(built):

@@ -16,9 +16,9 @@ from doctor.facts.parse import (
     parse_resolv_conf,
     parse_routes,
 )
-from doctor.peer import resolve_as
-from doctor.peerpath import build_peer_path
-from doctor.target import find_container, parse_target, resolve_target
+from doctor.path.container import build_peer_path
+from doctor.path.names import resolve_as
+from doctor.path.target import find_container, parse_target, resolve_target
 
 EMBEDDED = ResolvConf(("127.0.0.11",), (), ("ndots:0",))
 

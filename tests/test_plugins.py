@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from doctor import plugins
-from doctor.dockerapi import resolve_endpoint
-from doctor.engine import Options, collect, diagnose
-from doctor.runner import Job, Skip, run_jobs
-from doctor.snapshot import Snapshot
-from doctor.target import parse_target
+from doctor.collect.engine_api import resolve_endpoint
+from doctor.diagnosis.diagnose import Options, collect, diagnose
+from doctor.path.target import parse_target
+from doctor.plugin import manager as plugins
+from doctor.plugin.runner import Job, Skip, run_jobs
+from doctor.snapshot.store import Snapshot
 
 GROUP = "docker_doctor"
 

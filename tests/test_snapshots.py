@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from doctor import artifacts as a
 from doctor.facts import build_facts
 from doctor.facts.parse import (
     parse_hosts,
@@ -17,7 +16,8 @@ from doctor.facts.parse import (
     parse_proc_net,
     parse_proxy_cmdline,
 )
-from doctor.snapshot import Snapshot
+from doctor.snapshot import artifacts as a
+from doctor.snapshot.store import Snapshot
 from tests.reports import run_doctor
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "snapshots"

@@ -4,7 +4,7 @@ import pytest
 
 from doctor.errors import ExitStatus, UsageError
 from doctor.facts.model import Facts, Host
-from doctor.target import parse_target, resolve_target
+from doctor.path.target import parse_target, resolve_target
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from doctor import artifacts as a
 from doctor.facts.model import Engine, Facts, Firewall, Host, Interface, Listener
+from doctor.snapshot import artifacts as a
 
 if TYPE_CHECKING:
-    from doctor.nftables import Ruleset
+    from doctor.firewall.nftables import Ruleset
+from doctor.collect.platforms import detect
 from doctor.facts.parse import (
     demux_log,
     parse_container,
@@ -21,8 +22,7 @@ from doctor.facts.parse import (
     parse_resolv_conf,
     parse_routes,
 )
-from doctor.platforms import detect
-from doctor.snapshot import Snapshot
+from doctor.snapshot.store import Snapshot
 
 __all__ = ["Facts", "build_facts"]
 
@@ -99,8 +99,8 @@ def _parsed(snapshot: Snapshot, key: str, parse: Callable[[str], T]) -> T | None
 
 
 def _nft(text: str, iptables_read: bool) -> Ruleset:
-    from doctor.nftables import (
-        parse_ruleset,  # here: doctor.nftables itself builds on facts.model
+    from doctor.firewall.nftables import (
+        parse_ruleset,  # here: doctor.firewall.nftables itself builds on facts.model
     )
 
     return parse_ruleset(text, iptables_read)

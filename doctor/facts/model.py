@@ -10,10 +10,10 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from doctor.platforms import Platform
+from doctor.collect.platforms import Platform
 
 if TYPE_CHECKING:
-    from doctor.nftables import Ruleset
+    from doctor.firewall.nftables import Ruleset
 
 Protocol = Literal["tcp", "udp"]
 

@@ -1,0 +1,48 @@
+"""docker-doctor's entry point, at the edge: every error becomes an exit status here, once.
+
+Only what ``--version`` needs is imported at the top; the grammar (:mod:`doctor.cli.commands`)
+and everything behind it load once there is work to do.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from doctor import PROG, __version__
+from doctor.errors import DoctorError, ExitStatus
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:
+        print(f"{PROG} {__version__}")
+        return ExitStatus.OK
+    debug = "--debug" in args or "-D" in args
+    try:
+        if args[:1] == ["__inside"]:  # the child that probes from a container's namespace
+            from doctor.live import inside
+
+            return inside.child_main(args[1:])
+        if args[:1] == ["__complete"]:  # a shell asking for completions: no diagnosis stack
+            from doctor.cli import completion
+
+            return completion.answer(args[1:])
+        from doctor.cli import commands
+
+        return commands.run(args)
+    except DoctorError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return ExitStatus.INTERRUPTED
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return ExitStatus.UNDIAGNOSABLE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""Talk to the Docker Engine API, wherever DOCKER_CONTEXT, DOCKER_HOST or the CLI's context points.
+
+A local ``unix://`` socket (nearly every Linux host) is spoken to with the standard
+library: importing the docker SDK costs ~150 ms, more than the docker CLI needs for
+the whole job.  Every other endpoint (tcp with TLS, ssh) goes through the SDK.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import socket
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode
+
+from doctor.cli.dockercli import ClientFlags
+from doctor.errors import CannotDiagnose, UsageError
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+@dataclass(frozen=True)
+class Tls:
+    ca: str | None
+    cert: str | None
+    key: str | None
+    verify: bool
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    source: str  # how it was chosen: "-H", "DOCKER_HOST", "context NAME", "default"
+    tls: Tls | None = None
+
+
+def resolve_endpoint(env: Mapping[str, str] | None = None, flags: ClientFlags = ClientFlags()) -> Endpoint:
+    """The endpoint the docker CLI would use, in its order: --context, -H, DOCKER_HOST,
+    DOCKER_CONTEXT, the configuration's current context, the default socket."""
+    env = os.environ if env is None else env
+    if flags.context and flags.host:
+        raise UsageError("conflicting options: either specify --host or --context, not both")
+    config_dir = Path(flags.config or env.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    context = flags.context
+    if not context and flags.host:
+        return Endpoint(flags.host, "-H", _flag_tls(flags, env))
+    if not context and env.get("DOCKER_HOST"):
+        return Endpoint(env["DOCKER_HOST"], "DOCKER_HOST", _flag_tls(flags, env))
+    context = context or env.get("DOCKER_CONTEXT")
+    if not context:
+        try:
+            context = json.loads((config_dir / "config.json").read_text()).get("currentContext")
+        except (OSError, ValueError):
+            context = None
+    if not context or context == "default":
+        return Endpoint(DEFAULT_HOST, "default", _flag_tls(flags, env))
+    digest = hashlib.sha256(context.encode()).hexdigest()
+    try:
+        meta = json.loads((config_dir / "contexts" / "meta" / digest / "meta.json").read_text())
+    except (OSError, ValueError):
+        raise CannotDiagnose(f"docker context {context!r} not found in {config_dir}/contexts") from None
+    docker = meta.get("Endpoints", {}).get("docker", {})
+    tls_dir = config_dir / "contexts" / "tls" / digest / "docker"
+    tls = None
+    if tls_dir.is_dir():
+        tls = Tls(*(str(tls_dir / name) for name in ("ca.pem", "cert.pem", "key.pem")),
+                  verify=not docker.get("SkipTLSVerify"))
+    return Endpoint(docker.get("Host") or DEFAULT_HOST, f"context {context}", tls)
+
+
+def _flag_tls(flags: ClientFlags, env: Mapping[str, str]) -> Tls | None:
+    """TLS for -H, DOCKER_HOST or the default context, as the docker CLI takes it from its
+    flags and DOCKER_TLS_VERIFY / DOCKER_TLS / DOCKER_CERT_PATH."""
+    verify = flags.tlsverify or bool(env.get("DOCKER_TLS_VERIFY"))
+    if not (verify or flags.tls or env.get("DOCKER_TLS")):
+        return None
+    certs = Path(env.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
+    return Tls(flags.tlscacert or str(certs / "ca.pem"), flags.tlscert or str(certs / "cert.pem"),
+               flags.tlskey or str(certs / "key.pem"), verify)
+
+
+class NotFound(RuntimeError):
+    """The object went away between listing and reading it (a container removed meanwhile)."""
+
+
+def _check_status(path: str, status: int, body: bytes) -> None:
+    if status == 404:
+        raise NotFound(path)
+    if status >= 400:
+        raise RuntimeError(f"Engine API GET {path}: HTTP {status}: {body[:200]!r}")
+
+
+class EngineClient(Protocol):
+    def get(self, path: str, **query: Any) -> bytes: ...
+
+
+def connect(endpoint: Endpoint, timeout: float) -> EngineClient:
+    if endpoint.host.startswith("unix://"):
+        return UnixSocketClient(endpoint.host.removeprefix("unix://"), timeout)
+    return SdkClient(endpoint, timeout)
+
+
+def get_json(client: EngineClient, path: str, **query: Any) -> Any:
+    return json.loads(client.get(path, **query))
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, socket_path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+class UnixSocketClient:
+    def __init__(self, socket_path: str, timeout: float):
+        self.socket_path = socket_path
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def _connection(self) -> _UnixConnection:
+        # One kept-alive connection per thread: http.client is not thread-safe, and
+        # a hundred inspect requests cost less without a connect and teardown each.
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = _UnixConnection(self.socket_path, self.timeout)
+        return conn
+
+    def _fresh_connection(self) -> _UnixConnection:
+        self._connection().close()
+        self._local.conn = None
+        return self._connection()
+
+    def get(self, path: str, **query: Any) -> bytes:
+        url = quote(path) + (f"?{urlencode(query)}" if query else "")
+        try:
+            try:
+                conn = self._connection()
+                conn.request("GET", url)
+                response = conn.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn = self._fresh_connection()  # the daemon closed an idle connection: once more
+                conn.request("GET", url)
+                response = conn.getresponse()
+            body = response.read()
+        except FileNotFoundError:
+            raise CannotDiagnose(
+                f"cannot reach the Docker daemon: no socket at {self.socket_path}"
+                " (is it running? try: sudo systemctl start docker)"
+            ) from None
+        except ConnectionRefusedError:
+            raise CannotDiagnose(
+                f"cannot reach the Docker daemon at {self.socket_path}: connection refused"
+                " (is it running? try: sudo systemctl start docker)"
+            ) from None
+        except PermissionError:
+            raise CannotDiagnose(
+                f"permission denied on {self.socket_path}: run with sudo, or join the docker"
+                " group (sudo usermod -aG docker $USER, then log in again)"
+            ) from None
+        except TimeoutError:
+            raise CannotDiagnose(f"the Docker daemon at {self.socket_path} did not answer within {self.timeout:.1f} s") from None
+        _check_status(path, response.status, body)
+        return body
+
+
+class SdkClient:
+    """Any endpoint the docker SDK speaks: tcp:// (with TLS), ssh://, npipe://."""
+
+    def __init__(self, endpoint: Endpoint, timeout: float):
+        import docker  # deferred: the import alone costs ~150 ms
+        from docker.errors import DockerException
+
+        tls: Any = False
+        if endpoint.tls:
+            client_cert = (endpoint.tls.cert, endpoint.tls.key) if endpoint.tls.cert and endpoint.tls.key else None
+            tls = docker.tls.TLSConfig(client_cert=client_cert, ca_cert=endpoint.tls.ca,
+                                       verify=endpoint.tls.verify)
+        try:
+            self.api = docker.APIClient(base_url=endpoint.host, tls=tls, timeout=timeout, version="auto")
+        except DockerException as exc:
+            raise CannotDiagnose(f"cannot reach the Docker daemon at {endpoint.host}: {exc}") from None
+        self.host = endpoint.host
+        self.errors = DockerException
+
+    def get(self, path: str, **query: Any) -> bytes:
+        try:
+            response = self.api._get(self.api._url(path), params=query or None)
+        except Exception as exc:  # requests' and the SDK's many connection errors
+            raise CannotDiagnose(f"cannot reach the Docker daemon at {self.host}: {exc}") from None
+        _check_status(path, response.status_code, response.content)
+        return bytes(response.content)

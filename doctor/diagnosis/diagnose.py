@@ -1,0 +1,273 @@
+"""One diagnosis: probes → snapshot → facts → path → live checks → rules → report."""
+
+from __future__ import annotations
+
+import pathlib
+import platform
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from doctor import __version__
+from doctor.collect.engine_api import Endpoint, resolve_endpoint
+from doctor.collect.platforms import local_guess
+from doctor.diagnosis import checkup
+from doctor.errors import CannotDiagnose
+from doctor.facts import Facts, build_facts
+from doctor.live import confirm
+from doctor.live.connect import Observation, Seen
+from doctor.path.container import build_peer_path
+from doctor.path.host import Path, Route, build_path
+from doctor.path.target import Target, TargetSpec, Vantage, host_target, resolve_target
+from doctor.plugin.manager import (
+    Plugins,
+    Probe,
+    ProbeContext,
+    RuleContext,
+    load_plugins,
+)
+from doctor.plugin.runner import Job, Outcome, run_jobs
+from doctor.report.document import (
+    SEVERITY_RANK,
+    Finding,
+    Hop,
+    HopStatus,
+    ProbeRun,
+    Report,
+    Verdict,
+)
+from doctor.snapshot.store import Snapshot
+
+RULE_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class Options:
+    live: bool = True
+    timeout: float = 10.0  # the whole run
+    vantage: Vantage | None = None
+    save_snapshot: pathlib.Path | None = None  # keep what the probes read, to replay it
+    probe_external: bool = False  # send from a temporary client namespace (changes the host briefly)
+    endpoint: Endpoint | None = None  # the engine to ask; None: as the environment says (resolve_endpoint)
+
+
+def collect(probes: list[Probe], deadline: float, endpoint: Endpoint, extra: Sequence[Job] = (),
+            thorough: bool = False) -> tuple[Snapshot, dict[str, Outcome]]:
+    """Run every probe (and ``extra`` jobs alongside) into a fresh snapshot of ``endpoint``'s engine."""
+    snapshot = Snapshot(meta={"created": time.time(), "hostname": socket.gethostname()})
+    contexts: dict[str, ProbeContext] = {}
+    where = local_guess(endpoint.host, endpoint.source)
+
+    def job(p: Probe) -> Job:
+        def call() -> None:
+            # Requirements have ended by now: their artifacts are in the snapshot.
+            ctx = contexts[p.name] = ProbeContext(snapshot, deadline=min(deadline, time.monotonic() + p.timeout),
+                                                  endpoint=endpoint, thorough=thorough, platform=where)
+            p.collect(ctx)
+            snapshot.artifacts.update(ctx.artifacts)
+
+        return Job(p.name, call, p.timeout, p.requires)
+
+    outcomes = run_jobs([job(p) for p in probes] + list(extra), deadline)
+    for p in probes:
+        o = outcomes[p.name]
+        snapshot.probes.append(ProbeRun(p.name, o.status, o.detail, o.ms))
+    return snapshot, outcomes
+
+
+@dataclass
+class Assessment:
+    """One target judged: its path, the live verdict if probes were sent, the findings."""
+
+    target: Target
+    path: Path
+    static: Verdict
+    live: Verdict | None
+    findings: list[Finding]
+    runs: list[ProbeRun]
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.live or self.static
+
+
+def diagnose(spec: TargetSpec | None, options: Options, snapshot: Snapshot | None = None,
+             plugins: Plugins | None = None) -> Report:
+    """Diagnose ``spec``; with no target, check up the whole host."""
+    started = time.monotonic()
+    deadline = started + options.timeout
+    plugins = plugins or load_plugins()
+    runs: list[ProbeRun] = []
+    early: list[Observation] = []
+    if snapshot is None:
+        # Loopback targets need no facts to be probed: connect while the probes read.
+        early_job = confirm.loopback_job(spec) if options.live and spec else None
+        endpoint = options.endpoint or resolve_endpoint()
+        snapshot, outcomes = collect(plugins.probes, deadline, endpoint, [early_job] if early_job else [])
+        stop_if_engine_unreachable(outcomes)
+        if options.save_snapshot:
+            snapshot.write(options.save_snapshot)
+        if early_job:
+            early = confirm.recorded(outcomes[early_job.name], runs)
+        live_skip = None if options.live else "--no-live: nothing sent"
+    else:
+        live_skip = "replaying a snapshot: nothing sent"
+    if live_skip:
+        runs.append(ProbeRun("live", "skipped", live_skip, 0))
+
+    facts = build_facts(snapshot)
+    if facts.engine is None:
+        raise CannotDiagnose(f"no Engine data: {facts.unreadable.get('engine', 'the engine probe did not run')}")
+    live = live_skip is None
+    if spec is None:
+        report = _checkup(facts, plugins, live, deadline, host_target(facts))
+    else:
+        target = resolve_target(spec, facts, options.vantage)
+        if target.kind == "container" and target.port is None and target.source is None:
+            report = _checkup(facts, plugins, live, deadline, target)
+        else:
+            outside = options.probe_external and live
+            assessed = assess(facts, target, plugins, live, early, deadline, outside)
+            report = _report(target, assessed.verdict, assessed.findings, assessed.path.hops, assessed.runs,
+                             {"static": assessed.static, "live": assessed.live})
+    report.probes[:0] = [*plugins.failures, *snapshot.probes, *runs]
+    report.doctor = {
+        "version": __version__,
+        "engine": f"{facts.engine.version} (API {facts.engine.api_version}) at {facts.engine.endpoint}",
+        "platform": _platform(facts),
+        **report.doctor,
+        "ms": round((time.monotonic() - started) * 1000),
+    }
+    return report
+
+
+def _report(target: Target, verdict: Verdict, findings: list[Finding], path: list[Hop], runs: list[ProbeRun],
+            verdicts: dict[str, Verdict | None]) -> Report:
+    return Report(target=target.as_report(), vantage=target.vantage, verdict=verdict, findings=findings,
+                  path=path, probes=runs, doctor={"verdicts": verdicts})
+
+
+def assess(facts: Facts, target: Target, plugins: Plugins, live: bool, early: list[Observation],
+           deadline: float, from_outside: bool = False) -> Assessment:
+    """Path, live confirmation (when allowed) and rules for one target."""
+    runs: list[ProbeRun] = []
+    if target.kind == "host":
+        path = Path([], Route())  # the whole host: only host-wide rules speak
+    elif target.source:
+        path = build_peer_path(facts, target)
+    else:
+        path = build_path(facts, target)
+    static = _static_verdict(path.hops)
+    verdict: Verdict | None = None
+    seen: Seen | None = None
+    if live and target.source:
+        seen = Seen()
+        verdict = confirm.from_container(facts, target, path, seen, deadline, runs)
+    elif live and from_outside and target.vantage == "external":
+        verdict = confirm.from_outside(facts, target, path, runs)
+    elif live and target.kind != "host":
+        verdict = confirm.from_host(facts, target, path, early, deadline, runs)
+    findings = _run_rules(plugins, RuleContext(facts, target, path, seen), deadline, runs)
+    findings.sort(key=lambda f: (
+        (path.hop(f.hop) or Hop(f.hop, "unknown", "")).status != "broken",
+        path.rank(f.hop), SEVERITY_RANK[f.severity], -f.confidence,
+    ))
+    return Assessment(target, path, static, verdict, findings, runs)
+
+
+def _checkup(facts: Facts, plugins: Plugins, live: bool, deadline: float, subject: Target) -> Report:
+    """The host (subject of kind "host") or one container: one line per thing checked, problems first."""
+    only = subject.container
+    containers = [only] if only else list(facts.containers)
+    targets = [subject] + [resolve_target(spec, facts, "host") for spec in checkup.port_targets(containers)]
+    budget = max(0.5, deadline - time.monotonic())
+    jobs = [Job(f"check:{t.spec.input or t.kind}", lambda t=t: assess(facts, t, plugins, live, [], deadline), budget)
+            for t in targets]
+    outcomes = run_jobs(jobs, deadline)
+    assessed: list[Assessment] = []
+    runs: list[ProbeRun] = []
+    for job in jobs:
+        outcome = outcomes[job.name]
+        if outcome.status == "ok":
+            assessed.append(outcome.value)
+            runs += [replace(r, name=f"{job.name} {r.name}") for r in outcome.value.runs if r.status != "ok"]
+        else:
+            runs.append(ProbeRun(job.name, outcome.status, f"could not check: {outcome.detail}", outcome.ms))
+
+    ports = [_port_line(a) for a in assessed if a.target.kind == "port"]
+    if only:
+        lines = [checkup.container_line(only), *checkup.network_lines(facts, only), *ports,
+                 checkup.listeners_line(only)]
+        lines += [checkup.dns_line(only, facts)] if only.running else []
+    else:
+        lines = [checkup.engine_line(facts), *checkup.sysctl_lines(facts), *checkup.network_lines(facts),
+                 *ports, *(checkup.container_line(c) for c in facts.containers)]
+        lines += [checkup.dns_line(c, facts) for c in facts.containers if c.running]
+    lines.sort(key=lambda line: CHECK_ORDER[line.status])  # stable: problems first, each group in order
+
+    findings: dict[tuple[str, str], Finding] = {}
+    for a in assessed:
+        for f in a.findings:
+            findings.setdefault((f.code, f.explanation), f)
+    ranked = sorted(findings.values(), key=lambda f: SEVERITY_RANK[f.severity])
+    static_lines = [replace(line, status=_STATUS[a.static]) for a in assessed if a.target.kind == "port"
+                    for line in [_port_line(a)]]
+    others = [line for line in lines if not line.hop.startswith("port ")]
+    static_verdict = _static_verdict(others + static_lines)
+    live_verdict = _static_verdict(lines) if any(a.live for a in assessed) else None
+    return _report(subject, live_verdict or static_verdict, ranked, lines, runs,
+                   {"static": static_verdict, "live": live_verdict})
+
+
+CHECK_ORDER = {"broken": 0, "unknown": 1, "ok": 2, "skipped": 3}
+_STATUS: dict[Verdict, HopStatus] = {"reachable": "ok", "unreachable": "broken", "ambiguous": "unknown",
+                                     "undetermined": "unknown"}
+
+
+def _port_line(a: Assessment) -> Hop:
+    route = a.path.route
+    where = f"{route.container.name}:{route.container_port}" if route.container else "no container"
+    trouble = next((h for h in a.path.hops if h.status in ("broken", "unknown")), None)
+    detail = f"→ {where}: {trouble.hop}: {trouble.detail}" if trouble else f"→ {where}: {a.verdict}"
+    return Hop(f"port {a.target.spec.input}", _STATUS[a.verdict], detail)
+
+
+def stop_if_engine_unreachable(outcomes: dict[str, Outcome]) -> None:
+    error = outcomes["engine"].error if "engine" in outcomes else None
+    if isinstance(error, CannotDiagnose):
+        raise error
+
+
+def _static_verdict(hops: list[Hop]) -> Verdict:
+    statuses = {h.status for h in hops}
+    if "broken" in statuses:
+        return "unreachable"
+    if "unknown" in statuses:
+        return "ambiguous"
+    return "reachable" if "ok" in statuses else "undetermined"
+
+
+def _run_rules(plugins: Plugins, ctx: RuleContext, deadline: float, runs: list[ProbeRun]) -> list[Finding]:
+    def job(check: Callable[[RuleContext], object], name: str) -> Job:
+        return Job(f"rule:{name}", lambda: list(check(ctx)), RULE_TIMEOUT)  # type: ignore[call-overload]
+
+    rules = [r for r in plugins.rules if ctx.target.client in r.clients]
+    outcomes = run_jobs([job(r.check, r.name) for r in rules], max(deadline, time.monotonic() + 0.5))
+    findings: list[Finding] = []
+    for name, outcome in outcomes.items():
+        if outcome.status == "ok":
+            findings.extend(outcome.value)
+        else:
+            runs.append(ProbeRun(name, outcome.status, f"could not check: {outcome.detail}", outcome.ms))
+    return findings
+
+
+def _platform(facts: Facts) -> str:
+    host = facts.host
+    parts = [f"Linux {host.kernel}" if host else platform.platform()]
+    if facts.engine and facts.engine.os:
+        parts.append(facts.engine.os)
+    if facts.platform.kind != "linux":
+        parts.append(facts.platform.detail)
+    return ", ".join(parts)

@@ -1,0 +1,1 @@
+"""Pure: iptables and nftables rulesets, and one packet walked through them."""

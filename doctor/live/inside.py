@@ -1,0 +1,197 @@
+"""Live probes sent from inside a container's network namespace, by a short-lived child.
+
+``docker-doctor __inside PLAN`` enters the namespace of PLAN's pid, asks one DNS server
+one question, connects where it is told (or where the answer points), prints the
+observations as JSON and exits.  A child process rather than a thread of the doctor:
+it leaves the namespace by exiting, so nothing of the doctor can end up in the wrong
+one, and it needs no tool inside the image.  The DNS query is made by hand because the
+host's resolver would read the host's resolv.conf, not the container's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from doctor.facts.model import Protocol
+from doctor.live.connect import DnsAnswer, DnsOutcome, Observation, probe
+
+CHILD_COMMAND = "__inside"  # the hidden first word that makes docker-doctor the child
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+TYPE_A, CLASS_IN = 1, 1
+
+
+@dataclass
+class Plan:
+    netns: str  # the namespace to enter: /proc/PID/ns/net or /run/netns/NAME
+    timeout: float  # per query or connection attempt
+    query: tuple[str, str] | None = None  # (name, server)
+    connect: list[tuple[str, int, Protocol]] = field(default_factory=list)  # (address, port, protocol)
+    port: int | None = None  # with a query and nothing to connect to: connect to its answer here
+    protocol: Protocol = "tcp"
+    syn: list[tuple[str, int]] = field(default_factory=list)  # raw SYN probes (scapy): (address, port)
+
+
+@dataclass
+class Result:
+    answer: DnsAnswer | None
+    observations: list[Observation]
+
+
+def run(plan: Plan) -> Result:
+    """Run ``plan`` in a child process that enters the namespace (needs root)."""
+    budget = plan.timeout * (1 + len(plan.connect) + len(plan.syn) + (ATTEMPTS + 1 if plan.query else 0)) + 3
+    done = subprocess.run([*_doctor_again(), CHILD_COMMAND, json.dumps(asdict(plan))],
+                          capture_output=True, text=True, timeout=budget, env={**os.environ, "PYTHONSAFEPATH": "1"})
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
+                           f"exited {done.returncode}")
+    data = json.loads(done.stdout)
+    answer = DnsAnswer(**{**data["answer"], "addresses": tuple(data["answer"]["addresses"])}) \
+        if data["answer"] else None
+    return Result(answer, [Observation(**o) for o in data["observations"]])
+
+
+def _doctor_again() -> list[str]:
+    """This same docker-doctor: the standalone executable itself, or this interpreter with the
+    installed package (PYTHONSAFEPATH: never a `doctor` folder of the current directory)."""
+    return [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "doctor"]
+
+
+def child_main(args: list[str]) -> int:
+    """The child's side: ``docker-doctor __inside PLAN``."""
+    given = json.loads(args[0])
+    plan = Plan(**{**given, "query": tuple(given["query"]) if given.get("query") else None})
+    print(json.dumps(_execute(plan)))
+    return 0
+
+
+def _execute(plan: Plan) -> dict[str, Any]:
+    from doctor.collect import namespaces
+
+    namespaces.enter(plan.netns)
+    answer = query(plan.query[0], plan.query[1], plan.timeout) if plan.query else None
+    targets = [(address, port, protocol) for address, port, protocol in plan.connect]
+    if not targets and answer and plan.port:
+        targets = [(address, plan.port, plan.protocol) for address in answer.addresses[:1]]
+    observations = [probe(address, port, protocol, plan.timeout, linger=False) for address, port, protocol in targets]
+    observations += [syn_probe(address, port, plan.timeout) for address, port in plan.syn]
+    return {"answer": asdict(answer) if answer else None, "observations": [asdict(o) for o in observations]}
+
+
+ICMP_UNREACHABLE = {0: "network unreachable", 1: "host unreachable", 3: "port unreachable",
+                    9: "network administratively prohibited", 10: "host administratively prohibited",
+                    13: "communication administratively prohibited"}
+
+
+def syn_probe(address: str, port: int, timeout: float) -> Observation:
+    """One TCP SYN, sent raw: a SYN-ACK (open), an RST (refused), an ICMP error (with its
+    code: a REJECT rule, no route), or silence (dropped)."""
+    # Deferred: scapy costs ~0.2-0.6 s to import, paid only by a run that asked for it.
+    from doctor.live.capture import quiet_scapy
+
+    quiet_scapy()
+    from scapy.layers.inet import ICMP, IP, TCP
+    from scapy.sendrecv import sr1
+
+    started = time.monotonic()
+    syn = IP(dst=address) / TCP(sport=1024 + int.from_bytes(os.urandom(2), "big") % 60000, dport=port, flags="S")
+    answer = sr1(syn, timeout=timeout, verbose=0)
+    ms = round((time.monotonic() - started) * 1000)
+    if answer is None:
+        return Observation(address, port, "tcp", "timeout", ms, f"SYN: silence for {timeout:.1f} s (dropped)")
+    if TCP in answer:
+        flags = str(answer[TCP].flags)
+        if "S" in flags and "A" in flags:
+            return Observation(address, port, "tcp", "open", ms, "SYN-ACK: the service accepts")
+        return Observation(address, port, "tcp", "refused", ms, f"RST from {answer[IP].src}: nothing listens")
+    if ICMP in answer:
+        kind, code = answer[ICMP].type, answer[ICMP].code
+        what = ICMP_UNREACHABLE.get(code, f"code {code}") if kind == 3 else f"type {kind} code {code}"
+        return Observation(address, port, "tcp", "unreachable", ms,
+                           f"ICMP {kind}/{code} ({what}) from {answer[IP].src}: a REJECT rule, or no route")
+    return Observation(address, port, "tcp", "error", ms, f"unexpected answer: {answer.summary()}")
+
+
+ATTEMPTS = 2  # as a stub resolver retries (resolv.conf's attempts:2): one lost datagram is no verdict
+
+
+def query(name: str, server: str, timeout: float) -> DnsAnswer:
+    """One A query to ``server`` over UDP, sent up to ATTEMPTS times, as a stub resolver does."""
+    started = time.monotonic()
+
+    def answer(outcome: DnsOutcome, addresses: tuple[str, ...] = (), detail: str = "") -> DnsAnswer:
+        return DnsAnswer(name, server, outcome, addresses, round((time.monotonic() - started) * 1000), detail)
+
+    ident = int.from_bytes(os.urandom(2), "big")
+    family = socket.AF_INET6 if ":" in server else socket.AF_INET
+    data = b""
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect((server, 53))  # connected: an ICMP port unreachable surfaces as ECONNREFUSED
+            for _ in range(ATTEMPTS):
+                sock.send(_question(ident, name))
+                try:
+                    while True:
+                        data = sock.recv(4096)
+                        if len(data) >= 12 and struct.unpack_from(">H", data)[0] == ident:
+                            break
+                    break
+                except TimeoutError:
+                    continue
+            else:
+                return answer("timeout", detail=f"no answer to {ATTEMPTS} tries of {timeout:.1f} s")
+        except ConnectionRefusedError:
+            return answer("refused", detail="nothing listens on port 53 there (ICMP port unreachable)")
+        except OSError as exc:
+            return answer("error", detail=str(exc))
+    try:
+        rcode, addresses = _parse_answer(data)
+    except (struct.error, IndexError, ValueError):
+        return answer("error", detail="malformed answer")
+    if rcode == 3:
+        return answer("nxdomain", detail="no such name (NXDOMAIN)")
+    if rcode != 0:
+        return answer("failed", detail=f"server error {RCODES.get(rcode, rcode)}")
+    if not addresses:
+        return answer("no-address", detail="the name exists but has no IPv4 address")
+    return answer("answered", tuple(addresses))
+
+
+def _question(ident: int, name: str) -> bytes:
+    labels = b"".join(bytes([len(part)]) + part.encode("idna") for part in name.rstrip(".").split(".") if part)
+    return struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack(">HH", TYPE_A, CLASS_IN)
+
+
+def _skip_name(data: bytes, offset: int) -> int:
+    while True:
+        length = data[offset]
+        if length & 0xC0 == 0xC0:  # a compression pointer ends the name
+            return offset + 2
+        if length == 0:
+            return offset + 1
+        offset += 1 + length
+
+
+def _parse_answer(data: bytes) -> tuple[int, list[str]]:
+    _, flags, questions, answers = struct.unpack_from(">HHHH", data)
+    offset = 12
+    for _ in range(questions):
+        offset = _skip_name(data, offset) + 4
+    addresses = []
+    for _ in range(answers):
+        offset = _skip_name(data, offset)
+        kind, klass, _ttl, length = struct.unpack_from(">HHIH", data, offset)
+        offset += 10
+        if kind == TYPE_A and klass == CLASS_IN and length == 4:
+            addresses.append(socket.inet_ntoa(data[offset:offset + 4]))
+        offset += length
+    return flags & 0xF, addresses

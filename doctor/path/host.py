@@ -1,0 +1,392 @@
+"""The path model: the hops a packet takes to the target, each judged from facts alone.
+
+name resolution → host listener / docker-proxy → nat DNAT → filter FORWARD → bridge →
+container → the listener in the container's network namespace.  Live probes may
+later confirm or contradict a hop (see :mod:`doctor.live.connect`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+from doctor.facts.model import Binding, Container, Facts, Listener, PortMapping
+from doctor.firewall.iptables import Decision, Packet, after_dnat
+from doctor.firewall.walk import walk
+from doctor.path.target import Target
+from doctor.report.document import Hop, HopStatus
+
+HOPS = (
+    "name-resolution",
+    "host-listener",
+    "raw-prerouting",
+    "nat-dnat",
+    "filter-forward",
+    "filter-input",
+    "bridge",
+    "container",
+    "container-listener",
+)
+
+IP_FORWARD = "net.ipv4.ip_forward"
+NOT_FORWARDED = "traffic from this host to its own address is not forwarded"
+LOCAL = "sent from this host: it does not pass PREROUTING"
+
+
+@dataclass(frozen=True)
+class Route:
+    """The container and port mapping behind the target, as far as the facts tell."""
+
+    container: Container | None = None
+    mapping: PortMapping | None = None
+    binding: Binding | None = None
+    live: bool = False  # False: only requested (HostConfig), the engine has not applied it
+
+    @property
+    def container_port(self) -> int | None:
+        return self.mapping.container_port if self.mapping else None
+
+
+@dataclass
+class Path:
+    hops: list[Hop]
+    route: Route
+    #: hop -> the netfilter decision behind its verdict (raw-prerouting, nat-dnat, filter-*)
+    decisions: dict[str, Decision] = field(default_factory=dict)
+
+    def hop(self, name: str) -> Hop | None:
+        return next((h for h in self.hops if h.hop == name), None)
+
+    def set(self, hop: Hop) -> None:
+        self.hops = [hop if h.hop == hop.hop else h for h in self.hops]
+
+    def rank(self, hop: str) -> int:
+        """Where a hop sits on this path, for ranking findings (unknown hops last)."""
+        names = [h.hop for h in self.hops]
+        return names.index(hop) if hop in names else len(names) + HOPS.index(hop) if hop in HOPS else 99
+
+
+def find_route(facts: Facts, target: Target) -> Route:
+    """Which container the target leads to: a live binding first, then a requested one."""
+    if target.kind == "container":
+        return _container_route(target)
+    assert target.port is not None
+    live = [(c, m, b) for c in facts.containers for m, b in c.publishing(target.port, target.protocol)]
+    accepting = [(c, m, b) for c, m, b in live if any(b.accepts(addr) for addr in target.addresses)]
+    if accepting or live:
+        container, mapping, binding = (accepting or live)[0]
+        return Route(container, mapping, binding, live=True)
+    for container in facts.containers:
+        requested = container.configured_on(target.port, target.protocol)
+        if requested:
+            mapping, binding = requested[0]
+            return Route(container, mapping, binding, live=False)
+    return Route()
+
+
+def _container_route(target: Target) -> Route:
+    container = target.container
+    assert container is not None
+    port = target.port
+    if port is None:  # the container's first published, exposed or listening port
+        ports = [m.container_port for m in container.published or container.configured]
+        # Not loopback listeners: on user-defined networks the embedded DNS listens on 127.0.0.11.
+        ports += [p for p, _ in container.exposed]
+        ports += sorted(l.port for l in container.listeners or () if not l.loopback_only)
+        port = ports[0] if ports else None
+    if port is None:
+        return Route(container)
+    mapping = next(
+        (m for m in container.published + container.configured
+         if m.container_port == port and m.protocol == target.protocol),
+        PortMapping(port, target.protocol),
+    )
+    return Route(container, mapping, mapping.bindings[0] if mapping.bindings else None, live=True)
+
+
+def build_path(facts: Facts, target: Target) -> Path:
+    route = find_route(facts, target)
+    judge = Judge(facts, target, route)
+    if target.kind == "container" and target.vantage == "external":  # routed straight to its address
+        names = ("raw-prerouting", "filter-forward", "bridge", "container", "container-listener")
+    elif target.kind == "container":
+        names = ("host-listener", "bridge", "container", "container-listener")
+    else:
+        names = HOPS
+    hops = [getattr(judge, name.replace("-", "_"))() for name in names]
+    return Path(hops, route, judge.decisions)
+
+
+class Judge:
+    """One method per hop; each returns the hop's static verdict."""
+
+    def __init__(self, facts: Facts, target: Target, route: Route):
+        self.facts, self.target, self.route = facts, target, route
+        self.backend = route.container
+        self.decisions: dict[str, Decision] = {}
+
+    def _hop(self, name: str, status: HopStatus, detail: str) -> Hop:
+        return Hop(name, status, detail)
+
+    def _no_container(self, name: str) -> Hop:
+        return self._hop(name, "skipped", "no container behind this port")
+
+    def name_resolution(self) -> Hop:
+        spec = self.target.spec
+        shown = ", ".join(self.target.addresses)
+        if spec.host is None or spec.host == shown:
+            return self._hop("name-resolution", "ok", f"connects to {shown}")
+        return self._hop("name-resolution", "ok", f"{spec.host} → {shown}")
+
+    def host_listener(self) -> Hop:
+        t, route, c = self.target, self.route, self.backend
+        if t.kind == "container":
+            return self._published_side()
+        platform = self.facts.platform
+        if platform.kind == "wsl2" and platform.wsl_mode == "nat" and t.vantage == "external":
+            return self._hop("host-listener", "broken", f"{', '.join(t.addresses)} is the WSL2 VM's NAT address: "
+                             "only Windows reaches it (other machines reach neither it nor Windows' localhost relay)")
+        port = f"{t.protocol} {t.port}"
+        holders = self.facts.host_listeners_on(t.port or 0, t.protocol)
+        foreign = [l for l in holders or () if l.process != "docker-proxy"]
+        if c is not None and route.live:
+            if route.binding and any(route.binding.accepts(a) for a in t.addresses):
+                return self._hop("host-listener", "ok", f"{c.name} publishes {route.binding} → "
+                                 f"{route.container_port}/{t.protocol}{self._proxy_note()}")
+            bound = ", ".join(str(b) for m in c.published for b in m.bindings if b.host_port == t.port)
+            return self._hop("host-listener", "broken",
+                             f"{c.name} publishes {port} only on {bound}, not on {', '.join(t.addresses)}")
+        if c is not None:  # requested but not applied
+            why = ("runs with --network host, so -p is ignored" if c.uses_host_network
+                   else f"is {c.status}" if not c.running
+                   else "has no published binding (its networks: "
+                        f"{', '.join(a.network for a in c.attachments) or 'none'})")
+            held = f"; {_holder(foreign)} holds the port" if foreign else ""
+            return self._hop("host-listener", "broken", f"{c.name} asks for {port} but {why}{held}")
+        if holders is None:
+            return self._hop("host-listener", "unknown", "no container publishes it; host sockets unreadable")
+        if foreign:
+            return self._hop("host-listener", "ok", f"no container publishes {port}; {_holder(foreign)} listens")
+        return self._hop("host-listener", "broken", f"nothing listens on {port} and no container publishes it")
+
+    def _published_side(self) -> Hop:
+        """For a container target: is its port published on the host, as asked?"""
+        c, mapping = self.backend, self.route.mapping
+        if c is None or mapping is None or not mapping.bindings:
+            return self._hop("host-listener", "skipped", "the port is not published on the host")
+        shown = ", ".join(str(b) for b in mapping.bindings)
+        if any(mapping == m for m in c.published):
+            return self._hop("host-listener", "ok", f"published on {shown}")
+        return self._hop("host-listener", "broken", f"asks for {shown} but the engine did not publish it"
+                         f" ({c.error or c.status})")
+
+    def _proxy_note(self) -> str:
+        if self.facts.proxies is None:
+            return ""
+        proxies = [p for p in self.facts.proxies
+                   if p.host_port == self.target.port and p.protocol == self.target.protocol]
+        if proxies:
+            return f" (docker-proxy pid {', '.join(str(p.pid) for p in proxies)})"
+        return " (no docker-proxy: the kernel's NAT rules carry it)"
+
+    # --- the kernel's path for a packet from another machine -----------------
+
+    @cached_property
+    def _arriving(self) -> Packet | None:
+        """The first packet of an outside client's connection, as it arrives; None from the host."""
+        t, c = self.target, self.backend
+        if t.vantage != "external":
+            return None
+        bridges = tuple(self.facts.bridges())
+        subnets = tuple(s for n in self.facts.networks for s in n.subnets)
+        if t.kind == "container":  # straight to the container's address
+            address, port, local = self._container_ip(), self.route.container_port, False
+        else:
+            address, port, local = (t.addresses[0] if t.addresses else None), t.port, True
+        if address is None or port is None or c is None and t.kind == "container":
+            return None
+        return Packet(t.protocol, address, port, self.facts.interface_with(address) if local else None,
+                      local_dst=local, docker_subnets=subnets, not_in=(*bridges, "lo"))
+
+    @cached_property
+    def _nat(self) -> Decision | None:
+        packet = self._arriving
+        if packet is None or not self._rules_read or not packet.local_dst:
+            return None
+        return walk(self.facts, "nat", "PREROUTING", packet)
+
+    @cached_property
+    def _forwarded(self) -> Packet | None:
+        """The packet as FORWARD sees it: after DNAT, routed out of the container's bridge."""
+        packet, nat = self._arriving, self._nat
+        if packet is None:
+            return None
+        if nat is not None and nat.dnat:
+            packet = after_dnat(packet, nat.dnat)
+        elif packet.local_dst:
+            return None  # for the host itself: INPUT, not FORWARD
+        network = next((n for n in self.facts.networks if n.contains(packet.dst)), None)
+        return replace(packet, out_iface=network.bridge if network and network.bridge else None)
+
+    @property
+    def _rules_read(self) -> bool:
+        return self.facts.firewall is not None or self.facts.nftables is not None
+
+    def raw_prerouting(self) -> Hop:
+        packet = self._arriving
+        if packet is None:
+            return self._hop("raw-prerouting", "skipped", LOCAL)
+        if not self._rules_read:
+            return self._hop("raw-prerouting", "unknown", _why_unread(self.facts, "iptables"))
+        return self._decided("raw-prerouting", walk(self.facts, "raw", "PREROUTING", packet),
+                             "nothing in raw PREROUTING drops it")
+
+    def nat_dnat(self) -> Hop:
+        c, route = self.backend, self.route
+        if c is None or not route.live:
+            return self._no_container("nat-dnat")
+        if self.target.vantage != "external":
+            if self._has_proxy():
+                return self._hop("nat-dnat", "skipped", "loopback traffic goes to docker-proxy, not through DNAT")
+            return self._hop("nat-dnat", "skipped", LOCAL)
+        if not self._rules_read:
+            return self._hop("nat-dnat", "unknown", _why_unread(self.facts, "iptables"))
+        nat = self._nat
+        if nat is None:
+            return self._hop("nat-dnat", "skipped", "addressed to the container itself: no DNAT")
+        self.decisions["nat-dnat"] = nat
+        if nat.dnat:
+            address, port = nat.dnat
+            return self._hop("nat-dnat", "ok", f"{nat} → {address}:{port}")
+        if nat.verdict == "unknown":
+            return self._hop("nat-dnat", "unknown", f"{nat}: {nat.detail}")
+        if self._proxy_accepts():
+            return self._hop("nat-dnat", "ok", "no DNAT rule: the packet is for the host, where docker-proxy "
+                             "listens (see filter-input)")
+        return self._hop("nat-dnat", "broken", f"no rule in nat PREROUTING sends {self._arriving.dst}:"
+                         f"{self._arriving.dport} to {self._container_ip()}:{route.container_port}")
+
+    def _has_proxy(self) -> bool:
+        return bool(self.facts.proxies) and any(
+            p.host_port == self.target.port and p.protocol == self.target.protocol for p in self.facts.proxies or ())
+
+    def _proxy_accepts(self) -> bool:
+        packet = self._arriving
+        return packet is not None and any(
+            p.host_port == packet.dport and p.protocol == packet.protocol and Binding(p.host_ip, p.host_port)
+            .accepts(packet.dst) for p in self.facts.proxies or ())
+
+    def _container_ip(self) -> str | None:
+        c = self.backend
+        return next((a.ip for a in c.attachments if a.ip), None) if c else None
+
+    def filter_forward(self) -> Hop:
+        if self.target.vantage != "external":
+            return self._hop("filter-forward", "skipped", NOT_FORWARDED)
+        if self.backend is None or not self.route.live:
+            return self._no_container("filter-forward")
+        if not self._rules_read:
+            return self._hop("filter-forward", "unknown", _why_unread(self.facts, "iptables"))
+        packet = self._forwarded
+        if packet is None:
+            return self._hop("filter-forward", "skipped", "for the host itself (INPUT), not forwarded")
+        forwarding = self.facts.sysctls.get(IP_FORWARD)
+        if forwarding is not None and forwarding.strip() == "0":
+            return self._hop("filter-forward", "broken", f"{IP_FORWARD} = 0: the kernel forwards nothing")
+        mangle = walk(self.facts, "mangle", "FORWARD", packet)
+        if mangle.verdict != "accept":
+            return self._decided("filter-forward", mangle, "")
+        return self._decided("filter-forward", walk(self.facts, "filter", "FORWARD", packet), "")
+
+    def filter_input(self) -> Hop:
+        packet = self._arriving
+        if packet is None or not packet.local_dst or self._forwarded is not None:
+            return self._hop("filter-input", "skipped", "not for a process of the host")
+        if not self._rules_read:
+            return self._hop("filter-input", "unknown", _why_unread(self.facts, "iptables"))
+        return self._decided("filter-input", walk(self.facts, "filter", "INPUT", packet), "")
+
+    def _decided(self, hop: str, decision: Decision, accepted: str) -> Hop:
+        self.decisions[hop] = decision
+        if decision.verdict == "accept":
+            return self._hop(hop, "ok", accepted or f"accepted by {decision}")
+        if decision.verdict == "unknown":
+            return self._hop(hop, "unknown", f"{decision}: {decision.detail}")
+        return self._hop(hop, "broken", f"{decision.verdict}ed by {decision}".replace("droped", "dropped"))
+
+    def bridge(self) -> Hop:
+        c = self.backend
+        if c is None:
+            return self._no_container("bridge")
+        if c.uses_host_network:
+            return self._hop("bridge", "skipped", f"{c.name} shares the host's network stack")
+        if not c.running:
+            return self._hop("bridge", "skipped", f"{c.name} is not running")
+        if not c.attachments:
+            return self._hop("bridge", "broken", f"{c.name} is on no network (network mode {c.network_mode})")
+        internal = [a.network for a in c.attachments if (n := self.facts.network(a.network_id)) and n.internal]
+        if internal and len(internal) == len(c.attachments):
+            return self._hop("bridge", "broken", f"{c.name} is only on internal network(s) {', '.join(internal)}: "
+                             "nothing is published from there")
+        if self.facts.platform.kind == "desktop" and self.target.kind == "container" and self.target.vantage == "host":
+            return self._hop("bridge", "broken" if self.target.spec.host in c.addresses else "skipped",
+                             f"{c.name}'s addresses are inside Docker Desktop's VM: not routable from this host")
+        networks = [self.facts.network(a.network_id) for a in c.attachments]
+        if self.target.vantage == "host" and all(n is not None and n.host_isolated for n in networks):
+            return self._hop("bridge", "broken", f"{c.name} is only on {networks[0].driver} network "
+                             f"{networks[0].name}: this host cannot reach its own {networks[0].driver} children")
+        shown = ", ".join(f"{a.network} ({a.ip})" if a.ip else a.network for a in c.attachments)
+        return self._hop("bridge", "ok", f"{c.name} on {shown}")
+
+    def container(self) -> Hop:
+        c = self.backend
+        if c is None:
+            return self._no_container("container")
+        if not c.running:
+            code = f", exit code {c.exit_code}" if c.status == "exited" else ""
+            return self._hop("container", "broken", f"{c.name} is {c.status}{code}")
+        if c.health == "unhealthy":
+            return self._hop("container", "ok", f"{c.name} is running but unhealthy")
+        return self._hop("container", "ok", f"{c.name} is running" + (f" ({c.health})" if c.health else ""))
+
+    def container_listener(self) -> Hop:
+        c, port = self.backend, self.route.container_port
+        if c is None:
+            return self._no_container("container-listener")
+        if port is None:
+            return self._hop("container-listener", "skipped", f"{c.name} has no port to check")
+        if not c.running:
+            return self._hop("container-listener", "skipped", f"{c.name} is not running")
+        if c.uses_host_network:
+            return self._hop("container-listener", "skipped", "its sockets are the host's")
+        if c.listeners is None:
+            return self._hop("container-listener", "unknown", _why_unread(self.facts, "container-listeners"))
+        protocol = self.target.protocol
+        listening = c.listeners_on(port, protocol)
+        if any(not l.loopback_only for l in listening):
+            return self._hop("container-listener", "ok", f"{_listeners(listening)} in {c.name}")
+        if listening:
+            return self._hop("container-listener", "broken",
+                             f"{c.name} listens on {_listeners(listening)} only: loopback inside the container")
+        others = sorted({str(l) for l in c.listeners if not l.loopback_only})
+        return self._hop("container-listener", "broken", f"nothing in {c.name} listens on {protocol} {port}"
+                         + (f" (it listens on {', '.join(others)})" if others else ""))
+
+
+def _listeners(listeners: list[Listener]) -> str:
+    return ", ".join(str(l) for l in listeners)
+
+
+def _holder(listeners: list[Listener]) -> str:
+    l = listeners[0]
+    if l.pid is None:
+        return "a process of another user (run as root to name it)"
+    return f"{l.process} (pid {l.pid})"
+
+
+def _why_unread(facts: Facts, probe: str) -> str:
+    return f"not read: {facts.unreadable.get(probe, 'no data')}"
+
+
+def with_status(hop: Hop, status: HopStatus, live: str) -> Hop:
+    return replace(hop, status=status, static=hop.status, live=live)

@@ -1,0 +1,1 @@
+"""The plugin face: what a plugin author imports."""

@@ -1,0 +1,1 @@
+"""Checks of a compose file before a deploy."""

@@ -1,0 +1,121 @@
+"""`docker-doctor preflight`: a compose file checked before it is deployed.
+
+The compose project is the target (kind ``compose``); the rules for the ``compose``
+client check it statically and, unless ``--no-live``, against this host's facts (ports
+held, forwarding, subnets, sysctls, the engine).  An ignore file (`.docker-doctor.yaml`)
+can waive a code, for all services or one, each with its reason; an unknown code there is
+an error, so that a typo never hides a check.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from doctor import __version__
+from doctor.collect.engine_api import Endpoint, resolve_endpoint
+from doctor.errors import UsageError
+from doctor.facts import Facts, build_facts
+from doctor.path.host import Path as HopPath
+from doctor.path.host import Route
+from doctor.path.target import Target, TargetSpec
+from doctor.plugin.manager import RuleContext, load_plugins
+from doctor.preflight.compose import Project
+from doctor.report.codes import CODES
+from doctor.report.document import SEVERITY_RANK, Finding, Hop, ProbeRun, Report
+from doctor.snapshot.store import Snapshot
+
+IGNORE_FILE = ".docker-doctor.yaml"
+
+
+@dataclass(frozen=True)
+class Waiver:
+    code: str
+    service: str | None
+    reason: str
+
+    def covers(self, f: Finding) -> bool:
+        return f.code == self.code and (self.service is None or f.hop == f"service {self.service}")
+
+
+def read_waivers(path: Path) -> list[Waiver]:
+    import yaml  # deferred: only preflight reads YAML
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
+    waivers = []
+    for index, entry in enumerate(data.get("ignore") or [] if isinstance(data, dict) else []):
+        if not isinstance(entry, dict) or "code" not in entry:
+            raise UsageError(f"{path}: ignore[{index}] needs a code")
+        code = str(entry["code"]).upper()
+        if code not in CODES:
+            raise UsageError(f"{path}: ignore[{index}]: unknown code {entry['code']!r}")
+        if not str(entry.get("reason") or "").strip():
+            raise UsageError(f"{path}: ignore[{index}] ({code}) needs a reason")
+        waivers.append(Waiver(code, entry.get("service"), str(entry["reason"])))
+    return waivers
+
+
+def check(project: Project, live: bool, timeout: float, waivers: list[Waiver],
+          endpoint: Endpoint | None = None) -> Report:
+    started = time.monotonic()
+    plugins = load_plugins()
+    runs: list[ProbeRun] = list(plugins.failures)
+    if live:
+        from doctor.diagnosis.diagnose import collect
+
+        snapshot, _ = collect(plugins.probes, started + timeout, endpoint or resolve_endpoint())
+    else:
+        snapshot = Snapshot()
+        runs.append(ProbeRun("live", "skipped", "--no-live: this host is not checked", 0))
+    runs += snapshot.probes
+    facts = build_facts(snapshot)
+    target = Target(TargetSpec(" ".join(project.files), None, None, "tcp"), "compose", None, "tcp", (), "host")
+    ctx = RuleContext(facts, target, HopPath([], Route()), None, project)
+    findings: list[Finding] = []
+    for rule in plugins.rules:
+        if "compose" in rule.clients:
+            try:
+                findings += list(rule.check(ctx))
+            except Exception as exc:  # a rule that fails is reported, never the end of the run
+                runs.append(ProbeRun(f"rule:{rule.name}", "failed", f"could not check: {exc!r}", 0))
+    waived = [f for f in findings if any(w.covers(f) for w in waivers)]
+    findings = sorted((f for f in findings if f not in waived),
+                      key=lambda f: (SEVERITY_RANK[f.severity], f.location.file if f.location else "",
+                                     f.location.line if f.location else 0))
+    lines = _lines(project, facts, findings, live)
+    errors = any(f.severity == "error" for f in findings)
+    return Report(
+        target=target.as_report(), vantage="host", verdict="unreachable" if errors else "reachable",
+        findings=findings, path=lines, probes=runs,
+        doctor={"version": __version__, "engine": _engine(facts, live), "platform": facts.platform.detail,
+                "waived": [{"code": f.code, "hop": f.hop} for f in waived], "compose_project": project.name,
+                "ms": round((time.monotonic() - started) * 1000)},
+    )
+
+
+def _engine(facts: Facts, live: bool) -> str:
+    if facts.engine:
+        return f"{facts.engine.version} (API {facts.engine.api_version}) at {facts.engine.endpoint}"
+    return facts.unreadable.get("engine", "not checked (--no-live)" if not live else "not read")
+
+
+def _lines(project: Project, facts: Facts, findings: list[Finding], live: bool) -> list[Hop]:
+    lines = [Hop(f"file {f}", "ok", f"project {project.name}") for f in project.files]
+    if live:
+        lines.append(Hop("engine", "ok" if facts.engine else "unknown", _engine(facts, live)))
+    for s in project.services:
+        own = [f for f in findings if f.hop == f"service {s.name}" and f.severity != "info"]
+        status = "broken" if any(f.severity == "error" for f in own) else "unknown" if own else "ok"
+        detail = ", ".join(f.code for f in own) or (f"{len(s.ports)} published port(s), networks "
+                                                    f"{', '.join(sorted(s.networks)) or s.network_mode}")
+        lines.append(Hop(f"service {s.name}", status, detail))  # type: ignore[arg-type]
+    return lines
+
+
+def exit_code(report: Report, fail_on: str) -> int:
+    failing = ("error", "warning") if fail_on == "warning" else ("error",)
+    return 1 if any(f.severity in failing for f in report.findings) else 0

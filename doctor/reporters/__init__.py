@@ -1,1 +1,0 @@
-"""Reporters: the same report as text for people or JSON for machines."""
