@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from doctor.facts.model import Container, Facts, Firewall
-from doctor.firewall.iptables import Decision
+from doctor.facts.model import Container, Facts
+from doctor.firewall.iptables import IptablesRuleset
+from doctor.firewall.model import Decision
 from doctor.path.host import IP_FORWARD
 from doctor.plugin.manager import Rule, RuleContext
 from doctor.report.codes import finding
@@ -188,7 +189,7 @@ def direct_routing_blocked(ctx: RuleContext) -> Iterator[Finding]:
     )
 
 
-def _rule_count(firewall: Firewall | None) -> int:
+def _rule_count(firewall: IptablesRuleset | None) -> int:
     if firewall is None:
         return 0
     return sum(len(chain.rules) for table, chains in firewall.tables.items() if not table.endswith("6")

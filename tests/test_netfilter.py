@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from doctor.facts.parse import parse_iptables_save
-from doctor.firewall.iptables import Packet, after_dnat, traverse
+from doctor.firewall.iptables import after_dnat, parse_iptables_save, traverse
+from doctor.firewall.model import Packet
 from doctor.firewall.nftables import evaluate, parse_ruleset
 from doctor.snapshot import artifacts as a
 

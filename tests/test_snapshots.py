@@ -12,10 +12,10 @@ import pytest
 from doctor.facts import build_facts
 from doctor.facts.parse import (
     parse_hosts,
-    parse_iptables_save,
     parse_proc_net,
     parse_proxy_cmdline,
 )
+from doctor.firewall.iptables import parse_iptables_save
 from doctor.snapshot import artifacts as a
 from doctor.snapshot.store import Snapshot
 from tests.reports import run_doctor

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from doctor.facts.model import Engine, Facts, Firewall, Host, Interface, Listener
-from doctor.snapshot import artifacts as a
-
-if TYPE_CHECKING:
-    from doctor.firewall.nftables import Ruleset
 from doctor.collect.platforms import detect
+from doctor.facts.model import Engine, Facts, Host, Interface, Listener
 from doctor.facts.parse import (
     demux_log,
     parse_container,
     parse_hosts,
-    parse_iptables_save,
     parse_network,
     parse_proc_net,
     parse_proxy_cmdline,
     parse_resolv_conf,
     parse_routes,
 )
+from doctor.firewall.iptables import IptablesRuleset, parse_iptables_save
+from doctor.firewall.nftables import NftRuleset, parse_ruleset
+from doctor.snapshot import artifacts as a
 from doctor.snapshot.store import Snapshot
 
 __all__ = ["Facts", "build_facts"]
@@ -98,11 +96,7 @@ def _parsed(snapshot: Snapshot, key: str, parse: Callable[[str], T]) -> T | None
     return None if text is None else parse(text)
 
 
-def _nft(text: str, iptables_read: bool) -> Ruleset:
-    from doctor.firewall.nftables import (
-        parse_ruleset,  # here: doctor.firewall.nftables itself builds on facts.model
-    )
-
+def _nft(text: str, iptables_read: bool) -> NftRuleset:
     return parse_ruleset(text, iptables_read)
 
 
@@ -120,7 +114,7 @@ def _container_listeners(snapshot: Snapshot, container_id: str) -> list[Listener
     return [l for text, protocol in texts if text is not None for l in parse_proc_net(text, protocol)]  # type: ignore[arg-type]
 
 
-def _merged_firewall(v4: str, v6: str | None) -> Firewall:
+def _merged_firewall(v4: str, v6: str | None) -> IptablesRuleset:
     # v6 tables are kept apart under their own names ("nat6", "filter6") so that no
     # rule mixes the two address families by accident.
     firewall = parse_iptables_save(v4)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from doctor.collect.platforms import Platform
-
-if TYPE_CHECKING:
-    from doctor.firewall.nftables import Ruleset
+from doctor.firewall.iptables import IptablesRuleset
+from doctor.firewall.nftables import NftRuleset
+from doctor.firewall.walk import Rulesets
 
 Protocol = Literal["tcp", "udp"]
 
@@ -264,41 +264,6 @@ class ProxyProcess:
 
 
 @dataclass(frozen=True)
-class Rule:
-    """One iptables rule, as iptables-save wrote it."""
-
-    table: str
-    chain: str
-    position: int  # 1-based, as `iptables -L --line-numbers` counts
-    text: str  # the rule without "-A CHAIN"
-    target: str | None
-
-    def __str__(self) -> str:
-        return f"-t {self.table} -A {self.chain} {self.text}"
-
-
-@dataclass(frozen=True)
-class Chain:
-    name: str
-    policy: str | None  # built-in chains only
-    rules: tuple[Rule, ...]
-
-
-@dataclass(frozen=True)
-class Firewall:
-    """The iptables ruleset: table -> chain name -> chain."""
-
-    tables: dict[str, dict[str, Chain]]
-
-    def chain(self, table: str, name: str) -> Chain | None:
-        return self.tables.get(table, {}).get(name)
-
-    def rules(self, table: str, name: str) -> tuple[Rule, ...]:
-        chain = self.chain(table, name)
-        return chain.rules if chain else ()
-
-
-@dataclass(frozen=True)
 class HostRoute:
     """One IPv4 route of the host's main table."""
 
@@ -346,15 +311,19 @@ class Facts:
     host_listeners: tuple[Listener, ...] | None
     proxies: tuple[ProxyProcess, ...] | None
     sysctls: dict[str, str | None]
-    firewall: Firewall | None  # what `iptables-save` shows (v6 tables as "filter6", "nat6", ...)
+    firewall: IptablesRuleset | None  # what `iptables-save` shows (v6 tables as "filter6", "nat6", ...)
     hosts_file: dict[str, tuple[str, ...]] | None  # name -> addresses, in file order
     resolv_conf: ResolvConf | None = None
-    legacy_firewall: Firewall | None = None  # iptables-legacy rules, when the other backend is nft
-    nftables: Ruleset | None = None  # native nft tables (not iptables-nft's, which `firewall` shows)
+    legacy_firewall: IptablesRuleset | None = None  # iptables-legacy rules, when the other backend is nft
+    nftables: NftRuleset | None = None  # native nft tables (not iptables-nft's, which `firewall` shows)
     routes: tuple[HostRoute, ...] | None = None
     interfaces: dict[str, Interface] | None = None
     platform: Platform = field(default_factory=lambda: Platform("linux", "Linux"))
     unreadable: dict[str, str] = field(default_factory=dict)  # what -> why
+
+    @property
+    def rulesets(self) -> Rulesets:
+        return Rulesets(self.firewall, self.legacy_firewall, self.nftables)
 
     def container(self, ref: str) -> Container | None:
         """By name, full id or unique id prefix (as the docker CLI resolves them)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -11,9 +10,7 @@ from typing import Any
 from doctor.facts.model import (
     Attachment,
     Binding,
-    Chain,
     Container,
-    Firewall,
     HostRoute,
     Listener,
     Mount,
@@ -22,7 +19,6 @@ from doctor.facts.model import (
     Protocol,
     ProxyProcess,
     ResolvConf,
-    Rule,
 )
 
 TCP_LISTEN = "0A"
@@ -70,49 +66,6 @@ def proc_net_listeners(text: str, protocol: Protocol) -> list[tuple[str, int, in
         inode = int(fields[9]) if len(fields) > 9 and fields[9].isdigit() else None
         listeners.append((address, int(port, 16), inode))
     return listeners
-
-
-def parse_iptables_save(text: str) -> Firewall:
-    tables: dict[str, dict[str, Chain]] = {}
-    policies: dict[str, str | None] = {}
-    rules: dict[str, list[Rule]] = {}
-    table = None
-
-    def close_table() -> None:
-        if table is not None:
-            tables[table] = {
-                name: Chain(name, policy, tuple(rules[name])) for name, policy in policies.items()
-            }
-
-    for line in text.splitlines():
-        if line.startswith("*"):
-            close_table()
-            table, policies, rules = line[1:].strip(), {}, {}
-        elif line.startswith(":") and table:
-            name, policy = line[1:].split()[:2]
-            policies[name] = None if policy == "-" else policy
-            rules[name] = []
-        elif line.startswith("-A ") and table:
-            _, chain, rest = line.split(" ", 2)
-            policies.setdefault(chain, None)
-            chain_rules = rules.setdefault(chain, [])
-            chain_rules.append(Rule(table, chain, len(chain_rules) + 1, rest, _jump_target(rest)))
-        elif line.strip() == "COMMIT":
-            close_table()
-            table = None
-    close_table()
-    return Firewall(tables)
-
-
-_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
-_JUMP = re.compile(r"(?:^|\s)(?:-j|--jump|-g|--goto)\s+(\S+)")
-
-
-def _jump_target(rule: str) -> str | None:
-    # Quoted text (comments) may say "-j" too: blank it out first. shlex would be exact
-    # but costs ~0.2 ms a rule, most of a run on a host with hundreds of rules.
-    match = _JUMP.search(_QUOTED.sub('""', rule))
-    return match.group(1) if match else None
 
 
 def parse_hosts(text: str) -> dict[str, tuple[str, ...]]:

@@ -1,7 +1,7 @@
 """Walk one packet through iptables chains, the way the kernel would, from facts alone.
 
-Pure: a ruleset (``facts.model.Firewall``) and a :class:`Packet` in, a :class:`Decision`
-out.  Every match is judged True, False or None (cannot tell: a match this module does
+Pure: a ruleset (:class:`IptablesRuleset`, from :func:`parse_iptables_save`) and a
+:class:`~doctor.firewall.model.Packet` in, a :class:`~doctor.firewall.model.Decision` out.  Every match is judged True, False or None (cannot tell: a match this module does
 not understand, or a field of the packet that is not known).  A rule whose verdict
 could change the outcome and whose matches cannot be told makes the decision
 ``unknown``, naming that rule: never a guess.
@@ -12,11 +12,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, replace
-from typing import Literal
 
-from doctor.facts.model import Chain, Firewall, Rule
-
-Verdict = Literal["accept", "drop", "reject", "unknown"]
+from doctor.firewall.model import Action, Decision, FirewallRule, Packet
 
 TERMINAL = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "reject"}
 #: Targets that act and let the packet go on through the chain.
@@ -30,54 +27,83 @@ MAX_STEPS = 100_000
 
 
 @dataclass(frozen=True)
-class Packet:
-    """The first packet (SYN) of a connection, as it is at the hook being walked."""
-
-    protocol: str  # tcp, udp
-    dst: str
-    dport: int
-    in_iface: str | None  # None: not known
-    out_iface: str | None = None  # None: not routed yet, or not known
-    src: str | None = None  # None: some address outside every Docker network and loopback
-    orig_dst: str | None = None  # before DNAT (conntrack's original direction)
-    orig_dport: int | None = None
-    local_dst: bool = False  # addrtype LOCAL: dst is an address of this host
-    docker_subnets: tuple[str, ...] = ()  # where an unknown src is known not to be
-    not_in: tuple[str, ...] = ()  # interfaces an unknown in_iface is known not to be (bridges, lo)
+class IptablesChain:
+    name: str
+    policy: str | None  # built-in chains only
+    rules: tuple[FirewallRule, ...]
 
 
 @dataclass(frozen=True)
-class Decision:
-    verdict: Verdict
-    rule: Rule | None  # the rule that decided; None: the chain policy (or nothing decided)
-    chain: str  # where it was decided
-    table: str
-    policy: str | None = None
-    detail: str = ""
-    dnat: tuple[str, int] | None = None  # nat: where DNAT sends the packet
-    tool: str = "iptables"  # or iptables-legacy, nft: where the deciding rule lives
+class IptablesRuleset:
+    """An iptables ruleset: table -> chain name -> chain."""
 
-    def __str__(self) -> str:
-        where = f"{self.table} {self.chain}" + (" (iptables-legacy)" if self.tool == "iptables-legacy" else "")
-        if self.rule is not None:
-            return f"{where} rule {self.rule.position}: {self.rule.text}"
-        return f"{where} policy {self.policy or 'ACCEPT'}"
+    tables: dict[str, dict[str, IptablesChain]]
+
+    def chain(self, table: str, name: str) -> IptablesChain | None:
+        return self.tables.get(table, {}).get(name)
+
+    def rules(self, table: str, name: str) -> tuple[FirewallRule, ...]:
+        chain = self.chain(table, name)
+        return chain.rules if chain else ()
+
+
+def parse_iptables_save(text: str) -> IptablesRuleset:
+    tables: dict[str, dict[str, IptablesChain]] = {}
+    policies: dict[str, str | None] = {}
+    rules: dict[str, list[FirewallRule]] = {}
+    table = None
+
+    def close_table() -> None:
+        if table is not None:
+            tables[table] = {
+                name: IptablesChain(name, policy, tuple(rules[name])) for name, policy in policies.items()
+            }
+
+    for line in text.splitlines():
+        if line.startswith("*"):
+            close_table()
+            table, policies, rules = line[1:].strip(), {}, {}
+        elif line.startswith(":") and table:
+            name, policy = line[1:].split()[:2]
+            policies[name] = None if policy == "-" else policy
+            rules[name] = []
+        elif line.startswith("-A ") and table:
+            _, chain, rest = line.split(" ", 2)
+            policies.setdefault(chain, None)
+            chain_rules = rules.setdefault(chain, [])
+            chain_rules.append(FirewallRule(table, chain, len(chain_rules) + 1, rest, _jump_target(rest)))
+        elif line.strip() == "COMMIT":
+            close_table()
+            table = None
+    close_table()
+    return IptablesRuleset(tables)
+
+
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JUMP = re.compile(r"(?:^|\s)(?:-j|--jump|-g|--goto)\s+(\S+)")
+
+
+def _jump_target(rule: str) -> str | None:
+    # Quoted text (comments) may say "-j" too: blank it out first. shlex would be exact
+    # but costs ~0.2 ms a rule, most of a run on a host with hundreds of rules.
+    match = _JUMP.search(_QUOTED.sub('""', rule))
+    return match.group(1) if match else None
 
 
 def tokens(text: str) -> list[str]:
     return [t[1:-1] if t.startswith('"') else t for t in _TOKEN.findall(text)]
 
 
-def traverse(firewall: Firewall, table: str, chain: str, packet: Packet) -> Decision:
+def traverse(firewall: IptablesRuleset, table: str, chain: str, packet: Packet) -> Decision:
     """Where ``packet`` ends in a built-in ``chain`` of ``table``: accepted, dropped, rejected, or
     unknown.  In the nat table, a DNAT rule ends the walk with ``dnat`` set."""
     start = firewall.chain(table, chain)
     if start is None:
         return Decision("accept", None, chain, table, detail=f"no {table} {chain} chain")
-    stack: list[tuple[Chain, int]] = [(start, 0)]
-    doubts: list[tuple[Rule, str]] = []  # rules that might have matched, each with the reason
+    stack: list[tuple[IptablesChain, int]] = [(start, 0)]
+    doubts: list[tuple[FirewallRule, str]] = []  # rules that might have matched, each with the reason
 
-    def decided(verdict: Verdict, rule: Rule | None, where: str, **more: object) -> Decision:
+    def decided(verdict: Action, rule: FirewallRule | None, where: str, **more: object) -> Decision:
         return _with_doubts(Decision(verdict, rule, where, table, **more), doubts)  # type: ignore[arg-type]
 
     def policy() -> Decision:  # the end of the built-in chain, also after a goto or a RETURN
@@ -124,7 +150,7 @@ def traverse(firewall: Firewall, table: str, chain: str, packet: Packet) -> Deci
     return policy()
 
 
-def _with_doubts(decision: Decision, doubts: list[tuple[Rule, str]]) -> Decision:
+def _with_doubts(decision: Decision, doubts: list[tuple[FirewallRule, str]]) -> Decision:
     """Unknown, if a rule that might have matched would have ended the walk differently."""
     for rule, why in doubts:
         if TERMINAL.get(rule.target or "") != decision.verdict or decision.dnat:
@@ -134,7 +160,7 @@ def _with_doubts(decision: Decision, doubts: list[tuple[Rule, str]]) -> Decision
     return decision
 
 
-def _dnat(rule: Rule) -> tuple[str, int] | None:
+def _dnat(rule: FirewallRule) -> tuple[str, int] | None:
     words = tokens(rule.text)
     if "--to-destination" not in words:
         return None
@@ -144,7 +170,7 @@ def _dnat(rule: Rule) -> tuple[str, int] | None:
     return (address, int(port.split("-")[0])) if port else (address, 0)
 
 
-def matches(rule: Rule, packet: Packet) -> tuple[bool | None, str]:
+def matches(rule: FirewallRule, packet: Packet) -> tuple[bool | None, str]:
     """Whether ``rule`` matches ``packet``: True, False, or None (cannot tell) with the reason."""
     words = tokens(rule.text)
     unknown = ""

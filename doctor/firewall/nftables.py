@@ -15,8 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from doctor.facts.model import Rule
-from doctor.firewall.iptables import Decision, Packet
+from doctor.firewall.model import Decision, FirewallRule, Packet
 
 #: Tables iptables-nft owns: read from iptables-save, not twice.
 IPTABLES_TABLES = {"filter", "nat", "raw", "mangle", "security"}
@@ -56,7 +55,7 @@ class NftChain:
 
 
 @dataclass(frozen=True)
-class Ruleset:
+class NftRuleset:
     chains: dict[tuple[str, str, str], NftChain]  # (family, table, name) -> chain
     maps: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)  # name -> {key: verdict}
     tables: tuple[tuple[str, str], ...] = ()
@@ -66,7 +65,7 @@ class Ruleset:
         return sorted(found, key=lambda c: c.priority)
 
 
-def parse_ruleset(text: str, iptables_read: bool = False) -> Ruleset:
+def parse_ruleset(text: str, iptables_read: bool = False) -> NftRuleset:
     """The native tables of ``nft -j list ruleset``; with ``iptables_read``, without the tables
     iptables-nft owns (iptables-save showed those already)."""
     items = json.loads(text).get("nftables", [])
@@ -92,7 +91,7 @@ def parse_ruleset(text: str, iptables_read: bool = False) -> Ruleset:
         elif "map" in item:
             m = item["map"]
             maps[(m["family"], m["table"], m["name"])] = {_key(k): v for k, v in m.get("elem", ())}
-    return Ruleset(
+    return NftRuleset(
         {key: NftChain(key[0], key[1], key[2], tuple(rules.get(key, ())), c.get("hook"), c.get("type"),
                        int(c.get("prio", 0)) if not isinstance(c.get("prio"), dict) else 0,
                        c.get("policy", "accept"))
@@ -104,7 +103,7 @@ def _key(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def evaluate(ruleset: Ruleset, hook: str, packet: Packet, *, nat: bool = False, raw: bool = False) -> Decision:
+def evaluate(ruleset: NftRuleset, hook: str, packet: Packet, *, nat: bool = False, raw: bool = False) -> Decision:
     """The packet at ``hook`` through every native base chain there (nat chains only with ``nat``;
     with ``raw``, only the filter chains that run before connection tracking)."""
     def wanted(chain: NftChain) -> bool:
@@ -122,7 +121,7 @@ def evaluate(ruleset: Ruleset, hook: str, packet: Packet, *, nat: bool = False, 
     return Decision("accept", None, hook, "nft", tool="nft")
 
 
-def _walk(ruleset: Ruleset, base: NftChain, packet: Packet) -> Decision:
+def _walk(ruleset: NftRuleset, base: NftChain, packet: Packet) -> Decision:
     def policy() -> Decision:  # the end of the base chain, or a return from it: its policy decides
         verdict = "drop" if base.policy == "drop" else "accept"
         return Decision(verdict, None, base.name, f"nft {base.where}", policy=base.policy, tool="nft")  # type: ignore[arg-type]
@@ -170,12 +169,12 @@ def _decision(verdict: str, chain: NftChain, rule: NftRule, detail: str) -> Deci
                     tool="nft")
 
 
-def _as_rule(chain: NftChain, rule: NftRule) -> Rule:
-    return Rule(f"nft {chain.where}", chain.name, rule.position, rule.text() + (
+def _as_rule(chain: NftChain, rule: NftRule) -> FirewallRule:
+    return FirewallRule(f"nft {chain.where}", chain.name, rule.position, rule.text() + (
         f"  # handle {rule.handle}" if rule.handle is not None else ""), None)
 
 
-def _rule(ruleset: Ruleset, chain: NftChain, rule: NftRule, packet: Packet) -> tuple[Any, str]:
+def _rule(ruleset: NftRuleset, chain: NftChain, rule: NftRule, packet: Packet) -> tuple[Any, str]:
     """("next" | (verdict, argument) | None, why unknown)."""
     unknown = ""
     for expr in rule.expr:
@@ -210,7 +209,7 @@ def _rule(ruleset: Ruleset, chain: NftChain, rule: NftRule, packet: Packet) -> t
     return "next", ""
 
 
-def _vmap(ruleset: Ruleset, chain: NftChain, value: dict[str, Any], packet: Packet) -> Any:
+def _vmap(ruleset: NftRuleset, chain: NftChain, value: dict[str, Any], packet: Packet) -> Any:
     key = _field(value.get("key"), packet)
     data = value.get("data")
     if key is None:

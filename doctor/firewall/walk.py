@@ -8,11 +8,11 @@ that translates.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from doctor.facts.model import Facts
-from doctor.firewall.iptables import Decision, Packet, traverse
-from doctor.firewall.nftables import evaluate
+from doctor.firewall.iptables import IptablesRuleset, traverse
+from doctor.firewall.model import Decision, Packet
+from doctor.firewall.nftables import NftRuleset, evaluate
 
 #: iptables (table, built-in chain) -> the nft hook, and which base chains there.
 NFT_HOOKS = {
@@ -23,12 +23,26 @@ NFT_HOOKS = {
 }
 
 
-def walk(facts: Facts, table: str, chain: str, packet: Packet) -> Decision:
-    decisions = [replace(traverse(fw, table, chain, packet), tool=tool)
-                 for fw, tool in ((facts.firewall, "iptables"), (facts.legacy_firewall, "iptables-legacy")) if fw]
-    if facts.nftables is not None and (table, chain) in NFT_HOOKS:
+@dataclass(frozen=True)
+class Rulesets:
+    """Every ruleset read from one host; None: not read."""
+
+    iptables: IptablesRuleset | None  # what `iptables-save` shows (v6 tables as "filter6", "nat6", ...)
+    legacy: IptablesRuleset | None = None  # iptables-legacy's, when the other backend is nft
+    nftables: NftRuleset | None = None  # native nft tables (not iptables-nft's, which `iptables` shows)
+
+    @property
+    def read(self) -> bool:
+        return self.iptables is not None or self.nftables is not None
+
+
+def walk(rulesets: Rulesets, table: str, chain: str, packet: Packet) -> Decision:
+    decisions = [replace(traverse(ruleset, table, chain, packet), tool=tool)
+                 for ruleset, tool in ((rulesets.iptables, "iptables"), (rulesets.legacy, "iptables-legacy"))
+                 if ruleset]
+    if rulesets.nftables is not None and (table, chain) in NFT_HOOKS:
         hook, kind = NFT_HOOKS[table, chain]
-        decisions.append(evaluate(facts.nftables, hook, packet, **kind))
+        decisions.append(evaluate(rulesets.nftables, hook, packet, **kind))
     if not decisions:
         return Decision("unknown", None, chain, table, detail="no firewall ruleset was read")
     if table == "nat":

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from doctor.facts.model import Binding, Container, Facts, Listener, PortMapping
-from doctor.firewall.iptables import Decision, Packet, after_dnat
+from doctor.firewall.iptables import after_dnat
+from doctor.firewall.model import Decision, Packet
 from doctor.firewall.walk import walk
 from doctor.path.target import Target
 from doctor.report.document import Hop, HopStatus
@@ -51,7 +52,7 @@ class Route:
 class Path:
     hops: list[Hop]
     route: Route
-    #: hop -> the netfilter decision behind its verdict (raw-prerouting, nat-dnat, filter-*)
+    #: hop -> the firewall's decision behind its verdict (raw-prerouting, nat-dnat, filter-*)
     decisions: dict[str, Decision] = field(default_factory=dict)
 
     def hop(self, name: str) -> Hop | None:
@@ -213,7 +214,7 @@ class Judge:
         packet = self._arriving
         if packet is None or not self._rules_read or not packet.local_dst:
             return None
-        return walk(self.facts, "nat", "PREROUTING", packet)
+        return walk(self.facts.rulesets, "nat", "PREROUTING", packet)
 
     @cached_property
     def _forwarded(self) -> Packet | None:
@@ -230,7 +231,7 @@ class Judge:
 
     @property
     def _rules_read(self) -> bool:
-        return self.facts.firewall is not None or self.facts.nftables is not None
+        return self.facts.rulesets.read
 
     def raw_prerouting(self) -> Hop:
         packet = self._arriving
@@ -238,7 +239,7 @@ class Judge:
             return self._hop("raw-prerouting", "skipped", LOCAL)
         if not self._rules_read:
             return self._hop("raw-prerouting", "unknown", _why_unread(self.facts, "iptables"))
-        return self._decided("raw-prerouting", walk(self.facts, "raw", "PREROUTING", packet),
+        return self._decided("raw-prerouting", walk(self.facts.rulesets, "raw", "PREROUTING", packet),
                              "nothing in raw PREROUTING drops it")
 
     def nat_dnat(self) -> Hop:
@@ -293,10 +294,10 @@ class Judge:
         forwarding = self.facts.sysctls.get(IP_FORWARD)
         if forwarding is not None and forwarding.strip() == "0":
             return self._hop("filter-forward", "broken", f"{IP_FORWARD} = 0: the kernel forwards nothing")
-        mangle = walk(self.facts, "mangle", "FORWARD", packet)
+        mangle = walk(self.facts.rulesets, "mangle", "FORWARD", packet)
         if mangle.verdict != "accept":
             return self._decided("filter-forward", mangle, "")
-        return self._decided("filter-forward", walk(self.facts, "filter", "FORWARD", packet), "")
+        return self._decided("filter-forward", walk(self.facts.rulesets, "filter", "FORWARD", packet), "")
 
     def filter_input(self) -> Hop:
         packet = self._arriving
@@ -304,7 +305,7 @@ class Judge:
             return self._hop("filter-input", "skipped", "not for a process of the host")
         if not self._rules_read:
             return self._hop("filter-input", "unknown", _why_unread(self.facts, "iptables"))
-        return self._decided("filter-input", walk(self.facts, "filter", "INPUT", packet), "")
+        return self._decided("filter-input", walk(self.facts.rulesets, "filter", "INPUT", packet), "")
 
     def _decided(self, hop: str, decision: Decision, accepted: str) -> Hop:
         self.decisions[hop] = decision
