@@ -1,11 +1,13 @@
 """The command line's contract: exit statuses, one-line errors, explain, --version."""
 
 import json
+import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.reports import doctor
+from tests.reports import command, doctor, environment
 
 pytestmark = pytest.mark.standalone  # run again against the standalone executable
 
@@ -85,3 +87,9 @@ def test_version():
     from doctor import __version__
     done = doctor("--version")
     assert done.returncode == 0 and done.stdout.strip() == f"docker-doctor {__version__}"
+
+
+def test_a_reader_that_goes_away_is_no_error():
+    done = subprocess.run(f"{shlex.quote(command()[0])} explain NOTHING_ON_PORT --json | head -c 10", shell=True,
+                          capture_output=True, text=True, timeout=30, env=environment())
+    assert done.stdout == '{\n  "code"' and done.stderr == ""

@@ -48,6 +48,14 @@ def test_bash_completes_subcommands_and_codes(bin_dir):
     assert bash(bin_dir, "docker-doctor preflight --format s") == ["sarif"]
     assert {"--no-live", "--from", "--json", "--context", "--host"} <= set(bash(bin_dir, "docker-doctor --"))
     assert {"host", "external"} <= set(bash(bin_dir, "docker-doctor localhost:80 --from "))
+    assert bash(bin_dir, "docker-doctor localhost:80 --from=ext") == ["external"]  # after bash's word break
+    assert "explain" in bash(bin_dir, "docker-doctor --fr web ")  # --fr is --from: web is its value, no target
+    assert bash(bin_dir, 'docker-doctor explain "APP_') == ["APP_BOUND_TO_LOOPBACK"]
+
+
+def test_values_of_global_options_complete_too(bin_dir):
+    assert bash(bin_dir, "docker-doctor --context ") == ["default"]
+    assert "explain" in bash(bin_dir, "docker-doctor -H a -H b ")  # not a valid line (two -H): still an answer
 
 
 def test_bash_completes_this_hosts_containers_as_targets_and_sources(bin_dir, stage):

@@ -103,6 +103,36 @@ def test_uninstall_removes_the_link_and_the_cli_no_longer_lists_it(docker_cli, c
     assert again.returncode == 0 and again.stdout.startswith("not installed")
 
 
+def test_installing_again_through_the_docker_cli_keeps_the_link_working(docker_cli, config):
+    link = config / "cli-plugins" / "docker-doctor"
+    target = os.readlink(link)
+    done = docker(docker_cli, "doctor", "plugin", "install", config=config)  # argv[0] is the link itself
+    assert done.returncode == 0 and done.stdout.startswith("already installed"), done.stdout + done.stderr
+    assert os.readlink(link) == target
+    assert docker(docker_cli, "doctor", "--version", config=config).stdout.strip() == f"docker-doctor {__version__}"
+
+
+def test_the_docker_clis_debug_option_reaches_the_plugin(docker_cli, config):
+    done = docker(docker_cli, "--debug", "doctor", "explain", "NOTHING_ON_PORT", "--json", config=config)
+    assert done.returncode == 0 and json.loads(done.stdout)["code"] == "NOTHING_ON_PORT", done.stderr
+
+
+def test_install_and_uninstall_leave_a_link_of_someone_else_alone(tmp_path):
+    plugins = tmp_path / "cli-plugins"
+    plugins.mkdir()
+    (plugins / "docker-doctor").symlink_to("/bin/true")
+    for action in ("install", "uninstall"):
+        done = doctor("plugin", action, env={"DOCKER_CONFIG": str(tmp_path)})
+        assert done.returncode == 3 and "which is not docker-doctor" in done.stderr, done.stderr
+        assert os.readlink(plugins / "docker-doctor") == "/bin/true"
+
+
+def test_a_plugin_directory_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "cli-plugins").write_text("")
+    done = doctor("plugin", "install", env={"DOCKER_CONFIG": str(tmp_path)})
+    assert done.returncode == 3 and len(done.stderr.splitlines()) == 1 and "internal error" not in done.stderr
+
+
 def test_install_refuses_to_replace_a_file_it_did_not_make(tmp_path):
     plugins = tmp_path / "cli-plugins"
     plugins.mkdir()

@@ -6,6 +6,7 @@ and everything behind it load once there is work to do.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from doctor import PROG, __version__
@@ -17,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--version"]:
         print(f"{PROG} {__version__}")
         return ExitStatus.OK
-    debug = "--debug" in args or "-D" in args
+    debug = any(arg in ("-D", "--debug") or arg.startswith("--debug=t") for arg in args)
     try:
         if args[:1] == ["__inside"]:  # the child that probes from a container's namespace
             from doctor.live import inside
@@ -29,13 +30,20 @@ def main(argv: list[str] | None = None) -> int:
             return completion.answer(args[1:])
         from doctor.cli import commands
 
-        return commands.run(args)
+        status = commands.run(args)
+        sys.stdout.flush()  # here, so that a reader gone away is a BrokenPipeError below
+        return status
     except DoctorError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return ExitStatus.INTERRUPTED
+    except BrokenPipeError:
+        # Whatever is left in stdout's buffer cannot be written either: point it at
+        # /dev/null, or the interpreter's own flush at exit complains.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitStatus.BROKEN_PIPE
     except Exception as exc:
         if debug:
             raise

@@ -66,7 +66,6 @@ def diagnose_parser() -> argparse.ArgumentParser:
                         help="diagnose from a bundle (.tar.gz) or a snapshot directory instead of this host")
     parser.add_argument("--save-snapshot", type=Path, metavar="DIR", help="write what the probes read to DIR")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every probe, skipped ones too")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -83,7 +82,7 @@ def global_options() -> argparse.ArgumentParser:
     parser = _Parser(add_help=False, allow_abbrev=False)
     parser.add_argument("--config", metavar="DIR")
     parser.add_argument("-c", "--context", metavar="NAME")
-    parser.add_argument("-D", dest="debug", action="store_true")
+    parser.add_argument("-D", "--debug", action="store_true")  # show tracebacks
     parser.add_argument("-H", "--host", action="append", default=[], metavar="URL")
     parser.add_argument("-l", "--log-level", metavar="LEVEL")  # accepted: docker-doctor writes no log
     parser.add_argument("--tls", action="store_true")
@@ -97,7 +96,8 @@ def global_options() -> argparse.ArgumentParser:
 def parse_invocation(args: Sequence[str], env: Mapping[str, str] = os.environ) -> Invocation:
     """Take the docker CLI's global options out of ``args`` (wherever they stand), and the word
     ``doctor`` when the docker CLI runs this as ``docker doctor``."""
-    known, rest = global_options().parse_known_args(list(args))
+    given = [switch for arg in args if (switch := _switch(arg)) is not None]
+    known, rest = global_options().parse_known_args(given)
     if len(known.host) > 1:
         raise UsageError("specify only one -H")
     if env.get(dockercli.REEXEC_ENV) and rest[:1] == [dockercli.NAME]:
@@ -105,6 +105,21 @@ def parse_invocation(args: Sequence[str], env: Mapping[str, str] = os.environ) -
     flags = ClientFlags(known.config, known.context, known.host[0] if known.host else None, known.tls,
                         known.tlsverify, known.tlscacert, known.tlscert, known.tlskey)
     return Invocation(flags, known.debug, rest)
+
+
+SWITCHES = ("-D", "--debug", "--tls", "--tlsverify")  # the boolean global options
+
+
+def _switch(arg: str) -> str | None:
+    """``--tls=true`` is ``--tls``, ``--tls=false`` is none, as the docker CLI's flags take them."""
+    name, equals, value = arg.partition("=")
+    if not equals or name not in SWITCHES:
+        return arg
+    if value.lower() in ("true", "t", "1"):
+        return name
+    if value.lower() in ("false", "f", "0"):
+        return None
+    raise UsageError(f"invalid argument {value!r} for {name}: want true or false")
 
 
 def run(args: list[str]) -> int:
@@ -175,7 +190,6 @@ def bundle_parser() -> argparse.ArgumentParser:
                              "out of Docker's own ranges)")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="bound the reading")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -226,7 +240,6 @@ def preflight_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ignore-file", type=Path, metavar="PATH",
                         help=f"codes and services to ignore, each with a reason (default: ./{'.docker-doctor.yaml'})")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from doctor.cli import commands, dockercli
 from doctor.cli.dockercli import ClientFlags
+from doctor.errors import UsageError
 
 # cobra's ShellCompDirective bits
 FILES = 0  # nothing to suggest: let the shell complete file names
@@ -40,14 +41,21 @@ def answer(words: list[str], env: Mapping[str, str] = os.environ) -> int:
 
 def complete(typed: list[str], current: str, env: Mapping[str, str] = os.environ) -> tuple[list[str], int]:
     """What may follow ``typed`` at ``current``: candidates starting with it, and a directive."""
-    invocation = commands.parse_invocation(typed, env={})  # the words as typed: `doctor` is not a plugin name here
+    invocation = _invocation(typed)
     words = invocation.args
     command = commands.SUBCOMMANDS.get(words[0]) if words else None
     parser = command.parser() if command else commands.diagnose_parser()
     options = _options(parser) | _options(commands.global_options())
-    value_of = options.get(typed[-1]) if typed else None
-    if value_of is not None and value_of.nargs != 0:
+    value_of = _option(typed[-1], options) if typed else None
+    if value_of is not None and value_of.nargs != 0 and "=" not in typed[-1]:
         return _values(value_of, current, invocation.flags, env)
+    if current.startswith("-") and "=" in current:  # --from=web: the value, after the option
+        name, _, partial = current.partition("=")
+        action = _option(name, options)
+        if action is None or action.nargs == 0:
+            return [], NO_FILES
+        found, directive = _values(action, partial, invocation.flags, env)
+        return [f"{name}={value}" for value in found], directive
     if current.startswith("-"):
         return _matching(sorted(o for o in options if o.startswith("--") or len(o) == 2), current), NO_FILES
     positionals = _positionals(words[1:] if command else words, options)
@@ -66,8 +74,31 @@ def complete(typed: list[str], current: str, env: Mapping[str, str] = os.environ
     return _matching(WORDS.get(words[0], ()), current), NO_FILES
 
 
+def _invocation(typed: list[str]) -> commands.Invocation:
+    """The words as typed (``doctor`` is no plugin name here), also when the last one is an
+    option still waiting for its value, or they are not a valid command line yet."""
+    for words in (typed, typed[:-1]):
+        try:
+            return commands.parse_invocation(words, env={})
+        except UsageError:
+            continue
+    return commands.Invocation(ClientFlags(), False, typed)
+
+
 def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     return {flag: action for action in parser._actions for flag in action.option_strings}
+
+
+def _option(word: str, options: Mapping[str, argparse.Action]) -> argparse.Action | None:
+    """The option ``word`` names: exactly, as ``--name=value``, or as a unique abbreviation (as
+    argparse takes ``--fr`` for ``--from``)."""
+    name = word.split("=", 1)[0]
+    if name in options:
+        return options[name]
+    if not name.startswith("--"):
+        return None
+    matching = {action for flag, action in options.items() if flag.startswith(name)}
+    return matching.pop() if len(matching) == 1 else None
 
 
 def _positionals(words: list[str], options: Mapping[str, argparse.Action]) -> list[str]:
@@ -76,7 +107,7 @@ def _positionals(words: list[str], options: Mapping[str, argparse.Action]) -> li
         if skip:
             skip = False
         elif word.startswith("-"):
-            action = options.get(word.split("=", 1)[0])
+            action = _option(word, options)
             skip = action is not None and action.nargs != 0 and "=" not in word
         else:
             found.append(word)

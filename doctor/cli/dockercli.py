@@ -10,7 +10,9 @@ and runs ``docker doctor ARGS`` as ``docker-doctor [GLOBAL OPTIONS] doctor ARGS`
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,15 +58,16 @@ def plugin_dir(flags: ClientFlags, system: bool, env: Mapping[str, str] = os.env
 
 
 def own_executable() -> Path:
-    """The docker-doctor executable running now: the standalone binary, or the console script."""
+    """The docker-doctor executable running now, links resolved: the standalone binary, or the
+    console script (``argv[0]`` may be the plugin link itself, when the docker CLI ran it)."""
     if getattr(sys, "frozen", False):  # staticx runs a copy unpacked in a temporary directory
-        return Path(os.environ.get("STATICX_PROG_PATH") or sys.executable).absolute()
-    launched = Path(sys.argv[0]).absolute()
+        return Path(os.environ.get("STATICX_PROG_PATH") or sys.executable).resolve()
+    launched = Path(sys.argv[0]).resolve()
     if launched.name == EXECUTABLE and os.access(launched, os.X_OK):
         return launched
     beside = Path(sys.executable).parent / EXECUTABLE  # `python -m doctor` in a virtual environment
     if os.access(beside, os.X_OK):
-        return beside.absolute()
+        return beside.resolve()
     raise DoctorError(f"cannot find the {EXECUTABLE} command to link (install docker-doctor with pipx or pip)")
 
 
@@ -75,6 +78,7 @@ def install(directory: Path, executable: Path) -> str:
         if link.is_symlink():
             if Path(os.readlink(link)) == executable:
                 return f"already installed: {link} -> {executable}"
+            _refuse_unless_ours(link, "replacing")
             link.unlink()  # an earlier install's link
         elif link.exists():
             raise DoctorError(f"{link} exists and is not a link made by `docker-doctor plugin install`; "
@@ -83,6 +87,8 @@ def install(directory: Path, executable: Path) -> str:
     except PermissionError as exc:
         raise DoctorError(f"cannot write {exc.filename or directory}: permission denied"
                           + (" (--system needs root)" if directory == SYSTEM_PLUGIN_DIR else "")) from None
+    except OSError as exc:
+        raise DoctorError(f"cannot link {link}: {exc.strerror or exc}") from None
     return f"installed: {link} -> {executable}; try: docker {NAME} --help"
 
 
@@ -92,8 +98,26 @@ def uninstall(directory: Path) -> str:
         if link.exists():
             raise DoctorError(f"{link} is not a link made by `docker-doctor plugin install`; not removing it")
         return f"not installed: no {link}"
+    _refuse_unless_ours(link, "removing")
     try:
         link.unlink()
-    except PermissionError:
-        raise DoctorError(f"cannot remove {link}: permission denied") from None
+    except OSError as exc:
+        raise DoctorError(f"cannot remove {link}: {exc.strerror or exc}") from None
     return f"removed: {link}"
+
+
+def _refuse_unless_ours(link: Path, doing: str) -> None:
+    """A link is docker-doctor's when what it points to says so (its plugin metadata), or, when
+    it points nowhere any more, when the file it named was a docker-doctor."""
+    target = link.parent / os.readlink(link)
+    if target.exists():
+        try:
+            answer = subprocess.run([str(target), METADATA_COMMAND], capture_output=True, text=True, timeout=20,
+                                    stdin=subprocess.DEVNULL)
+            ours = json.loads(answer.stdout).get("Vendor") == metadata()["Vendor"]
+        except (OSError, ValueError, AttributeError, subprocess.TimeoutExpired):
+            ours = False
+    else:
+        ours = target.name == EXECUTABLE or target.name.startswith(f"{EXECUTABLE}-linux-")
+    if not ours:
+        raise DoctorError(f"{link} points to {target}, which is not docker-doctor; not {doing} it")

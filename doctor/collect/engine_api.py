@@ -23,6 +23,7 @@ from doctor.cli.dockercli import ClientFlags
 from doctor.errors import CannotDiagnose, UsageError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+SOCKET_DEFAULTS = {"unix": "/var/run/docker.sock", "npipe": "//./pipe/docker_engine"}
 
 
 @dataclass(frozen=True)
@@ -49,17 +50,17 @@ def resolve_endpoint(env: Mapping[str, str] | None = None, flags: ClientFlags = 
     config_dir = Path(flags.config or env.get("DOCKER_CONFIG") or Path.home() / ".docker")
     context = flags.context
     if not context and flags.host:
-        return Endpoint(flags.host, "-H", _flag_tls(flags, env))
+        return _default_context(flags.host, "-H", flags, env, config_dir)
     if not context and env.get("DOCKER_HOST"):
-        return Endpoint(env["DOCKER_HOST"], "DOCKER_HOST", _flag_tls(flags, env))
+        return _default_context(env["DOCKER_HOST"], "DOCKER_HOST", flags, env, config_dir)
     context = context or env.get("DOCKER_CONTEXT")
     if not context:
         try:
             context = json.loads((config_dir / "config.json").read_text()).get("currentContext")
         except (OSError, ValueError):
             context = None
-    if not context or context == "default":
-        return Endpoint(DEFAULT_HOST, "default", _flag_tls(flags, env))
+    if not context or context == "default":  # the default context: -H, else DOCKER_HOST
+        return _default_context(flags.host or env.get("DOCKER_HOST") or "", "default", flags, env, config_dir)
     digest = hashlib.sha256(context.encode()).hexdigest()
     try:
         meta = json.loads((config_dir / "contexts" / "meta" / digest / "meta.json").read_text())
@@ -68,21 +69,65 @@ def resolve_endpoint(env: Mapping[str, str] | None = None, flags: ClientFlags = 
     docker = meta.get("Endpoints", {}).get("docker", {})
     tls_dir = config_dir / "contexts" / "tls" / digest / "docker"
     tls = None
-    if tls_dir.is_dir():
-        tls = Tls(*(str(tls_dir / name) for name in ("ca.pem", "cert.pem", "key.pem")),
-                  verify=not docker.get("SkipTLSVerify"))
+    if tls_dir.is_dir():  # a context keeps only the files it was given (often ca.pem alone)
+        ca, cert, key = (_existing(tls_dir / name) for name in ("ca.pem", "cert.pem", "key.pem"))
+        tls = Tls(ca, cert, key, verify=not docker.get("SkipTLSVerify"))
     return Endpoint(docker.get("Host") or DEFAULT_HOST, f"context {context}", tls)
 
 
-def _flag_tls(flags: ClientFlags, env: Mapping[str, str]) -> Tls | None:
+def _default_context(host: str, source: str, flags: ClientFlags, env: Mapping[str, str], config_dir: Path
+                     ) -> Endpoint:
+    tls = _flag_tls(flags, env, config_dir)
+    return Endpoint(parse_host(host, default_to_tls=tls is not None), source, tls)
+
+
+def parse_host(value: str, default_to_tls: bool = False) -> str:
+    """-H or DOCKER_HOST as the docker CLI completes it: no scheme is tcp, a tcp address without
+    a port gets 2375, an empty one the default (tcp://localhost:2376 with TLS)."""
+    host = value.strip()
+    if not host:
+        return "tcp://localhost:2376" if default_to_tls else DEFAULT_HOST
+    scheme, found, rest = host.partition("://")
+    if not found:
+        scheme, rest = "tcp", host
+    if scheme in ("unix", "npipe"):
+        if "://" in rest:
+            raise UsageError(f"invalid proto, expected {scheme}: {value}")
+        return f"{scheme}://{rest or SOCKET_DEFAULTS[scheme]}"
+    if scheme in ("ssh", "fd"):
+        return host
+    if scheme != "tcp":
+        raise UsageError(f"invalid bind address format: {value}")
+    if not rest:
+        return "tcp://localhost:2375"
+    address, slash, path = rest.partition("/")
+    name, port = address, ""
+    if address.startswith("["):  # [v6]:port
+        name, _, port = address[1:].partition("]")
+        port = port.removeprefix(":")
+    elif address.count(":") == 1:
+        name, _, port = address.partition(":")
+    if not port.isdigit() and port:
+        raise UsageError(f"invalid bind address format: {value}")
+    name = name or "localhost"
+    shown = f"[{name}]" if ":" in name else name
+    return f"tcp://{shown}:{port or 2375}" + (slash + path if slash else "")
+
+
+def _flag_tls(flags: ClientFlags, env: Mapping[str, str], config_dir: Path) -> Tls | None:
     """TLS for -H, DOCKER_HOST or the default context, as the docker CLI takes it from its
-    flags and DOCKER_TLS_VERIFY / DOCKER_TLS / DOCKER_CERT_PATH."""
+    flags and DOCKER_TLS_VERIFY / DOCKER_TLS / DOCKER_CERT_PATH: default files that do not
+    exist are left out, given ones are kept."""
     verify = flags.tlsverify or bool(env.get("DOCKER_TLS_VERIFY"))
     if not (verify or flags.tls or env.get("DOCKER_TLS")):
         return None
-    certs = Path(env.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
-    return Tls(flags.tlscacert or str(certs / "ca.pem"), flags.tlscert or str(certs / "cert.pem"),
-               flags.tlskey or str(certs / "key.pem"), verify)
+    certs = Path(env.get("DOCKER_CERT_PATH") or config_dir)
+    return Tls(flags.tlscacert or _existing(certs / "ca.pem"), flags.tlscert or _existing(certs / "cert.pem"),
+               flags.tlskey or _existing(certs / "key.pem"), verify)
+
+
+def _existing(path: Path) -> str | None:
+    return str(path) if path.exists() else None
 
 
 class NotFound(RuntimeError):

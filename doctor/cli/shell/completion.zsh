@@ -13,7 +13,7 @@ _docker_doctor() {
     directive=${answer[-1]#:}
     candidates=("${(@)answer[1,-2]%%$'\t'*}")
     if (( ${#candidates} )); then
-        compadd -Q -- "${(@)candidates}"
+        compadd -U -Q -- "${(@)candidates}"  # -U: already matched here (explain app_ finds APP_…)
     elif (( (directive & 4) == 0 )); then
         _files
     fi
