@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from doctor.probes import containerfs, engine, firewall, host, netns
 
-from doctor.plugin.hookspecs import hookimpl
-from doctor.plugin.manager import Probe
+from doctor.plugin import Probe, hookimpl
 
 
 @hookimpl

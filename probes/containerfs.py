@@ -8,7 +8,7 @@ fallback when the process is gone between the listing and the read.
 
 from __future__ import annotations
 
-from doctor.plugin.manager import Probe, ProbeContext, Skip
+from doctor.plugin import Probe, ProbeContext, Skip
 from doctor.snapshot import artifacts as a
 
 FILES = {"resolv.conf": "ResolvConfPath", "hosts": "HostsPath"}

@@ -6,7 +6,7 @@ import concurrent.futures
 import struct
 
 from doctor.collect.engine_api import EngineClient, NotFound, connect, get_json
-from doctor.plugin.manager import Probe, ProbeContext
+from doctor.plugin import Probe, ProbeContext
 from doctor.snapshot import artifacts as a
 
 LOG_LINES = 20

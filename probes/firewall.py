@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from doctor.plugin.manager import Probe, ProbeContext, Skip
+from doctor.plugin import Probe, ProbeContext, Skip
 from doctor.snapshot import artifacts as a
 
 

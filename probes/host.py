@@ -11,7 +11,7 @@ import psutil
 from doctor.probes.netns import diag_socket, tcp_listen_dump
 
 from doctor.facts.parse import proc_net_listeners
-from doctor.plugin.manager import Probe, ProbeContext, Skip
+from doctor.plugin import Probe, ProbeContext, Skip
 from doctor.snapshot import artifacts as a
 
 DAEMON_JSON = "/etc/docker/daemon.json"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from doctor.collect.namespaces import setns
 from doctor.facts.parse import format_proc_net
-from doctor.plugin.manager import Probe, ProbeContext, Skip
+from doctor.plugin import Probe, ProbeContext, Skip
 from doctor.snapshot import artifacts as a
 
 NETLINK_SOCK_DIAG = 4

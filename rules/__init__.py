@@ -1,6 +1,9 @@
-"""docker-doctor's built-in rules, registered like any plugin's (entry point ``rules``)."""
+"""docker-doctor's built-in rules and their cause codes, registered like any plugin's (entry
+point ``rules``)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from doctor.rules import (
     compose,
@@ -12,10 +15,16 @@ from doctor.rules import (
     ports,
 )
 
-from doctor.plugin.hookspecs import hookimpl
-from doctor.plugin.manager import Rule
+from doctor.plugin import Code, Rule, hookimpl
+from doctor.report.catalogue import CODES
+
+
+@hookimpl
+def docker_doctor_codes() -> Mapping[str, Code]:
+    return CODES
 
 
 @hookimpl
 def docker_doctor_rules() -> list[Rule]:
-    return [*ports.RULES, *containers.RULES, *peers.RULES, *networks.RULES, *firewall.RULES, *platforms.RULES, *compose.RULES]
+    return [*ports.RULES, *containers.RULES, *peers.RULES, *networks.RULES, *firewall.RULES, *platforms.RULES,
+            *compose.RULES]

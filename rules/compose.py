@@ -8,9 +8,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from doctor.plugin.manager import Rule, RuleContext
-from doctor.report.codes import finding
-from doctor.report.document import Evidence, Finding, Fix, Location
+from doctor.plugin import Evidence, Finding, Fix, Location, Rule, RuleContext, finding
 
 if TYPE_CHECKING:  # only preflight loads compose files
     from doctor.preflight.compose import Port, Project, Service, Where

@@ -1,12 +1,9 @@
 """Rules about the container behind the target: its state, health and networks."""
-
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from doctor.plugin.manager import Rule, RuleContext
-from doctor.report.codes import finding
-from doctor.report.document import Evidence, Finding, Fix
+from doctor.plugin import Evidence, Finding, Fix, Rule, RuleContext, finding
 
 ENGINE = "Engine API"
 LOG_LINES_SHOWN = 5

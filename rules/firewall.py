@@ -8,9 +8,7 @@ from doctor.facts.model import Container, Facts
 from doctor.firewall.iptables import IptablesRuleset
 from doctor.firewall.model import Decision
 from doctor.path.host import IP_FORWARD
-from doctor.plugin.manager import Rule, RuleContext
-from doctor.report.codes import finding
-from doctor.report.document import Evidence, Finding, Fix
+from doctor.plugin import Evidence, Finding, Fix, Rule, RuleContext, finding
 
 FIREWALL_HOPS = ("raw-prerouting", "filter-forward", "filter-input")
 IPTABLES = "iptables-save"

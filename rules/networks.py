@@ -8,9 +8,7 @@ from collections.abc import Iterator
 from doctor.facts.model import DEFAULT_MTU, Container, Facts, HostRoute, Network
 from doctor.path.container import destination, egress_mtu
 from doctor.path.names import netns_owner
-from doctor.plugin.manager import Rule, RuleContext
-from doctor.report.codes import finding
-from doctor.report.document import Evidence, Finding, Fix
+from doctor.plugin import Evidence, Finding, Fix, Rule, RuleContext, finding
 
 ENGINE = "Engine API"
 ROUTES = "/proc/net/route"

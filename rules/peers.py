@@ -17,9 +17,7 @@ from doctor.path.names import (
     shared_networks,
     uses_embedded_dns,
 )
-from doctor.plugin.manager import Rule, RuleContext
-from doctor.report.codes import finding
-from doctor.report.document import Evidence, Finding, Fix
+from doctor.plugin import Evidence, Finding, Fix, Rule, RuleContext, finding
 
 ENGINE = "Engine API"
 FILES = "the container's etc files"

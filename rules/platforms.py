@@ -6,9 +6,7 @@ import re
 from collections.abc import Iterator
 
 from doctor.facts.model import Container, is_ip
-from doctor.plugin.manager import Rule, RuleContext
-from doctor.report.codes import finding
-from doctor.report.document import Evidence, Finding, Fix
+from doctor.plugin import Evidence, Finding, Fix, Rule, RuleContext, finding
 
 ENGINE = "Engine API"
 UNPRIVILEGED_START = "net.ipv4.ip_unprivileged_port_start"

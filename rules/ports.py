@@ -9,9 +9,7 @@ from collections.abc import Iterator
 from doctor.rules.fixes import port_spec, republish
 
 from doctor.facts.model import Container, Facts, Listener, Protocol
-from doctor.plugin.manager import Rule, RuleContext
-from doctor.report.codes import finding
-from doctor.report.document import Evidence, Finding, Fix
+from doctor.plugin import Evidence, Finding, Fix, Rule, RuleContext, finding
 
 ENGINE = "Engine API"
 NETNS = "/proc/<pid>/net of the container"

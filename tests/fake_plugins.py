@@ -2,8 +2,7 @@
 
 import time
 
-from doctor.plugin.hookspecs import hookimpl
-from doctor.plugin.manager import Probe, Rule
+from doctor.plugin import Probe, Rule, hookimpl
 
 
 class RaisesWhenAsked:

@@ -70,7 +70,7 @@ def test_explain_knows_every_code_and_what_detects_it():
     data = json.loads(done.stdout)
     assert data["code"] == "APP_BOUND_TO_LOOPBACK" and data["detected_by"] == ["app-bound-to-loopback"]
     from doctor.plugin.manager import load_plugins
-    from doctor.report.codes import CODES
+    from doctor.report.catalogue import CODES
 
     detected = {code for rule in load_plugins().rules for code in rule.codes}
     for code in sorted(set(CODES) - detected)[:1]:  # the pre-flight codes, until a rule detects them

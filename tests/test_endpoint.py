@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from doctor.cli.commands import parse_invocation
-from doctor.cli.dockercli import REEXEC_ENV, ClientFlags
-from doctor.collect.engine_api import Tls, parse_host, resolve_endpoint
+from doctor.cli.dockercli import REEXEC_ENV
+from doctor.collect.engine_api import ClientFlags, Tls, parse_host, resolve_endpoint
 from doctor.errors import UsageError
 
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from doctor.collect.collector import collect
 from doctor.collect.engine_api import resolve_endpoint
-from doctor.diagnosis.diagnose import collect
-from doctor.facts import build_facts
+from doctor.facts.build import build_facts
 from doctor.plugin.manager import load_plugins
 
 LINUX_HOST_PROBES = {"container-listeners", "container-files", "iptables", "nftables", "sysctl", "routes"}
@@ -41,7 +41,7 @@ def test_a_desktop_endpoint_on_linux_skips_what_the_vm_hides(monkeypatch, tmp_pa
 
 
 def test_platform_detection_from_facts():
-    from doctor.collect.platforms import detect
+    from doctor.facts.platform import detect
 
     assert detect("Docker Desktop", "6.10.14-linuxkit", (), "24.1.0", (), "").kind == "desktop"
     assert detect("Ubuntu", "6.8", ("name=seccomp", "name=rootless"), "6.8", (), "").kind == "rootless"

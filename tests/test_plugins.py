@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from doctor.collect.collector import collect
 from doctor.collect.engine_api import resolve_endpoint
-from doctor.diagnosis.diagnose import Options, collect, diagnose
+from doctor.diagnosis.diagnose import Options, diagnose
 from doctor.path.target import parse_target
 from doctor.plugin import manager as plugins
 from doctor.plugin.runner import Job, Skip, run_jobs

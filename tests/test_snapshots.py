@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from doctor.facts import build_facts
+from doctor.facts.build import build_facts
 from doctor.facts.parse import (
     parse_hosts,
     parse_proc_net,

@@ -25,13 +25,9 @@ from doctor import __version__
 from doctor.bundle.obfuscate import obfuscate_snapshot
 from doctor.bundle.redact import redact_snapshot
 from doctor.bundle.redact import report as redaction_report
+from doctor.collect.collector import collect, stop_if_engine_unreachable
 from doctor.collect.engine_api import Endpoint, resolve_endpoint
-from doctor.diagnosis.diagnose import (
-    Options,
-    collect,
-    diagnose,
-    stop_if_engine_unreachable,
-)
+from doctor.diagnosis.diagnose import Options, diagnose
 from doctor.plugin.manager import load_plugins
 from doctor.snapshot import artifacts as a
 from doctor.snapshot.store import MANIFEST, Snapshot

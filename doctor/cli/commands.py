@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 
 from doctor import PROG, __version__
 from doctor.cli import dockercli
-from doctor.cli.dockercli import ClientFlags
+from doctor.collect.engine_api import ClientFlags
 from doctor.errors import ExitStatus, UsageError
 
 if TYPE_CHECKING:
     from doctor.collect.engine_api import Endpoint
+    from doctor.plugin.manager import Plugins
     from doctor.report.document import Report
 
 USAGE = f"""\
@@ -66,6 +67,7 @@ def diagnose_parser() -> argparse.ArgumentParser:
                         help="diagnose from a bundle (.tar.gz) or a snapshot directory instead of this host")
     parser.add_argument("--save-snapshot", type=Path, metavar="DIR", help="write what the probes read to DIR")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every probe, skipped ones too")
+    parser.add_argument("--list-codes", action="store_true", help="list every cause code of the installed plugins")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -148,6 +150,10 @@ def _diagnose(args: argparse.Namespace, flags: ClientFlags) -> int:
     from doctor.path.target import parse_target
     from doctor.snapshot.store import Snapshot
 
+    if args.list_codes:
+        from doctor.plugin.manager import load_plugins
+
+        return _list_codes(load_plugins(), args.json)
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
     spec = parse_target(args.target) if args.target else None  # bad targets fail before anything is read
@@ -244,47 +250,54 @@ def preflight_parser() -> argparse.ArgumentParser:
 
 
 def _preflight(opts: argparse.Namespace, flags: ClientFlags) -> int:
+    from doctor.plugin.manager import load_plugins
     from doctor.preflight import compose
-    from doctor.preflight.check import IGNORE_FILE, check, exit_code, read_waivers
+    from doctor.preflight.check import IGNORE_FILE, check, read_waivers
 
     files = compose.find_files([*opts.files, *opts.more], Path.cwd())
     project = compose.load(files)
+    plugins = load_plugins()
     ignore = opts.ignore_file or (Path.cwd() / IGNORE_FILE)
-    waivers = read_waivers(ignore) if opts.ignore_file or ignore.is_file() else []
-    report = check(project, not opts.no_live, opts.timeout, waivers, None if opts.no_live else _endpoint(flags))
+    waivers = read_waivers(ignore, plugins.codes) if opts.ignore_file or ignore.is_file() else []
+    report = check(project, plugins, not opts.no_live, opts.timeout, waivers,
+                   None if opts.no_live else _endpoint(flags))
     form = "json" if opts.json else opts.format
     if form == "json":
         from doctor.report import json as reporter
         reporter.render(report, sys.stdout)
     elif form == "sarif":
         from doctor.report import sarif
-        sarif.render(report, sys.stdout)
+        sarif.render(report, sys.stdout, plugins.codes)
     elif form == "junit":
         from doctor.report import junit
         junit.render(report, sys.stdout, opts.fail_on)
     else:
         from doctor.report import text
         text.render(report, sys.stdout)
-    return exit_code(report, opts.fail_on)
+    failing = ("error", "warning") if opts.fail_on == "warning" else ("error",)
+    return ExitStatus.PROBLEMS if any(f.severity in failing for f in report.findings) else ExitStatus.OK
 
 
 def explain_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"{PROG} explain", description="What a cause code means, how it is detected and fixed.")
-    parser.add_argument("code")
+    parser = _Parser(prog=f"{PROG} explain", description="What a cause code means, how it is detected and fixed; "
+                     "without CODE, every code of every installed plugin.")
+    parser.add_argument("code", nargs="?")
     parser.add_argument("--json", action="store_true")
     return parser
 
 
 def _explain(opts: argparse.Namespace, flags: ClientFlags) -> int:
     from doctor.plugin.manager import load_plugins
-    from doctor.report.codes import CODES
 
+    plugins = load_plugins()
+    if opts.code is None:
+        return _list_codes(plugins, opts.json)
     code = opts.code.upper().replace("-", "_")
-    if code not in CODES:
-        close = difflib.get_close_matches(code, CODES, n=3)
+    if code not in plugins.codes:
+        close = difflib.get_close_matches(code, plugins.codes, n=3)
         raise UsageError(f"unknown cause code {opts.code!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
-    entry = CODES[code]
-    rules = [r.name for r in load_plugins().rules if code in r.codes]
+    entry = plugins.codes[code]
+    rules = plugins.detectors(code)
     if opts.json:
         print(json.dumps({"code": code, "title": entry.title, "meaning": entry.meaning, "proof": entry.proof,
                           "fix": entry.fix, "detected_by": rules}, indent=2))
@@ -292,6 +305,17 @@ def _explain(opts: argparse.Namespace, flags: ClientFlags) -> int:
     detected = ", ".join(rules) if rules else "no installed rule detects this yet"
     print(f"{code}: {entry.title}\n\n{entry.meaning}\n\nProved by: {entry.proof}\nFix: {entry.fix}\n"
           f"Detected by: {detected}")
+    return ExitStatus.OK
+
+
+def _list_codes(plugins: Plugins, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps([{"code": name, "title": code.title, "detected_by": plugins.detectors(name)}
+                          for name, code in sorted(plugins.codes.items())], indent=2))
+        return ExitStatus.OK
+    width = max(map(len, plugins.codes), default=0)
+    for name, code in sorted(plugins.codes.items()):
+        print(f"{name:<{width}}  {code.title}")
     return ExitStatus.OK
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from doctor.cli import commands, dockercli
-from doctor.cli.dockercli import ClientFlags
+from doctor.collect.engine_api import ClientFlags
 from doctor.errors import UsageError
 
 # cobra's ShellCompDirective bits
@@ -68,7 +68,8 @@ def complete(typed: list[str], current: str, env: Mapping[str, str] = os.environ
     if positionals:
         return [], NO_FILES
     if words[0] == "explain":
-        from doctor.report.codes import CODES
+        # The built-in codes: loading every plugin for their codes is too slow for a TAB.
+        from doctor.report.catalogue import CODES
 
         return _matching(CODES, current.upper().replace("-", "_")), NO_FILES
     return _matching(WORDS.get(words[0], ()), current), NO_FILES

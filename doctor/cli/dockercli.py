@@ -15,10 +15,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from doctor import __version__
+from doctor.collect.engine_api import ClientFlags
 from doctor.errors import DoctorError
 
 NAME = "doctor"  # the word after `docker`
@@ -27,21 +27,6 @@ METADATA_COMMAND = "docker-cli-plugin-metadata"
 REEXEC_ENV = "DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND"  # set by the docker CLI when it runs a plugin
 SYSTEM_PLUGIN_DIR = Path("/usr/local/lib/docker/cli-plugins")  # the CLI's place for what an admin installs
 SHORT_DESCRIPTION = "Diagnose Docker networking: why a port or container is unreachable, and the fix"
-
-
-@dataclass(frozen=True)
-class ClientFlags:
-    """The docker CLI's global options, as given on the command line (docker-doctor takes them
-    too, and the docker CLI passes them on to ``docker doctor``); None or False: not given."""
-
-    config: str | None = None  # --config DIR: the CLI's configuration directory
-    context: str | None = None  # -c/--context NAME
-    host: str | None = None  # -H/--host URL
-    tls: bool = False  # --tls: TLS without verifying the daemon
-    tlsverify: bool = False  # --tlsverify: TLS, verifying the daemon against the CA
-    tlscacert: str | None = None
-    tlscert: str | None = None
-    tlskey: str | None = None
 
 
 def metadata() -> dict[str, str]:

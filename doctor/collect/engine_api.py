@@ -19,11 +19,25 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from doctor.cli.dockercli import ClientFlags
 from doctor.errors import CannotDiagnose, UsageError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 SOCKET_DEFAULTS = {"unix": "/var/run/docker.sock", "npipe": "//./pipe/docker_engine"}
+
+
+@dataclass(frozen=True)
+class ClientFlags:
+    """The docker CLI's global options, as given on the command line (docker-doctor takes them
+    too, and the docker CLI passes them on to ``docker doctor``); None or False: not given."""
+
+    config: str | None = None  # --config DIR: the CLI's configuration directory
+    context: str | None = None  # -c/--context NAME
+    host: str | None = None  # -H/--host URL
+    tls: bool = False  # --tls: TLS without verifying the daemon
+    tlsverify: bool = False  # --tlsverify: TLS, verifying the daemon against the CA
+    tlscacert: str | None = None
+    tlscert: str | None = None
+    tlskey: str | None = None
 
 
 @dataclass(frozen=True)

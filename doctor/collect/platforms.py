@@ -10,31 +10,22 @@
   namespace, ports below ip_unprivileged_port_start cannot be published, and this host's
   firewall is not on the path.
 
-Two views: :func:`local_guess` before anything is read (from the OS and the endpoint, so that
-probes that do not apply are skipped, never run), and :func:`detect` from the facts.
+This is the view before anything is read, from the OS and the endpoint, so that probes that
+do not apply are skipped, never run; :func:`doctor.facts.platform.detect` says it from the facts.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
-from typing import Literal
 
-Kind = Literal["linux", "desktop", "wsl2", "rootless"]
+from doctor.facts.platform import Kind
 
 #: What each kind keeps a Linux-host probe from seeing, said in its skip reason.
 NOT_VISIBLE = {
     "desktop": "the engine runs in Docker Desktop's VM: this host's {what} do not see its containers",
     "rootless": "a rootless engine's containers sit behind RootlessKit: this host's {what} are not on their path",
 }
-
-
-@dataclass(frozen=True)
-class Platform:
-    kind: Kind
-    detail: str
-    wsl_mode: Literal["nat", "mirrored"] | None = None
 
 
 def local_guess(endpoint_host: str, endpoint_source: str) -> Kind:
@@ -58,16 +49,3 @@ def skip_reason(kind: Kind, what: str, rootless: bool = False) -> str | None:
         return None
     template = NOT_VISIBLE.get(kind)
     return template.format(what=what) if template else None
-
-
-def detect(os_name: str, kernel: str, security_options: tuple[str, ...], host_kernel: str,
-           interfaces: tuple[str, ...], endpoint: str) -> Platform:
-    """From the engine's /info and the host's facts."""
-    if "docker desktop" in os_name.lower() or "linuxkit" in kernel.lower() or "desktop" in endpoint:
-        return Platform("desktop", f"Docker Desktop ({os_name}, kernel {kernel})")
-    if any("rootless" in option for option in security_options):
-        return Platform("rootless", "a rootless engine")
-    if "microsoft" in host_kernel.lower():
-        mode: Literal["nat", "mirrored"] = "mirrored" if "loopback0" in interfaces else "nat"
-        return Platform("wsl2", f"WSL2 ({mode} networking)", mode)
-    return Platform("linux", "Linux")

@@ -4,30 +4,24 @@ from __future__ import annotations
 
 import pathlib
 import platform
-import socket
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from doctor import __version__
+from doctor.collect.collector import collect, stop_if_engine_unreachable
 from doctor.collect.engine_api import Endpoint, resolve_endpoint
-from doctor.collect.platforms import local_guess
 from doctor.diagnosis import checkup
 from doctor.errors import CannotDiagnose
-from doctor.facts import Facts, build_facts
+from doctor.facts.build import build_facts
+from doctor.facts.model import Facts
 from doctor.live import confirm
 from doctor.live.connect import Observation, Seen
 from doctor.path.container import build_peer_path
 from doctor.path.host import Path, Route, build_path
 from doctor.path.target import Target, TargetSpec, Vantage, host_target, resolve_target
-from doctor.plugin.manager import (
-    Plugins,
-    Probe,
-    ProbeContext,
-    RuleContext,
-    load_plugins,
-)
-from doctor.plugin.runner import Job, Outcome, run_jobs
+from doctor.plugin.manager import Plugins, load_plugins
+from doctor.plugin.rule import RuleContext
+from doctor.plugin.runner import Job, run_jobs, run_rules
 from doctor.report.document import (
     SEVERITY_RANK,
     Finding,
@@ -39,8 +33,6 @@ from doctor.report.document import (
 )
 from doctor.snapshot.store import Snapshot
 
-RULE_TIMEOUT = 2.0
-
 
 @dataclass(frozen=True)
 class Options:
@@ -50,30 +42,6 @@ class Options:
     save_snapshot: pathlib.Path | None = None  # keep what the probes read, to replay it
     probe_external: bool = False  # send from a temporary client namespace (changes the host briefly)
     endpoint: Endpoint | None = None  # the engine to ask; None: as the environment says (resolve_endpoint)
-
-
-def collect(probes: list[Probe], deadline: float, endpoint: Endpoint, extra: Sequence[Job] = (),
-            thorough: bool = False) -> tuple[Snapshot, dict[str, Outcome]]:
-    """Run every probe (and ``extra`` jobs alongside) into a fresh snapshot of ``endpoint``'s engine."""
-    snapshot = Snapshot(meta={"created": time.time(), "hostname": socket.gethostname()})
-    contexts: dict[str, ProbeContext] = {}
-    where = local_guess(endpoint.host, endpoint.source)
-
-    def job(p: Probe) -> Job:
-        def call() -> None:
-            # Requirements have ended by now: their artifacts are in the snapshot.
-            ctx = contexts[p.name] = ProbeContext(snapshot, deadline=min(deadline, time.monotonic() + p.timeout),
-                                                  endpoint=endpoint, thorough=thorough, platform=where)
-            p.collect(ctx)
-            snapshot.artifacts.update(ctx.artifacts)
-
-        return Job(p.name, call, p.timeout, p.requires)
-
-    outcomes = run_jobs([job(p) for p in probes] + list(extra), deadline)
-    for p in probes:
-        o = outcomes[p.name]
-        snapshot.probes.append(ProbeRun(p.name, o.status, o.detail, o.ms))
-    return snapshot, outcomes
 
 
 @dataclass
@@ -168,7 +136,9 @@ def assess(facts: Facts, target: Target, plugins: Plugins, live: bool, early: li
         verdict = confirm.from_outside(facts, target, path, runs)
     elif live and target.kind != "host":
         verdict = confirm.from_host(facts, target, path, early, deadline, runs)
-    findings = _run_rules(plugins, RuleContext(facts, target, path, seen), deadline, runs)
+    rules = [r for r in plugins.rules if target.client in r.clients]
+    findings, rule_runs = run_rules(rules, plugins.codes, RuleContext(facts, target, path, seen), deadline)
+    runs += rule_runs
     findings.sort(key=lambda f: (
         (path.hop(f.hop) or Hop(f.hop, "unknown", "")).status != "broken",
         path.rank(f.hop), SEVERITY_RANK[f.severity], -f.confidence,
@@ -233,12 +203,6 @@ def _port_line(a: Assessment) -> Hop:
     return Hop(f"port {a.target.spec.input}", _STATUS[a.verdict], detail)
 
 
-def stop_if_engine_unreachable(outcomes: dict[str, Outcome]) -> None:
-    error = outcomes["engine"].error if "engine" in outcomes else None
-    if isinstance(error, CannotDiagnose):
-        raise error
-
-
 def _static_verdict(hops: list[Hop]) -> Verdict:
     statuses = {h.status for h in hops}
     if "broken" in statuses:
@@ -246,21 +210,6 @@ def _static_verdict(hops: list[Hop]) -> Verdict:
     if "unknown" in statuses:
         return "ambiguous"
     return "reachable" if "ok" in statuses else "undetermined"
-
-
-def _run_rules(plugins: Plugins, ctx: RuleContext, deadline: float, runs: list[ProbeRun]) -> list[Finding]:
-    def job(check: Callable[[RuleContext], object], name: str) -> Job:
-        return Job(f"rule:{name}", lambda: list(check(ctx)), RULE_TIMEOUT)  # type: ignore[call-overload]
-
-    rules = [r for r in plugins.rules if ctx.target.client in r.clients]
-    outcomes = run_jobs([job(r.check, r.name) for r in rules], max(deadline, time.monotonic() + 0.5))
-    findings: list[Finding] = []
-    for name, outcome in outcomes.items():
-        if outcome.status == "ok":
-            findings.extend(outcome.value)
-        else:
-            runs.append(ProbeRun(name, outcome.status, f"could not check: {outcome.detail}", outcome.ms))
-    return findings
 
 
 def _platform(facts: Facts) -> str:

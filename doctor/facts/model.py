@@ -7,10 +7,11 @@ that nothing listens because the listeners of a container were unreadable.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from doctor.collect.platforms import Platform
+from doctor.facts.platform import Platform
 from doctor.firewall.iptables import IptablesRuleset
 from doctor.firewall.nftables import NftRuleset
 from doctor.firewall.walk import Rulesets
@@ -320,6 +321,8 @@ class Facts:
     interfaces: dict[str, Interface] | None = None
     platform: Platform = field(default_factory=lambda: Platform("linux", "Linux"))
     unreadable: dict[str, str] = field(default_factory=dict)  # what -> why
+    #: Every raw artifact of the snapshot, by key: a plugin's rule reads its own probe's here.
+    artifacts: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
     def rulesets(self) -> Rulesets:

@@ -19,7 +19,7 @@ import socket
 import time
 
 from doctor.collect import namespaces
-from doctor.facts import Facts
+from doctor.facts.model import Facts
 from doctor.live.connect import FAILED, REACHED, Observation, Seen, probe
 from doctor.live.inside import Plan
 from doctor.live.inside import run as run_inside

@@ -1,162 +1,107 @@
-"""What a plugin contributes (probes, rules) and how docker-doctor finds them."""
+"""How docker-doctor finds its plugins and collects what they contribute: probes, rules, codes.
+
+Every plugin, built-ins included, is found through the ``docker_doctor`` entry-point group.
+A plugin that cannot be loaded, implements a hook that does not exist (a misspelt name),
+raises while asked, or registers a code another plugin has, costs only its own
+contribution and is listed among the probes of every report as "could not load".
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
-from doctor.collect.engine_api import Endpoint
 from doctor.plugin import hookspecs
-from doctor.plugin.runner import Skip, describe_error
-from doctor.report.document import Finding, ProbeRun
-from doctor.snapshot.store import Snapshot
-
-if TYPE_CHECKING:
-    from doctor.facts import Facts
-    from doctor.live.connect import Seen
-    from doctor.path.host import Path
-    from doctor.path.target import Target
-    from doctor.preflight.compose import Project
-
-__all__ = ["Probe", "ProbeContext", "Rule", "RuleContext", "Skip", "Plugins", "load_plugins"]
-
-
-@dataclass
-class ProbeContext:
-    """What a probe gets: somewhere to put artifacts, and what earlier probes read."""
-
-    snapshot: Snapshot  # artifacts of the probes this one ``requires``, once they ended
-    deadline: float  # time.monotonic() by which this probe must be done
-    endpoint: Endpoint  # the Docker Engine to ask (doctor.dockerapi.connect(ctx.endpoint, ...))
-    thorough: bool = False  # for a support bundle: gather more (all containers' logs), not only what a diagnosis needs
-    platform: str = "linux"  # doctor.platforms.local_guess: where the engine runs, before anything is read
-    is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
-    artifacts: dict[str, bytes] = field(default_factory=dict)
-
-    def put(self, key: str, data: bytes | str | Any) -> None:
-        if isinstance(data, str):
-            data = data.encode()
-        elif not isinstance(data, bytes):
-            data = json.dumps(data, sort_keys=True).encode()
-        self.artifacts[key] = data
-
-    def remaining(self) -> float:
-        return max(0.05, self.deadline - time.monotonic())
-
-    def running_containers(self) -> list[tuple[dict[str, Any], int]]:
-        """The running containers the engine probe listed, with their pids (for a probe that
-        ``requires`` "engine"); Skip when the engine probe did not answer."""
-        from doctor.snapshot import artifacts
-
-        containers = self.snapshot.json(artifacts.CONTAINERS)
-        if containers is None:
-            raise Skip("no container list (the engine probe did not answer)")
-        return [(c, c["State"]["Pid"]) for c in containers
-                if (c.get("State") or {}).get("Running") and (c.get("State") or {}).get("Pid")]
-
-    def need_linux_host(self, what: str, rootless: bool = False) -> None:
-        """Skip, saying why, when this host's ``what`` cannot show the engine's containers
-        (``rootless``: a rootless engine's are visible)."""
-        from doctor.collect.platforms import skip_reason
-
-        reason = skip_reason(self.platform, what, rootless)  # type: ignore[arg-type]
-        if reason:
-            raise Skip(reason)
-
-    def need_root(self, what: str) -> None:
-        if not self.is_root:
-            raise Skip(f"needs root to {what}")
-
-    def run(self, argv: Sequence[str]) -> str:
-        """Run a command within this probe's time; its stdout, or an error with stderr."""
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=self.remaining())
-        except FileNotFoundError:
-            raise Skip(f"{argv[0]} is not installed") from None
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[:200]}")
-        return done.stdout
-
-
-@dataclass(frozen=True)
-class Probe:
-    """Reads raw artifacts from the host into the snapshot."""
-
-    name: str
-    collect: Callable[[ProbeContext], None]
-    timeout: float = 3.0
-    requires: tuple[str, ...] = ()  # probes whose artifacts this one reads
-
-
-@dataclass(frozen=True)
-class RuleContext:
-    facts: Facts
-    target: Target
-    path: Path
-    seen: Seen | None = None  # what live probes saw; None when nothing was sent
-    compose: Project | None = None  # preflight: the compose project being checked
-
-
-CLIENTS = ("host", "external", "container")  # "compose": pre-flight checks of a compose file
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A pure function from facts and the path to findings.
-
-    ``clients`` says which clients the rule reasons about: a rule about published
-    ports (``host``, ``external``) has nothing to say about container-to-container
-    traffic (``container``: ``--from CONTAINER``), and the other way round.
-    """
-
-    name: str
-    codes: tuple[str, ...]
-    check: Callable[[RuleContext], Iterable[Finding]]
-    clients: tuple[str, ...] = CLIENTS
+from doctor.plugin.probe import Probe
+from doctor.plugin.rule import Code, Rule
+from doctor.plugin.runner import describe_error
+from doctor.report.document import ProbeRun
 
 
 @dataclass
 class Plugins:
     probes: list[Probe]
     rules: list[Rule]
+    codes: dict[str, Code]  # every registered cause code
     failures: list[ProbeRun]  # plugins that could not be loaded or asked
 
-
-def _plugin_manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    return pm
+    def detectors(self, code: str) -> list[str]:
+        """The rules that may report ``code``."""
+        return [rule.name for rule in self.rules if code in rule.codes]
 
 
 def load_plugins() -> Plugins:
     """Every plugin in the ``docker_doctor`` entry-point group, built-ins included."""
-    pm = _plugin_manager()
-    failures = []
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    failures: list[ProbeRun] = []
     for ep in entry_points(group=hookspecs.PROJECT):
         try:
             pm.register(ep.load(), name=ep.name)
         except Exception as exc:
-            failures.append(ProbeRun(f"plugin:{ep.name}", "failed", f"cannot load: {describe_error(exc)}", 0))
+            failures.append(_failure(ep.name, f"cannot load: {describe_error(exc)}"))
+    _drop_unknown_hooks(pm, failures)
+    codes = _codes(pm, failures)
     probes: list[Probe] = _ask(pm, "docker_doctor_probes", failures)
     rules: list[Rule] = _ask(pm, "docker_doctor_rules", failures)
-    return Plugins(probes, rules, failures)
+    for rule in rules:
+        unregistered = [code for code in rule.codes if code not in codes]
+        if unregistered:
+            failures.append(_failure(rule.name, f"rule {rule.name} declares code(s) no plugin registers: "
+                                                f"{', '.join(unregistered)}", kind="rule"))
+    return Plugins(probes, rules, codes, failures)
+
+
+def _failure(name: str, detail: str, kind: str = "plugin") -> ProbeRun:
+    return ProbeRun(f"{kind}:{name}", "failed", detail, 0)
+
+
+def _drop_unknown_hooks(pm: pluggy.PluginManager, failures: list[ProbeRun]) -> None:
+    """pluggy's check_pending, one plugin at a time: a hook implementation with no such hook
+    (``docker_doctor_rule`` for ``docker_doctor_rules``) would otherwise be silently ignored."""
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or str(exc.plugin)
+            pm.unregister(exc.plugin)
+            failures.append(_failure(name, f"could not load: {exc}"))
+
+
+def _codes(pm: pluggy.PluginManager, failures: list[ProbeRun]) -> dict[str, Code]:
+    codes: dict[str, Code] = {}
+    owners: dict[str, str] = {}
+    for impl in sorted(pm.hook.docker_doctor_codes.get_hookimpls(), key=_not_builtin):  # built-ins first
+        answer: Mapping[str, Code] = _call(impl, "docker_doctor_codes", failures) or {}
+        for name, code in answer.items():
+            if name in codes:  # codes are a contract: nobody redefines another's
+                failures.append(_failure(impl.plugin_name, f"code {name} is registered by {owners[name]} already"))
+                continue
+            codes[name], owners[name] = code, impl.plugin_name
+    return codes
+
+
+def _not_builtin(impl: pluggy.HookImpl) -> bool:
+    return not getattr(impl.plugin, "__name__", "").startswith("doctor.")
 
 
 def _ask(pm: pluggy.PluginManager, hook: str, failures: list[ProbeRun]) -> list[Any]:
-    # Each implementation is called on its own so that one plugin's exception costs
-    # only that plugin's contribution (a plain hook call would abort on the first).
     answers: list[Any] = []
     for impl in getattr(pm.hook, hook).get_hookimpls():
-        try:
-            answers.extend(impl.function() or ())
-        except Exception as exc:
-            failures.append(ProbeRun(f"plugin:{impl.plugin_name}", "failed", f"{hook}: {describe_error(exc)}", 0))
+        answers.extend(_call(impl, hook, failures) or ())
     return answers
+
+
+def _call(impl: pluggy.HookImpl, hook: str, failures: list[ProbeRun]) -> Any:
+    # Each implementation is called on its own so that one plugin's exception costs only
+    # that plugin's contribution (a plain hook call would abort on the first).
+    try:
+        return impl.function()
+    except Exception as exc:
+        failures.append(_failure(impl.plugin_name, f"{hook}: {describe_error(exc)}"))
+        return None

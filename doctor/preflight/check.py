@@ -10,19 +10,23 @@ an error, so that a typo never hides a check.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from doctor import __version__
+from doctor.collect.collector import collect
 from doctor.collect.engine_api import Endpoint, resolve_endpoint
 from doctor.errors import UsageError
-from doctor.facts import Facts, build_facts
+from doctor.facts.build import build_facts
+from doctor.facts.model import Facts
 from doctor.path.host import Path as HopPath
 from doctor.path.host import Route
 from doctor.path.target import Target, TargetSpec
-from doctor.plugin.manager import RuleContext, load_plugins
+from doctor.plugin.manager import Plugins
+from doctor.plugin.rule import Code, RuleContext
+from doctor.plugin.runner import run_rules
 from doctor.preflight.compose import Project
-from doctor.report.codes import CODES
 from doctor.report.document import SEVERITY_RANK, Finding, Hop, ProbeRun, Report
 from doctor.snapshot.store import Snapshot
 
@@ -39,7 +43,8 @@ class Waiver:
         return f.code == self.code and (self.service is None or f.hop == f"service {self.service}")
 
 
-def read_waivers(path: Path) -> list[Waiver]:
+def read_waivers(path: Path, codes: Mapping[str, Code]) -> list[Waiver]:
+    """The waivers of ``path``; each names a registered code (``codes``) and says why."""
     import yaml  # deferred: only preflight reads YAML
 
     try:
@@ -51,7 +56,7 @@ def read_waivers(path: Path) -> list[Waiver]:
         if not isinstance(entry, dict) or "code" not in entry:
             raise UsageError(f"{path}: ignore[{index}] needs a code")
         code = str(entry["code"]).upper()
-        if code not in CODES:
+        if code not in codes:
             raise UsageError(f"{path}: ignore[{index}]: unknown code {entry['code']!r}")
         if not str(entry.get("reason") or "").strip():
             raise UsageError(f"{path}: ignore[{index}] ({code}) needs a reason")
@@ -59,14 +64,11 @@ def read_waivers(path: Path) -> list[Waiver]:
     return waivers
 
 
-def check(project: Project, live: bool, timeout: float, waivers: list[Waiver],
+def check(project: Project, plugins: Plugins, live: bool, timeout: float, waivers: list[Waiver],
           endpoint: Endpoint | None = None) -> Report:
     started = time.monotonic()
-    plugins = load_plugins()
     runs: list[ProbeRun] = list(plugins.failures)
     if live:
-        from doctor.diagnosis.diagnose import collect
-
         snapshot, _ = collect(plugins.probes, started + timeout, endpoint or resolve_endpoint())
     else:
         snapshot = Snapshot()
@@ -75,13 +77,9 @@ def check(project: Project, live: bool, timeout: float, waivers: list[Waiver],
     facts = build_facts(snapshot)
     target = Target(TargetSpec(" ".join(project.files), None, None, "tcp"), "compose", None, "tcp", (), "host")
     ctx = RuleContext(facts, target, HopPath([], Route()), None, project)
-    findings: list[Finding] = []
-    for rule in plugins.rules:
-        if "compose" in rule.clients:
-            try:
-                findings += list(rule.check(ctx))
-            except Exception as exc:  # a rule that fails is reported, never the end of the run
-                runs.append(ProbeRun(f"rule:{rule.name}", "failed", f"could not check: {exc!r}", 0))
+    rules = [rule for rule in plugins.rules if "compose" in rule.clients]
+    findings, rule_runs = run_rules(rules, plugins.codes, ctx, started + timeout)
+    runs += rule_runs
     waived = [f for f in findings if any(w.covers(f) for w in waivers)]
     findings = sorted((f for f in findings if f not in waived),
                       key=lambda f: (SEVERITY_RANK[f.severity], f.location.file if f.location else "",
@@ -114,8 +112,3 @@ def _lines(project: Project, facts: Facts, findings: list[Finding], live: bool) 
                                                     f"{', '.join(sorted(s.networks)) or s.network_mode}")
         lines.append(Hop(f"service {s.name}", status, detail))  # type: ignore[arg-type]
     return lines
-
-
-def exit_code(report: Report, fail_on: str) -> int:
-    failing = ("error", "warning") if fail_on == "warning" else ("error",)
-    return 1 if any(f.severity in failing for f in report.findings) else 0

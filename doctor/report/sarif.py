@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from doctor import __version__
-from doctor.report.codes import CODES
+from doctor.plugin.rule import Code
 from doctor.report.document import Report
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 
 
-def to_sarif(report: Report) -> dict[str, Any]:
+def to_sarif(report: Report, registered: Mapping[str, Code]) -> dict[str, Any]:
+    """``report`` as SARIF; each code's rule entry from its registration (``registered``)."""
     codes = sorted({f.code for f in report.findings})
     rules = [{"id": code, "name": "".join(w.title() for w in code.split("_")),
-              "shortDescription": {"text": CODES[code].title}, "fullDescription": {"text": CODES[code].meaning},
-              "help": {"text": CODES[code].fix}} for code in codes]
+              "shortDescription": {"text": registered[code].title},
+              "fullDescription": {"text": registered[code].meaning},
+              "help": {"text": registered[code].fix}} for code in codes]
     results = []
     for f in report.findings:
         result: dict[str, Any] = {
@@ -35,6 +38,6 @@ def to_sarif(report: Report) -> dict[str, Any]:
     }]}
 
 
-def render(report: Report, out: TextIO) -> None:
-    json.dump(to_sarif(report), out, indent=2)
+def render(report: Report, out: TextIO, registered: Mapping[str, Code]) -> None:
+    json.dump(to_sarif(report, registered), out, indent=2)
     out.write("\n")

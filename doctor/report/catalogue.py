@@ -1,22 +1,13 @@
-"""The cause codes: stable names, what each means, how it shows, how it is fixed.
+"""The built-in cause codes: stable names, what each means, how it shows, how it is fixed.
 
-Codes are a contract (scripts match on them): more may be added, none renamed.
+Codes are a contract (scripts match on them): more may be added, none renamed.  The
+built-in rules plugin registers them (``docker_doctor_codes``), as any plugin does its own;
+they are kept here, apart from the rules' logic, with the report's other words.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from doctor.report.document import Evidence, Finding, Fix, Location, Severity
-
-
-@dataclass(frozen=True)
-class Code:
-    title: str
-    meaning: str
-    proof: str  # the facts that prove it
-    fix: str
-
+from doctor.plugin.rule import Code
 
 CODES: dict[str, Code] = {
     # --- into a published port
@@ -260,21 +251,3 @@ CODES: dict[str, Code] = {
         "sysctl -w net.core.somaxconn=1024 (and the others), persisted in /etc/sysctl.d.",
     ),
 }
-
-
-def finding(
-    code: str,
-    *,
-    severity: Severity,
-    confidence: float,
-    hop: str,
-    evidence: list[Evidence],
-    fix: Fix,
-    explanation: str | None = None,
-    affects: tuple[str, ...] = ("host", "external"),
-    location: Location | None = None,
-) -> Finding:
-    """A finding for a known code; the title (and, unless given, the explanation) from the catalogue."""
-    entry = CODES[code]
-    return Finding(code, severity, confidence, entry.title, explanation or entry.meaning, hop,
-                   affects, tuple(evidence), fix, location)

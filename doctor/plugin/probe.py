@@ -1,0 +1,81 @@
+"""A probe: what a plugin reads from the host into the snapshot, and what it is given to do it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from doctor.collect.engine_api import Endpoint
+from doctor.collect.platforms import skip_reason
+from doctor.facts.platform import Kind
+from doctor.plugin.runner import Skip
+from doctor.snapshot import artifacts
+from doctor.snapshot.store import Snapshot
+
+
+@dataclass
+class ProbeContext:
+    """What a probe gets: somewhere to put artifacts, and what earlier probes read."""
+
+    snapshot: Snapshot  # artifacts of the probes this one ``requires``, once they ended
+    deadline: float  # time.monotonic() by which this probe must be done
+    endpoint: Endpoint  # the Docker Engine to ask: doctor.collect.engine_api.connect(ctx.endpoint, timeout)
+    thorough: bool = False  # for a support bundle: gather more (all containers' logs), not only what a diagnosis needs
+    platform: Kind = "linux"  # where the engine runs, as known before anything is read (local_guess)
+    is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+
+    def put(self, key: str, data: bytes | str | Any) -> None:
+        if isinstance(data, str):
+            data = data.encode()
+        elif not isinstance(data, bytes):
+            data = json.dumps(data, sort_keys=True).encode()
+        self.artifacts[key] = data
+
+    def remaining(self) -> float:
+        return max(0.05, self.deadline - time.monotonic())
+
+    def running_containers(self) -> list[tuple[dict[str, Any], int]]:
+        """The running containers the engine probe listed, with their pids (for a probe that
+        ``requires`` "engine"); Skip when the engine probe did not answer."""
+        containers = self.snapshot.json(artifacts.CONTAINERS)
+        if containers is None:
+            raise Skip("no container list (the engine probe did not answer)")
+        return [(c, c["State"]["Pid"]) for c in containers
+                if (c.get("State") or {}).get("Running") and (c.get("State") or {}).get("Pid")]
+
+    def need_linux_host(self, what: str, rootless: bool = False) -> None:
+        """Skip, saying why, when this host's ``what`` cannot show the engine's containers
+        (``rootless``: a rootless engine's are visible)."""
+        reason = skip_reason(self.platform, what, rootless)
+        if reason:
+            raise Skip(reason)
+
+    def need_root(self, what: str) -> None:
+        if not self.is_root:
+            raise Skip(f"needs root to {what}")
+
+    def run(self, argv: Sequence[str]) -> str:
+        """Run a command within this probe's time; its stdout, or an error with stderr."""
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=self.remaining())
+        except FileNotFoundError:
+            raise Skip(f"{argv[0]} is not installed") from None
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[:200]}")
+        return done.stdout
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Reads raw artifacts from the host into the snapshot."""
+
+    name: str
+    collect: Callable[[ProbeContext], None]
+    timeout: float = 3.0
+    requires: tuple[str, ...] = ()  # probes whose artifacts this one reads
