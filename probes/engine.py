@@ -6,6 +6,7 @@ import concurrent.futures
 import struct
 
 from doctor.collect.engine_api import EngineClient, NotFound, connect, get_json
+from doctor.facts.parse import multiplexed
 from doctor.plugin import Probe, ProbeContext
 from doctor.snapshot import artifacts as a
 
@@ -52,7 +53,7 @@ def collect_engine(ctx: ProbeContext) -> None:
 
 def _newest(log: bytes, limit: int) -> bytes:
     """The newest whole frames (or lines, for a TTY's plain stream) that fit in ``limit``."""
-    if len(log) >= 8 and log[0] in (0, 1, 2) and log[1:4] == b"\0\0\0":
+    if multiplexed(log):
         offset = 0
         while len(log) - offset > limit and offset + 8 <= len(log):
             offset += 8 + struct.unpack(">I", log[offset + 4 : offset + 8])[0]

@@ -8,13 +8,21 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from doctor.plugin import Evidence, Finding, Fix, Location, Rule, RuleContext, finding
+from doctor.plugin import (
+    Evidence,
+    Finding,
+    Fix,
+    HopName,
+    Location,
+    Rule,
+    RuleContext,
+    finding,
+)
 
 if TYPE_CHECKING:  # only preflight loads compose files
-    from doctor.preflight.compose import Port, Project, Service, Where
+    from doctor.plugin import Port, Project, Service, Where
 
 COMPOSE = ("compose",)
-FILE = "compose file"
 #: Container ports that should not face every interface: databases, caches, brokers, admin APIs.
 SENSITIVE = {5432: "PostgreSQL", 3306: "MySQL/MariaDB", 1433: "SQL Server", 1521: "Oracle", 27017: "MongoDB",
              6379: "Redis", 11211: "memcached", 9200: "Elasticsearch", 9300: "Elasticsearch", 5672: "RabbitMQ",
@@ -267,9 +275,6 @@ def subnet_overlap(ctx: RuleContext) -> Iterator[Finding]:
                 )
 
 
-TUNING = {"net.core.somaxconn": (1024, "at least 1024"), "net.ipv4.tcp_fin_timeout": (30, "30 or less")}
-
-
 def sysctl_tuning(ctx: RuleContext) -> Iterator[Finding]:
     project, sysctls = _project(ctx), ctx.facts.sysctls
     if project is None or not any(s.ports for s in project.services):
@@ -285,7 +290,7 @@ def sysctl_tuning(ctx: RuleContext) -> Iterator[Finding]:
         advice.append(("net.ipv4.ip_local_port_range", ports, '"1024 65000"'))
     if advice:
         yield finding(
-            "SYSCTL_TUNING", severity="info", confidence=0.5, hop="host",
+            "SYSCTL_TUNING", severity="info", confidence=0.5, hop=HopName.HOST,
             explanation="Under many connections (the guide's tuning advice): " + "; ".join(
                 f"{name} is {value}" for name, value, _ in advice),
             evidence=[Evidence(name, value, "/proc/sys") for name, value, _ in advice],

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from doctor.facts.model import Container, Facts
-from doctor.firewall.iptables import IptablesRuleset
-from doctor.firewall.model import Decision
-from doctor.path.host import IP_FORWARD
-from doctor.plugin import Evidence, Finding, Fix, Rule, RuleContext, finding
+from doctor.facts.model import IP_FORWARD
+from doctor.plugin import (
+    FILTERING_HOPS,
+    Decision,
+    Evidence,
+    Finding,
+    Fix,
+    HopName,
+    IptablesRuleset,
+    Rule,
+    RuleContext,
+    finding,
+)
 
-FIREWALL_HOPS = ("raw-prerouting", "filter-forward", "filter-input")
 IPTABLES = "iptables-save"
 SYSCTL = "/proc/sys/net/ipv4/ip_forward"
 #: Chains the engine owns; a DROP there, or a chain policy, means its ACCEPT is missing.
@@ -18,38 +25,28 @@ DOCKER_CHAINS = ("DOCKER", "DOCKER-FORWARD", "DOCKER-CT", "DOCKER-BRIDGE", "DOCK
                  "DOCKER-ISOLATION-STAGE-1", "DOCKER-ISOLATION-STAGE-2")
 
 
-def _broken(ctx: RuleContext, hop: str) -> bool:
-    found = ctx.path.hop(hop)
-    return found is not None and found.status == "broken"
-
-
 def _blocking(ctx: RuleContext) -> tuple[str, Decision] | None:
     """The first firewall hop that drops or rejects, with its decision."""
-    for hop in FIREWALL_HOPS:
+    for hop in FILTERING_HOPS:
         decision = ctx.path.decisions.get(hop)
-        if decision and decision.verdict in ("drop", "reject") and _broken(ctx, hop):
+        if decision and decision.verdict in ("drop", "reject") and ctx.broken(hop):
             return hop, decision
     return None
 
 
-def _forwarding_off(facts: Facts) -> bool:
-    value = facts.sysctls.get(IP_FORWARD)
-    return value is not None and value.strip() == "0"
-
-
 def ip_forward_disabled(ctx: RuleContext) -> Iterator[Finding]:
     facts = ctx.facts
-    if not _forwarding_off(facts):
+    if not facts.forwarding_disabled:
         return
     checkup = (ctx.target.kind == "host" and any(c.published for c in facts.containers if c.running)) or (
         ctx.compose is not None and any(s.ports for s in ctx.compose.services))
-    on_path = any(h.hop in ("filter-forward", "egress") and h.status == "broken" and IP_FORWARD in h.detail
+    on_path = any(h.hop in (HopName.FILTER_FORWARD, HopName.EGRESS) and h.status == "broken" and IP_FORWARD in h.detail
                   for h in ctx.path.hops)
     if not (checkup or on_path):
         return
     yield finding(
-        "IP_FORWARD_DISABLED", severity="error", confidence=0.95, hop="egress" if ctx.target.source else
-        "filter-forward",
+        "IP_FORWARD_DISABLED", severity="error", confidence=0.95, hop=HopName.EGRESS if ctx.target.source else
+        HopName.FILTER_FORWARD,
         explanation="The kernel forwards nothing (net.ipv4.ip_forward = 0): clients on other machines cannot reach "
                     "published ports, and containers cannot reach out. Connections from this host still work, "
                     "which hides it. Often a sysctl.d file, hardening, or a network manager reset it after the engine "
@@ -91,7 +88,7 @@ def _firewall_fix(decision: Decision, ctx: RuleContext, port: int | None) -> tup
     delete = [f"{tool} -t {table} -D {chain} {position}"] if position else []
     if chain.lower().startswith("ufw"):
         c = ctx.path.route.container
-        target = f" to {_ip(c)} port {ctx.path.route.container_port}" if c and _ip(c) else ""
+        target = f" to {(c.ipv4 if c else None)} port {ctx.path.route.container_port}" if c and (c.ipv4 if c else None) else ""
         return ("ufw", "Allow it in ufw (published ports are forwarded, so it takes a route rule)",
                 [f"ufw route allow proto {ctx.target.protocol} from any{target}", f"ufw allow {port}/{ctx.target.protocol}"])
     if chain.startswith(("FORWARD_", "INPUT_", "IN_", "FWD_", "FWDI_", "FWDO_")) or "firewalld" in chain.lower():
@@ -112,7 +109,7 @@ def _firewall_fix(decision: Decision, ctx: RuleContext, port: int | None) -> tup
 def _nft_fix(decision: Decision, ctx: RuleContext) -> tuple[str, str, list[str]]:
     where = decision.table.removeprefix("nft ")  # "inet filter"
     c = ctx.path.route.container
-    network = next((n for n in ctx.facts.networks if c and _ip(c) and n.contains(_ip(c) or "")), None)
+    network = next((n for n in ctx.facts.networks if c and (c.ipv4 if c else None) and n.contains((c.ipv4 if c else None) or "")), None)
     bridge = network.bridge if network and network.bridge else "docker0"
     if decision.rule is None:
         return (f"The nftables chain {where} {decision.chain} (policy drop)",
@@ -125,10 +122,6 @@ def _nft_fix(decision: Decision, ctx: RuleContext) -> tuple[str, str, list[str]]
             [f"nft delete rule {where} {decision.chain} handle {handle}" if handle.isdigit() else
              f"nft -a list chain {where} {decision.chain}  # find the rule's handle, then delete it",
              f'nft insert rule {where} {decision.chain} oifname "{bridge}" accept'])
-
-
-def _ip(c: Container | None) -> str | None:
-    return next((a.ip for a in c.attachments if a.ip), None) if c else None
 
 
 def _engine_rule_missing(ctx: RuleContext, decision: Decision) -> bool:
@@ -148,18 +141,18 @@ def _direct_routing_drop(ctx: RuleContext, decision: Decision) -> bool:
 def docker_rules_missing(ctx: RuleContext) -> Iterator[Finding]:
     route = ctx.path.route
     blocked = _blocking(ctx)
-    nat_missing = _broken(ctx, "nat-dnat")
+    nat_missing = ctx.broken(HopName.NAT_DNAT)
     if not nat_missing and not (blocked and _engine_rule_missing(ctx, blocked[1])):
         return
     c = route.container
     assert c is not None
-    what = (f"the nat rule that sends port {ctx.target.port} to {_ip(c)}:{route.container_port}" if nat_missing
-            else f"the filter rule that accepts forwarded traffic to {_ip(c)}:{route.container_port}")
+    what = (f"the nat rule that sends port {ctx.target.port} to {(c.ipv4 if c else None)}:{route.container_port}" if nat_missing
+            else f"the filter rule that accepts forwarded traffic to {(c.ipv4 if c else None)}:{route.container_port}")
     evidence = [Evidence(f"{c.name} publishes", str(route.binding), "Engine API")]
     if blocked:
         evidence.append(Evidence("where the packet ends instead", str(blocked[1]), IPTABLES))
     yield finding(
-        "DOCKER_RULES_MISSING", severity="error", confidence=0.85, hop="nat-dnat" if nat_missing else blocked[0],
+        "DOCKER_RULES_MISSING", severity="error", confidence=0.85, hop=HopName.NAT_DNAT if nat_missing else blocked[0],
         explanation=f"{c.name}'s port is published, but {what} is gone. The engine programs these rules when a "
                     "container starts; a firewall reload (firewalld, ufw, iptables-restore, a flush) removed them.",
         evidence=evidence,
@@ -178,7 +171,7 @@ def direct_routing_blocked(ctx: RuleContext) -> Iterator[Finding]:
     assert c is not None
     yield finding(
         "DIRECT_ROUTING_BLOCKED", severity="error", confidence=0.9, hop=blocked[0],
-        explanation=f"Since Engine 28, packets from other machines addressed straight to a container ({_ip(c)}) are "
+        explanation=f"Since Engine 28, packets from other machines addressed straight to a container ({(c.ipv4 if c else None)}) are "
                     f"dropped in raw PREROUTING unless the port is published: {blocked[1]}.",
         evidence=[Evidence("raw PREROUTING rule", str(blocked[1]), IPTABLES)],
         fix=Fix("Publish the port and use the host's address, or let the network route to containers",
@@ -200,7 +193,7 @@ def iptables_backend_split(ctx: RuleContext) -> Iterator[Finding]:
         return
     blocked = _blocking(ctx)
     yield finding(
-        "IPTABLES_BACKEND_SPLIT", severity="warning", confidence=0.8, hop=blocked[0] if blocked else "filter-forward",
+        "IPTABLES_BACKEND_SPLIT", severity="warning", confidence=0.8, hop=blocked[0] if blocked else HopName.FILTER_FORWARD,
         explanation="Both iptables backends hold rules: `iptables` (the one the engine uses) shows only one of them, "
                     "and the kernel applies both, so a rule in the hidden one can drop what the visible one accepts.",
         evidence=[Evidence("rules in iptables (nft)", nft, IPTABLES),

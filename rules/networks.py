@@ -6,11 +6,17 @@ import ipaddress
 from collections.abc import Iterator
 
 from doctor.facts.model import DEFAULT_MTU, Container, Facts, HostRoute, Network
-from doctor.path.container import destination, egress_mtu
-from doctor.path.names import netns_owner
-from doctor.plugin import Evidence, Finding, Fix, Rule, RuleContext, finding
+from doctor.plugin import (
+    ENGINE_API,
+    Evidence,
+    Finding,
+    Fix,
+    HopName,
+    Rule,
+    RuleContext,
+    finding,
+)
 
-ENGINE = "Engine API"
 ROUTES = "/proc/net/route"
 
 
@@ -34,7 +40,7 @@ def _networks_on_path(ctx: RuleContext) -> set[str] | None:
     """Network ids the diagnosed traffic crosses; None: every network (a host checkup)."""
     if ctx.target.kind == "host":
         return None
-    c = netns_owner(ctx.target.source, ctx.facts) if ctx.target.source else ctx.path.route.container
+    c = ctx.facts.netns_owner(ctx.target.source) if ctx.target.source else ctx.path.route.container
     ids = {a.network_id for a in c.attachments} if c else set()
     for address in ctx.target.addresses:
         ids |= {n.id for n in ctx.facts.networks if n.contains(address)}
@@ -43,7 +49,7 @@ def _networks_on_path(ctx: RuleContext) -> set[str] | None:
 
 def subnet_overlap(ctx: RuleContext) -> Iterator[Finding]:
     wanted = _networks_on_path(ctx)
-    hop = "egress" if ctx.target.source else "bridge"
+    hop = HopName.EGRESS if ctx.target.source else HopName.BRIDGE
     for network, subnet, route in subnet_overlaps(ctx.facts):
         if wanted is not None and network.id not in wanted:
             continue
@@ -52,7 +58,7 @@ def subnet_overlap(ctx: RuleContext) -> Iterator[Finding]:
             explanation=f"Docker network {network.name} ({subnet}) overlaps the host's route {route}: packets for "
                         f"addresses in both go to the Docker bridge, so hosts behind {route.device} in that range "
                         "are unreachable from containers (and from the host, where the bridge route is longer).",
-            evidence=[Evidence(f"network {network.name} subnet", str(subnet), ENGINE),
+            evidence=[Evidence(f"network {network.name} subnet", str(subnet), ENGINE_API),
                       Evidence("host route", str(route), ROUTES)],
             fix=Fix(f"Move {network.name} to a free range (and keep Docker's pools away from the routed one)",
                     [f"docker network rm {network.name}",
@@ -64,14 +70,14 @@ def subnet_overlap(ctx: RuleContext) -> Iterator[Finding]:
 def mtu_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     facts = ctx.facts
     if ctx.target.source:
-        if destination(facts, ctx.target).kind != "external":
+        if ctx.path.destination.kind != "external":
             return
-        owner = netns_owner(ctx.target.source, facts)
-        found = [egress_mtu(facts, owner, ctx.target.addresses[0])]
+        owner = facts.netns_owner(ctx.target.source)
+        found = [facts.egress_mtu(owner, ctx.target.addresses[0])]
     elif ctx.target.kind == "host":
         default = facts.route_to("0.0.0.0")
         users = [c for c in facts.containers if c.running]
-        found = [egress_mtu(facts, c, "0.0.0.0") for c in users] if default else []
+        found = [facts.egress_mtu(c, "0.0.0.0") for c in users] if default else []
     else:
         return
     seen: set[str] = set()
@@ -80,11 +86,11 @@ def mtu_mismatch(ctx: RuleContext) -> Iterator[Finding]:
             continue
         seen.add(network.id)
         yield finding(
-            "MTU_MISMATCH", severity="warning", confidence=0.7, hop="egress" if ctx.target.source else "bridge",
+            "MTU_MISMATCH", severity="warning", confidence=0.7, hop=HopName.EGRESS if ctx.target.source else HopName.BRIDGE,
             explanation=f"{network.name} uses MTU {mtu}{'' if network.mtu else ' (the default)'}, but traffic leaves "
                         f"through {device} with MTU {device_mtu}: small requests work, large packets (TLS "
                         "handshakes, uploads) are dropped where path-MTU discovery is blocked.",
-            evidence=[Evidence(f"network {network.name} MTU", mtu, ENGINE if network.mtu else f"default {DEFAULT_MTU}"),
+            evidence=[Evidence(f"network {network.name} MTU", mtu, ENGINE_API if network.mtu else f"default {DEFAULT_MTU}"),
                       Evidence(f"{device} MTU", device_mtu, "/sys/class/net")],
             fix=Fix(f"Give {network.name} the egress MTU (or clamp TCP MSS)",
                     [f"docker network create -o com.docker.network.driver.mtu={device_mtu} NETWORK",
@@ -103,9 +109,9 @@ def _host_isolated(c: Container, facts: Facts) -> list[Network]:
 def macvlan_host_isolation(ctx: RuleContext) -> Iterator[Finding]:
     t = ctx.target
     if t.source:
-        if not netns_owner(t.source, ctx.facts).uses_host_network:
+        if not ctx.facts.netns_owner(t.source).uses_host_network:
             return
-        dest = destination(ctx.facts, t).container
+        dest = ctx.path.destination.container
     elif t.vantage == "host" and t.kind == "container":
         dest = ctx.path.route.container
     else:
@@ -117,12 +123,12 @@ def macvlan_host_isolation(ctx: RuleContext) -> Iterator[Finding]:
     parent = net.options.get("parent", "PARENT")
     subnet = net.subnets[0] if net.subnets else "SUBNET"
     yield finding(
-        "MACVLAN_HOST_ISOLATION", severity="error", confidence=0.95, hop="network" if t.source else "bridge",
+        "MACVLAN_HOST_ISOLATION", severity="error", confidence=0.95, hop=HopName.NETWORK if t.source else HopName.BRIDGE,
         explanation=f"{dest.name} is only on {net.driver} network {net.name} (parent {parent}). The kernel does not "
                     f"let a {net.driver} parent talk to its own children: other machines on the LAN reach "
                     f"{dest.name}, this host does not.",
-        evidence=[Evidence(f"network {net.name} Driver", net.driver, ENGINE),
-                  Evidence(f"network {net.name} parent", parent, ENGINE)],
+        evidence=[Evidence(f"network {net.name} Driver", net.driver, ENGINE_API),
+                  Evidence(f"network {net.name} parent", parent, ENGINE_API)],
         fix=Fix(f"Give the host its own {net.driver} interface on {parent} (a shim), or test from another machine",
                 [f"ip link add {net.name[:10]}-shim link {parent} type {net.driver} mode bridge",
                  f"ip addr add FREE_ADDRESS/32 dev {net.name[:10]}-shim",

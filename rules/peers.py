@@ -5,21 +5,25 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from doctor.facts.model import Container, Facts, Network, is_loopback
-from doctor.live.connect import DnsAnswer
-from doctor.path.container import destination
-from doctor.path.names import (
+from doctor.facts.model import (
     HOST_GATEWAY_NAMES,
-    known_to_engine,
-    named_containers,
-    netns_owner,
-    own_loopback_resolvers,
-    shared_networks,
-    uses_embedded_dns,
+    Container,
+    Facts,
+    Network,
+    is_loopback,
 )
-from doctor.plugin import Evidence, Finding, Fix, Rule, RuleContext, finding
+from doctor.plugin import (
+    ENGINE_API,
+    DnsAnswer,
+    Evidence,
+    Finding,
+    Fix,
+    HopName,
+    Rule,
+    RuleContext,
+    finding,
+)
 
-ENGINE = "Engine API"
 FILES = "the container's etc files"
 RESOLVER_FAILURES = ("timeout", "refused", "error", "failed")
 CLIENT = ("container",)
@@ -27,14 +31,9 @@ LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback", "ip6-localnet", 
                   "ip6-allrouters"}
 
 
-def _broken(ctx: RuleContext, hop: str) -> bool:
-    found = ctx.path.hop(hop)
-    return found is not None and found.status == "broken"
-
-
 def _owner(ctx: RuleContext) -> Container:
     assert ctx.target.source is not None
-    return netns_owner(ctx.target.source, ctx.facts)
+    return ctx.facts.netns_owner(ctx.target.source)
 
 
 def _name(ctx: RuleContext) -> str:
@@ -56,9 +55,9 @@ def _resolver_failed(ctx: RuleContext) -> bool:
 def name_not_found(ctx: RuleContext) -> Iterator[Finding]:
     name, owner = _name(ctx), _owner(ctx)
     key = name.lower()
-    if not _broken(ctx, "name-resolution") or known_to_engine(key, ctx.facts) or key in HOST_GATEWAY_NAMES:
+    if not ctx.broken(HopName.NAME_RESOLUTION) or ctx.facts.known_to_engine(key) or key in HOST_GATEWAY_NAMES:
         return
-    if _resolver_failed(ctx) or own_loopback_resolvers(owner):
+    if _resolver_failed(ctx) or owner.loopback_resolvers_unserved:
         return  # the resolver, not the name, is what fails: DNS_RESOLVER_UNREACHABLE
     resolvable = sorted(_resolvable_names(owner, ctx.facts))
     close = difflib.get_close_matches(key, resolvable, n=3, cutoff=0.6)
@@ -76,7 +75,7 @@ def name_not_found(ctx: RuleContext) -> Iterator[Finding]:
                    for a in owner.attachments[:1]])
     yield finding(
         "NAME_NOT_FOUND", severity="error", confidence=0.95 if ctx.seen and ctx.seen.answer else 0.8,
-        hop="name-resolution", evidence=evidence, fix=fix,
+        hop=HopName.NAME_RESOLUTION, evidence=evidence, fix=fix,
         explanation=f"No container, alias, service or hosts entry is called {name}, and DNS does not know it"
                     + (f"; did you mean {', '.join(close)}?" if close else "."),
     )
@@ -84,7 +83,7 @@ def name_not_found(ctx: RuleContext) -> Iterator[Finding]:
 
 def _resolvable_names(owner: Container, facts: Facts) -> set[str]:
     names = set(owner.hosts or {}) - LOOPBACK_NAMES
-    if uses_embedded_dns(owner, facts):
+    if facts.uses_embedded_dns(owner):
         for att in owner.attachments:
             network = facts.network(att.network_id)
             if network is None or network.is_default_bridge:
@@ -98,22 +97,22 @@ def _resolvable_names(owner: Container, facts: Facts) -> set[str]:
 
 def default_bridge_no_dns(ctx: RuleContext) -> Iterator[Finding]:
     owner, name = _owner(ctx), _name(ctx)
-    if not _broken(ctx, "name-resolution") or uses_embedded_dns(owner, ctx.facts):
+    if not ctx.broken(HopName.NAME_RESOLUTION) or ctx.facts.uses_embedded_dns(owner):
         return
-    peers = named_containers(name.lower(), ctx.facts)
+    peers = ctx.facts.named_containers(name.lower())
     if not peers:
         return
     dest = peers[0]
     evidence = [Evidence(f"{owner.name} networks", [a.network for a in owner.attachments] or owner.network_mode,
-                         ENGINE),
+                         ENGINE_API),
                 Evidence(f"{owner.name} resolv.conf nameservers",
                          list(owner.resolv_conf.nameservers) if owner.resolv_conf else None, FILES),
-                Evidence(f"{dest.name} networks", [a.network for a in dest.attachments], ENGINE)]
+                Evidence(f"{dest.name} networks", [a.network for a in dest.attachments], ENGINE_API)]
     if owner.uses_host_network:
         published = [(m, b) for m in dest.published for b in m.bindings if m.container_port == ctx.target.port]
         via = f"localhost:{published[0][1].host_port}" if published else f"a port {dest.name} publishes"
         yield finding(
-            "DEFAULT_BRIDGE_NO_DNS", severity="error", confidence=0.9, hop="name-resolution", evidence=evidence,
+            "DEFAULT_BRIDGE_NO_DNS", severity="error", confidence=0.9, hop=HopName.NAME_RESOLUTION, evidence=evidence,
             explanation=f"{owner.name} uses the host's network stack, so it has the host's resolvers and no embedded "
                         f"DNS: container names do not resolve there. From the host's stack, {dest.name} is reached "
                         "through its published port.",
@@ -121,11 +120,11 @@ def default_bridge_no_dns(ctx: RuleContext) -> Iterator[Finding]:
                     [f"# in {owner.name}'s configuration: {via}"]),
         )
         return
-    if not shared_networks(owner, dest, ctx.facts):
+    if not ctx.facts.shared_networks(owner, dest):
         return  # NO_SHARED_NETWORK says it, and its fix also brings the names
     network = f"{owner.name}-net"
     yield finding(
-        "DEFAULT_BRIDGE_NO_DNS", severity="error", confidence=0.95, hop="name-resolution", evidence=evidence,
+        "DEFAULT_BRIDGE_NO_DNS", severity="error", confidence=0.95, hop=HopName.NAME_RESOLUTION, evidence=evidence,
         explanation=f"{owner.name} and {dest.name} are on the default bridge network, which has no embedded DNS: "
                     f"container names resolve only on user-defined networks (compose's default network is one; "
                     "`network_mode: bridge` is not).",
@@ -137,14 +136,14 @@ def default_bridge_no_dns(ctx: RuleContext) -> Iterator[Finding]:
 
 def no_shared_network(ctx: RuleContext) -> Iterator[Finding]:
     owner = _owner(ctx)
-    place = destination(ctx.facts, ctx.target)
+    place = ctx.path.destination
     dest = place.container
     if place.kind != "container" or dest is None or owner.uses_host_network:
         return
     isolated = owner.network_mode == "none"
-    if not isolated and not _broken(ctx, "network"):
+    if not isolated and not ctx.broken(HopName.NETWORK):
         return
-    if shared_networks(owner, dest, ctx.facts) and place.attachment is None:
+    if ctx.facts.shared_networks(owner, dest) and place.attachment is None:
         return
     networks = _user_networks(dest, ctx.facts)
     if networks:
@@ -161,19 +160,19 @@ def no_shared_network(ctx: RuleContext) -> Iterator[Finding]:
             dest.compose_project != owner.compose_project else ""
         commands.append(f'# compose, service "{owner.compose_service}": networks: [{net}]{external}')
     yield finding(
-        "NO_SHARED_NETWORK", severity="error", confidence=0.95, hop="source" if isolated else "network",
+        "NO_SHARED_NETWORK", severity="error", confidence=0.95, hop=HopName.SOURCE if isolated else HopName.NETWORK,
         explanation=(f"{owner.name} runs with --network none: it has only its own loopback." if isolated else
                      f"{owner.name} and {dest.name} share no network: each bridge network is isolated from the "
                      f"others, so neither the name nor the address of {dest.name} is reachable from {owner.name}."),
-        evidence=[Evidence(f"{owner.name} networks", [a.network for a in owner.attachments], ENGINE),
-                  Evidence(f"{dest.name} networks", [a.network for a in dest.attachments], ENGINE)],
+        evidence=[Evidence(f"{owner.name} networks", [a.network for a in owner.attachments], ENGINE_API),
+                  Evidence(f"{dest.name} networks", [a.network for a in dest.attachments], ENGINE_API)],
         fix=Fix(summary, commands),
     )
 
 
 def host_port_used_inside(ctx: RuleContext) -> Iterator[Finding]:
     t, owner = ctx.target, _owner(ctx)
-    place = destination(ctx.facts, t)
+    place = ctx.path.destination
     port = t.port
     if port is None or place.kind not in ("self", "container"):
         return
@@ -190,15 +189,15 @@ def host_port_used_inside(ctx: RuleContext) -> Iterator[Finding]:
     used = _with_port(_name(ctx), port)
     right = f"{dest.compose_service or dest.name}:{mapping.container_port}"
     commands = [f"# in {owner.name}'s configuration: {right}"]
-    if not shared_networks(owner, dest, ctx.facts) and (networks := _user_networks(dest, ctx.facts)):
+    if not ctx.facts.shared_networks(owner, dest) and (networks := _user_networks(dest, ctx.facts)):
         commands.append(f"docker network connect {networks[0].name} {owner.name}")
     yield finding(
-        "HOST_PORT_USED_INSIDE", severity="error", confidence=0.95, hop="container-listener",
+        "HOST_PORT_USED_INSIDE", severity="error", confidence=0.95, hop=HopName.CONTAINER_LISTENER,
         explanation=f"{used} is the host side of {dest.name}'s published port ({binding} → {mapping.container_port}). "
                     + ("Inside a container, localhost is the container itself, not the host. " if place.kind == "self"
                        else "")
                     + f"Between containers, use the name and the container port: {right}.",
-        evidence=[Evidence("published", f"{binding} -> {mapping.container_port}/{mapping.protocol}", ENGINE),
+        evidence=[Evidence("published", f"{binding} -> {mapping.container_port}/{mapping.protocol}", ENGINE_API),
                   Evidence(f"{listener.name} listeners on {port}", [], "/proc/<pid>/net of the container")],
         fix=Fix(f"Connect to {right} instead of {used}", commands),
     )
@@ -206,20 +205,20 @@ def host_port_used_inside(ctx: RuleContext) -> Iterator[Finding]:
 
 def icc_disabled(ctx: RuleContext) -> Iterator[Finding]:
     owner = _owner(ctx)
-    dest = destination(ctx.facts, ctx.target).container
-    if dest is None or not _broken(ctx, "bridge"):
+    dest = ctx.path.destination.container
+    if dest is None or not ctx.broken(HopName.BRIDGE):
         return
-    closed = [n for n in shared_networks(owner, dest, ctx.facts) if n.driver == "bridge" and not n.icc]
+    closed = [n for n in ctx.facts.shared_networks(owner, dest) if n.driver == "bridge" and not n.icc]
     if not closed:
         return
     net = closed[0]
     yield finding(
-        "ICC_DISABLED", severity="error", confidence=0.95, hop="bridge",
+        "ICC_DISABLED", severity="error", confidence=0.95, hop=HopName.BRIDGE,
         explanation=f"{net.name} is created with enable_icc=false: the engine drops traffic between its containers; "
                     "only published ports (through the host) reach them.",
         evidence=[Evidence(f"network {net.name} Options",
                            {"com.docker.network.bridge.enable_icc": net.options.get(
-                               "com.docker.network.bridge.enable_icc")}, ENGINE)],
+                               "com.docker.network.bridge.enable_icc")}, ENGINE_API)],
         fix=Fix(f"Put {owner.name} and {dest.name} on a network that allows inter-container traffic",
                 [f"docker network create {net.name}-icc", f"docker network connect {net.name}-icc {owner.name}",
                  f"docker network connect {net.name}-icc {dest.name}"]),
@@ -228,17 +227,17 @@ def icc_disabled(ctx: RuleContext) -> Iterator[Finding]:
 
 def internal_network_egress(ctx: RuleContext) -> Iterator[Finding]:
     owner = _owner(ctx)
-    if destination(ctx.facts, ctx.target).kind != "external" or not _broken(ctx, "egress"):
+    if ctx.path.destination.kind != "external" or not ctx.broken(HopName.EGRESS):
         return
     networks = [ctx.facts.network(a.network_id) for a in owner.attachments]
     if not networks or not all(n is not None and n.internal for n in networks):
         return
     names = [n.name for n in networks if n]
     yield finding(
-        "INTERNAL_NETWORK", severity="error", confidence=0.95, hop="egress",
+        "INTERNAL_NETWORK", severity="error", confidence=0.95, hop=HopName.EGRESS,
         explanation=f"{owner.name} is only on internal network(s) {', '.join(names)}: they have no route out of "
                     "the host, by design.",
-        evidence=[Evidence(f"network {n} Internal", True, ENGINE) for n in names],
+        evidence=[Evidence(f"network {n} Internal", True, ENGINE_API) for n in names],
         fix=Fix(f"Attach {owner.name} to a non-internal network as well, if it must reach the outside",
                 [f"docker network create {owner.name}-egress", f"docker network connect {owner.name}-egress {owner.name}"]),
     )
@@ -247,10 +246,10 @@ def internal_network_egress(ctx: RuleContext) -> Iterator[Finding]:
 def dns_resolver_unreachable(ctx: RuleContext) -> Iterator[Finding]:
     owner, name = _owner(ctx), _name(ctx)
     r = ctx.target.resolution
-    if r is None or r.via not in ("none", "resolver") or known_to_engine(name.lower(), ctx.facts):
+    if r is None or r.via not in ("none", "resolver") or ctx.facts.known_to_engine(name.lower()):
         return
     answer = ctx.seen.answer if ctx.seen and _resolver_failed(ctx) else None
-    if answer or own_loopback_resolvers(owner):
+    if answer or owner.loopback_resolvers_unserved:
         yield _unreachable_resolver(owner, ctx.facts, answer)
 
 
@@ -264,7 +263,7 @@ def loopback_resolvers(ctx: RuleContext) -> Iterator[Finding]:
     else:
         return
     for c in containers:
-        if own_loopback_resolvers(c):
+        if c.loopback_resolvers_unserved:
             yield _unreachable_resolver(c, ctx.facts, None)
 
 
@@ -273,16 +272,16 @@ def _unreachable_resolver(c: Container, facts: Facts, answer: DnsAnswer | None) 
     host = facts.resolv_conf.nameservers if facts.resolv_conf else ()
     reachable = [s for s in host if not is_loopback(s)]
     evidence = [Evidence(f"{c.name} resolv.conf nameservers", servers, FILES),
-                Evidence(f"{c.name} HostConfig.Dns", list(c.dns), ENGINE),
+                Evidence(f"{c.name} HostConfig.Dns", list(c.dns), ENGINE_API),
                 Evidence("host resolv.conf nameservers", list(host) if facts.resolv_conf else None, "/etc/resolv.conf")]
     if answer:
         evidence.insert(0, Evidence("live DNS query", str(answer), "query from inside the container"))
     server = reachable[0] if reachable else "RESOLVER_IP"
     why = ("that is its own loopback, where no DNS server runs (a host-local resolver such as systemd-resolved's "
-           "127.0.0.53, copied or set into the container)." if own_loopback_resolvers(c)
+           "127.0.0.53, copied or set into the container)." if c.loopback_resolvers_unserved
            else "no answer comes back.")
     return finding(
-        "DNS_RESOLVER_UNREACHABLE", severity="error", confidence=0.9 if answer else 0.85, hop="name-resolution",
+        "DNS_RESOLVER_UNREACHABLE", severity="error", confidence=0.9 if answer else 0.85, hop=HopName.NAME_RESOLUTION,
         explanation=f"{c.name} asks {', '.join(servers) or 'nobody'} for names, and {why}",
         evidence=evidence,
         fix=Fix("Give the container a resolver it can reach (or use a user-defined network, whose embedded DNS "
@@ -295,12 +294,12 @@ def _unreachable_resolver(c: Container, facts: Facts, answer: DnsAnswer | None) 
 def host_gateway_missing(ctx: RuleContext) -> Iterator[Finding]:
     owner, name = _owner(ctx), _name(ctx)
     key = name.lower()
-    if key in HOST_GATEWAY_NAMES and _broken(ctx, "name-resolution"):
+    if key in HOST_GATEWAY_NAMES and ctx.broken(HopName.NAME_RESOLUTION):
         yield finding(
-            "HOST_GATEWAY_MISSING", severity="error", confidence=0.95, hop="name-resolution",
+            "HOST_GATEWAY_MISSING", severity="error", confidence=0.95, hop=HopName.NAME_RESOLUTION,
             explanation=f"On Linux, {name} exists only when the container is started with "
                         f"--add-host {name}:host-gateway (Docker Desktop adds it by itself).",
-            evidence=[Evidence(f"{owner.name} HostConfig.ExtraHosts", list(owner.extra_hosts), ENGINE),
+            evidence=[Evidence(f"{owner.name} HostConfig.ExtraHosts", list(owner.extra_hosts), ENGINE_API),
                       Evidence(f"{owner.name} etc/hosts has {name}", False, FILES)],
             fix=Fix(f"Start {owner.name} with the host-gateway entry",
                     [f"docker run --add-host {name}:host-gateway ...",
@@ -308,14 +307,14 @@ def host_gateway_missing(ctx: RuleContext) -> Iterator[Finding]:
                      f'extra_hosts: ["{name}:host-gateway"]']),
         )
         return
-    if destination(ctx.facts, ctx.target).kind != "host" or not _broken(ctx, "host-listener") or not ctx.target.port:
+    if ctx.path.destination.kind != "host" or not ctx.broken(HopName.HOST_LISTENER) or not ctx.target.port:
         return
     listeners = ctx.facts.host_listeners_on(ctx.target.port, ctx.target.protocol) or []
     if not listeners or not all(is_loopback(l.address) for l in listeners):
         return
     gateway = ctx.target.addresses[0]
     yield finding(
-        "HOST_GATEWAY_MISSING", severity="error", confidence=0.9, hop="host-listener",
+        "HOST_GATEWAY_MISSING", severity="error", confidence=0.9, hop=HopName.HOST_LISTENER,
         explanation=f"The host service on port {ctx.target.port} listens on loopback only; from a container the "
                     f"host is {gateway}, a different address, so the connection is refused.",
         evidence=[Evidence(f"host listeners on {ctx.target.port}", [str(l) for l in listeners], "host sockets")],

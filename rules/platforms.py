@@ -6,9 +6,17 @@ import re
 from collections.abc import Iterator
 
 from doctor.facts.model import Container, is_ip
-from doctor.plugin import Evidence, Finding, Fix, Rule, RuleContext, finding
+from doctor.plugin import (
+    ENGINE_API,
+    Evidence,
+    Finding,
+    Fix,
+    HopName,
+    Rule,
+    RuleContext,
+    finding,
+)
 
-ENGINE = "Engine API"
 UNPRIVILEGED_START = "net.ipv4.ip_unprivileged_port_start"
 PRIVILEGED_ERROR = re.compile(r"privileged port|ip_unprivileged_port_start", re.IGNORECASE)
 #: Bind-mount sources that are the engine's own or the VM's, not the user's files.
@@ -36,7 +44,7 @@ def desktop_vm_network(ctx: RuleContext) -> Iterator[Finding]:
         published = [f"localhost:{b.host_port}" for m in c.published for b in m.bindings
                      if m.container_port == (ctx.path.route.container_port or 0)]
         yield finding(
-            "DESKTOP_VM_NETWORK", severity="error", confidence=0.95, hop="bridge", evidence=evidence,
+            "DESKTOP_VM_NETWORK", severity="error", confidence=0.95, hop=HopName.BRIDGE, evidence=evidence,
             explanation=f"{t.spec.host} is {c.name}'s address inside Docker Desktop's VM: it is not routable from "
                         "this host. Only published ports are forwarded to localhost.",
             fix=Fix(f"Connect to {published[0]}" if published else f"Publish the port (-p HOST:{t.port}) and "
@@ -45,7 +53,7 @@ def desktop_vm_network(ctx: RuleContext) -> Iterator[Finding]:
         )
     elif _checkup_containers(ctx) is not None:
         yield finding(
-            "DESKTOP_VM_NETWORK", severity="info", confidence=0.95, hop="bridge", evidence=evidence,
+            "DESKTOP_VM_NETWORK", severity="info", confidence=0.95, hop=HopName.BRIDGE, evidence=evidence,
             explanation="The engine runs in Docker Desktop's VM: container addresses, the bridges and the VM's "
                         "firewall are not visible from this host, so those checks were skipped; published ports "
                         "are checked from localhost.",
@@ -62,11 +70,11 @@ def desktop_bind_mount_slow(ctx: RuleContext) -> Iterator[Finding]:
         if not binds:
             continue
         yield finding(
-            "DESKTOP_BIND_MOUNT_SLOW", severity="info", confidence=0.7, hop="container",
+            "DESKTOP_BIND_MOUNT_SLOW", severity="info", confidence=0.7, hop=HopName.CONTAINER,
             explanation=f"{c.name} bind-mounts files from this host into Docker Desktop's VM; every file access "
                         "crosses the virtualisation layer, which is slow for many small files (dependencies, "
                         "build trees, databases).",
-            evidence=[Evidence(f"{c.name} bind mounts", [f"{m.source} -> {m.destination}" for m in binds], ENGINE)],
+            evidence=[Evidence(f"{c.name} bind mounts", [f"{m.source} -> {m.destination}" for m in binds], ENGINE_API)],
             fix=Fix("Keep heavy trees in a named volume; bind-mount only what you edit",
                     [f"docker volume create {c.name}-data",
                      f"docker run -v {c.name}-data:{binds[0].destination} ...  # instead of -v {binds[0].source}:..."]),
@@ -79,7 +87,7 @@ def wsl2_lan_access(ctx: RuleContext) -> Iterator[Finding]:
         return
     address = t.addresses[0] if t.addresses else "WSL_ADDRESS"
     yield finding(
-        "WSL2_LAN_ACCESS", severity="error", confidence=0.85, hop="host-listener",
+        "WSL2_LAN_ACCESS", severity="error", confidence=0.85, hop=HopName.HOST_LISTENER,
         explanation=f"The engine runs inside WSL2 with NAT networking: {address} is the WSL2 VM's own address, "
                     "reachable from Windows only. Windows forwards localhost ports into WSL2; other machines on the "
                     "LAN reach neither.",
@@ -108,11 +116,11 @@ def rootless_port_limits(ctx: RuleContext) -> Iterator[Finding]:
                        and all(any(b.host_port == p for m in c.published for b in m.bindings) for p in low)):
             continue
         yield finding(
-            "ROOTLESS_PORT_LIMITS", severity="error", confidence=0.9, hop="host-listener",
+            "ROOTLESS_PORT_LIMITS", severity="error", confidence=0.9, hop=HopName.HOST_LISTENER,
             explanation=f"A rootless engine cannot publish ports below {start} "
                         f"({UNPRIVILEGED_START}): {c.name} asks for {', '.join(map(str, low))}.",
             evidence=[Evidence(UNPRIVILEGED_START, start_text or "1024 (the kernel's default)", "sysctl"),
-                      Evidence(f"{c.name} State.Error", c.error or None, ENGINE)],
+                      Evidence(f"{c.name} State.Error", c.error or None, ENGINE_API)],
             fix=Fix(f"Publish on a port >= {start}, or let unprivileged users bind low ports",
                     [f"docker run -p {low[0] + 8000}:{low[0]} ...  # a high host port",
                      f"sudo sysctl -w {UNPRIVILEGED_START}={low[0]}  # and persist it in /etc/sysctl.d",

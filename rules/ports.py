@@ -8,10 +8,18 @@ from collections.abc import Iterator
 
 from doctor.rules.fixes import port_spec, republish
 
-from doctor.facts.model import Container, Facts, Listener, Protocol
-from doctor.plugin import Evidence, Finding, Fix, Rule, RuleContext, finding
+from doctor.facts.model import Container, Facts, Protocol
+from doctor.plugin import (
+    ENGINE_API,
+    Evidence,
+    Finding,
+    Fix,
+    HopName,
+    Rule,
+    RuleContext,
+    finding,
+)
 
-ENGINE = "Engine API"
 NETNS = "/proc/<pid>/net of the container"
 SOCKETS = "host sockets"
 CONFLICT = re.compile(r"address already in use|port is already allocated", re.I)
@@ -43,13 +51,13 @@ def nothing_on_port(ctx: RuleContext) -> Iterator[Finding]:
         return  # a more specific rule explains it, or it is not a Docker port
     published = _published_summary(facts)
     yield finding(
-        "NOTHING_ON_PORT", severity="error", confidence=0.9, hop="host-listener",
+        "NOTHING_ON_PORT", severity="error", confidence=0.9, hop=HopName.HOST_LISTENER,
         explanation=f"Nothing on this host listens on {t.protocol} {port}, and no container, running or "
                     "stopped, publishes it or asks for it.",
         evidence=[
             Evidence(f"host sockets on {t.protocol} {port}", [], SOCKETS),
-            Evidence(f"containers publishing {port}", [], ENGINE),
-            Evidence("ports published on this host", published, ENGINE),
+            Evidence(f"containers publishing {port}", [], ENGINE_API),
+            Evidence("ports published on this host", published, ENGINE_API),
         ],
         fix=Fix(
             f"Start the service and publish it on {port}"
@@ -81,9 +89,9 @@ def port_not_published(ctx: RuleContext) -> Iterator[Finding]:
                      for b in m.bindings]
         evidence = [
             Evidence(f"{c.name} listeners", _listening(c), NETNS) if listening else
-            Evidence(f"{c.name} Config.ExposedPorts", [f"{p}/{proto}" for p, proto in c.exposed], ENGINE),
+            Evidence(f"{c.name} Config.ExposedPorts", [f"{p}/{proto}" for p, proto in c.exposed], ENGINE_API),
             Evidence(f"{c.name} HostConfig.PortBindings", [f"{port_spec(b.host_port, m.container_port, m.protocol, b.host_ip)}"
-                     for m in c.configured for b in m.bindings], ENGINE),
+                     for m in c.configured for b in m.bindings], ENGINE_API),
         ]
         spec = port_spec(port, port, t.protocol)
         explanation = (f"{c.name} serves {t.protocol} {port} inside its network namespace, but no -p maps a "
@@ -97,7 +105,7 @@ def port_not_published(ctx: RuleContext) -> Iterator[Finding]:
                     if elsewhere else []) + republish(c, spec)
         yield finding(
             "PORT_NOT_PUBLISHED", severity="error", confidence=0.9 if listening else 0.6,
-            hop="host-listener", explanation=explanation, evidence=evidence,
+            hop=HopName.HOST_LISTENER, explanation=explanation, evidence=evidence,
             fix=Fix(f"Publish {c.name}'s port {port}: -p {spec}", commands),
         )
 
@@ -113,7 +121,7 @@ def published_port_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     published = route.mapping is not None and bool(route.mapping.bindings)
     evidence = [Evidence(f"{c.name} listeners", _listening(c), NETNS)]
     if published and route.binding:
-        evidence.insert(0, Evidence("published", f"{route.binding} -> {port}/{t.protocol}", ENGINE))
+        evidence.insert(0, Evidence("published", f"{route.binding} -> {port}/{t.protocol}", ENGINE_API))
         host_port = route.binding.host_port
         if len(candidates) == 1:
             spec = port_spec(host_port, candidates[0], t.protocol, route.binding.host_ip)
@@ -123,14 +131,14 @@ def published_port_mismatch(ctx: RuleContext) -> Iterator[Finding]:
                       f"or make it listen on {port}", [f"docker logs --tail 20 {c.name}"])
         yield finding(
             "PUBLISHED_PORT_MISMATCH", severity="error", confidence=0.9 if c.listeners else 0.75,
-            hop="container-listener", evidence=evidence, fix=fix,
+            hop=HopName.CONTAINER_LISTENER, evidence=evidence, fix=fix,
             explanation=f"{route.binding} forwards to port {port} of {c.name}, where nothing listens"
                         + (f"; it listens on {', '.join(map(str, candidates))}." if candidates
                            else "; it listens on nothing at all (not started yet, or crashed inside)."),
         )
     elif t.kind == "container":
         yield finding(
-            "NOTHING_ON_PORT", severity="error", confidence=0.85, hop="container-listener",
+            "NOTHING_ON_PORT", severity="error", confidence=0.85, hop=HopName.CONTAINER_LISTENER,
             evidence=evidence, explanation=f"Nothing in {c.name} listens on {t.protocol} {port}.",
             fix=Fix(f"Start the service in {c.name} on port {port}, or use the port it listens on",
                     [f"docker logs --tail 20 {c.name}"]),
@@ -146,7 +154,7 @@ def app_bound_to_loopback(ctx: RuleContext) -> Iterator[Finding]:
     if not listening or not all(l.loopback_only for l in listening):
         return
     yield finding(
-        "APP_BOUND_TO_LOOPBACK", severity="error", confidence=0.95, hop="container-listener",
+        "APP_BOUND_TO_LOOPBACK", severity="error", confidence=0.95, hop=HopName.CONTAINER_LISTENER,
         explanation=f"The application in {c.name} listens on {', '.join(map(str, listening))}: the container's own "
                     "loopback. Forwarded traffic arrives on the container's network address and finds no listener, "
                     "so docker-proxy accepts the connection and then closes it (curl: empty reply / reset).",
@@ -165,9 +173,9 @@ def protocol_mismatch(ctx: RuleContext) -> Iterator[Finding]:
             for mapping, binding in c.publishing(t.port or 0, other):
                 spec = port_spec(binding.host_port, mapping.container_port, t.protocol, binding.host_ip)
                 yield finding(
-                    "PROTOCOL_MISMATCH", severity="error", confidence=0.85, hop="host-listener",
+                    "PROTOCOL_MISMATCH", severity="error", confidence=0.85, hop=HopName.HOST_LISTENER,
                     explanation=f"{c.name} publishes {t.port} as {other}, but this is a {t.protocol} request.",
-                    evidence=[Evidence("published", f"{binding} -> {mapping.container_port}/{other}", ENGINE),
+                    evidence=[Evidence("published", f"{binding} -> {mapping.container_port}/{other}", ENGINE_API),
                               Evidence("target protocol", t.protocol, "command line")],
                     fix=Fix(f"Publish it as {t.protocol} (-p {spec}), or connect with {other}", republish(c, spec)),
                 )
@@ -180,11 +188,11 @@ def protocol_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     binding = route.binding
     spec = port_spec(binding.host_port if binding else port, port, other, binding.host_ip if binding else "")
     yield finding(
-        "PROTOCOL_MISMATCH", severity="error", confidence=0.9, hop="container-listener",
+        "PROTOCOL_MISMATCH", severity="error", confidence=0.9, hop=HopName.CONTAINER_LISTENER,
         explanation=f"{c.name} listens on {other} {port}, but the port is published (and was asked for) as "
                     f"{t.protocol}; -p publishes tcp unless told otherwise.",
         evidence=[Evidence(f"{c.name} listeners on {port}", [str(l) for l in c.listeners_on(port)], NETNS),
-                  Evidence("published", f"{binding} -> {port}/{t.protocol}" if binding else None, ENGINE)],
+                  Evidence("published", f"{binding} -> {port}/{t.protocol}" if binding else None, ENGINE_API)],
         fix=Fix(f"Publish it as {other}: -p {spec}", republish(c, spec)),
     )
 
@@ -199,11 +207,11 @@ def host_binding_restricted(ctx: RuleContext) -> Iterator[Finding]:
     bindings = [str(b) for m in c.published for b in m.bindings if b.host_port == t.port]
     spec = port_spec(route.binding.host_port, route.container_port or 0, t.protocol)
     yield finding(
-        "HOST_BINDING_RESTRICTED", severity="error", confidence=0.95, hop="host-listener",
+        "HOST_BINDING_RESTRICTED", severity="error", confidence=0.95, hop=HopName.HOST_LISTENER,
         affects=("external",) if all(b.startswith("127.") or b.startswith("[::1]") for b in bindings) else ("host", "external"),
         explanation=f"{c.name} publishes {t.port} only on {', '.join(bindings)}; "
                     f"a client connecting to {', '.join(t.addresses)} is refused.",
-        evidence=[Evidence(f"{c.name} bindings of {t.port}", bindings, ENGINE),
+        evidence=[Evidence(f"{c.name} bindings of {t.port}", bindings, ENGINE_API),
                   Evidence("address connected to", list(t.addresses), "target")],
         fix=Fix(f"Publish on all interfaces (-p {spec}) or on the address clients use", republish(c, spec)),
     )
@@ -229,11 +237,11 @@ def ipv6_localhost_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     assert c is not None
     hosts = (ctx.facts.hosts_file or {}).get("localhost")
     yield finding(
-        "IPV6_LOCALHOST_MISMATCH", severity="error", confidence=0.9, hop="host-listener",
+        "IPV6_LOCALHOST_MISMATCH", severity="error", confidence=0.9, hop=HopName.HOST_LISTENER,
         explanation=f"The client connects to ::1 (IPv6 loopback), but {c.name}'s port {t.port} is published for IPv4 "
                     f"only ({', '.join(v4)}). 127.0.0.1:{t.port} works; clients that resolve localhost to ::1 first, "
                     "and do not fall back, fail.",
-        evidence=[Evidence(f"{c.name} bindings of {t.port}", v4, ENGINE),
+        evidence=[Evidence(f"{c.name} bindings of {t.port}", v4, ENGINE_API),
                   Evidence("address connected to", list(t.addresses), "target"),
                   Evidence("localhost in /etc/hosts", list(hosts) if hosts else None, "/etc/hosts")],
         fix=Fix(f"Connect to 127.0.0.1:{t.port}, or publish for IPv6 too",
@@ -251,13 +259,13 @@ def port_conflict(ctx: RuleContext) -> Iterator[Finding]:
             others = [o for o in facts.containers if o is not c and o.publishing(binding_port, mapping.protocol)]
             if not (CONFLICT.search(c.error) or holders or others):
                 continue
-            evidence = [Evidence(f"{c.name} State", {"Status": c.status, "Error": c.error}, ENGINE)]
+            evidence = [Evidence(f"{c.name} State", {"Status": c.status, "Error": c.error}, ENGINE_API)]
             if others:
                 held_by = f"container {others[0].name}"
                 stop = f"docker stop {others[0].name}"
-                evidence.append(Evidence(f"containers publishing {binding_port}", [o.name for o in others], ENGINE))
+                evidence.append(Evidence(f"containers publishing {binding_port}", [o.name for o in others], ENGINE_API))
             elif holders:
-                held_by = _holder(holders[0])
+                held_by = holders[0].holder
                 stop = f"kill {holders[0].pid}" if holders[0].pid else f"sudo ss -ltnp 'sport = :{binding_port}'"
                 evidence.append(Evidence(f"host sockets on {mapping.protocol} {binding_port}",
                                          [{"socket": str(l), "pid": l.pid, "process": l.process} for l in holders],
@@ -268,7 +276,7 @@ def port_conflict(ctx: RuleContext) -> Iterator[Finding]:
             spec = port_spec(binding_port + 1, mapping.container_port, mapping.protocol, binding.host_ip)
             yield finding(
                 "PORT_CONFLICT", severity="error", confidence=0.95 if CONFLICT.search(c.error) else 0.75,
-                hop="host-listener", evidence=evidence,
+                hop=HopName.HOST_LISTENER, evidence=evidence,
                 explanation=f"{c.name} asks for host port {binding_port}/{mapping.protocol}, which {held_by} "
                             f"already holds, so the engine could not start it ({c.error or c.status}).",
                 fix=Fix(f"Free port {binding_port} ({held_by}) and start {c.name}, or publish it on another port",
@@ -289,12 +297,6 @@ def _claimed_port(ctx: RuleContext, c: Container) -> int:
     return next((b.host_port for m in c.configured for b in m.bindings), 0)
 
 
-def _holder(listener: Listener) -> str:
-    if listener.pid is None:
-        return "a process of another user"
-    return f"{listener.process} (pid {listener.pid})"
-
-
 def host_network_publish_ignored(ctx: RuleContext) -> Iterator[Finding]:
     t, facts = ctx.target, ctx.facts
     if t.kind == "container":
@@ -308,11 +310,11 @@ def host_network_publish_ignored(ctx: RuleContext) -> Iterator[Finding]:
         first = c.configured[0]
         host_port = first.bindings[0].host_port if first.bindings else first.container_port
         yield finding(
-            "HOST_NETWORK_PUBLISH_IGNORED", severity="error", confidence=0.9, hop="host-listener",
+            "HOST_NETWORK_PUBLISH_IGNORED", severity="error", confidence=0.9, hop=HopName.HOST_LISTENER,
             explanation=f"{c.name} runs with --network host, so it shares the host's ports and its -p "
                         f"{', '.join(asked)} is ignored: only what the application itself listens on is reachable.",
-            evidence=[Evidence(f"{c.name} HostConfig.NetworkMode", c.network_mode, ENGINE),
-                      Evidence(f"{c.name} HostConfig.PortBindings", asked, ENGINE)],
+            evidence=[Evidence(f"{c.name} HostConfig.NetworkMode", c.network_mode, ENGINE_API),
+                      Evidence(f"{c.name} HostConfig.PortBindings", asked, ENGINE_API)],
             fix=Fix(f"Make the application in {c.name} listen on port {host_port} itself, "
                     "or run it on a bridge network with -p",
                     [f"docker rm -f {c.name}",

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from doctor.bounded import Job, Skip, run_jobs
 from doctor.collect.collector import collect
 from doctor.collect.engine_api import resolve_endpoint
 from doctor.diagnosis.diagnose import Options, diagnose
 from doctor.path.target import parse_target
 from doctor.plugin import manager as plugins
-from doctor.plugin.runner import Job, Skip, run_jobs
 from doctor.snapshot.store import Snapshot
 
 GROUP = "docker_doctor"

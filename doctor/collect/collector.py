@@ -6,17 +6,17 @@ import socket
 import time
 from collections.abc import Sequence
 
+from doctor.bounded import Job, JobResult, run_jobs
 from doctor.collect.engine_api import Endpoint
 from doctor.collect.platforms import local_guess
 from doctor.errors import CannotDiagnose
 from doctor.plugin.probe import Probe, ProbeContext
-from doctor.plugin.runner import Job, Outcome, run_jobs
 from doctor.report.document import ProbeRun
 from doctor.snapshot.store import Snapshot
 
 
 def collect(probes: list[Probe], deadline: float, endpoint: Endpoint, extra: Sequence[Job] = (),
-            thorough: bool = False) -> tuple[Snapshot, dict[str, Outcome]]:
+            thorough: bool = False) -> tuple[Snapshot, dict[str, JobResult]]:
     """Run every probe (and ``extra`` jobs alongside) into a fresh snapshot of ``endpoint``'s engine."""
     snapshot = Snapshot(meta={"created": time.time(), "hostname": socket.gethostname()})
     contexts: dict[str, ProbeContext] = {}
@@ -39,7 +39,7 @@ def collect(probes: list[Probe], deadline: float, endpoint: Endpoint, extra: Seq
     return snapshot, outcomes
 
 
-def stop_if_engine_unreachable(outcomes: dict[str, Outcome]) -> None:
+def stop_if_engine_unreachable(outcomes: dict[str, JobResult]) -> None:
     error = outcomes["engine"].error if "engine" in outcomes else None
     if isinstance(error, CannotDiagnose):
         raise error

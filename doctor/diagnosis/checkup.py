@@ -7,13 +7,11 @@ says what was checked).  Published ports are diagnosed one by one, each exactly 
 
 from __future__ import annotations
 
-from doctor.facts.model import Container, Facts, PortMapping
-from doctor.path.names import own_loopback_resolvers, uses_embedded_dns
+from doctor.facts.model import IP_FORWARD, Container, Facts, PortMapping
 from doctor.path.target import TargetSpec
 from doctor.report.document import Hop
 
 BUILTIN_NETWORKS = ("host", "none")
-IP_FORWARD = "net.ipv4.ip_forward"
 
 
 def port_targets(containers: list[Container]) -> list[TargetSpec]:
@@ -90,9 +88,9 @@ def dns_line(c: Container, facts: Facts) -> Hop:
     if c.resolv_conf is None:
         return Hop(name, "unknown", f"{c.name}'s resolv.conf was not read")
     servers = ", ".join(c.resolv_conf.nameservers) or "none"
-    if uses_embedded_dns(c, facts):
+    if facts.uses_embedded_dns(c):
         return Hop(name, "ok", "the engine's embedded DNS (127.0.0.11): container names, then the host's resolvers")
-    if own_loopback_resolvers(c):
+    if c.loopback_resolvers_unserved:
         return Hop(name, "broken", f"only {servers}: the container's own loopback, where no DNS server runs")
     if not c.resolv_conf.nameservers:
         return Hop(name, "broken", "no nameserver in resolv.conf")
@@ -115,7 +113,7 @@ def sysctl_lines(facts: Facts) -> list[Hop]:
     forward = facts.sysctls.get(IP_FORWARD)
     if forward is None:
         return [Hop(f"sysctl {IP_FORWARD}", "unknown", "not read")]
-    if forward.strip() == "0":
+    if facts.forwarding_disabled:
         return [Hop(f"sysctl {IP_FORWARD}", "broken", "0: published ports are unreachable from other machines, "
                     "and containers cannot reach out")]
     return [Hop(f"sysctl {IP_FORWARD}", "ok", forward)]

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, replace
 
 from doctor import __version__
+from doctor.bounded import Job, run_jobs
 from doctor.collect.collector import collect, stop_if_engine_unreachable
 from doctor.collect.engine_api import Endpoint, resolve_endpoint
 from doctor.diagnosis import checkup
@@ -15,13 +16,14 @@ from doctor.errors import CannotDiagnose
 from doctor.facts.build import build_facts
 from doctor.facts.model import Facts
 from doctor.live import confirm
-from doctor.live.connect import Observation, Seen
+from doctor.live.connect import Observation
 from doctor.path.container import build_peer_path
-from doctor.path.host import Path, Route, build_path
+from doctor.path.hops import NetworkPath, Route
+from doctor.path.host import build_path
 from doctor.path.target import Target, TargetSpec, Vantage, host_target, resolve_target
 from doctor.plugin.manager import Plugins, load_plugins
 from doctor.plugin.rule import RuleContext
-from doctor.plugin.runner import Job, run_jobs, run_rules
+from doctor.plugin.runner import run_rules
 from doctor.report.document import (
     SEVERITY_RANK,
     Finding,
@@ -49,7 +51,7 @@ class Assessment:
     """One target judged: its path, the live verdict if probes were sent, the findings."""
 
     target: Target
-    path: Path
+    path: NetworkPath
     static: Verdict
     live: Verdict | None
     findings: list[Finding]
@@ -77,7 +79,8 @@ def diagnose(spec: TargetSpec | None, options: Options, snapshot: Snapshot | Non
         if options.save_snapshot:
             snapshot.write(options.save_snapshot)
         if early_job:
-            early = confirm.recorded(outcomes[early_job.name], runs)
+            early, early_run = confirm.observed(outcomes[early_job.name])
+            runs.append(early_run)
         live_skip = None if options.live else "--no-live: nothing sent"
     else:
         live_skip = "replaying a snapshot: nothing sent"
@@ -119,23 +122,22 @@ def _report(target: Target, verdict: Verdict, findings: list[Finding], path: lis
 def assess(facts: Facts, target: Target, plugins: Plugins, live: bool, early: list[Observation],
            deadline: float, from_outside: bool = False) -> Assessment:
     """Path, live confirmation (when allowed) and rules for one target."""
-    runs: list[ProbeRun] = []
     if target.kind == "host":
-        path = Path([], Route())  # the whole host: only host-wide rules speak
+        path = NetworkPath((), Route())  # the whole host: only host-wide rules speak
     elif target.source:
         path = build_peer_path(facts, target)
     else:
         path = build_path(facts, target)
     static = _static_verdict(path.hops)
-    verdict: Verdict | None = None
-    seen: Seen | None = None
+    confirmed = confirm.Confirmation(path, None)
     if live and target.source:
-        seen = Seen()
-        verdict = confirm.from_container(facts, target, path, seen, deadline, runs)
+        confirmed = confirm.from_container(facts, target, path, deadline)
     elif live and from_outside and target.vantage == "external":
-        verdict = confirm.from_outside(facts, target, path, runs)
+        confirmed = confirm.from_outside(facts, target, path)
     elif live and target.kind != "host":
-        verdict = confirm.from_host(facts, target, path, early, deadline, runs)
+        confirmed = confirm.from_host(facts, target, path, early, deadline)
+    path, verdict, seen = confirmed.path, confirmed.verdict, confirmed.seen
+    runs = list(confirmed.runs)
     rules = [r for r in plugins.rules if target.client in r.clients]
     findings, rule_runs = run_rules(rules, plugins.codes, RuleContext(facts, target, path, seen), deadline)
     runs += rule_runs

@@ -22,6 +22,8 @@ COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 EMBEDDED_DNS = "127.0.0.11"  # the engine's resolver inside containers on user-defined networks
 DEFAULT_MTU = 1500  # the engine's, when neither the network nor the daemon sets one
+IP_FORWARD = "net.ipv4.ip_forward"
+HOST_GATEWAY_NAMES = ("host.docker.internal", "gateway.docker.internal")  # the host, from a container
 
 
 def is_loopback(address: str) -> bool:
@@ -60,6 +62,13 @@ class Listener:
     def __str__(self) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"{self.protocol} {host}:{self.port}"
+
+    @property
+    def holder(self) -> str:
+        """Who holds the socket, as far as it could be seen."""
+        if self.pid is None:
+            return "a process of another user (run as root to name it)"
+        return f"{self.process} (pid {self.pid})"
 
 
 @dataclass(frozen=True)
@@ -172,6 +181,19 @@ class Container:
     @property
     def addresses(self) -> tuple[str, ...]:
         return tuple(x for att in self.attachments for x in (att.ip, att.ipv6) if x)
+
+    @property
+    def ipv4(self) -> str | None:
+        """Its first IPv4 address (on its first network that has one)."""
+        return next((att.ip for att in self.attachments if att.ip), None)
+
+    @property
+    def loopback_resolvers_unserved(self) -> bool:
+        """All of its nameservers are on its own loopback, and nothing serves DNS there."""
+        servers = self.resolv_conf.nameservers if self.resolv_conf else ()
+        if not servers or EMBEDDED_DNS in servers or not all(is_loopback(s) for s in servers):
+            return False
+        return self.listeners is not None and not self.listeners_on(53, "udp")
 
     def attachment(self, network_id: str) -> Attachment | None:
         return next((att for att in self.attachments if att.network_id == network_id), None)
@@ -370,3 +392,72 @@ class Facts:
     def bridges(self) -> dict[str, Network]:
         """Bridge interface name -> its Docker network."""
         return {n.bridge: n for n in self.networks if n.bridge}
+
+    @property
+    def forwarding_disabled(self) -> bool:
+        """net.ipv4.ip_forward is read and 0: the kernel forwards nothing."""
+        value = self.sysctls.get(IP_FORWARD)
+        return value is not None and value.strip() == "0"
+
+    # --- as containers see each other
+
+    def netns_owner(self, container: Container) -> Container:
+        """The container whose network namespace (and resolver files) ``container`` uses:
+        ``--network container:X`` joins X's namespace, X's addresses, names and resolvers."""
+        mode = container.network_mode
+        if mode.startswith("container:"):
+            owner = self.container(mode.partition(":")[2])
+            if owner is not None:
+                return owner
+        return container
+
+    def is_default_bridge(self, network_id: str) -> bool:
+        """The default bridge (or a network not read): no embedded DNS there."""
+        network = self.network(network_id)
+        return network is None or network.is_default_bridge
+
+    def uses_embedded_dns(self, source: Container) -> bool:
+        if source.resolv_conf is not None:
+            return source.resolv_conf.embedded
+        # Unread: the engine gives every container on a user-defined network its embedded DNS.
+        return any(not self.is_default_bridge(att.network_id) for att in source.attachments)
+
+    def known_to_engine(self, key: str) -> bool:
+        """Whether some container is called ``key``: a name, alias, service name or id prefix."""
+        return any(key in c.dns_names(att) for c in self.containers for att in c.attachments) or \
+            self.container(key) is not None
+
+    def named_containers(self, key: str) -> list[Container]:
+        """Containers the name means anywhere on this engine (name, alias, service, id prefix), running first."""
+        found = [c for c in self.containers if any(key in c.dns_names(att) for att in c.attachments)]
+        by_ref = self.container(key)
+        if by_ref is not None and by_ref not in found:
+            found.insert(0, by_ref)
+        found.sort(key=lambda c: not c.running)
+        return found
+
+    def shared_networks(self, a: Container, b: Container) -> list[Network]:
+        ids = {att.network_id for att in a.attachments} & {att.network_id for att in b.attachments}
+        return [n for n in self.networks if n.id in ids]
+
+    def host_gateway(self) -> str | None:
+        """The engine's host-gateway address: by default, the default bridge's gateway."""
+        bridge = next((n for n in self.networks if n.is_default_bridge), None)
+        return bridge.gateways[0] if bridge and bridge.gateways else None
+
+    def egress_mtu(self, source: Container, address: str) -> tuple[Network, int, str, int] | None:
+        """(network, its MTU, egress device, device MTU) when a network of ``source`` has a larger MTU
+        than the device the host routes ``address`` out of."""
+        route = self.route_to(address)
+        if route is None or self.interfaces is None or route.device in self.bridges():
+            return None
+        device = self.interfaces.get(route.device)
+        device_mtu = device.mtu if device else None
+        for att in source.attachments:
+            network = self.network(att.network_id)
+            if network is None or network.bridge is None:
+                continue
+            mtu = network.mtu or DEFAULT_MTU
+            if device_mtu and mtu > device_mtu:
+                return network, mtu, route.device, device_mtu
+        return None

@@ -218,9 +218,15 @@ def parse_network(inspect: Mapping[str, Any]) -> Network:
     )
 
 
+def multiplexed(raw: bytes) -> bool:
+    """Whether ``raw`` is an Engine log stream in frames (a container without a TTY): each an
+    8-byte header (stream 0-2, three zero bytes, the payload's length) and its payload."""
+    return len(raw) >= 8 and raw[0] in (0, 1, 2) and raw[1:4] == b"\0\0\0"
+
+
 def demux_log(raw: bytes) -> list[str]:
-    """Engine logs of a container without a TTY come in frames: 8-byte header, payload."""
-    if len(raw) >= 8 and raw[0] in (0, 1, 2) and raw[1:4] == b"\0\0\0":
+    """Engine logs, frames taken apart when they come in frames: the lines."""
+    if multiplexed(raw):
         chunks, offset = [], 0
         while offset + 8 <= len(raw):
             size = struct.unpack(">I", raw[offset + 4 : offset + 8])[0]

@@ -7,8 +7,8 @@ Three senders, by where the client is:
   asked by hand, then a connect, from a short-lived child (:mod:`doctor.live.inside`);
 - a temporary outside client (``--probe-external``): a raw SYN, with a capture on the
   container's bridge.
-Each turns what it saw into hop statuses (with the facts' verdict kept beside) and a
-live verdict; none of it enters the snapshot.
+Each returns a :class:`Confirmation`: the path as the probes saw it (hop statuses, the facts'
+verdict kept beside), a live verdict, and the runs; none of it enters the snapshot.
 """
 
 from __future__ import annotations
@@ -17,21 +17,35 @@ import contextlib
 import os
 import socket
 import time
+from dataclasses import dataclass
 
+from doctor.bounded import Job, JobResult, run_jobs
 from doctor.collect import namespaces
 from doctor.facts.model import Facts
 from doctor.live.connect import FAILED, REACHED, Observation, Seen, probe
 from doctor.live.inside import Plan
 from doctor.live.inside import run as run_inside
-from doctor.path.host import Path, with_status
+from doctor.path.hops import (
+    FIREWALL_HOPS,
+    NOT_SEEN_FROM_HOST,
+    HopName,
+    NetworkPath,
+    with_status,
+)
 from doctor.path.target import Target, TargetSpec
-from doctor.plugin.runner import Job, Outcome, run_jobs
 from doctor.report.document import ProbeRun, Verdict
 
 LIVE_TIMEOUT = 1.0  # per connection attempt
-#: Hops a probe sent from this host never passes: the facts' verdict on them stands.
-NOT_SEEN_FROM_HOST = ("raw-prerouting", "filter-forward", "filter-input")
-FIREWALL_HOPS = ("raw-prerouting", "nat-dnat", "filter-forward", "filter-input")
+#: Where the packets of a --from probe that were dropped on the way are blamed: between the ends.
+BETWEEN_THE_ENDS = (HopName.NETWORK, HopName.BRIDGE, HopName.GATEWAY, HopName.EGRESS)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    path: NetworkPath  # the path with what the probes saw at its hops
+    verdict: Verdict | None  # what the probes say of the target; None: they could not tell
+    runs: tuple[ProbeRun, ...] = ()
+    seen: Seen | None = None  # for the rules: the DNS answer and connections of a --from probe
 
 
 def loopback_job(spec: TargetSpec) -> Job | None:
@@ -50,40 +64,38 @@ def _probe_job(name: str, probes: list[tuple[str, int, str, bool]]) -> Job:
     def call() -> list[Observation]:
         jobs = [Job(str(i), lambda p=p: probe(p[0], p[1], p[2], LIVE_TIMEOUT, linger=p[3]), LIVE_TIMEOUT + 1)
                 for i, p in enumerate(probes)]
-        outcomes = run_jobs(jobs, time.monotonic() + LIVE_TIMEOUT + 1)
-        return [outcomes[j.name].value for j in jobs if outcomes[j.name].status == "ok"]
+        results = run_jobs(jobs, time.monotonic() + LIVE_TIMEOUT + 1)
+        return [results[j.name].value for j in jobs if results[j.name].status == "ok"]
 
     return Job(name, call, LIVE_TIMEOUT + 1.5)
 
 
-def recorded(outcome: Outcome, runs: list[ProbeRun]) -> list[Observation]:
-    """A probe job's observations, its run recorded in ``runs``."""
-    observations = outcome.value or []
-    detail = "; ".join(str(o) for o in observations) or outcome.detail
-    runs.append(ProbeRun(outcome.name, outcome.status, detail, outcome.ms))
-    return observations
+def observed(result: JobResult) -> tuple[list[Observation], ProbeRun]:
+    """A probe job's observations, and its run for the report."""
+    observations = result.value or []
+    detail = "; ".join(str(o) for o in observations) or result.detail
+    return observations, ProbeRun(result.name, result.status, detail, result.ms)
 
 
-def from_host(facts: Facts, target: Target, path: Path, early: list[Observation], deadline: float,
-                  runs: list[ProbeRun]) -> Verdict | None:
-    later: list[Job] = []
+def from_host(facts: Facts, target: Target, path: NetworkPath, early: list[Observation], deadline: float
+              ) -> Confirmation:
+    """Connects from this host: to the target (unless ``early`` has them) and to the container's
+    own address, which tells the listener apart from the way in."""
+    jobs: list[Job] = []
     if target.kind == "port" and not early and target.port:
-        later.append(_probe_job("live:target", [(a, target.port, target.protocol, True) for a in target.addresses]))
-    container, port = path.route.container, path.route.container_port
-    direct = [a.ip for a in container.attachments if a.ip] if container and container.running and port else []
-    if direct and target.protocol == "tcp" and not container.uses_host_network and facts.platform.kind != "desktop":
-        later.append(_probe_job("live:container", [(direct[0], port, "tcp", False)]))
-    outcomes = run_jobs(later, deadline) if later else {}
-    observations = {"live:target": early, **{n: recorded(o, runs) for n, o in outcomes.items()}}
-
-    for o in observations.get("live:container", [])[:1]:
-        hop = path.hop("container-listener")
-        if hop and o.outcome in ("open", "refused"):
-            path.set(with_status(hop, "ok" if o.outcome == "open" else "broken", str(o)))
-
+        jobs.append(_probe_job("live:target", [(a, target.port, target.protocol, True) for a in target.addresses]))
+    direct = _direct_probe(facts, target, path)
+    if direct:
+        jobs.append(direct)
+    observations: dict[str, list[Observation]] = {"live:target": early}
+    runs: list[ProbeRun] = []
+    for name, result in (run_jobs(jobs, deadline) if jobs else {}).items():
+        observations[name], run = observed(result)
+        runs.append(run)
+    path = _listener_seen(path, observations.get("live:container", []))
     seen = observations["live:target"]
     if not seen:
-        return None
+        return Confirmation(path, None, tuple(runs))
     if target.vantage == "external":
         # Sent from this host, the probe skips raw PREROUTING and FORWARD: what the facts
         # say of those hops stands (--probe-external sends from a real outside client).
@@ -91,112 +103,122 @@ def from_host(facts: Facts, target: Target, path: Path, early: list[Observation]
         if unseen:
             runs.append(ProbeRun("live:limits", "ok", "sent from this host, so it cannot confirm "
                                  + ", ".join(h.hop for h in unseen), 0))
-            return None
+            return Confirmation(path, None, tuple(runs))
+    path, verdict = _target_seen(path, seen)
+    return Confirmation(path, verdict, tuple(runs))
+
+
+def _direct_probe(facts: Facts, target: Target, path: NetworkPath) -> Job | None:
+    """A connect to the container's own address, where the host can route to it."""
+    container, port = path.route.container, path.route.container_port
+    if (container is None or not container.running or not port or target.protocol != "tcp"
+            or container.uses_host_network or facts.platform.kind == "desktop" or container.ipv4 is None):
+        return None
+    return _probe_job("live:container", [(container.ipv4, port, "tcp", False)])
+
+
+def _listener_seen(path: NetworkPath, direct: list[Observation]) -> NetworkPath:
+    hop = path.hop(HopName.CONTAINER_LISTENER)
+    for o in direct[:1]:
+        if hop and o.outcome in ("open", "refused"):
+            path = path.with_hop(with_status(hop, "ok" if o.outcome == "open" else "broken", str(o)))
+    return path
+
+
+def _target_seen(path: NetworkPath, seen: list[Observation]) -> tuple[NetworkPath, Verdict | None]:
     reached = [o for o in seen if o.outcome in REACHED]
     failed = [o for o in seen if o.outcome in FAILED]
     summary = "; ".join(str(o) for o in seen)
-    hop = path.hop("host-listener")
+    hop = path.hop(HopName.HOST_LISTENER)
     if path.route.container is not None and not path.route.live:
         # The port is wanted by a container that does not have it: whatever answers is not it.
-        if hop:
-            path.set(with_status(hop, hop.status, summary))
-        return None
-    if hop:
-        accepted = reached or any(o.outcome == "closed" for o in seen)
-        if accepted or failed:
-            path.set(with_status(hop, "ok" if accepted else "broken", summary))
+        return (path.with_hop(with_status(hop, hop.status, summary)) if hop else path), None
+    accepted = bool(reached) or any(o.outcome == "closed" for o in seen)
+    if hop and (accepted or failed):
+        path = path.with_hop(with_status(hop, "ok" if accepted else "broken", summary))
     if reached:
-        return "reachable"
-    return "unreachable" if failed else None
+        return path, "reachable"
+    return path, "unreachable" if failed else None
 
 
-def from_container(facts: Facts, target: Target, path: Path, seen: Seen, deadline: float,
-                            runs: list[ProbeRun]) -> Verdict | None:
+def from_container(facts: Facts, target: Target, path: NetworkPath, deadline: float) -> Confirmation:
     """Ask the source's DNS server and connect, from inside the source's network namespace."""
     plan = _inside_plan(facts, target, path.route.container_port or target.port)
     if isinstance(plan, str):
-        runs.append(ProbeRun("live:inside", "skipped", plan, 0))
-        return None
-    outcome = run_jobs([Job("live:inside", lambda: run_inside(plan), max(0.5, deadline - time.monotonic()))],
-                       deadline)["live:inside"]
-    if outcome.status != "ok":
-        runs.append(ProbeRun("live:inside", outcome.status, outcome.detail, outcome.ms))
-        return None
-    seen.answer, seen.connections = outcome.value.answer, outcome.value.observations
+        return Confirmation(path, None, (ProbeRun("live:inside", "skipped", plan, 0),))
+    result = run_jobs([Job("live:inside", lambda: run_inside(plan), max(0.5, deadline - time.monotonic()))],
+                      deadline)["live:inside"]
+    if result.status != "ok":
+        return Confirmation(path, None, (ProbeRun("live:inside", result.status, result.detail, result.ms),))
+    seen = Seen(result.value.answer, result.value.observations)
     summary = "; ".join(map(str, filter(None, [seen.answer, *seen.connections])))
-    runs.append(ProbeRun("live:inside", "ok", summary, outcome.ms))
+    run = ProbeRun("live:inside", "ok", summary, result.ms)
 
-    if seen.answer:
-        hop = path.hop("name-resolution")
-        if hop:
-            path.set(with_status(hop, "ok" if seen.answer.outcome == "answered" else "broken", str(seen.answer)))
+    if seen.answer and (hop := path.hop(HopName.NAME_RESOLUTION)):
+        path = path.with_hop(with_status(hop, "ok" if seen.answer.outcome == "answered" else "broken",
+                                         str(seen.answer)))
     reached = [o for o in seen.connections if o.outcome in REACHED]
     failed = [o for o in seen.connections if o.outcome in FAILED]
     if seen.connections:
+        connections = "; ".join(map(str, seen.connections))
         last = path.hops[-1]
         if reached or any(o.outcome == "refused" for o in failed):
-            path.set(with_status(last, "ok" if reached else "broken", "; ".join(map(str, seen.connections))))
+            path = path.with_hop(with_status(last, "ok" if reached else "broken", connections))
         elif not any(h.status == "broken" for h in path.hops):
             # Dropped or unroutable on the way: the first hop between the two ends is to blame.
-            middle = next((h for h in path.hops if h.hop in ("network", "bridge", "gateway", "egress")), last)
-            path.set(with_status(middle, "broken", "; ".join(map(str, seen.connections))))
+            middle = next((h for h in path.hops if h.hop in BETWEEN_THE_ENDS), last)
+            path = path.with_hop(with_status(middle, "broken", connections))
+    verdict: Verdict | None = None
     if reached:
-        return "reachable"
-    if failed or (seen.answer and seen.answer.outcome != "answered"):
-        return "unreachable"
-    return None
+        verdict = "reachable"
+    elif failed or (seen.answer and seen.answer.outcome != "answered"):
+        verdict = "unreachable"
+    return Confirmation(path, verdict, (run,), seen)
 
 
-def from_outside(facts: Facts, target: Target, path: Path, runs: list[ProbeRun]) -> Verdict | None:
+def from_outside(facts: Facts, target: Target, path: NetworkPath) -> Confirmation:
     """A raw SYN from a temporary client namespace, with a capture on the container's bridge."""
     from doctor.live.capture import Capture
-    from doctor.live.outside import OutsideClient
+    from doctor.live.outside import TemporaryClient
 
     if os.geteuid() != 0:
-        runs.append(ProbeRun("live:outside", "skipped", "needs root to build a client namespace", 0))
-        return None
+        return Confirmation(path, None, (ProbeRun("live:outside", "skipped", "needs root to build a client namespace",
+                                                  0),))
     c, port = path.route.container, path.route.container_port
-    address = next((a.ip for a in c.attachments if a.ip), None) if c else None
-    if target.kind == "port":
-        dst, dport = target.addresses[0], target.port
-    else:
-        dst, dport = address, port
+    address = c.ipv4 if c else None
+    dst, dport = (target.addresses[0], target.port) if target.kind == "port" else (address, port)
     if dst is None or dport is None:
-        runs.append(ProbeRun("live:outside", "skipped", "no address and port to send to", 0))
-        return None
+        return Confirmation(path, None, (ProbeRun("live:outside", "skipped", "no address and port to send to", 0),))
     network = next((n for n in facts.networks if address and n.contains(address)), None)
     started = time.monotonic()
-    with OutsideClient(facts.routes or ()) as client:
+    with TemporaryClient(facts.routes or ()) as client:
         capture = Capture(network.bridge, address, port) if network and network.bridge and address and port else None
         with capture or contextlib.nullcontext():
             result = run_inside(Plan(client.netns_path, LIVE_TIMEOUT, syn=[(dst, dport)]))
     seen = result.observations[0]
     heard = capture.summary() if capture else "no bridge to capture on"
-    runs.append(ProbeRun("live:outside", "ok", f"from {client.address}, a temporary client namespace: {seen}; {heard}",
-                         round((time.monotonic() - started) * 1000)))
+    run = ProbeRun("live:outside", "ok", f"from {client.address}, a temporary client namespace: {seen}; {heard}",
+                   round((time.monotonic() - started) * 1000))
     note = f"{seen}; {heard}"
     if seen.outcome == "open":
         for hop in path.hops:
-            if hop.hop in (*FIREWALL_HOPS, "container-listener") and hop.status in ("broken", "unknown"):
-                path.set(with_status(hop, "ok", note))
-        return "reachable"
+            if hop.hop in (*FIREWALL_HOPS, HopName.CONTAINER_LISTENER) and hop.status in ("broken", "unknown"):
+                path = path.with_hop(with_status(hop, "ok", note))
+        return Confirmation(path, "reachable", (run,))
     if capture and capture.reached:
-        hop = path.hop("container-listener")
-        if hop:
-            path.set(with_status(hop, "broken", note))
+        if hop := path.hop(HopName.CONTAINER_LISTENER):
+            path = path.with_hop(with_status(hop, "broken", note))
     elif not any(h.status == "broken" for h in path.hops if h.hop in FIREWALL_HOPS):
-        hop = next((h for h in path.hops if h.hop in ("filter-forward", "raw-prerouting")), None)
+        hop = next((h for h in path.hops if h.hop in (HopName.FILTER_FORWARD, HopName.RAW_PREROUTING)), None)
         if hop:
-            path.set(with_status(hop, "broken", note))
-    return "unreachable"
+            path = path.with_hop(with_status(hop, "broken", note))
+    return Confirmation(path, "unreachable", (run,))
 
 
 def _inside_plan(facts: Facts, target: Target, port: int | None) -> Plan | str:
     """What to send from inside the source, or why nothing is sent."""
-    from doctor.path.names import netns_owner
-
     assert target.source is not None and target.resolution is not None
-    owner = netns_owner(target.source, facts)
+    owner = facts.netns_owner(target.source)
     if not owner.running or not owner.pid:
         return f"{owner.name} is not running: nothing to send from"
     if os.geteuid() != 0:

@@ -22,7 +22,7 @@ RANGE = ipaddress.ip_network("198.18.0.0/15")
 PREFIX = "ddx"  # names: ddx-<pid> (namespace), ddx<pid>h (host end); at most 15 characters
 
 
-class OutsideClient:
+class TemporaryClient:
     def __init__(self, routes: tuple[HostRoute, ...]) -> None:
         tag = f"{os.getpid() % 100000}"
         self.namespace = f"{PREFIX}-{tag}"
@@ -36,7 +36,7 @@ class OutsideClient:
     def netns_path(self) -> str:
         return f"/run/netns/{self.namespace}"
 
-    def __enter__(self) -> OutsideClient:
+    def __enter__(self) -> TemporaryClient:
         try:
             _ip("netns", "add", self.namespace)
             _ip("link", "add", self.host_end, "type", "veth", "peer", "name", "eth0", "netns", self.namespace)
@@ -66,13 +66,13 @@ def _free_subnet(routes: tuple[HostRoute, ...]) -> ipaddress.IPv4Network:
     for subnet in RANGE.subnets(new_prefix=30):
         if not any(subnet.overlaps(u) for u in used):
             return subnet
-    raise CannotDiagnose(f"no free /30 in {RANGE} for --probe-external")
+    raise CannotDiagnose(f"no free /30 in {RANGE} for a temporary client namespace")
 
 
 def _ip(*args: str, check: bool = True) -> None:
     try:
         done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
     except FileNotFoundError:
-        raise CannotDiagnose("--probe-external needs the ip command (iproute2)") from None
+        raise CannotDiagnose("a temporary client namespace needs the ip command (iproute2)") from None
     if check and done.returncode != 0:
-        raise CannotDiagnose(f"--probe-external: ip {' '.join(args)}: {done.stderr.strip()}")
+        raise CannotDiagnose(f"ip {' '.join(args)}: {done.stderr.strip()}")

@@ -9,23 +9,24 @@ source → name resolution → then, by where the address leads:
 
 from __future__ import annotations
 
-from doctor.facts.model import DEFAULT_MTU, Container, Facts, Network, is_wildcard
-from doctor.path.host import IP_FORWARD, Judge, Path, Route, find_route
-from doctor.path.names import Place, locate, netns_owner, shared_networks
+from doctor.facts.model import IP_FORWARD, Container, Facts, is_wildcard
+from doctor.path.hops import HopName, NetworkPath, Route
+from doctor.path.host import Judge, find_route
+from doctor.path.names import Place, locate
 from doctor.path.target import Target
 from doctor.report.document import Hop, HopStatus
 
 
-def build_peer_path(facts: Facts, target: Target) -> Path:
+def build_peer_path(facts: Facts, target: Target) -> NetworkPath:
     assert target.source is not None and target.resolution is not None
     judge = PeerJudge(facts, target)
-    return Path(judge.hops(), judge.route)
+    return NetworkPath(tuple(judge.hops()), judge.route, destination=judge.place)
 
 
 def destination(facts: Facts, target: Target) -> Place:
     """Where the target leads from its source; "unknown" while the name does not resolve."""
     assert target.source is not None
-    owner = netns_owner(target.source, facts)
+    owner = facts.netns_owner(target.source)
     if target.addresses:
         return locate(target.addresses[0], owner, facts)
     if target.container is not None:
@@ -33,29 +34,12 @@ def destination(facts: Facts, target: Target) -> Place:
     return Place("unknown")
 
 
-def egress_mtu(facts: Facts, source: Container, address: str) -> tuple[Network, int, str, int] | None:
-    """(network, its MTU, egress device, device MTU) when the network's MTU exceeds the egress path's."""
-    route = facts.route_to(address)
-    if route is None or facts.interfaces is None or route.device in facts.bridges():
-        return None
-    device = facts.interfaces.get(route.device)
-    device_mtu = device.mtu if device else None
-    for att in source.attachments:
-        network = facts.network(att.network_id)
-        if network is None or network.bridge is None:
-            continue
-        mtu = network.mtu or DEFAULT_MTU
-        if device_mtu and mtu > device_mtu:
-            return network, mtu, route.device, device_mtu
-    return None
-
-
 class PeerJudge:
     def __init__(self, facts: Facts, target: Target):
         assert target.source is not None and target.resolution is not None
         self.facts, self.target = facts, target
         self.source = target.source
-        self.owner = netns_owner(target.source, facts)  # whose network namespace it is
+        self.owner = facts.netns_owner(target.source)  # whose network namespace it is
         self.resolution = target.resolution
         self.place = destination(facts, target)
         self.route = find_route(facts, target) if self.place.kind == "container" else Route()
@@ -80,18 +64,18 @@ class PeerJudge:
     def source_hop(self) -> Hop:
         s, owner = self.source, self.owner
         if not s.running:
-            return self._hop("source", "broken", f"{s.name} is {s.status}: it sends nothing")
+            return self._hop(HopName.SOURCE, "broken", f"{s.name} is {s.status}: it sends nothing")
         if owner.network_mode == "none":
-            return self._hop("source", "broken", f"{s.name} runs with --network none: it has only loopback")
+            return self._hop(HopName.SOURCE, "broken", f"{s.name} runs with --network none: it has only loopback")
         shared = f" (it shares {owner.name}'s network namespace)" if owner is not s else ""
         if owner.uses_host_network:
-            return self._hop("source", "ok", f"{s.name} uses the host's network stack{shared}")
+            return self._hop(HopName.SOURCE, "ok", f"{s.name} uses the host's network stack{shared}")
         shown = ", ".join(f"{a.network} ({a.ip})" if a.ip else a.network for a in owner.attachments)
-        return self._hop("source", "ok", f"{s.name} on {shown or 'no network'}{shared}")
+        return self._hop(HopName.SOURCE, "ok", f"{s.name} on {shown or 'no network'}{shared}")
 
     def name_resolution(self) -> Hop:
         r = self.resolution
-        return self._hop("name-resolution", r.status, r.detail)
+        return self._hop(HopName.NAME_RESOLUTION, r.status, r.detail)
 
     # --- to another container
 
@@ -100,40 +84,40 @@ class PeerJudge:
         assert dest is not None
         if owner.uses_host_network:
             return self._host_reaches(dest)
-        shared = shared_networks(owner, dest, self.facts)
+        shared = self.facts.shared_networks(owner, dest)
         if not shared:
-            return self._hop("network", "broken", f"{owner.name} is on {_networks(owner)}, {dest.name} on "
+            return self._hop(HopName.NETWORK, "broken", f"{owner.name} is on {_networks(owner)}, {dest.name} on "
                              f"{_networks(dest)}: no network in common")
         endpoint = self.place.attachment  # the network of the address the source dials, if it dials one
         if endpoint and endpoint.network_id not in {n.id for n in shared}:
-            return self._hop("network", "broken", f"{self.target.addresses[0]} is {dest.name}'s address on "
+            return self._hop(HopName.NETWORK, "broken", f"{self.target.addresses[0]} is {dest.name}'s address on "
                              f"{endpoint.network}, which {owner.name} is not on")
-        return self._hop("network", "ok", f"both on {', '.join(n.name for n in shared)}")
+        return self._hop(HopName.NETWORK, "ok", f"both on {', '.join(n.name for n in shared)}")
 
     def _host_reaches(self, dest: Container) -> Hop:
         networks = [self.facts.network(a.network_id) for a in dest.attachments]
         isolated = [n for n in networks if n is not None and n.host_isolated]
         if isolated and len(isolated) == len(networks):
             driver = isolated[0].driver
-            return self._hop("network", "broken", f"{dest.name} is only on {_networks(dest)} ({driver}): "
+            return self._hop(HopName.NETWORK, "broken", f"{dest.name} is only on {_networks(dest)} ({driver}): "
                              f"the host cannot reach its own {driver} children")
-        return self._hop("network", "ok", f"the host reaches {dest.name} over its bridge")
+        return self._hop(HopName.NETWORK, "ok", f"the host reaches {dest.name} over its bridge")
 
     def bridge(self) -> Hop:
         dest = self.place.container
         assert dest is not None
         if self.owner.uses_host_network:
-            return self._hop("bridge", "skipped", "traffic from the host's own stack")
-        shared = shared_networks(self.owner, dest, self.facts)
+            return self._hop(HopName.BRIDGE, "skipped", "traffic from the host's own stack")
+        shared = self.facts.shared_networks(self.owner, dest)
         if not shared:
-            return self._hop("bridge", "skipped", "no shared network")
+            return self._hop(HopName.BRIDGE, "skipped", "no shared network")
         open_ = [n for n in shared if n.icc or n.driver != "bridge"]
         if not open_:
-            return self._hop("bridge", "broken", f"{', '.join(n.name for n in shared)} has inter-container "
+            return self._hop(HopName.BRIDGE, "broken", f"{', '.join(n.name for n in shared)} has inter-container "
                              "traffic disabled (enable_icc=false)")
         notes = [f"{n.name}: {n.driver} network spanning nodes; only this node's side is checked"
                  for n in open_ if n.driver == "overlay"]
-        return self._hop("bridge", "ok", "; ".join(notes) or f"{open_[0].name} ({open_[0].driver}) lets "
+        return self._hop(HopName.BRIDGE, "ok", "; ".join(notes) or f"{open_[0].name} ({open_[0].driver}) lets "
                          "containers talk")
 
     # --- to itself
@@ -141,17 +125,17 @@ class PeerJudge:
     def own_listener(self) -> Hop:
         owner, port, protocol = self.owner, self.target.port, self.target.protocol
         if port is None:
-            return self._hop("container-listener", "skipped", "no port given")
+            return self._hop(HopName.CONTAINER_LISTENER, "skipped", "no port given")
         if owner.uses_host_network:
             listeners = self.facts.host_listeners_on(port, protocol)
         else:
             listeners = None if owner.listeners is None else owner.listeners_on(port, protocol)
         if listeners is None:
-            return self._hop("container-listener", "unknown", f"{owner.name}'s sockets were not read")
+            return self._hop(HopName.CONTAINER_LISTENER, "unknown", f"{owner.name}'s sockets were not read")
         if listeners:
-            return self._hop("container-listener", "ok",
+            return self._hop(HopName.CONTAINER_LISTENER, "ok",
                              f"{', '.join(map(str, listeners))} in {owner.name} itself")
-        return self._hop("container-listener", "broken", f"loopback is {owner.name}'s own, and nothing in "
+        return self._hop(HopName.CONTAINER_LISTENER, "broken", f"loopback is {owner.name}'s own, and nothing in "
                          f"{owner.name} listens on {protocol} {port}")
 
     # --- to this host
@@ -159,52 +143,51 @@ class PeerJudge:
     def gateway(self) -> Hop:
         owner = self.owner
         if owner.uses_host_network:
-            return self._hop("gateway", "ok", "the source is on the host's own stack")
+            return self._hop(HopName.GATEWAY, "ok", "the source is on the host's own stack")
         address = self.target.addresses[0]
         via = [a for a in owner.attachments if a.gateway]
         if not via:
-            return self._hop("gateway", "broken", f"{owner.name} has no gateway to the host")
-        return self._hop("gateway", "ok", f"{address} is this host; {owner.name} reaches it via {via[0].gateway}")
+            return self._hop(HopName.GATEWAY, "broken", f"{owner.name} has no gateway to the host")
+        return self._hop(HopName.GATEWAY, "ok", f"{address} is this host; {owner.name} reaches it via {via[0].gateway}")
 
     def host_listener(self) -> Hop:
         port, protocol, address = self.target.port, self.target.protocol, self.target.addresses[0]
         if port is None:
-            return self._hop("host-listener", "skipped", "no port given")
+            return self._hop(HopName.HOST_LISTENER, "skipped", "no port given")
         listeners = self.facts.host_listeners_on(port, protocol)
         if listeners is None:
-            return self._hop("host-listener", "unknown", "the host's sockets were not read")
+            return self._hop(HopName.HOST_LISTENER, "unknown", "the host's sockets were not read")
         reachable = [l for l in listeners if is_wildcard(l.address) or l.address == address]
         if reachable:
-            return self._hop("host-listener", "ok", ", ".join(f"{l} ({l.process or '?'})" for l in reachable))
+            return self._hop(HopName.HOST_LISTENER, "ok", ", ".join(f"{l} ({l.process or '?'})" for l in reachable))
         if listeners:
-            return self._hop("host-listener", "broken", f"the host listens on {', '.join(map(str, listeners))} "
+            return self._hop(HopName.HOST_LISTENER, "broken", f"the host listens on {', '.join(map(str, listeners))} "
                              f"only, not on {address}")
-        return self._hop("host-listener", "broken", f"nothing on the host listens on {protocol} {port}")
+        return self._hop(HopName.HOST_LISTENER, "broken", f"nothing on the host listens on {protocol} {port}")
 
     # --- elsewhere
 
     def egress(self) -> Hop:
         owner, address = self.owner, self.target.addresses[0]
         if owner.uses_host_network:
-            return self._hop("egress", "ok", "the source is on the host's own stack")
+            return self._hop(HopName.EGRESS, "ok", "the source is on the host's own stack")
         networks = [self.facts.network(a.network_id) for a in owner.attachments]
         if networks and all(n is not None and n.internal for n in networks):
-            return self._hop("egress", "broken", f"{owner.name} is only on internal network(s) "
+            return self._hop(HopName.EGRESS, "broken", f"{owner.name} is only on internal network(s) "
                              f"{_networks(owner)}: no way out")
-        forwarding = self.facts.sysctls.get(IP_FORWARD)
-        if forwarding is not None and forwarding.strip() == "0":
-            return self._hop("egress", "broken", f"{IP_FORWARD} = 0: the host forwards nothing out")
+        if self.facts.forwarding_disabled:
+            return self._hop(HopName.EGRESS, "broken", f"{IP_FORWARD} = 0: the host forwards nothing out")
         docker = [n for n in self.facts.networks if n.contains(address)]
         route = self.facts.route_to(address)
         if docker:
-            return self._hop("egress", "broken", f"{address} is inside Docker network {docker[0].name} "
+            return self._hop(HopName.EGRESS, "broken", f"{address} is inside Docker network {docker[0].name} "
                              f"({', '.join(docker[0].subnets)}): packets go to its bridge, not "
                              f"{'to ' + str(route) if route else 'out'}")
         if self.facts.routes is not None and route is None:
-            return self._hop("egress", "broken", f"the host has no route to {address}")
-        mismatch = egress_mtu(self.facts, owner, address)
+            return self._hop(HopName.EGRESS, "broken", f"the host has no route to {address}")
+        mismatch = self.facts.egress_mtu(owner, address)
         mtu = f"; MTU {mismatch[1]} on {mismatch[0].name} > {mismatch[3]} on {mismatch[2]}" if mismatch else ""
-        return self._hop("egress", "ok", f"out through the host{f': {route}' if route else ''}{mtu}")
+        return self._hop(HopName.EGRESS, "ok", f"out through the host{f': {route}' if route else ''}{mtu}")
 
 
 def _networks(c: Container) -> str:

@@ -1,4 +1,5 @@
-"""The path model: the hops a packet takes to the target, each judged from facts alone.
+"""The path into a published port or to a container, from this host or another machine: each
+hop judged from facts alone.
 
 name resolution → host listener / docker-proxy → nat DNAT → filter FORWARD → bridge →
 container → the listener in the container's network namespace.  Live probes may
@@ -7,64 +8,27 @@ later confirm or contradict a hop (see :mod:`doctor.live.connect`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from functools import cached_property
 
-from doctor.facts.model import Binding, Container, Facts, Listener, PortMapping
+from doctor.facts.model import IP_FORWARD, Binding, Facts, Listener, PortMapping
 from doctor.firewall.iptables import after_dnat
 from doctor.firewall.model import Decision, Packet
 from doctor.firewall.walk import walk
+from doctor.path.hops import (
+    CONTAINER_PATH,
+    DIRECT_PATH,
+    HOST_PATH,
+    HopName,
+    NetworkPath,
+    Route,
+)
 from doctor.path.target import Target
 from doctor.report.document import Hop, HopStatus
 
-HOPS = (
-    "name-resolution",
-    "host-listener",
-    "raw-prerouting",
-    "nat-dnat",
-    "filter-forward",
-    "filter-input",
-    "bridge",
-    "container",
-    "container-listener",
-)
-
-IP_FORWARD = "net.ipv4.ip_forward"
 NOT_FORWARDED = "traffic from this host to its own address is not forwarded"
 LOCAL = "sent from this host: it does not pass PREROUTING"
-
-
-@dataclass(frozen=True)
-class Route:
-    """The container and port mapping behind the target, as far as the facts tell."""
-
-    container: Container | None = None
-    mapping: PortMapping | None = None
-    binding: Binding | None = None
-    live: bool = False  # False: only requested (HostConfig), the engine has not applied it
-
-    @property
-    def container_port(self) -> int | None:
-        return self.mapping.container_port if self.mapping else None
-
-
-@dataclass
-class Path:
-    hops: list[Hop]
-    route: Route
-    #: hop -> the firewall's decision behind its verdict (raw-prerouting, nat-dnat, filter-*)
-    decisions: dict[str, Decision] = field(default_factory=dict)
-
-    def hop(self, name: str) -> Hop | None:
-        return next((h for h in self.hops if h.hop == name), None)
-
-    def set(self, hop: Hop) -> None:
-        self.hops = [hop if h.hop == hop.hop else h for h in self.hops]
-
-    def rank(self, hop: str) -> int:
-        """Where a hop sits on this path, for ranking findings (unknown hops last)."""
-        names = [h.hop for h in self.hops]
-        return names.index(hop) if hop in names else len(names) + HOPS.index(hop) if hop in HOPS else 99
 
 
 def find_route(facts: Facts, target: Target) -> Route:
@@ -105,17 +69,17 @@ def _container_route(target: Target) -> Route:
     return Route(container, mapping, mapping.bindings[0] if mapping.bindings else None, live=True)
 
 
-def build_path(facts: Facts, target: Target) -> Path:
+def build_path(facts: Facts, target: Target) -> NetworkPath:
     route = find_route(facts, target)
     judge = Judge(facts, target, route)
     if target.kind == "container" and target.vantage == "external":  # routed straight to its address
-        names = ("raw-prerouting", "filter-forward", "bridge", "container", "container-listener")
+        names = DIRECT_PATH
     elif target.kind == "container":
-        names = ("host-listener", "bridge", "container", "container-listener")
+        names = CONTAINER_PATH
     else:
-        names = HOPS
-    hops = [getattr(judge, name.replace("-", "_"))() for name in names]
-    return Path(hops, route, judge.decisions)
+        names = HOST_PATH
+    hops = tuple(judge.judges[name]() for name in names)
+    return NetworkPath(hops, route, judge.decisions)
 
 
 class Judge:
@@ -125,6 +89,13 @@ class Judge:
         self.facts, self.target, self.route = facts, target, route
         self.backend = route.container
         self.decisions: dict[str, Decision] = {}
+        self.judges: dict[HopName, Callable[[], Hop]] = {
+            HopName.NAME_RESOLUTION: self.name_resolution, HopName.HOST_LISTENER: self.host_listener,
+            HopName.RAW_PREROUTING: self.raw_prerouting, HopName.NAT_DNAT: self.nat_dnat,
+            HopName.FILTER_FORWARD: self.filter_forward, HopName.FILTER_INPUT: self.filter_input,
+            HopName.BRIDGE: self.bridge, HopName.CONTAINER: self.container,
+            HopName.CONTAINER_LISTENER: self.container_listener,
+        }
 
     def _hop(self, name: str, status: HopStatus, detail: str) -> Hop:
         return Hop(name, status, detail)
@@ -136,8 +107,8 @@ class Judge:
         spec = self.target.spec
         shown = ", ".join(self.target.addresses)
         if spec.host is None or spec.host == shown:
-            return self._hop("name-resolution", "ok", f"connects to {shown}")
-        return self._hop("name-resolution", "ok", f"{spec.host} → {shown}")
+            return self._hop(HopName.NAME_RESOLUTION, "ok", f"connects to {shown}")
+        return self._hop(HopName.NAME_RESOLUTION, "ok", f"{spec.host} → {shown}")
 
     def host_listener(self) -> Hop:
         t, route, c = self.target, self.route, self.backend
@@ -145,40 +116,40 @@ class Judge:
             return self._published_side()
         platform = self.facts.platform
         if platform.kind == "wsl2" and platform.wsl_mode == "nat" and t.vantage == "external":
-            return self._hop("host-listener", "broken", f"{', '.join(t.addresses)} is the WSL2 VM's NAT address: "
+            return self._hop(HopName.HOST_LISTENER, "broken", f"{', '.join(t.addresses)} is the WSL2 VM's NAT address: "
                              "only Windows reaches it (other machines reach neither it nor Windows' localhost relay)")
         port = f"{t.protocol} {t.port}"
         holders = self.facts.host_listeners_on(t.port or 0, t.protocol)
         foreign = [l for l in holders or () if l.process != "docker-proxy"]
         if c is not None and route.live:
             if route.binding and any(route.binding.accepts(a) for a in t.addresses):
-                return self._hop("host-listener", "ok", f"{c.name} publishes {route.binding} → "
+                return self._hop(HopName.HOST_LISTENER, "ok", f"{c.name} publishes {route.binding} → "
                                  f"{route.container_port}/{t.protocol}{self._proxy_note()}")
             bound = ", ".join(str(b) for m in c.published for b in m.bindings if b.host_port == t.port)
-            return self._hop("host-listener", "broken",
+            return self._hop(HopName.HOST_LISTENER, "broken",
                              f"{c.name} publishes {port} only on {bound}, not on {', '.join(t.addresses)}")
         if c is not None:  # requested but not applied
             why = ("runs with --network host, so -p is ignored" if c.uses_host_network
                    else f"is {c.status}" if not c.running
                    else "has no published binding (its networks: "
                         f"{', '.join(a.network for a in c.attachments) or 'none'})")
-            held = f"; {_holder(foreign)} holds the port" if foreign else ""
-            return self._hop("host-listener", "broken", f"{c.name} asks for {port} but {why}{held}")
+            held = f"; {foreign[0].holder} holds the port" if foreign else ""
+            return self._hop(HopName.HOST_LISTENER, "broken", f"{c.name} asks for {port} but {why}{held}")
         if holders is None:
-            return self._hop("host-listener", "unknown", "no container publishes it; host sockets unreadable")
+            return self._hop(HopName.HOST_LISTENER, "unknown", "no container publishes it; host sockets unreadable")
         if foreign:
-            return self._hop("host-listener", "ok", f"no container publishes {port}; {_holder(foreign)} listens")
-        return self._hop("host-listener", "broken", f"nothing listens on {port} and no container publishes it")
+            return self._hop(HopName.HOST_LISTENER, "ok", f"no container publishes {port}; {foreign[0].holder} listens")
+        return self._hop(HopName.HOST_LISTENER, "broken", f"nothing listens on {port} and no container publishes it")
 
     def _published_side(self) -> Hop:
         """For a container target: is its port published on the host, as asked?"""
         c, mapping = self.backend, self.route.mapping
         if c is None or mapping is None or not mapping.bindings:
-            return self._hop("host-listener", "skipped", "the port is not published on the host")
+            return self._hop(HopName.HOST_LISTENER, "skipped", "the port is not published on the host")
         shown = ", ".join(str(b) for b in mapping.bindings)
         if any(mapping == m for m in c.published):
-            return self._hop("host-listener", "ok", f"published on {shown}")
-        return self._hop("host-listener", "broken", f"asks for {shown} but the engine did not publish it"
+            return self._hop(HopName.HOST_LISTENER, "ok", f"published on {shown}")
+        return self._hop(HopName.HOST_LISTENER, "broken", f"asks for {shown} but the engine did not publish it"
                          f" ({c.error or c.status})")
 
     def _proxy_note(self) -> str:
@@ -201,7 +172,7 @@ class Judge:
         bridges = tuple(self.facts.bridges())
         subnets = tuple(s for n in self.facts.networks for s in n.subnets)
         if t.kind == "container":  # straight to the container's address
-            address, port, local = self._container_ip(), self.route.container_port, False
+            address, port, local = (self.backend.ipv4 if self.backend else None), self.route.container_port, False
         else:
             address, port, local = (t.addresses[0] if t.addresses else None), t.port, True
         if address is None or port is None or c is None and t.kind == "container":
@@ -236,36 +207,36 @@ class Judge:
     def raw_prerouting(self) -> Hop:
         packet = self._arriving
         if packet is None:
-            return self._hop("raw-prerouting", "skipped", LOCAL)
+            return self._hop(HopName.RAW_PREROUTING, "skipped", LOCAL)
         if not self._rules_read:
-            return self._hop("raw-prerouting", "unknown", _why_unread(self.facts, "iptables"))
-        return self._decided("raw-prerouting", walk(self.facts.rulesets, "raw", "PREROUTING", packet),
+            return self._hop(HopName.RAW_PREROUTING, "unknown", _why_unread(self.facts, "iptables"))
+        return self._decided(HopName.RAW_PREROUTING, walk(self.facts.rulesets, "raw", "PREROUTING", packet),
                              "nothing in raw PREROUTING drops it")
 
     def nat_dnat(self) -> Hop:
         c, route = self.backend, self.route
         if c is None or not route.live:
-            return self._no_container("nat-dnat")
+            return self._no_container(HopName.NAT_DNAT)
         if self.target.vantage != "external":
             if self._has_proxy():
-                return self._hop("nat-dnat", "skipped", "loopback traffic goes to docker-proxy, not through DNAT")
-            return self._hop("nat-dnat", "skipped", LOCAL)
+                return self._hop(HopName.NAT_DNAT, "skipped", "loopback traffic goes to docker-proxy, not through DNAT")
+            return self._hop(HopName.NAT_DNAT, "skipped", LOCAL)
         if not self._rules_read:
-            return self._hop("nat-dnat", "unknown", _why_unread(self.facts, "iptables"))
+            return self._hop(HopName.NAT_DNAT, "unknown", _why_unread(self.facts, "iptables"))
         nat = self._nat
         if nat is None:
-            return self._hop("nat-dnat", "skipped", "addressed to the container itself: no DNAT")
-        self.decisions["nat-dnat"] = nat
+            return self._hop(HopName.NAT_DNAT, "skipped", "addressed to the container itself: no DNAT")
+        self.decisions[HopName.NAT_DNAT] = nat
         if nat.dnat:
             address, port = nat.dnat
-            return self._hop("nat-dnat", "ok", f"{nat} → {address}:{port}")
+            return self._hop(HopName.NAT_DNAT, "ok", f"{nat} → {address}:{port}")
         if nat.verdict == "unknown":
-            return self._hop("nat-dnat", "unknown", f"{nat}: {nat.detail}")
+            return self._hop(HopName.NAT_DNAT, "unknown", f"{nat}: {nat.detail}")
         if self._proxy_accepts():
-            return self._hop("nat-dnat", "ok", "no DNAT rule: the packet is for the host, where docker-proxy "
+            return self._hop(HopName.NAT_DNAT, "ok", "no DNAT rule: the packet is for the host, where docker-proxy "
                              "listens (see filter-input)")
-        return self._hop("nat-dnat", "broken", f"no rule in nat PREROUTING sends {self._arriving.dst}:"
-                         f"{self._arriving.dport} to {self._container_ip()}:{route.container_port}")
+        return self._hop(HopName.NAT_DNAT, "broken", f"no rule in nat PREROUTING sends {self._arriving.dst}:"
+                         f"{self._arriving.dport} to {(self.backend.ipv4 if self.backend else None)}:{route.container_port}")
 
     def _has_proxy(self) -> bool:
         return bool(self.facts.proxies) and any(
@@ -277,35 +248,30 @@ class Judge:
             p.host_port == packet.dport and p.protocol == packet.protocol and Binding(p.host_ip, p.host_port)
             .accepts(packet.dst) for p in self.facts.proxies or ())
 
-    def _container_ip(self) -> str | None:
-        c = self.backend
-        return next((a.ip for a in c.attachments if a.ip), None) if c else None
-
     def filter_forward(self) -> Hop:
         if self.target.vantage != "external":
-            return self._hop("filter-forward", "skipped", NOT_FORWARDED)
+            return self._hop(HopName.FILTER_FORWARD, "skipped", NOT_FORWARDED)
         if self.backend is None or not self.route.live:
-            return self._no_container("filter-forward")
+            return self._no_container(HopName.FILTER_FORWARD)
         if not self._rules_read:
-            return self._hop("filter-forward", "unknown", _why_unread(self.facts, "iptables"))
+            return self._hop(HopName.FILTER_FORWARD, "unknown", _why_unread(self.facts, "iptables"))
         packet = self._forwarded
         if packet is None:
-            return self._hop("filter-forward", "skipped", "for the host itself (INPUT), not forwarded")
-        forwarding = self.facts.sysctls.get(IP_FORWARD)
-        if forwarding is not None and forwarding.strip() == "0":
-            return self._hop("filter-forward", "broken", f"{IP_FORWARD} = 0: the kernel forwards nothing")
+            return self._hop(HopName.FILTER_FORWARD, "skipped", "for the host itself (INPUT), not forwarded")
+        if self.facts.forwarding_disabled:
+            return self._hop(HopName.FILTER_FORWARD, "broken", f"{IP_FORWARD} = 0: the kernel forwards nothing")
         mangle = walk(self.facts.rulesets, "mangle", "FORWARD", packet)
         if mangle.verdict != "accept":
-            return self._decided("filter-forward", mangle, "")
-        return self._decided("filter-forward", walk(self.facts.rulesets, "filter", "FORWARD", packet), "")
+            return self._decided(HopName.FILTER_FORWARD, mangle, "")
+        return self._decided(HopName.FILTER_FORWARD, walk(self.facts.rulesets, "filter", "FORWARD", packet), "")
 
     def filter_input(self) -> Hop:
         packet = self._arriving
         if packet is None or not packet.local_dst or self._forwarded is not None:
-            return self._hop("filter-input", "skipped", "not for a process of the host")
+            return self._hop(HopName.FILTER_INPUT, "skipped", "not for a process of the host")
         if not self._rules_read:
-            return self._hop("filter-input", "unknown", _why_unread(self.facts, "iptables"))
-        return self._decided("filter-input", walk(self.facts.rulesets, "filter", "INPUT", packet), "")
+            return self._hop(HopName.FILTER_INPUT, "unknown", _why_unread(self.facts, "iptables"))
+        return self._decided(HopName.FILTER_INPUT, walk(self.facts.rulesets, "filter", "INPUT", packet), "")
 
     def _decided(self, hop: str, decision: Decision, accepted: str) -> Hop:
         self.decisions[hop] = decision
@@ -318,59 +284,59 @@ class Judge:
     def bridge(self) -> Hop:
         c = self.backend
         if c is None:
-            return self._no_container("bridge")
+            return self._no_container(HopName.BRIDGE)
         if c.uses_host_network:
-            return self._hop("bridge", "skipped", f"{c.name} shares the host's network stack")
+            return self._hop(HopName.BRIDGE, "skipped", f"{c.name} shares the host's network stack")
         if not c.running:
-            return self._hop("bridge", "skipped", f"{c.name} is not running")
+            return self._hop(HopName.BRIDGE, "skipped", f"{c.name} is not running")
         if not c.attachments:
-            return self._hop("bridge", "broken", f"{c.name} is on no network (network mode {c.network_mode})")
+            return self._hop(HopName.BRIDGE, "broken", f"{c.name} is on no network (network mode {c.network_mode})")
         internal = [a.network for a in c.attachments if (n := self.facts.network(a.network_id)) and n.internal]
         if internal and len(internal) == len(c.attachments):
-            return self._hop("bridge", "broken", f"{c.name} is only on internal network(s) {', '.join(internal)}: "
+            return self._hop(HopName.BRIDGE, "broken", f"{c.name} is only on internal network(s) {', '.join(internal)}: "
                              "nothing is published from there")
         if self.facts.platform.kind == "desktop" and self.target.kind == "container" and self.target.vantage == "host":
-            return self._hop("bridge", "broken" if self.target.spec.host in c.addresses else "skipped",
+            return self._hop(HopName.BRIDGE, "broken" if self.target.spec.host in c.addresses else "skipped",
                              f"{c.name}'s addresses are inside Docker Desktop's VM: not routable from this host")
         networks = [self.facts.network(a.network_id) for a in c.attachments]
         if self.target.vantage == "host" and all(n is not None and n.host_isolated for n in networks):
-            return self._hop("bridge", "broken", f"{c.name} is only on {networks[0].driver} network "
+            return self._hop(HopName.BRIDGE, "broken", f"{c.name} is only on {networks[0].driver} network "
                              f"{networks[0].name}: this host cannot reach its own {networks[0].driver} children")
         shown = ", ".join(f"{a.network} ({a.ip})" if a.ip else a.network for a in c.attachments)
-        return self._hop("bridge", "ok", f"{c.name} on {shown}")
+        return self._hop(HopName.BRIDGE, "ok", f"{c.name} on {shown}")
 
     def container(self) -> Hop:
         c = self.backend
         if c is None:
-            return self._no_container("container")
+            return self._no_container(HopName.CONTAINER)
         if not c.running:
             code = f", exit code {c.exit_code}" if c.status == "exited" else ""
-            return self._hop("container", "broken", f"{c.name} is {c.status}{code}")
+            return self._hop(HopName.CONTAINER, "broken", f"{c.name} is {c.status}{code}")
         if c.health == "unhealthy":
-            return self._hop("container", "ok", f"{c.name} is running but unhealthy")
-        return self._hop("container", "ok", f"{c.name} is running" + (f" ({c.health})" if c.health else ""))
+            return self._hop(HopName.CONTAINER, "ok", f"{c.name} is running but unhealthy")
+        return self._hop(HopName.CONTAINER, "ok", f"{c.name} is running" + (f" ({c.health})" if c.health else ""))
 
     def container_listener(self) -> Hop:
         c, port = self.backend, self.route.container_port
         if c is None:
-            return self._no_container("container-listener")
+            return self._no_container(HopName.CONTAINER_LISTENER)
         if port is None:
-            return self._hop("container-listener", "skipped", f"{c.name} has no port to check")
+            return self._hop(HopName.CONTAINER_LISTENER, "skipped", f"{c.name} has no port to check")
         if not c.running:
-            return self._hop("container-listener", "skipped", f"{c.name} is not running")
+            return self._hop(HopName.CONTAINER_LISTENER, "skipped", f"{c.name} is not running")
         if c.uses_host_network:
-            return self._hop("container-listener", "skipped", "its sockets are the host's")
+            return self._hop(HopName.CONTAINER_LISTENER, "skipped", "its sockets are the host's")
         if c.listeners is None:
-            return self._hop("container-listener", "unknown", _why_unread(self.facts, "container-listeners"))
+            return self._hop(HopName.CONTAINER_LISTENER, "unknown", _why_unread(self.facts, "container-listeners"))
         protocol = self.target.protocol
         listening = c.listeners_on(port, protocol)
         if any(not l.loopback_only for l in listening):
-            return self._hop("container-listener", "ok", f"{_listeners(listening)} in {c.name}")
+            return self._hop(HopName.CONTAINER_LISTENER, "ok", f"{_listeners(listening)} in {c.name}")
         if listening:
-            return self._hop("container-listener", "broken",
+            return self._hop(HopName.CONTAINER_LISTENER, "broken",
                              f"{c.name} listens on {_listeners(listening)} only: loopback inside the container")
         others = sorted({str(l) for l in c.listeners if not l.loopback_only})
-        return self._hop("container-listener", "broken", f"nothing in {c.name} listens on {protocol} {port}"
+        return self._hop(HopName.CONTAINER_LISTENER, "broken", f"nothing in {c.name} listens on {protocol} {port}"
                          + (f" (it listens on {', '.join(others)})" if others else ""))
 
 
@@ -378,16 +344,5 @@ def _listeners(listeners: list[Listener]) -> str:
     return ", ".join(str(l) for l in listeners)
 
 
-def _holder(listeners: list[Listener]) -> str:
-    l = listeners[0]
-    if l.pid is None:
-        return "a process of another user (run as root to name it)"
-    return f"{l.process} (pid {l.pid})"
-
-
 def _why_unread(facts: Facts, probe: str) -> str:
     return f"not read: {facts.unreadable.get(probe, 'no data')}"
-
-
-def with_status(hop: Hop, status: HopStatus, live: str) -> Hop:
-    return replace(hop, status=status, static=hop.status, live=live)

@@ -16,16 +16,14 @@ from typing import Literal
 
 from doctor.facts.model import (
     EMBEDDED_DNS,
+    HOST_GATEWAY_NAMES,
     Attachment,
     Container,
     Facts,
-    Network,
     is_ip,
     is_loopback,
 )
-from doctor.report.document import Hop, HopStatus
-
-HOST_GATEWAY_NAMES = ("host.docker.internal", "gateway.docker.internal")
+from doctor.report.document import HopStatus
 
 Via = Literal["address", "hosts", "embedded-dns", "resolver", "none"]
 Destination = Literal["self", "container", "host", "external", "unknown"]
@@ -43,32 +41,8 @@ class Resolution:
     nameserver: str | None = None  # the server a live query would ask
 
 
-def netns_owner(container: Container, facts: Facts) -> Container:
-    """The container whose network namespace (and resolver files) ``container`` uses.
-
-    ``--network container:X`` joins X's namespace: X's addresses, names and resolvers.
-    """
-    mode = container.network_mode
-    if mode.startswith("container:"):
-        owner = facts.container(mode.partition(":")[2])
-        if owner is not None:
-            return owner
-    return container
-
-
-def uses_embedded_dns(source: Container, facts: Facts) -> bool:
-    if source.resolv_conf is not None:
-        return source.resolv_conf.embedded
-    # Unread: the engine gives every container on a user-defined network its embedded DNS.
-    return any(not _is_default_bridge(facts.network(att.network_id)) for att in source.attachments)
-
-
 def _on_overlay(source: Container, facts: Facts) -> bool:
     return any((n := facts.network(att.network_id)) is not None and n.driver == "overlay" for att in source.attachments)
-
-
-def _is_default_bridge(network: Network | None) -> bool:
-    return network is None or network.is_default_bridge
 
 
 def resolve_as(source: Container, name: str, facts: Facts) -> Resolution:
@@ -81,7 +55,7 @@ def resolve_as(source: Container, name: str, facts: Facts) -> Resolution:
         return Resolution(name, hosts[key], "ok", "hosts", f"{name} → {', '.join(hosts[key])} from {where}")
     if key == "localhost":
         return Resolution(name, ("127.0.0.1",), "ok", "hosts", "localhost is the container's own loopback")
-    embedded = uses_embedded_dns(source, facts)
+    embedded = facts.uses_embedded_dns(source)
     if embedded:
         found = embedded_answers(source, key, facts)
         if found:
@@ -90,11 +64,11 @@ def resolve_as(source: Container, name: str, facts: Facts) -> Resolution:
                               f"{name} → {shown} by the embedded DNS")
     nameserver = EMBEDDED_DNS if embedded else _first(source.resolv_conf.nameservers if source.resolv_conf else ())
     by = "the embedded DNS" if embedded else "the container's resolvers"
-    if known_to_engine(key, facts) or key in HOST_GATEWAY_NAMES:
+    if facts.known_to_engine(key) or key in HOST_GATEWAY_NAMES:
         return Resolution(name, (), "broken", "none", f"{by} cannot resolve {name}", nameserver)
     if not embedded and source.resolv_conf is not None and nameserver is None:
         return Resolution(name, (), "broken", "none", f"{source.name}'s resolv.conf has no nameserver")
-    if not embedded and own_loopback_resolvers(source):
+    if not embedded and source.loopback_resolvers_unserved:
         return Resolution(name, (), "broken", "none", f"{source.name}'s only resolver {nameserver} is its own "
                           "loopback, where no DNS server runs", nameserver)
     if embedded and _on_overlay(source, facts):
@@ -109,19 +83,11 @@ def resolve_as(source: Container, name: str, facts: Facts) -> Resolution:
                       nameserver)
 
 
-def own_loopback_resolvers(source: Container) -> bool:
-    """All of the container's nameservers are on its own loopback and nothing serves DNS there."""
-    servers = source.resolv_conf.nameservers if source.resolv_conf else ()
-    if not servers or EMBEDDED_DNS in servers or not all(is_loopback(s) for s in servers):
-        return False
-    return source.listeners is not None and not source.listeners_on(53, "udp")
-
-
 def embedded_answers(source: Container, key: str, facts: Facts) -> list[tuple[str, str]]:
     """(network, address) pairs the embedded DNS answers for ``key`` to ``source``."""
     found = []
     for att in source.attachments:
-        if _is_default_bridge(facts.network(att.network_id)):
+        if facts.is_default_bridge(att.network_id):
             continue
         for c in facts.containers:
             peer = c.attachment(att.network_id)
@@ -130,25 +96,10 @@ def embedded_answers(source: Container, key: str, facts: Facts) -> list[tuple[st
     return found
 
 
-def known_to_engine(key: str, facts: Facts) -> bool:
-    return any(key in c.dns_names(att) for c in facts.containers for att in c.attachments) or \
-        facts.container(key) is not None
-
-
-def named_containers(key: str, facts: Facts) -> list[Container]:
-    """Containers the name means anywhere on this engine (name, alias, service, id prefix)."""
-    found = [c for c in facts.containers if any(key in c.dns_names(att) for att in c.attachments)]
-    by_ref = facts.container(key)
-    if by_ref is not None and by_ref not in found:
-        found.insert(0, by_ref)
-    found.sort(key=lambda c: not c.running)
-    return found
-
-
 def _hosts_from_config(source: Container, facts: Facts) -> dict[str, tuple[str, ...]]:
     """What the engine writes into etc/hosts from --add-host, for when the file was unreadable."""
     hosts: dict[str, tuple[str, ...]] = {}
-    gateway = _host_gateway(facts)
+    gateway = facts.host_gateway()
     for entry in source.extra_hosts:
         name, _, address = entry.partition(":")
         if address == "host-gateway":
@@ -157,12 +108,6 @@ def _hosts_from_config(source: Container, facts: Facts) -> dict[str, tuple[str, 
             address = gateway
         hosts.setdefault(name.lower(), (address,))
     return hosts
-
-
-def _host_gateway(facts: Facts) -> str | None:
-    # The engine's host-gateway-ip defaults to the default bridge's gateway.
-    bridge = next((n for n in facts.networks if n.is_default_bridge), None)
-    return bridge.gateways[0] if bridge and bridge.gateways else None
 
 
 def _first(values: tuple[str, ...]) -> str | None:
@@ -190,12 +135,3 @@ def locate(address: str, source: Container, facts: Facts) -> Place:
     if address in gateways or facts.is_host_address(address):
         return Place("host")
     return Place("external")
-
-
-def shared_networks(a: Container, b: Container, facts: Facts) -> list[Network]:
-    ids = {att.network_id for att in a.attachments} & {att.network_id for att in b.attachments}
-    return [n for n in facts.networks if n.id in ids]
-
-
-def hop(name: str, status: HopStatus, detail: str) -> Hop:
-    return Hop(name, status, detail)

@@ -11,16 +11,10 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from doctor.bounded import call_bounded
 from doctor.errors import UsageError
 from doctor.facts.model import Container, Facts, Protocol, is_ip, is_loopback
-from doctor.path.names import (
-    Resolution,
-    locate,
-    named_containers,
-    netns_owner,
-    resolve_as,
-)
-from doctor.plugin.runner import call_bounded
+from doctor.path.names import Resolution, locate, resolve_as
 from doctor.report import document as model
 
 SCHEME_PORTS = {"http": 80, "https": 443}
@@ -123,10 +117,6 @@ class Target:
             return "compose"
         return "container" if self.source else self.vantage
 
-    @property
-    def loopback(self) -> bool:
-        return all(is_loopback(a) for a in self.addresses)
-
     def as_report(self) -> model.Target:
         return model.Target(
             input=self.spec.input,
@@ -197,14 +187,14 @@ def _did_you_mean(ref: str, facts: Facts) -> str:
 def _from_container(spec: TargetSpec, facts: Facts, source: Container) -> Target:
     """The target as the source container sees it: its names, its loopback."""
     name = spec.host or "localhost"
-    owner = netns_owner(source, facts)
+    owner = facts.netns_owner(source)
     resolution = resolve_as(owner, name, facts)
     destination = None
     if resolution.addresses:
         place = locate(resolution.addresses[0], owner, facts)
         destination = place.container if place.kind == "container" else None
     else:
-        destination = next(iter(named_containers(name.lower(), facts)), None)
+        destination = next(iter(facts.named_containers(name.lower())), None)
     return Target(spec, "container" if destination else "port", spec.port, spec.protocol, resolution.addresses,
                   f"container:{source.name}", destination, source, resolution)
 

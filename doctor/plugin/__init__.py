@@ -11,7 +11,8 @@
         return [Rule("my-proxy-down", ("MY_PROXY_DOWN",), my_proxy_down)]
 
 The hooks are specified, one by one, in :mod:`doctor.plugin.hookspecs`; the facts a rule
-reads are typed in :mod:`doctor.facts.model`.  Each name loads its module when first used,
+reads are typed in :mod:`doctor.facts.model`; what else a rule is given (the path and its hop
+names, what live probes saw) is named here too.  Each name loads its module when first used,
 so that importing a code catalogue does not import the probes' machinery.
 """
 
@@ -21,22 +22,36 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from doctor.bounded import Skip
+    from doctor.firewall.iptables import IptablesRuleset
+    from doctor.firewall.model import Decision
+    from doctor.live.connect import DnsAnswer, Observation, Seen
+    from doctor.path.hops import FILTERING_HOPS, HopName, NetworkPath
+    from doctor.path.names import Place
     from doctor.plugin.hookspecs import hookimpl
     from doctor.plugin.probe import Probe, ProbeContext
-    from doctor.plugin.rule import CLIENTS, Code, Rule, RuleContext, finding
-    from doctor.plugin.runner import Skip
+    from doctor.plugin.rule import CLIENTS, ENGINE_API, Code, Rule, RuleContext, finding
+    from doctor.preflight.compose import Port, Project, Service, Where
     from doctor.report.document import Evidence, Finding, Fix, Location
 
 _WHERE = {
+    "IptablesRuleset": "doctor.firewall.iptables", "Decision": "doctor.firewall.model",
+    "DnsAnswer": "doctor.live.connect", "Observation": "doctor.live.connect", "Seen": "doctor.live.connect",
+    "FILTERING_HOPS": "doctor.path.hops", "HopName": "doctor.path.hops", "NetworkPath": "doctor.path.hops",
+    "Place": "doctor.path.names",
     "hookimpl": "doctor.plugin.hookspecs",
     "Probe": "doctor.plugin.probe", "ProbeContext": "doctor.plugin.probe",
-    "CLIENTS": "doctor.plugin.rule", "Code": "doctor.plugin.rule", "Rule": "doctor.plugin.rule",
+    "CLIENTS": "doctor.plugin.rule", "ENGINE_API": "doctor.plugin.rule", "Code": "doctor.plugin.rule", "Rule": "doctor.plugin.rule",
     "RuleContext": "doctor.plugin.rule", "finding": "doctor.plugin.rule",
-    "Skip": "doctor.plugin.runner",
+    "Skip": "doctor.bounded",
+    "Port": "doctor.preflight.compose", "Project": "doctor.preflight.compose", "Service": "doctor.preflight.compose",
+    "Where": "doctor.preflight.compose",
     "Evidence": "doctor.report.document", "Finding": "doctor.report.document", "Fix": "doctor.report.document",
     "Location": "doctor.report.document",
 }
-__all__ = sorted(_WHERE)
+__all__ = ["CLIENTS", "ENGINE_API", "FILTERING_HOPS", "Code", "Decision", "DnsAnswer", "Evidence", "Finding", "Fix", "HopName", "IptablesRuleset",
+           "Location", "NetworkPath", "Observation", "Place", "Port", "Probe", "ProbeContext", "Project", "Rule", "RuleContext", "Seen",
+           "Service", "Skip", "Where", "finding", "hookimpl"]
 
 
 def __getattr__(name: str) -> Any:

@@ -15,10 +15,10 @@ from typing import Any
 
 import pluggy
 
+from doctor.bounded import describe_error
 from doctor.plugin import hookspecs
 from doctor.plugin.probe import Probe
 from doctor.plugin.rule import Code, Rule
-from doctor.plugin.runner import describe_error
 from doctor.report.document import ProbeRun
 
 

@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from doctor.bounded import Skip
 from doctor.collect.engine_api import Endpoint
 from doctor.collect.platforms import skip_reason
 from doctor.facts.platform import Kind
-from doctor.plugin.runner import Skip
 from doctor.snapshot import artifacts
 from doctor.snapshot.store import Snapshot
 

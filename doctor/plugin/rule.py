@@ -11,13 +11,15 @@ from doctor.report.document import Evidence, Finding, Fix, Location, Severity
 if TYPE_CHECKING:
     from doctor.facts.model import Facts
     from doctor.live.connect import Seen
-    from doctor.path.host import Path
+    from doctor.path.hops import NetworkPath
     from doctor.path.target import Target
     from doctor.preflight.compose import Project
 
 #: Who a rule reasons about: a client on this host, on another machine, in a container;
 #: "compose": pre-flight checks of a compose file.
 CLIENTS = ("host", "external", "container")
+#: The source of evidence read from the Engine API (``docker inspect``, ``docker network inspect``).
+ENGINE_API = "Engine API"
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class RuleContext:
 
     facts: Facts
     target: Target
-    path: Path
+    path: NetworkPath
     seen: Seen | None = None  # what live probes saw; None when nothing was sent
     compose: Project | None = None  # preflight: the compose project being checked
 

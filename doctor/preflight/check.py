@@ -20,8 +20,7 @@ from doctor.collect.engine_api import Endpoint, resolve_endpoint
 from doctor.errors import UsageError
 from doctor.facts.build import build_facts
 from doctor.facts.model import Facts
-from doctor.path.host import Path as HopPath
-from doctor.path.host import Route
+from doctor.path.hops import NetworkPath, Route
 from doctor.path.target import Target, TargetSpec
 from doctor.plugin.manager import Plugins
 from doctor.plugin.rule import Code, RuleContext
@@ -76,7 +75,7 @@ def check(project: Project, plugins: Plugins, live: bool, timeout: float, waiver
     runs += snapshot.probes
     facts = build_facts(snapshot)
     target = Target(TargetSpec(" ".join(project.files), None, None, "tcp"), "compose", None, "tcp", (), "host")
-    ctx = RuleContext(facts, target, HopPath([], Route()), None, project)
+    ctx = RuleContext(facts, target, NetworkPath((), Route()), None, project)
     rules = [rule for rule in plugins.rules if "compose" in rule.clients]
     findings, rule_runs = run_rules(rules, plugins.codes, ctx, started + timeout)
     runs += rule_runs

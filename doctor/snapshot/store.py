@@ -68,7 +68,7 @@ class Snapshot:
             return cls.read(path)
         if path.is_file():
             return cls.read_archive(path)
-        raise UsageError(f"--snapshot {path}: no such file or directory")
+        raise UsageError(f"no snapshot at {path}: no such file or directory")
 
     @classmethod
     def read(cls, directory: Path) -> Snapshot:
