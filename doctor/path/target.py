@@ -15,7 +15,7 @@ from doctor.bounded import call_bounded
 from doctor.errors import UsageError
 from doctor.facts.model import Container, Facts, Protocol, is_ip, is_loopback
 from doctor.path.names import Resolution, locate, resolve_as
-from doctor.report import document as model
+from doctor.report.document import TargetSummary
 
 SCHEME_PORTS = {"http": 80, "https": 443}
 SCHEME_PROTOCOLS: dict[str, Protocol] = {"http": "tcp", "https": "tcp", "tcp": "tcp", "udp": "udp"}
@@ -117,8 +117,8 @@ class Target:
             return "compose"
         return "container" if self.source else self.vantage
 
-    def as_report(self) -> model.Target:
-        return model.Target(
+    def as_report(self) -> TargetSummary:
+        return TargetSummary(
             input=self.spec.input,
             kind=self.kind,
             host=self.spec.host if self.spec.host is not None else ("localhost" if self.kind == "port" else None),

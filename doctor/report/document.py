@@ -77,7 +77,9 @@ class ProbeRun:
 
 
 @dataclass(frozen=True)
-class Target:
+class TargetSummary:
+    """The target as the report states it (its "target" object)."""
+
     input: str
     kind: Literal["port", "container", "host", "compose"]
     host: str | None
@@ -88,7 +90,7 @@ class Target:
 
 @dataclass
 class Report:
-    target: Target
+    target: TargetSummary
     vantage: str
     verdict: Verdict
     findings: list[Finding]
