@@ -15,6 +15,7 @@ MAPPED = {"doctor.probes": "probes", "doctor.rules": "rules"}
 def discovered() -> list[str]:
     """Every folder, code or data (doctor/schema, doctor/shell), as setuptools wants data folders
     listed as packages too."""
+
     def find(where: str = ".", include: tuple[str, ...] = ("*",)) -> list[str]:
         return find_namespace_packages(where, include=include, exclude=["*__pycache__*"])
 

@@ -43,7 +43,11 @@ MANUAL = (
     "docker ps -a; docker inspect $(docker ps -aq); docker network inspect $(docker network ls -q);"
     " iptables-save; ss -ltnp"
 )
-TARGETS = {"diagnosis / manual, N=5": 3.0, "diagnosis / manual, N=100": 1.5, "--version / bare interpreter": 2.0}
+TARGETS = {
+    "diagnosis / manual, N=5": 3.0,
+    "diagnosis / manual, N=100": 1.5,
+    "--version / bare interpreter": 2.0,
+}
 
 
 def load_staging() -> ModuleType:  # tests/ is no installed package: load the module by path
@@ -78,7 +82,9 @@ def median_seconds(cmd: Sequence[str], repetitions: int, *, check_json: bool = F
     times = []
     for _ in range(repetitions):
         start = time.perf_counter()
-        result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300
+        )
         times.append(time.perf_counter() - start)
         try:
             if check_json:
@@ -86,16 +92,25 @@ def median_seconds(cmd: Sequence[str], repetitions: int, *, check_json: bool = F
             elif result.returncode != 0:
                 raise ValueError
         except ValueError:
-            raise RuntimeError(f"{' '.join(cmd)} exited {result.returncode}:\n{result.stderr}") from None
+            raise RuntimeError(
+                f"{' '.join(cmd)} exited {result.returncode}:\n{result.stderr}"
+            ) from None
     return statistics.median(times)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="5,100", help="numbers of containers, comma-separated")
     parser.add_argument("--repetitions", type=int, default=5)
-    parser.add_argument("--doctor", action="append", default=[], metavar="NAME=PATH",
-                        help="another installation to compare with the one beside this interpreter")
+    parser.add_argument(
+        "--doctor",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="another installation to compare with the one beside this interpreter",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     others = other_installs(args.doctor)
@@ -116,37 +131,62 @@ def main() -> None:
             ports = [stage.free_port() for _ in range(size)]
             network = stage.network("bench")
             with ThreadPoolExecutor(max_workers=8) as pool:  # docker run is mostly waiting
-                runs = [pool.submit(stage.run, f"web{i}", "--network", network, "-p", f"{port}:80", wait_port=80)
-                        for i, port in enumerate(ports)]
+                runs = [
+                    pool.submit(
+                        stage.run, f"web{i}", "--network", network, "-p", f"{port}:80", wait_port=80
+                    )
+                    for i, port in enumerate(ports)
+                ]
                 for run in runs:
                     run.result()
-            manual = median_seconds(["bash", "-c", f"{{ {MANUAL}; }} >/dev/null 2>&1"], args.repetitions)
+            manual = median_seconds(
+                ["bash", "-c", f"{{ {MANUAL}; }} >/dev/null 2>&1"], args.repetitions
+            )
             medians[f"manual, N={size}"] = manual
             print(f"N={size}: manual {manual:.3f} s", file=sys.stderr)
-            diagnosis = median_seconds([docker_doctor(), f"localhost:{ports[0]}", "--json"], args.repetitions,
-                                       check_json=True)
+            diagnosis = median_seconds(
+                [docker_doctor(), f"localhost:{ports[0]}", "--json"],
+                args.repetitions,
+                check_json=True,
+            )
             medians[f"diagnosis, N={size}"] = diagnosis
             ratios[f"diagnosis / manual, N={size}"] = diagnosis / manual
             for name, path in others.items():
-                seconds = median_seconds([path, f"localhost:{ports[0]}", "--json"], args.repetitions, check_json=True)
+                seconds = median_seconds(
+                    [path, f"localhost:{ports[0]}", "--json"], args.repetitions, check_json=True
+                )
                 medians[f"diagnosis ({name}), N={size}"] = seconds
                 ratios[f"diagnosis, {name} / installed, N={size}"] = seconds / diagnosis
             medians[f"--from web0 web1:80, N={size}"] = median_seconds(
-                [docker_doctor(), f"{stage.prefix}-web1:80", "--from", f"{stage.prefix}-web0", "--json"],
-                args.repetitions, check_json=True)
-            medians[f"host checkup, N={size}"] = median_seconds([docker_doctor(), "--json"], args.repetitions,
-                                                                check_json=True)
+                [
+                    docker_doctor(),
+                    f"{stage.prefix}-web1:80",
+                    "--from",
+                    f"{stage.prefix}-web0",
+                    "--json",
+                ],
+                args.repetitions,
+                check_json=True,
+            )
+            medians[f"host checkup, N={size}"] = median_seconds(
+                [docker_doctor(), "--json"], args.repetitions, check_json=True
+            )
             with tempfile.TemporaryDirectory() as tmp:
                 bundle = Path(tmp, "bundle.tar.gz")
                 medians[f"bundle, N={size}"] = median_seconds(
-                    [docker_doctor(), "bundle", "-o", str(bundle), "--json"], args.repetitions, check_json=True)
+                    [docker_doctor(), "bundle", "-o", str(bundle), "--json"],
+                    args.repetitions,
+                    check_json=True,
+                )
                 sizes_kib[f"bundle size, N={size}"] = bundle.stat().st_size / 1024
     version = median_seconds([docker_doctor(), "--version"], args.repetitions)
     bare = median_seconds([sys.executable, "-c", "pass"], args.repetitions)
     medians |= {"docker-doctor --version": version, "bare interpreter": bare}
     ratios["--version / bare interpreter"] = version / bare
     for name, path in others.items():
-        medians[f"--version ({name})"] = seconds = median_seconds([path, "--version"], args.repetitions)
+        medians[f"--version ({name})"] = seconds = median_seconds(
+            [path, "--version"], args.repetitions
+        )
         ratios[f"--version, {name} / bare interpreter"] = seconds / bare
 
     width = max(map(len, [*medians, *ratios])) + 2
@@ -158,7 +198,11 @@ def main() -> None:
     print(f"\n{'ratio':<{width}}{'value':>10}{'target':>10}")
     for label, ratio in ratios.items():
         target = TARGETS.get(label)
-        verdict = "" if target is None else f"{f'<={target:g}x':>10}  {'ok' if ratio <= target else 'MISSED'}"
+        verdict = (
+            ""
+            if target is None
+            else f"{f'<={target:g}x':>10}  {'ok' if ratio <= target else 'MISSED'}"
+        )
         print(f"{label:<{width}}{ratio:>9.2f}x{verdict}")
 
 

@@ -67,7 +67,9 @@ def run_jobs(jobs: list[Job], deadline: float) -> dict[str, JobResult]:
                 del waiting[name]
                 started = time.monotonic()
                 running[name] = (job, started)
-                threading.Thread(target=work, args=(job, started), name=f"doctor:{name}", daemon=True).start()
+                threading.Thread(
+                    target=work, args=(job, started), name=f"doctor:{name}", daemon=True
+                ).start()
 
     start_ready()
     while running:
@@ -81,8 +83,12 @@ def run_jobs(jobs: list[Job], deadline: float) -> dict[str, JobResult]:
                 if now >= min(started + job.timeout, deadline):
                     del running[name]
                     limit = min(job.timeout, deadline - started)
-                    outcomes[name] = JobResult(name, "timeout", f"no answer within {limit:.1f} s",
-                                             ms=round((now - started) * 1000))
+                    outcomes[name] = JobResult(
+                        name,
+                        "timeout",
+                        f"no answer within {limit:.1f} s",
+                        ms=round((now - started) * 1000),
+                    )
         else:
             if outcome.name in running:  # not already written off as timed out
                 del running[outcome.name]

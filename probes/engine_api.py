@@ -28,7 +28,9 @@ def collect_engine(ctx: ProbeContext) -> None:
         networks = pool.submit(client.get, "/networks")
         # Raw bodies, joined unparsed: decoding 100 inspect objects only to encode them
         # again costs more than all the requests.
-        inspected = [body for body in pool.map(lambda s: _inspect(client, s["Id"]), summaries) if body]
+        inspected = [
+            body for body in pool.map(lambda s: _inspect(client, s["Id"]), summaries) if body
+        ]
         # Why a stopped container stopped is usually in its last lines; a bundle takes all.
         wanted = [s["Id"] for s in summaries if ctx.thorough or s.get("State") != "running"]
         lines = BUNDLE_LOG_LINES if ctx.thorough else LOG_LINES
@@ -44,8 +46,16 @@ def collect_engine(ctx: ProbeContext) -> None:
             total += len(log)
             ctx.put(a.container_log(cid), log)
         if ctx.thorough:
-            ctx.put(a.LOG_BOUNDS, {"lines": lines, "bytes_per_container": BUNDLE_LOG_BYTES,
-                                   "bytes_in_all": BUNDLE_LOGS_TOTAL, "cut": cut, "left_out": left_out})
+            ctx.put(
+                a.LOG_BOUNDS,
+                {
+                    "lines": lines,
+                    "bytes_per_container": BUNDLE_LOG_BYTES,
+                    "bytes_in_all": BUNDLE_LOGS_TOTAL,
+                    "cut": cut,
+                    "left_out": left_out,
+                },
+            )
         ctx.put(a.ENGINE_INFO, info.result())
         ctx.put(a.NETWORKS, networks.result())
     ctx.put(a.CONTAINERS, b"[" + b",\n".join(inspected) + b"]")
@@ -59,7 +69,7 @@ def _newest(log: bytes, limit: int) -> bytes:
             offset += 8 + struct.unpack(">I", log[offset + 4 : offset + 8])[0]
         return log[offset:]
     tail = log[-limit:]
-    return tail[tail.find(b"\n") + 1:]
+    return tail[tail.find(b"\n") + 1 :]
 
 
 def _log_tail(client: EngineClient, container_id: str, lines: int) -> bytes:

@@ -29,4 +29,7 @@ def collect_nftables(ctx: ProbeContext) -> None:
     ctx.put(a.NFT_RULESET, ctx.run(["nft", "-j", "list", "ruleset"]))
 
 
-PROBES = [Probe("iptables", collect_iptables, timeout=4.0), Probe("nftables", collect_nftables, timeout=4.0)]
+PROBES = [
+    Probe("iptables", collect_iptables, timeout=4.0),
+    Probe("nftables", collect_nftables, timeout=4.0),
+]

@@ -33,15 +33,22 @@ SYSCTLS = (
 
 def collect_platform(ctx: ProbeContext) -> None:
     addresses = sorted(
-        {addr.address.split("%")[0] for addrs in psutil.net_if_addrs().values() for addr in addrs
-         if addr.family in (socket.AF_INET, socket.AF_INET6)}
+        {
+            addr.address.split("%")[0]
+            for addrs in psutil.net_if_addrs().values()
+            for addr in addrs
+            if addr.family in (socket.AF_INET, socket.AF_INET6)
+        }
     )
-    ctx.put(a.HOST, {
-        "hostname": socket.gethostname(),
-        "kernel": _read("/proc/sys/kernel/osrelease") or os.uname().release,
-        "euid": os.geteuid(),
-        "addresses": addresses,
-    })
+    ctx.put(
+        a.HOST,
+        {
+            "hostname": socket.gethostname(),
+            "kernel": _read("/proc/sys/kernel/osrelease") or os.uname().release,
+            "euid": os.geteuid(),
+            "addresses": addresses,
+        },
+    )
 
 
 def collect_sockets(ctx: ProbeContext) -> None:
@@ -59,29 +66,44 @@ def collect_sockets(ctx: ProbeContext) -> None:
         ctx.put(a.PROXIES, [])
         return
     with diag_socket() as sock:
-        found = [("tcp", address, port, inode) for family in (socket.AF_INET, socket.AF_INET6)
-                 for address, port, inode in tcp_listen_dump(sock, family)]
+        found = [
+            ("tcp", address, port, inode)
+            for family in (socket.AF_INET, socket.AF_INET6)
+            for address, port, inode in tcp_listen_dump(sock, family)
+        ]
     for name in ("udp", "udp6"):
         try:
             text = Path(f"/proc/net/{name}").read_text()
         except FileNotFoundError:
             continue
-        found += [("udp", address, port, inode) for address, port, inode in proc_net_listeners(text, "udp")]
+        found += [
+            ("udp", address, port, inode)
+            for address, port, inode in proc_net_listeners(text, "udp")
+        ]
     proxies, others = [], []
     for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
         try:
             name = Path(f"/proc/{pid}/comm").read_text().strip()
             if name == "docker-proxy":
-                proxies.append({"pid": pid, "argv": Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]})
+                proxies.append(
+                    {"pid": pid, "argv": Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]}
+                )
             else:
                 others.append((pid, name))
         except OSError:
             continue  # gone meanwhile
-    by_proxy = {(_arg(p["argv"], "-proto") or "tcp", _arg(p["argv"], "-host-ip"), _arg(p["argv"], "-host-port")):
-                p["pid"] for p in proxies}
+    by_proxy = {
+        (
+            _arg(p["argv"], "-proto") or "tcp",
+            _arg(p["argv"], "-host-ip"),
+            _arg(p["argv"], "-host-port"),
+        ): p["pid"]
+        for p in proxies
+    }
     owners: dict[int | None, tuple[int, str]] = {
         inode: (by_proxy[(protocol, address, str(port))], "docker-proxy")
-        for protocol, address, port, inode in found if (protocol, address, str(port)) in by_proxy
+        for protocol, address, port, inode in found
+        if (protocol, address, str(port)) in by_proxy
     }
     # The rest are found by their file descriptors, lowest pids (system daemons) first,
     # stopping as soon as every socket has its owner.
@@ -102,8 +124,12 @@ def collect_sockets(ctx: ProbeContext) -> None:
     listeners = []
     for protocol, address, port, inode in found:
         pid, process = owners.get(inode, (None, None))
-        listeners.append({"protocol": protocol, "address": address, "port": port, "pid": pid, "process": process})
-    ctx.put(a.HOST_SOCKETS, sorted(listeners, key=lambda l: (l["port"], l["protocol"], l["address"])))
+        listeners.append(
+            {"protocol": protocol, "address": address, "port": port, "pid": pid, "process": process}
+        )
+    ctx.put(
+        a.HOST_SOCKETS, sorted(listeners, key=lambda l: (l["port"], l["protocol"], l["address"]))
+    )
     ctx.put(a.PROXIES, proxies)
 
 
@@ -111,14 +137,25 @@ def _psutil_listeners() -> list[dict[str, object]]:
     listeners = []
     for conn in psutil.net_connections(kind="inet"):
         tcp = conn.type == socket.SOCK_STREAM
-        if (tcp and conn.status != psutil.CONN_LISTEN) or (not tcp and conn.raddr) or not conn.laddr:
+        if (
+            (tcp and conn.status != psutil.CONN_LISTEN)
+            or (not tcp and conn.raddr)
+            or not conn.laddr
+        ):
             continue
         try:
             process = psutil.Process(conn.pid).name() if conn.pid else None
         except psutil.Error:
             process = None
-        listeners.append({"protocol": "tcp" if tcp else "udp", "address": conn.laddr.ip, "port": conn.laddr.port,
-                          "pid": conn.pid, "process": process})
+        listeners.append(
+            {
+                "protocol": "tcp" if tcp else "udp",
+                "address": conn.laddr.ip,
+                "port": conn.laddr.port,
+                "pid": conn.pid,
+                "process": process,
+            }
+        )
     return sorted(listeners, key=lambda l: (l["port"], l["protocol"], l["address"]))  # type: ignore[return-value]
 
 
@@ -163,8 +200,11 @@ def collect_routes(ctx: ProbeContext) -> None:
         mtu = _read(str(link / "mtu"))
         interfaces[link.name] = {
             "mtu": int(mtu) if mtu and mtu.isdigit() else None,
-            "addresses": [a.address.split("%")[0] for a in addresses.get(link.name, ())
-                          if a.family in (socket.AF_INET, socket.AF_INET6)],
+            "addresses": [
+                a.address.split("%")[0]
+                for a in addresses.get(link.name, ())
+                if a.family in (socket.AF_INET, socket.AF_INET6)
+            ],
         }
     ctx.put(a.INTERFACES, interfaces)
 

@@ -106,8 +106,12 @@ def tcp_listen_dump(sock: socket.socket, family: int) -> list[tuple[str, int, in
     """(address, port, inode) of every TCP socket in LISTEN state, from sock_diag."""
     # struct inet_diag_req_v2: family, protocol, ext, pad, states; then a zeroed inet_diag_sockid.
     request = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << TCP_LISTEN) + bytes(48)
-    sock.send(_NLMSG.pack(_NLMSG.size + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
-              + request)
+    sock.send(
+        _NLMSG.pack(
+            _NLMSG.size + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0
+        )
+        + request
+    )
     width = 4 if family == socket.AF_INET else 16
     listeners = []
     while True:

@@ -26,5 +26,12 @@ def docker_doctor_codes() -> Mapping[str, Code]:
 
 @hookimpl
 def docker_doctor_rules() -> list[Rule]:
-    return [*ports.RULES, *containers.RULES, *peers.RULES, *networks.RULES, *firewall.RULES, *platforms.RULES,
-            *compose.RULES]
+    return [
+        *ports.RULES,
+        *containers.RULES,
+        *peers.RULES,
+        *networks.RULES,
+        *firewall.RULES,
+        *platforms.RULES,
+        *compose.RULES,
+    ]

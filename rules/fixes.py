@@ -26,6 +26,7 @@ def republish(container: Container, spec: str) -> list[str]:
         ]
     return [
         f"docker rm -f {container.name}",
-        f"docker run -d --name {container.name} -p {spec} {container.image} {shlex.join(container.command)}".rstrip()
+        f"docker run -d --name {container.name} -p {spec} {container.image} "
+        f"{shlex.join(container.command)}".rstrip()
         + "  # and its other options",
     ]

@@ -31,8 +31,13 @@ def subnet_overlaps(facts: Facts) -> list[tuple[Network, ipaddress.IPv4Network, 
             subnet = ipaddress.ip_network(text, strict=False)
             if not isinstance(subnet, ipaddress.IPv4Network):
                 continue
-            found += [(network, subnet, r) for r in facts.routes or ()
-                      if r.device not in bridges and r.destination.prefixlen > 0 and r.destination.overlaps(subnet)]
+            found += [
+                (network, subnet, r)
+                for r in facts.routes or ()
+                if r.device not in bridges
+                and r.destination.prefixlen > 0
+                and r.destination.overlaps(subnet)
+            ]
     return found
 
 
@@ -54,16 +59,30 @@ def subnet_overlap(ctx: RuleContext) -> Iterator[Finding]:
         if wanted is not None and network.id not in wanted:
             continue
         yield finding(
-            "SUBNET_OVERLAP", severity="error", confidence=0.9, hop=hop,
-            explanation=f"Docker network {network.name} ({subnet}) overlaps the host's route {route}: packets for "
-                        f"addresses in both go to the Docker bridge, so hosts behind {route.device} in that range "
-                        "are unreachable from containers (and from the host, where the bridge route is longer).",
-            evidence=[Evidence(f"network {network.name} subnet", str(subnet), ENGINE_API),
-                      Evidence("host route", str(route), ROUTES)],
-            fix=Fix(f"Move {network.name} to a free range (and keep Docker's pools away from the routed one)",
-                    [f"docker network rm {network.name}",
-                     f"docker network create --subnet FREE_SUBNET {network.name}",
-                     '# /etc/docker/daemon.json: {"default-address-pools": [{"base": "FREE_RANGE/16", "size": 24}]}']),
+            "SUBNET_OVERLAP",
+            severity="error",
+            confidence=0.9,
+            hop=hop,
+            explanation=f"Docker network {network.name} ({subnet}) overlaps the host's route "
+            f"{route}: packets for "
+            f"addresses in both go to the Docker bridge, so hosts behind {route.device} in that "
+            "range "
+            "are unreachable from containers (and from the host, where the bridge route is "
+            "longer).",
+            evidence=[
+                Evidence(f"network {network.name} subnet", str(subnet), ENGINE_API),
+                Evidence("host route", str(route), ROUTES),
+            ],
+            fix=Fix(
+                f"Move {network.name} to a free range (and keep Docker's pools away from the "
+                "routed one)",
+                [
+                    f"docker network rm {network.name}",
+                    f"docker network create --subnet FREE_SUBNET {network.name}",
+                    '# /etc/docker/daemon.json: {"default-address-pools": [{"base": '
+                    '"FREE_RANGE/16", "size": 24}]}',
+                ],
+            ),
         )
 
 
@@ -86,16 +105,31 @@ def mtu_mismatch(ctx: RuleContext) -> Iterator[Finding]:
             continue
         seen.add(network.id)
         yield finding(
-            "MTU_MISMATCH", severity="warning", confidence=0.7, hop=HopName.EGRESS if ctx.target.source else HopName.BRIDGE,
-            explanation=f"{network.name} uses MTU {mtu}{'' if network.mtu else ' (the default)'}, but traffic leaves "
-                        f"through {device} with MTU {device_mtu}: small requests work, large packets (TLS "
-                        "handshakes, uploads) are dropped where path-MTU discovery is blocked.",
-            evidence=[Evidence(f"network {network.name} MTU", mtu, ENGINE_API if network.mtu else f"default {DEFAULT_MTU}"),
-                      Evidence(f"{device} MTU", device_mtu, "/sys/class/net")],
-            fix=Fix(f"Give {network.name} the egress MTU (or clamp TCP MSS)",
-                    [f"docker network create -o com.docker.network.driver.mtu={device_mtu} NETWORK",
-                     f'# for the default bridge, /etc/docker/daemon.json: {{"mtu": {device_mtu}}}',
-                     "iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu"]),
+            "MTU_MISMATCH",
+            severity="warning",
+            confidence=0.7,
+            hop=HopName.EGRESS if ctx.target.source else HopName.BRIDGE,
+            explanation=f"{network.name} uses MTU {mtu}{'' if network.mtu else ' (the default)'}, "
+            "but traffic leaves "
+            f"through {device} with MTU {device_mtu}: small requests work, large packets (TLS "
+            "handshakes, uploads) are dropped where path-MTU discovery is blocked.",
+            evidence=[
+                Evidence(
+                    f"network {network.name} MTU",
+                    mtu,
+                    ENGINE_API if network.mtu else f"default {DEFAULT_MTU}",
+                ),
+                Evidence(f"{device} MTU", device_mtu, "/sys/class/net"),
+            ],
+            fix=Fix(
+                f"Give {network.name} the egress MTU (or clamp TCP MSS)",
+                [
+                    f"docker network create -o com.docker.network.driver.mtu={device_mtu} NETWORK",
+                    f'# for the default bridge, /etc/docker/daemon.json: {{"mtu": {device_mtu}}}',
+                    "iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS "
+                    "--clamp-mss-to-pmtu",
+                ],
+            ),
         )
 
 
@@ -123,17 +157,28 @@ def macvlan_host_isolation(ctx: RuleContext) -> Iterator[Finding]:
     parent = net.options.get("parent", "PARENT")
     subnet = net.subnets[0] if net.subnets else "SUBNET"
     yield finding(
-        "MACVLAN_HOST_ISOLATION", severity="error", confidence=0.95, hop=HopName.NETWORK if t.source else HopName.BRIDGE,
-        explanation=f"{dest.name} is only on {net.driver} network {net.name} (parent {parent}). The kernel does not "
-                    f"let a {net.driver} parent talk to its own children: other machines on the LAN reach "
-                    f"{dest.name}, this host does not.",
-        evidence=[Evidence(f"network {net.name} Driver", net.driver, ENGINE_API),
-                  Evidence(f"network {net.name} parent", parent, ENGINE_API)],
-        fix=Fix(f"Give the host its own {net.driver} interface on {parent} (a shim), or test from another machine",
-                [f"ip link add {net.name[:10]}-shim link {parent} type {net.driver} mode bridge",
-                 f"ip addr add FREE_ADDRESS/32 dev {net.name[:10]}-shim",
-                 f"ip link set {net.name[:10]}-shim up",
-                 f"ip route add {subnet} dev {net.name[:10]}-shim"]),
+        "MACVLAN_HOST_ISOLATION",
+        severity="error",
+        confidence=0.95,
+        hop=HopName.NETWORK if t.source else HopName.BRIDGE,
+        explanation=f"{dest.name} is only on {net.driver} network {net.name} (parent {parent}). "
+        "The kernel does not "
+        f"let a {net.driver} parent talk to its own children: other machines on the LAN reach "
+        f"{dest.name}, this host does not.",
+        evidence=[
+            Evidence(f"network {net.name} Driver", net.driver, ENGINE_API),
+            Evidence(f"network {net.name} parent", parent, ENGINE_API),
+        ],
+        fix=Fix(
+            f"Give the host its own {net.driver} interface on {parent} (a shim), or test from "
+            "another machine",
+            [
+                f"ip link add {net.name[:10]}-shim link {parent} type {net.driver} mode bridge",
+                f"ip addr add FREE_ADDRESS/32 dev {net.name[:10]}-shim",
+                f"ip link set {net.name[:10]}-shim up",
+                f"ip route add {subnet} dev {net.name[:10]}-shim",
+            ],
+        ),
     )
 
 

@@ -27,8 +27,15 @@ from doctor.plugin import (
 FILES = "the container's etc files"
 RESOLVER_FAILURES = ("timeout", "refused", "error", "failed")
 CLIENT = ("container",)
-LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback", "ip6-localnet", "ip6-mcastprefix", "ip6-allnodes",
-                  "ip6-allrouters"}
+LOOPBACK_NAMES = {
+    "localhost",
+    "ip6-localhost",
+    "ip6-loopback",
+    "ip6-localnet",
+    "ip6-mcastprefix",
+    "ip6-allnodes",
+    "ip6-allrouters",
+}
 
 
 def _owner(ctx: RuleContext) -> Container:
@@ -37,7 +44,9 @@ def _owner(ctx: RuleContext) -> Container:
 
 
 def _name(ctx: RuleContext) -> str:
-    return (ctx.target.resolution.name if ctx.target.resolution else ctx.target.spec.host) or "localhost"
+    return (
+        ctx.target.resolution.name if ctx.target.resolution else ctx.target.spec.host
+    ) or "localhost"
 
 
 def _with_port(name: str, port: int | None) -> str:
@@ -45,39 +54,68 @@ def _with_port(name: str, port: int | None) -> str:
 
 
 def _user_networks(c: Container, facts: Facts) -> list[Network]:
-    return [n for a in c.attachments if (n := facts.network(a.network_id)) and not n.is_default_bridge]
+    return [
+        n for a in c.attachments if (n := facts.network(a.network_id)) and not n.is_default_bridge
+    ]
 
 
 def _resolver_failed(ctx: RuleContext) -> bool:
-    return ctx.seen is not None and ctx.seen.answer is not None and ctx.seen.answer.outcome in RESOLVER_FAILURES
+    return (
+        ctx.seen is not None
+        and ctx.seen.answer is not None
+        and ctx.seen.answer.outcome in RESOLVER_FAILURES
+    )
 
 
 def name_not_found(ctx: RuleContext) -> Iterator[Finding]:
     name, owner = _name(ctx), _owner(ctx)
     key = name.lower()
-    if not ctx.broken(HopName.NAME_RESOLUTION) or ctx.facts.known_to_engine(key) or key in HOST_GATEWAY_NAMES:
+    if (
+        not ctx.broken(HopName.NAME_RESOLUTION)
+        or ctx.facts.known_to_engine(key)
+        or key in HOST_GATEWAY_NAMES
+    ):
         return
     if _resolver_failed(ctx) or owner.loopback_resolvers_unserved:
         return  # the resolver, not the name, is what fails: DNS_RESOLVER_UNREACHABLE
     resolvable = sorted(_resolvable_names(owner, ctx.facts))
     close = difflib.get_close_matches(key, resolvable, n=3, cutoff=0.6)
-    evidence = [Evidence("name", name, "command line"),
-                Evidence(f"names {owner.name} can resolve", resolvable, "embedded DNS and etc/hosts")]
+    evidence = [
+        Evidence("name", name, "command line"),
+        Evidence(f"names {owner.name} can resolve", resolvable, "embedded DNS and etc/hosts"),
+    ]
     if ctx.seen and ctx.seen.answer:
-        evidence.append(Evidence("live DNS answer", str(ctx.seen.answer), "query from inside the container"))
+        evidence.append(
+            Evidence("live DNS answer", str(ctx.seen.answer), "query from inside the container")
+        )
     port = ctx.target.port
     if close:
-        fix = Fix(f"Use {close[0]}: it is the closest name {owner.name} can resolve",
-                  [f"# in {owner.name}'s configuration: {_with_port(close[0], port)} instead of {_with_port(name, port)}"])
+        fix = Fix(
+            f"Use {close[0]}: it is the closest name {owner.name} can resolve",
+            [
+                f"# in {owner.name}'s configuration: {_with_port(close[0], port)} instead of "
+                f"{_with_port(name, port)}"
+            ],
+        )
     else:
-        fix = Fix(f"Use a container name, network alias or compose service name on a network {owner.name} is on",
-                  [f"docker network inspect {a.network} --format '{{{{range .Containers}}}}{{{{.Name}}}} {{{{end}}}}'"
-                   for a in owner.attachments[:1]])
+        fix = Fix(
+            "Use a container name, network alias or compose service name on a network "
+            f"{owner.name} is on",
+            [
+                f"docker network inspect {a.network} --format "
+                f"'{{{{range .Containers}}}}{{{{.Name}}}} {{{{end}}}}'"
+                for a in owner.attachments[:1]
+            ],
+        )
     yield finding(
-        "NAME_NOT_FOUND", severity="error", confidence=0.95 if ctx.seen and ctx.seen.answer else 0.8,
-        hop=HopName.NAME_RESOLUTION, evidence=evidence, fix=fix,
-        explanation=f"No container, alias, service or hosts entry is called {name}, and DNS does not know it"
-                    + (f"; did you mean {', '.join(close)}?" if close else "."),
+        "NAME_NOT_FOUND",
+        severity="error",
+        confidence=0.95 if ctx.seen and ctx.seen.answer else 0.8,
+        hop=HopName.NAME_RESOLUTION,
+        evidence=evidence,
+        fix=fix,
+        explanation=f"No container, alias, service or hosts entry is called {name}, and DNS does "
+        "not know it" + (f"; did you mean {', '.join(close)}?" if close else "."),
     )
 
 
@@ -103,34 +141,69 @@ def default_bridge_no_dns(ctx: RuleContext) -> Iterator[Finding]:
     if not peers:
         return
     dest = peers[0]
-    evidence = [Evidence(f"{owner.name} networks", [a.network for a in owner.attachments] or owner.network_mode,
-                         ENGINE_API),
-                Evidence(f"{owner.name} resolv.conf nameservers",
-                         list(owner.resolv_conf.nameservers) if owner.resolv_conf else None, FILES),
-                Evidence(f"{dest.name} networks", [a.network for a in dest.attachments], ENGINE_API)]
+    evidence = [
+        Evidence(
+            f"{owner.name} networks",
+            [a.network for a in owner.attachments] or owner.network_mode,
+            ENGINE_API,
+        ),
+        Evidence(
+            f"{owner.name} resolv.conf nameservers",
+            list(owner.resolv_conf.nameservers) if owner.resolv_conf else None,
+            FILES,
+        ),
+        Evidence(f"{dest.name} networks", [a.network for a in dest.attachments], ENGINE_API),
+    ]
     if owner.uses_host_network:
-        published = [(m, b) for m in dest.published for b in m.bindings if m.container_port == ctx.target.port]
-        via = f"localhost:{published[0][1].host_port}" if published else f"a port {dest.name} publishes"
+        published = [
+            (m, b)
+            for m in dest.published
+            for b in m.bindings
+            if m.container_port == ctx.target.port
+        ]
+        via = (
+            f"localhost:{published[0][1].host_port}"
+            if published
+            else f"a port {dest.name} publishes"
+        )
         yield finding(
-            "DEFAULT_BRIDGE_NO_DNS", severity="error", confidence=0.9, hop=HopName.NAME_RESOLUTION, evidence=evidence,
-            explanation=f"{owner.name} uses the host's network stack, so it has the host's resolvers and no embedded "
-                        f"DNS: container names do not resolve there. From the host's stack, {dest.name} is reached "
-                        "through its published port.",
-            fix=Fix(f"Connect to {via}, or run {owner.name} on a user-defined network with {dest.name}",
-                    [f"# in {owner.name}'s configuration: {via}"]),
+            "DEFAULT_BRIDGE_NO_DNS",
+            severity="error",
+            confidence=0.9,
+            hop=HopName.NAME_RESOLUTION,
+            evidence=evidence,
+            explanation=f"{owner.name} uses the host's network stack, so it has the host's "
+            "resolvers and no embedded "
+            f"DNS: container names do not resolve there. From the host's stack, {dest.name} is "
+            "reached "
+            "through its published port.",
+            fix=Fix(
+                f"Connect to {via}, or run {owner.name} on a user-defined network with {dest.name}",
+                [f"# in {owner.name}'s configuration: {via}"],
+            ),
         )
         return
     if not ctx.facts.shared_networks(owner, dest):
         return  # NO_SHARED_NETWORK says it, and its fix also brings the names
     network = f"{owner.name}-net"
     yield finding(
-        "DEFAULT_BRIDGE_NO_DNS", severity="error", confidence=0.95, hop=HopName.NAME_RESOLUTION, evidence=evidence,
-        explanation=f"{owner.name} and {dest.name} are on the default bridge network, which has no embedded DNS: "
-                    f"container names resolve only on user-defined networks (compose's default network is one; "
-                    "`network_mode: bridge` is not).",
-        fix=Fix("Put both containers on a user-defined network and use the name there",
-                [f"docker network create {network}", f"docker network connect {network} {owner.name}",
-                 f"docker network connect {network} {dest.name}"]),
+        "DEFAULT_BRIDGE_NO_DNS",
+        severity="error",
+        confidence=0.95,
+        hop=HopName.NAME_RESOLUTION,
+        evidence=evidence,
+        explanation=f"{owner.name} and {dest.name} are on the default bridge network, which has no "
+        "embedded DNS: "
+        f"container names resolve only on user-defined networks (compose's default network is one; "
+        "`network_mode: bridge` is not).",
+        fix=Fix(
+            "Put both containers on a user-defined network and use the name there",
+            [
+                f"docker network create {network}",
+                f"docker network connect {network} {owner.name}",
+                f"docker network connect {network} {dest.name}",
+            ],
+        ),
     )
 
 
@@ -153,19 +226,37 @@ def no_shared_network(ctx: RuleContext) -> Iterator[Finding]:
     else:  # the default bridge has no names: meet on a new user-defined network
         net = f"{dest.name}-net"
         summary = f"Put {owner.name} and {dest.name} on one user-defined network"
-        commands = [f"docker network create {net}", f"docker network connect {net} {dest.name}",
-                    f"docker network connect {net} {owner.name}"]
+        commands = [
+            f"docker network create {net}",
+            f"docker network connect {net} {dest.name}",
+            f"docker network connect {net} {owner.name}",
+        ]
     if owner.compose_service:
-        external = "  # external: true when it belongs to another project" if \
-            dest.compose_project != owner.compose_project else ""
-        commands.append(f'# compose, service "{owner.compose_service}": networks: [{net}]{external}')
+        external = (
+            "  # external: true when it belongs to another project"
+            if dest.compose_project != owner.compose_project
+            else ""
+        )
+        commands.append(
+            f'# compose, service "{owner.compose_service}": networks: [{net}]{external}'
+        )
     yield finding(
-        "NO_SHARED_NETWORK", severity="error", confidence=0.95, hop=HopName.SOURCE if isolated else HopName.NETWORK,
-        explanation=(f"{owner.name} runs with --network none: it has only its own loopback." if isolated else
-                     f"{owner.name} and {dest.name} share no network: each bridge network is isolated from the "
-                     f"others, so neither the name nor the address of {dest.name} is reachable from {owner.name}."),
-        evidence=[Evidence(f"{owner.name} networks", [a.network for a in owner.attachments], ENGINE_API),
-                  Evidence(f"{dest.name} networks", [a.network for a in dest.attachments], ENGINE_API)],
+        "NO_SHARED_NETWORK",
+        severity="error",
+        confidence=0.95,
+        hop=HopName.SOURCE if isolated else HopName.NETWORK,
+        explanation=(
+            f"{owner.name} runs with --network none: it has only its own loopback."
+            if isolated
+            else f"{owner.name} and {dest.name} share no network: each bridge network is isolated "
+            "from the "
+            f"others, so neither the name nor the address of {dest.name} is reachable from "
+            f"{owner.name}."
+        ),
+        evidence=[
+            Evidence(f"{owner.name} networks", [a.network for a in owner.attachments], ENGINE_API),
+            Evidence(f"{dest.name} networks", [a.network for a in dest.attachments], ENGINE_API),
+        ],
         fix=Fix(summary, commands),
     )
 
@@ -192,13 +283,26 @@ def host_port_used_inside(ctx: RuleContext) -> Iterator[Finding]:
     if not ctx.facts.shared_networks(owner, dest) and (networks := _user_networks(dest, ctx.facts)):
         commands.append(f"docker network connect {networks[0].name} {owner.name}")
     yield finding(
-        "HOST_PORT_USED_INSIDE", severity="error", confidence=0.95, hop=HopName.CONTAINER_LISTENER,
-        explanation=f"{used} is the host side of {dest.name}'s published port ({binding} → {mapping.container_port}). "
-                    + ("Inside a container, localhost is the container itself, not the host. " if place.kind == "self"
-                       else "")
-                    + f"Between containers, use the name and the container port: {right}.",
-        evidence=[Evidence("published", f"{binding} -> {mapping.container_port}/{mapping.protocol}", ENGINE_API),
-                  Evidence(f"{listener.name} listeners on {port}", [], "/proc/<pid>/net of the container")],
+        "HOST_PORT_USED_INSIDE",
+        severity="error",
+        confidence=0.95,
+        hop=HopName.CONTAINER_LISTENER,
+        explanation=f"{used} is the host side of {dest.name}'s published port ({binding} → "
+        f"{mapping.container_port}). "
+        + (
+            "Inside a container, localhost is the container itself, not the host. "
+            if place.kind == "self"
+            else ""
+        )
+        + f"Between containers, use the name and the container port: {right}.",
+        evidence=[
+            Evidence(
+                "published", f"{binding} -> {mapping.container_port}/{mapping.protocol}", ENGINE_API
+            ),
+            Evidence(
+                f"{listener.name} listeners on {port}", [], "/proc/<pid>/net of the container"
+            ),
+        ],
         fix=Fix(f"Connect to {right} instead of {used}", commands),
     )
 
@@ -208,20 +312,39 @@ def icc_disabled(ctx: RuleContext) -> Iterator[Finding]:
     dest = ctx.path.destination.container
     if dest is None or not ctx.broken(HopName.BRIDGE):
         return
-    closed = [n for n in ctx.facts.shared_networks(owner, dest) if n.driver == "bridge" and not n.icc]
+    closed = [
+        n for n in ctx.facts.shared_networks(owner, dest) if n.driver == "bridge" and not n.icc
+    ]
     if not closed:
         return
     net = closed[0]
     yield finding(
-        "ICC_DISABLED", severity="error", confidence=0.95, hop=HopName.BRIDGE,
-        explanation=f"{net.name} is created with enable_icc=false: the engine drops traffic between its containers; "
-                    "only published ports (through the host) reach them.",
-        evidence=[Evidence(f"network {net.name} Options",
-                           {"com.docker.network.bridge.enable_icc": net.options.get(
-                               "com.docker.network.bridge.enable_icc")}, ENGINE_API)],
-        fix=Fix(f"Put {owner.name} and {dest.name} on a network that allows inter-container traffic",
-                [f"docker network create {net.name}-icc", f"docker network connect {net.name}-icc {owner.name}",
-                 f"docker network connect {net.name}-icc {dest.name}"]),
+        "ICC_DISABLED",
+        severity="error",
+        confidence=0.95,
+        hop=HopName.BRIDGE,
+        explanation=f"{net.name} is created with enable_icc=false: the engine drops traffic "
+        "between its containers; "
+        "only published ports (through the host) reach them.",
+        evidence=[
+            Evidence(
+                f"network {net.name} Options",
+                {
+                    "com.docker.network.bridge.enable_icc": net.options.get(
+                        "com.docker.network.bridge.enable_icc"
+                    )
+                },
+                ENGINE_API,
+            )
+        ],
+        fix=Fix(
+            f"Put {owner.name} and {dest.name} on a network that allows inter-container traffic",
+            [
+                f"docker network create {net.name}-icc",
+                f"docker network connect {net.name}-icc {owner.name}",
+                f"docker network connect {net.name}-icc {dest.name}",
+            ],
+        ),
     )
 
 
@@ -234,12 +357,21 @@ def internal_network_egress(ctx: RuleContext) -> Iterator[Finding]:
         return
     names = [n.name for n in networks if n]
     yield finding(
-        "INTERNAL_NETWORK", severity="error", confidence=0.95, hop=HopName.EGRESS,
-        explanation=f"{owner.name} is only on internal network(s) {', '.join(names)}: they have no route out of "
-                    "the host, by design.",
+        "INTERNAL_NETWORK",
+        severity="error",
+        confidence=0.95,
+        hop=HopName.EGRESS,
+        explanation=f"{owner.name} is only on internal network(s) {', '.join(names)}: they have no "
+        "route out of "
+        "the host, by design.",
         evidence=[Evidence(f"network {n} Internal", True, ENGINE_API) for n in names],
-        fix=Fix(f"Attach {owner.name} to a non-internal network as well, if it must reach the outside",
-                [f"docker network create {owner.name}-egress", f"docker network connect {owner.name}-egress {owner.name}"]),
+        fix=Fix(
+            f"Attach {owner.name} to a non-internal network as well, if it must reach the outside",
+            [
+                f"docker network create {owner.name}-egress",
+                f"docker network connect {owner.name}-egress {owner.name}",
+            ],
+        ),
     )
 
 
@@ -271,23 +403,43 @@ def _unreachable_resolver(c: Container, facts: Facts, answer: DnsAnswer | None) 
     servers = list(c.resolv_conf.nameservers) if c.resolv_conf else []
     host = facts.resolv_conf.nameservers if facts.resolv_conf else ()
     reachable = [s for s in host if not is_loopback(s)]
-    evidence = [Evidence(f"{c.name} resolv.conf nameservers", servers, FILES),
-                Evidence(f"{c.name} HostConfig.Dns", list(c.dns), ENGINE_API),
-                Evidence("host resolv.conf nameservers", list(host) if facts.resolv_conf else None, "/etc/resolv.conf")]
+    evidence = [
+        Evidence(f"{c.name} resolv.conf nameservers", servers, FILES),
+        Evidence(f"{c.name} HostConfig.Dns", list(c.dns), ENGINE_API),
+        Evidence(
+            "host resolv.conf nameservers",
+            list(host) if facts.resolv_conf else None,
+            "/etc/resolv.conf",
+        ),
+    ]
     if answer:
-        evidence.insert(0, Evidence("live DNS query", str(answer), "query from inside the container"))
+        evidence.insert(
+            0, Evidence("live DNS query", str(answer), "query from inside the container")
+        )
     server = reachable[0] if reachable else "RESOLVER_IP"
-    why = ("that is its own loopback, where no DNS server runs (a host-local resolver such as systemd-resolved's "
-           "127.0.0.53, copied or set into the container)." if c.loopback_resolvers_unserved
-           else "no answer comes back.")
+    why = (
+        "that is its own loopback, where no DNS server runs (a host-local resolver such as "
+        "systemd-resolved's "
+        "127.0.0.53, copied or set into the container)."
+        if c.loopback_resolvers_unserved
+        else "no answer comes back."
+    )
     return finding(
-        "DNS_RESOLVER_UNREACHABLE", severity="error", confidence=0.9 if answer else 0.85, hop=HopName.NAME_RESOLUTION,
+        "DNS_RESOLVER_UNREACHABLE",
+        severity="error",
+        confidence=0.9 if answer else 0.85,
+        hop=HopName.NAME_RESOLUTION,
         explanation=f"{c.name} asks {', '.join(servers) or 'nobody'} for names, and {why}",
         evidence=evidence,
-        fix=Fix("Give the container a resolver it can reach (or use a user-defined network, whose embedded DNS "
-                "forwards from the host)",
-                [f"docker run --dns {server} ...  # compose: dns: [{server}]",
-                 f'# or for every container, /etc/docker/daemon.json: {{"dns": ["{server}"]}}']),
+        fix=Fix(
+            "Give the container a resolver it can reach (or use a user-defined network, whose "
+            "embedded DNS "
+            "forwards from the host)",
+            [
+                f"docker run --dns {server} ...  # compose: dns: [{server}]",
+                f'# or for every container, /etc/docker/daemon.json: {{"dns": ["{server}"]}}',
+            ],
+        ),
     )
 
 
@@ -296,30 +448,55 @@ def host_gateway_missing(ctx: RuleContext) -> Iterator[Finding]:
     key = name.lower()
     if key in HOST_GATEWAY_NAMES and ctx.broken(HopName.NAME_RESOLUTION):
         yield finding(
-            "HOST_GATEWAY_MISSING", severity="error", confidence=0.95, hop=HopName.NAME_RESOLUTION,
+            "HOST_GATEWAY_MISSING",
+            severity="error",
+            confidence=0.95,
+            hop=HopName.NAME_RESOLUTION,
             explanation=f"On Linux, {name} exists only when the container is started with "
-                        f"--add-host {name}:host-gateway (Docker Desktop adds it by itself).",
-            evidence=[Evidence(f"{owner.name} HostConfig.ExtraHosts", list(owner.extra_hosts), ENGINE_API),
-                      Evidence(f"{owner.name} etc/hosts has {name}", False, FILES)],
-            fix=Fix(f"Start {owner.name} with the host-gateway entry",
-                    [f"docker run --add-host {name}:host-gateway ...",
-                     f'# compose, service "{owner.compose_service or owner.name}": '
-                     f'extra_hosts: ["{name}:host-gateway"]']),
+            f"--add-host {name}:host-gateway (Docker Desktop adds it by itself).",
+            evidence=[
+                Evidence(
+                    f"{owner.name} HostConfig.ExtraHosts", list(owner.extra_hosts), ENGINE_API
+                ),
+                Evidence(f"{owner.name} etc/hosts has {name}", False, FILES),
+            ],
+            fix=Fix(
+                f"Start {owner.name} with the host-gateway entry",
+                [
+                    f"docker run --add-host {name}:host-gateway ...",
+                    f'# compose, service "{owner.compose_service or owner.name}": '
+                    f'extra_hosts: ["{name}:host-gateway"]',
+                ],
+            ),
         )
         return
-    if ctx.path.destination.kind != "host" or not ctx.broken(HopName.HOST_LISTENER) or not ctx.target.port:
+    if (
+        ctx.path.destination.kind != "host"
+        or not ctx.broken(HopName.HOST_LISTENER)
+        or not ctx.target.port
+    ):
         return
     listeners = ctx.facts.host_listeners_on(ctx.target.port, ctx.target.protocol) or []
     if not listeners or not all(is_loopback(l.address) for l in listeners):
         return
     gateway = ctx.target.addresses[0]
     yield finding(
-        "HOST_GATEWAY_MISSING", severity="error", confidence=0.9, hop=HopName.HOST_LISTENER,
-        explanation=f"The host service on port {ctx.target.port} listens on loopback only; from a container the "
-                    f"host is {gateway}, a different address, so the connection is refused.",
-        evidence=[Evidence(f"host listeners on {ctx.target.port}", [str(l) for l in listeners], "host sockets")],
-        fix=Fix(f"Make the host service listen on 0.0.0.0 or on {gateway} (the bridge gateway)",
-                [f"# e.g. --bind 0.0.0.0:{ctx.target.port}, listen {gateway}:{ctx.target.port}"]),
+        "HOST_GATEWAY_MISSING",
+        severity="error",
+        confidence=0.9,
+        hop=HopName.HOST_LISTENER,
+        explanation=f"The host service on port {ctx.target.port} listens on loopback only; from a "
+        "container the "
+        f"host is {gateway}, a different address, so the connection is refused.",
+        evidence=[
+            Evidence(
+                f"host listeners on {ctx.target.port}", [str(l) for l in listeners], "host sockets"
+            )
+        ],
+        fix=Fix(
+            f"Make the host service listen on 0.0.0.0 or on {gateway} (the bridge gateway)",
+            [f"# e.g. --bind 0.0.0.0:{ctx.target.port}, listen {gateway}:{ctx.target.port}"],
+        ),
     )
 
 
@@ -330,7 +507,9 @@ RULES = [
     Rule("host-port-used-inside", ("HOST_PORT_USED_INSIDE",), host_port_used_inside, CLIENT),
     Rule("icc-disabled", ("ICC_DISABLED",), icc_disabled, CLIENT),
     Rule("internal-network-egress", ("INTERNAL_NETWORK",), internal_network_egress, CLIENT),
-    Rule("dns-resolver-unreachable", ("DNS_RESOLVER_UNREACHABLE",), dns_resolver_unreachable, CLIENT),
+    Rule(
+        "dns-resolver-unreachable", ("DNS_RESOLVER_UNREACHABLE",), dns_resolver_unreachable, CLIENT
+    ),
     Rule("loopback-resolvers", ("DNS_RESOLVER_UNREACHABLE",), loopback_resolvers, ("host",)),
     Rule("host-gateway-missing", ("HOST_GATEWAY_MISSING",), host_gateway_missing, CLIENT),
 ]

@@ -30,10 +30,14 @@ def _other(protocol: Protocol) -> Protocol:
 
 
 def _published_summary(facts: Facts) -> list[str]:
-    return sorted({
-        f"{c.name}: {port_spec(b.host_port, m.container_port, m.protocol, b.host_ip)}"
-        for c in facts.containers for m in c.published for b in m.bindings
-    })
+    return sorted(
+        {
+            f"{c.name}: {port_spec(b.host_port, m.container_port, m.protocol, b.host_ip)}"
+            for c in facts.containers
+            for m in c.published
+            for b in m.bindings
+        }
+    )
 
 
 def _listening(container: Container) -> list[str]:
@@ -45,15 +49,22 @@ def nothing_on_port(ctx: RuleContext) -> Iterator[Finding]:
     if t.kind != "port" or ctx.path.route.container or facts.host_listeners is None:
         return
     port = t.port or 0
-    related = [c for c in facts.containers
-               if c.publishing(port) or c.configured_on(port) or _serves(c, port, None)]
+    related = [
+        c
+        for c in facts.containers
+        if c.publishing(port) or c.configured_on(port) or _serves(c, port, None)
+    ]
     if related or facts.host_listeners_on(port, t.protocol):
         return  # a more specific rule explains it, or it is not a Docker port
     published = _published_summary(facts)
     yield finding(
-        "NOTHING_ON_PORT", severity="error", confidence=0.9, hop=HopName.HOST_LISTENER,
-        explanation=f"Nothing on this host listens on {t.protocol} {port}, and no container, running or "
-                    "stopped, publishes it or asks for it.",
+        "NOTHING_ON_PORT",
+        severity="error",
+        confidence=0.9,
+        hop=HopName.HOST_LISTENER,
+        explanation=f"Nothing on this host listens on {t.protocol} {port}, and no container, "
+        "running or "
+        "stopped, publishes it or asks for it.",
         evidence=[
             Evidence(f"host sockets on {t.protocol} {port}", [], SOCKETS),
             Evidence(f"containers publishing {port}", [], ENGINE_API),
@@ -62,8 +73,10 @@ def nothing_on_port(ctx: RuleContext) -> Iterator[Finding]:
         fix=Fix(
             f"Start the service and publish it on {port}"
             + (f"; or use one of the ports published here ({len(published)})" if published else ""),
-            ["docker ps -a --format 'table {{.Names}}\\t{{.Status}}\\t{{.Ports}}'",
-             f"docker run -d -p {port_spec(port, port, t.protocol)} IMAGE"],
+            [
+                "docker ps -a --format 'table {{.Names}}\\t{{.Status}}\\t{{.Ports}}'",
+                f"docker run -d -p {port_spec(port, port, t.protocol)} IMAGE",
+            ],
         ),
     )
 
@@ -85,27 +98,52 @@ def port_not_published(ctx: RuleContext) -> Iterator[Finding]:
         if not _serves(c, port, t.protocol) or c.publishing(port) or c.configured_on(port):
             continue
         listening = c.listeners_on(port, t.protocol)
-        elsewhere = [b for m in c.published if m.container_port == port and m.protocol == t.protocol
-                     for b in m.bindings]
+        elsewhere = [
+            b
+            for m in c.published
+            if m.container_port == port and m.protocol == t.protocol
+            for b in m.bindings
+        ]
         evidence = [
-            Evidence(f"{c.name} listeners", _listening(c), NETNS) if listening else
-            Evidence(f"{c.name} Config.ExposedPorts", [f"{p}/{proto}" for p, proto in c.exposed], ENGINE_API),
-            Evidence(f"{c.name} HostConfig.PortBindings", [f"{port_spec(b.host_port, m.container_port, m.protocol, b.host_ip)}"
-                     for m in c.configured for b in m.bindings], ENGINE_API),
+            Evidence(f"{c.name} listeners", _listening(c), NETNS)
+            if listening
+            else Evidence(
+                f"{c.name} Config.ExposedPorts",
+                [f"{p}/{proto}" for p, proto in c.exposed],
+                ENGINE_API,
+            ),
+            Evidence(
+                f"{c.name} HostConfig.PortBindings",
+                [
+                    f"{port_spec(b.host_port, m.container_port, m.protocol, b.host_ip)}"
+                    for m in c.configured
+                    for b in m.bindings
+                ],
+                ENGINE_API,
+            ),
         ]
         spec = port_spec(port, port, t.protocol)
-        explanation = (f"{c.name} serves {t.protocol} {port} inside its network namespace, but no -p maps a "
-                       f"host port to it, so nothing on the host forwards {port}."
-                       if listening else
-                       f"{c.name}'s image EXPOSEs {port}/{t.protocol}, which only documents the port: "
-                       "nothing publishes it.")
+        explanation = (
+            f"{c.name} serves {t.protocol} {port} inside its network namespace, but no -p maps a "
+            f"host port to it, so nothing on the host forwards {port}."
+            if listening
+            else f"{c.name}'s image EXPOSEs {port}/{t.protocol}, which only documents the port: "
+            "nothing publishes it."
+        )
         if elsewhere:
             explanation += f" It is published on host port {elsewhere[0].host_port} instead."
-        commands = ([f"curl http://localhost:{elsewhere[0].host_port}/  # the port it is published on"]
-                    if elsewhere else []) + republish(c, spec)
+        commands = (
+            [f"curl http://localhost:{elsewhere[0].host_port}/  # the port it is published on"]
+            if elsewhere
+            else []
+        ) + republish(c, spec)
         yield finding(
-            "PORT_NOT_PUBLISHED", severity="error", confidence=0.9 if listening else 0.6,
-            hop=HopName.HOST_LISTENER, explanation=explanation, evidence=evidence,
+            "PORT_NOT_PUBLISHED",
+            severity="error",
+            confidence=0.9 if listening else 0.6,
+            hop=HopName.HOST_LISTENER,
+            explanation=explanation,
+            evidence=evidence,
             fix=Fix(f"Publish {c.name}'s port {port}: -p {spec}", commands),
         )
 
@@ -117,31 +155,52 @@ def published_port_mismatch(ctx: RuleContext) -> Iterator[Finding]:
         return
     if c.listeners_on(port):  # any family, any protocol: other rules say what is wrong then
         return
-    candidates = sorted({l.port for l in c.listeners if l.protocol == t.protocol and not l.loopback_only})
+    candidates = sorted(
+        {l.port for l in c.listeners if l.protocol == t.protocol and not l.loopback_only}
+    )
     published = route.mapping is not None and bool(route.mapping.bindings)
     evidence = [Evidence(f"{c.name} listeners", _listening(c), NETNS)]
     if published and route.binding:
-        evidence.insert(0, Evidence("published", f"{route.binding} -> {port}/{t.protocol}", ENGINE_API))
+        evidence.insert(
+            0, Evidence("published", f"{route.binding} -> {port}/{t.protocol}", ENGINE_API)
+        )
         host_port = route.binding.host_port
         if len(candidates) == 1:
             spec = port_spec(host_port, candidates[0], t.protocol, route.binding.host_ip)
             fix = Fix(f"Publish the port {c.name} listens on: -p {spec}", republish(c, spec))
         else:
-            fix = Fix(f"Publish the port {c.name}'s application listens on (-p {host_port}:PORT), "
-                      f"or make it listen on {port}", [f"docker logs --tail 20 {c.name}"])
+            fix = Fix(
+                f"Publish the port {c.name}'s application listens on (-p {host_port}:PORT), "
+                f"or make it listen on {port}",
+                [f"docker logs --tail 20 {c.name}"],
+            )
         yield finding(
-            "PUBLISHED_PORT_MISMATCH", severity="error", confidence=0.9 if c.listeners else 0.75,
-            hop=HopName.CONTAINER_LISTENER, evidence=evidence, fix=fix,
-            explanation=f"{route.binding} forwards to port {port} of {c.name}, where nothing listens"
-                        + (f"; it listens on {', '.join(map(str, candidates))}." if candidates
-                           else "; it listens on nothing at all (not started yet, or crashed inside)."),
+            "PUBLISHED_PORT_MISMATCH",
+            severity="error",
+            confidence=0.9 if c.listeners else 0.75,
+            hop=HopName.CONTAINER_LISTENER,
+            evidence=evidence,
+            fix=fix,
+            explanation=f"{route.binding} forwards to port {port} of {c.name}, where nothing "
+            "listens"
+            + (
+                f"; it listens on {', '.join(map(str, candidates))}."
+                if candidates
+                else "; it listens on nothing at all (not started yet, or crashed inside)."
+            ),
         )
     elif t.kind == "container":
         yield finding(
-            "NOTHING_ON_PORT", severity="error", confidence=0.85, hop=HopName.CONTAINER_LISTENER,
-            evidence=evidence, explanation=f"Nothing in {c.name} listens on {t.protocol} {port}.",
-            fix=Fix(f"Start the service in {c.name} on port {port}, or use the port it listens on",
-                    [f"docker logs --tail 20 {c.name}"]),
+            "NOTHING_ON_PORT",
+            severity="error",
+            confidence=0.85,
+            hop=HopName.CONTAINER_LISTENER,
+            evidence=evidence,
+            explanation=f"Nothing in {c.name} listens on {t.protocol} {port}.",
+            fix=Fix(
+                f"Start the service in {c.name} on port {port}, or use the port it listens on",
+                [f"docker logs --tail 20 {c.name}"],
+            ),
         )
 
 
@@ -154,14 +213,28 @@ def app_bound_to_loopback(ctx: RuleContext) -> Iterator[Finding]:
     if not listening or not all(l.loopback_only for l in listening):
         return
     yield finding(
-        "APP_BOUND_TO_LOOPBACK", severity="error", confidence=0.95, hop=HopName.CONTAINER_LISTENER,
-        explanation=f"The application in {c.name} listens on {', '.join(map(str, listening))}: the container's own "
-                    "loopback. Forwarded traffic arrives on the container's network address and finds no listener, "
-                    "so docker-proxy accepts the connection and then closes it (curl: empty reply / reset).",
-        evidence=[Evidence(f"{c.name} listeners on {port}/{t.protocol}", [str(l) for l in listening], NETNS)],
-        fix=Fix(f"Make the application in {c.name} listen on 0.0.0.0:{port} (or [::]:{port}), not 127.0.0.1",
-                [f"# e.g. --host 0.0.0.0 / --bind 0.0.0.0:{port} / listen 0.0.0.0:{port}; then",
-                 f"docker restart {c.name}"]),
+        "APP_BOUND_TO_LOOPBACK",
+        severity="error",
+        confidence=0.95,
+        hop=HopName.CONTAINER_LISTENER,
+        explanation=f"The application in {c.name} listens on {', '.join(map(str, listening))}: the "
+        "container's own "
+        "loopback. Forwarded traffic arrives on the container's network address and finds no "
+        "listener, "
+        "so docker-proxy accepts the connection and then closes it (curl: empty reply / reset).",
+        evidence=[
+            Evidence(
+                f"{c.name} listeners on {port}/{t.protocol}", [str(l) for l in listening], NETNS
+            )
+        ],
+        fix=Fix(
+            f"Make the application in {c.name} listen on 0.0.0.0:{port} (or [::]:{port}), not "
+            "127.0.0.1",
+            [
+                f"# e.g. --host 0.0.0.0 / --bind 0.0.0.0:{port} / listen 0.0.0.0:{port}; then",
+                f"docker restart {c.name}",
+            ],
+        ),
     )
 
 
@@ -171,13 +244,28 @@ def protocol_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     if t.kind == "port" and route.container is None:
         for c in facts.containers:
             for mapping, binding in c.publishing(t.port or 0, other):
-                spec = port_spec(binding.host_port, mapping.container_port, t.protocol, binding.host_ip)
+                spec = port_spec(
+                    binding.host_port, mapping.container_port, t.protocol, binding.host_ip
+                )
                 yield finding(
-                    "PROTOCOL_MISMATCH", severity="error", confidence=0.85, hop=HopName.HOST_LISTENER,
-                    explanation=f"{c.name} publishes {t.port} as {other}, but this is a {t.protocol} request.",
-                    evidence=[Evidence("published", f"{binding} -> {mapping.container_port}/{other}", ENGINE_API),
-                              Evidence("target protocol", t.protocol, "command line")],
-                    fix=Fix(f"Publish it as {t.protocol} (-p {spec}), or connect with {other}", republish(c, spec)),
+                    "PROTOCOL_MISMATCH",
+                    severity="error",
+                    confidence=0.85,
+                    hop=HopName.HOST_LISTENER,
+                    explanation=f"{c.name} publishes {t.port} as {other}, but this is a "
+                    f"{t.protocol} request.",
+                    evidence=[
+                        Evidence(
+                            "published",
+                            f"{binding} -> {mapping.container_port}/{other}",
+                            ENGINE_API,
+                        ),
+                        Evidence("target protocol", t.protocol, "command line"),
+                    ],
+                    fix=Fix(
+                        f"Publish it as {t.protocol} (-p {spec}), or connect with {other}",
+                        republish(c, spec),
+                    ),
                 )
                 return
     c, port = route.container, route.container_port
@@ -186,13 +274,25 @@ def protocol_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     if c.listeners_on(port, t.protocol) or not c.listeners_on(port, other):
         return
     binding = route.binding
-    spec = port_spec(binding.host_port if binding else port, port, other, binding.host_ip if binding else "")
+    spec = port_spec(
+        binding.host_port if binding else port, port, other, binding.host_ip if binding else ""
+    )
     yield finding(
-        "PROTOCOL_MISMATCH", severity="error", confidence=0.9, hop=HopName.CONTAINER_LISTENER,
-        explanation=f"{c.name} listens on {other} {port}, but the port is published (and was asked for) as "
-                    f"{t.protocol}; -p publishes tcp unless told otherwise.",
-        evidence=[Evidence(f"{c.name} listeners on {port}", [str(l) for l in c.listeners_on(port)], NETNS),
-                  Evidence("published", f"{binding} -> {port}/{t.protocol}" if binding else None, ENGINE_API)],
+        "PROTOCOL_MISMATCH",
+        severity="error",
+        confidence=0.9,
+        hop=HopName.CONTAINER_LISTENER,
+        explanation=f"{c.name} listens on {other} {port}, but the port is published (and was asked "
+        "for) as "
+        f"{t.protocol}; -p publishes tcp unless told otherwise.",
+        evidence=[
+            Evidence(
+                f"{c.name} listeners on {port}", [str(l) for l in c.listeners_on(port)], NETNS
+            ),
+            Evidence(
+                "published", f"{binding} -> {port}/{t.protocol}" if binding else None, ENGINE_API
+            ),
+        ],
         fix=Fix(f"Publish it as {other}: -p {spec}", republish(c, spec)),
     )
 
@@ -207,13 +307,23 @@ def host_binding_restricted(ctx: RuleContext) -> Iterator[Finding]:
     bindings = [str(b) for m in c.published for b in m.bindings if b.host_port == t.port]
     spec = port_spec(route.binding.host_port, route.container_port or 0, t.protocol)
     yield finding(
-        "HOST_BINDING_RESTRICTED", severity="error", confidence=0.95, hop=HopName.HOST_LISTENER,
-        affects=("external",) if all(b.startswith("127.") or b.startswith("[::1]") for b in bindings) else ("host", "external"),
+        "HOST_BINDING_RESTRICTED",
+        severity="error",
+        confidence=0.95,
+        hop=HopName.HOST_LISTENER,
+        affects=("external",)
+        if all(b.startswith("127.") or b.startswith("[::1]") for b in bindings)
+        else ("host", "external"),
         explanation=f"{c.name} publishes {t.port} only on {', '.join(bindings)}; "
-                    f"a client connecting to {', '.join(t.addresses)} is refused.",
-        evidence=[Evidence(f"{c.name} bindings of {t.port}", bindings, ENGINE_API),
-                  Evidence("address connected to", list(t.addresses), "target")],
-        fix=Fix(f"Publish on all interfaces (-p {spec}) or on the address clients use", republish(c, spec)),
+        f"a client connecting to {', '.join(t.addresses)} is refused.",
+        evidence=[
+            Evidence(f"{c.name} bindings of {t.port}", bindings, ENGINE_API),
+            Evidence("address connected to", list(t.addresses), "target"),
+        ],
+        fix=Fix(
+            f"Publish on all interfaces (-p {spec}) or on the address clients use",
+            republish(c, spec),
+        ),
     )
 
 
@@ -223,7 +333,13 @@ def _v6_loopback_only(ctx: RuleContext) -> list[str]:
     c = route.container
     if t.kind != "port" or c is None or not route.live or "::1" not in t.addresses:
         return []
-    bindings = [b for m in c.published if m.protocol == t.protocol for b in m.bindings if b.host_port == t.port]
+    bindings = [
+        b
+        for m in c.published
+        if m.protocol == t.protocol
+        for b in m.bindings
+        if b.host_port == t.port
+    ]
     if any(b.accepts("::1") for b in bindings):
         return []
     return [str(b) for b in bindings if b.accepts("127.0.0.1")]
@@ -237,15 +353,27 @@ def ipv6_localhost_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     assert c is not None
     hosts = (ctx.facts.hosts_file or {}).get("localhost")
     yield finding(
-        "IPV6_LOCALHOST_MISMATCH", severity="error", confidence=0.9, hop=HopName.HOST_LISTENER,
-        explanation=f"The client connects to ::1 (IPv6 loopback), but {c.name}'s port {t.port} is published for IPv4 "
-                    f"only ({', '.join(v4)}). 127.0.0.1:{t.port} works; clients that resolve localhost to ::1 first, "
-                    "and do not fall back, fail.",
-        evidence=[Evidence(f"{c.name} bindings of {t.port}", v4, ENGINE_API),
-                  Evidence("address connected to", list(t.addresses), "target"),
-                  Evidence("localhost in /etc/hosts", list(hosts) if hosts else None, "/etc/hosts")],
-        fix=Fix(f"Connect to 127.0.0.1:{t.port}, or publish for IPv6 too",
-                [f"curl http://127.0.0.1:{t.port}/", *republish(c, f"[::1]:{t.port}:{ctx.path.route.container_port}")]),
+        "IPV6_LOCALHOST_MISMATCH",
+        severity="error",
+        confidence=0.9,
+        hop=HopName.HOST_LISTENER,
+        explanation=f"The client connects to ::1 (IPv6 loopback), but {c.name}'s port {t.port} is "
+        "published for IPv4 "
+        f"only ({', '.join(v4)}). 127.0.0.1:{t.port} works; clients that resolve localhost to ::1 "
+        "first, "
+        "and do not fall back, fail.",
+        evidence=[
+            Evidence(f"{c.name} bindings of {t.port}", v4, ENGINE_API),
+            Evidence("address connected to", list(t.addresses), "target"),
+            Evidence("localhost in /etc/hosts", list(hosts) if hosts else None, "/etc/hosts"),
+        ],
+        fix=Fix(
+            f"Connect to 127.0.0.1:{t.port}, or publish for IPv6 too",
+            [
+                f"curl http://127.0.0.1:{t.port}/",
+                *republish(c, f"[::1]:{t.port}:{ctx.path.route.container_port}"),
+            ],
+        ),
     )
 
 
@@ -254,33 +382,65 @@ def port_conflict(ctx: RuleContext) -> Iterator[Finding]:
     for c in _port_claimants(ctx):
         binding_port = _claimed_port(ctx, c)
         for mapping, binding in c.configured_on(binding_port, t.protocol)[:1]:
-            holders = [l for l in facts.host_listeners_on(binding_port, mapping.protocol) or ()
-                       if l.process != "docker-proxy"]
-            others = [o for o in facts.containers if o is not c and o.publishing(binding_port, mapping.protocol)]
+            holders = [
+                l
+                for l in facts.host_listeners_on(binding_port, mapping.protocol) or ()
+                if l.process != "docker-proxy"
+            ]
+            others = [
+                o
+                for o in facts.containers
+                if o is not c and o.publishing(binding_port, mapping.protocol)
+            ]
             if not (CONFLICT.search(c.error) or holders or others):
                 continue
-            evidence = [Evidence(f"{c.name} State", {"Status": c.status, "Error": c.error}, ENGINE_API)]
+            evidence = [
+                Evidence(f"{c.name} State", {"Status": c.status, "Error": c.error}, ENGINE_API)
+            ]
             if others:
                 held_by = f"container {others[0].name}"
                 stop = f"docker stop {others[0].name}"
-                evidence.append(Evidence(f"containers publishing {binding_port}", [o.name for o in others], ENGINE_API))
+                evidence.append(
+                    Evidence(
+                        f"containers publishing {binding_port}",
+                        [o.name for o in others],
+                        ENGINE_API,
+                    )
+                )
             elif holders:
                 held_by = holders[0].holder
-                stop = f"kill {holders[0].pid}" if holders[0].pid else f"sudo ss -ltnp 'sport = :{binding_port}'"
-                evidence.append(Evidence(f"host sockets on {mapping.protocol} {binding_port}",
-                                         [{"socket": str(l), "pid": l.pid, "process": l.process} for l in holders],
-                                         SOCKETS))
+                stop = (
+                    f"kill {holders[0].pid}"
+                    if holders[0].pid
+                    else f"sudo ss -ltnp 'sport = :{binding_port}'"
+                )
+                evidence.append(
+                    Evidence(
+                        f"host sockets on {mapping.protocol} {binding_port}",
+                        [{"socket": str(l), "pid": l.pid, "process": l.process} for l in holders],
+                        SOCKETS,
+                    )
+                )
             else:
                 held_by = "another process"
                 stop = f"sudo ss -lntup 'sport = :{binding_port}'"
-            spec = port_spec(binding_port + 1, mapping.container_port, mapping.protocol, binding.host_ip)
+            spec = port_spec(
+                binding_port + 1, mapping.container_port, mapping.protocol, binding.host_ip
+            )
             yield finding(
-                "PORT_CONFLICT", severity="error", confidence=0.95 if CONFLICT.search(c.error) else 0.75,
-                hop=HopName.HOST_LISTENER, evidence=evidence,
-                explanation=f"{c.name} asks for host port {binding_port}/{mapping.protocol}, which {held_by} "
-                            f"already holds, so the engine could not start it ({c.error or c.status}).",
-                fix=Fix(f"Free port {binding_port} ({held_by}) and start {c.name}, or publish it on another port",
-                        [f"{stop} && docker start {c.name}", *republish(c, spec)]),
+                "PORT_CONFLICT",
+                severity="error",
+                confidence=0.95 if CONFLICT.search(c.error) else 0.75,
+                hop=HopName.HOST_LISTENER,
+                evidence=evidence,
+                explanation=f"{c.name} asks for host port {binding_port}/{mapping.protocol}, which "
+                f"{held_by} "
+                f"already holds, so the engine could not start it ({c.error or c.status}).",
+                fix=Fix(
+                    f"Free port {binding_port} ({held_by}) and start {c.name}, or publish it on "
+                    "another port",
+                    [f"{stop} && docker start {c.name}", *republish(c, spec)],
+                ),
             )
 
 
@@ -288,7 +448,9 @@ def _port_claimants(ctx: RuleContext) -> list[Container]:
     if ctx.target.kind == "container":
         c = ctx.target.container
         return [c] if c and not c.running else []
-    return [c for c in ctx.facts.containers if not c.running and c.configured_on(ctx.target.port or 0)]
+    return [
+        c for c in ctx.facts.containers if not c.running and c.configured_on(ctx.target.port or 0)
+    ]
 
 
 def _claimed_port(ctx: RuleContext, c: Container) -> int:
@@ -302,24 +464,42 @@ def host_network_publish_ignored(ctx: RuleContext) -> Iterator[Finding]:
     if t.kind == "container":
         candidates = [t.container] if t.container and t.container.uses_host_network else []
     else:
-        candidates = [c for c in facts.containers if c.uses_host_network and c.configured_on(t.port or 0)]
+        candidates = [
+            c for c in facts.containers if c.uses_host_network and c.configured_on(t.port or 0)
+        ]
     for c in candidates:
         if c is None or not c.configured:
             continue
-        asked = [port_spec(b.host_port, m.container_port, m.protocol, b.host_ip) for m in c.configured for b in m.bindings]
+        asked = [
+            port_spec(b.host_port, m.container_port, m.protocol, b.host_ip)
+            for m in c.configured
+            for b in m.bindings
+        ]
         first = c.configured[0]
         host_port = first.bindings[0].host_port if first.bindings else first.container_port
         yield finding(
-            "HOST_NETWORK_PUBLISH_IGNORED", severity="error", confidence=0.9, hop=HopName.HOST_LISTENER,
-            explanation=f"{c.name} runs with --network host, so it shares the host's ports and its -p "
-                        f"{', '.join(asked)} is ignored: only what the application itself listens on is reachable.",
-            evidence=[Evidence(f"{c.name} HostConfig.NetworkMode", c.network_mode, ENGINE_API),
-                      Evidence(f"{c.name} HostConfig.PortBindings", asked, ENGINE_API)],
-            fix=Fix(f"Make the application in {c.name} listen on port {host_port} itself, "
-                    "or run it on a bridge network with -p",
-                    [f"docker rm -f {c.name}",
-                     f"docker run -d --name {c.name} -p {asked[0]} {c.image} {shlex.join(c.command)}".rstrip()
-                     + "  # without --network host"]),
+            "HOST_NETWORK_PUBLISH_IGNORED",
+            severity="error",
+            confidence=0.9,
+            hop=HopName.HOST_LISTENER,
+            explanation=f"{c.name} runs with --network host, so it shares the host's ports and its "
+            "-p "
+            f"{', '.join(asked)} is ignored: only what the application itself listens on is "
+            "reachable.",
+            evidence=[
+                Evidence(f"{c.name} HostConfig.NetworkMode", c.network_mode, ENGINE_API),
+                Evidence(f"{c.name} HostConfig.PortBindings", asked, ENGINE_API),
+            ],
+            fix=Fix(
+                f"Make the application in {c.name} listen on port {host_port} itself, "
+                "or run it on a bridge network with -p",
+                [
+                    f"docker rm -f {c.name}",
+                    f"docker run -d --name {c.name} -p {asked[0]} {c.image} "
+                    f"{shlex.join(c.command)}".rstrip()
+                    + "  # without --network host",
+                ],
+            ),
         )
 
 
@@ -329,11 +509,24 @@ HOST_SIDE = ("host", "external")
 RULES = [
     Rule("nothing-on-port", ("NOTHING_ON_PORT",), nothing_on_port, HOST_SIDE),
     Rule("port-not-published", ("PORT_NOT_PUBLISHED",), port_not_published, HOST_SIDE),
-    Rule("published-port-mismatch", ("PUBLISHED_PORT_MISMATCH", "NOTHING_ON_PORT"), published_port_mismatch),
+    Rule(
+        "published-port-mismatch",
+        ("PUBLISHED_PORT_MISMATCH", "NOTHING_ON_PORT"),
+        published_port_mismatch,
+    ),
     Rule("app-bound-to-loopback", ("APP_BOUND_TO_LOOPBACK",), app_bound_to_loopback),
     Rule("protocol-mismatch", ("PROTOCOL_MISMATCH",), protocol_mismatch, HOST_SIDE),
-    Rule("host-binding-restricted", ("HOST_BINDING_RESTRICTED",), host_binding_restricted, HOST_SIDE),
-    Rule("ipv6-localhost-mismatch", ("IPV6_LOCALHOST_MISMATCH",), ipv6_localhost_mismatch, HOST_SIDE),
+    Rule(
+        "host-binding-restricted", ("HOST_BINDING_RESTRICTED",), host_binding_restricted, HOST_SIDE
+    ),
+    Rule(
+        "ipv6-localhost-mismatch", ("IPV6_LOCALHOST_MISMATCH",), ipv6_localhost_mismatch, HOST_SIDE
+    ),
     Rule("port-conflict", ("PORT_CONFLICT",), port_conflict, HOST_SIDE),
-    Rule("host-network-publish-ignored", ("HOST_NETWORK_PUBLISH_IGNORED",), host_network_publish_ignored, HOST_SIDE),
+    Rule(
+        "host-network-publish-ignored",
+        ("HOST_NETWORK_PUBLISH_IGNORED",),
+        host_network_publish_ignored,
+        HOST_SIDE,
+    ),
 ]

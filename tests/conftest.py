@@ -29,8 +29,10 @@ NEEDS_ROOT = "needs root to start a Docker Engine (run as root or via .ci/run)"
 
 
 def pytest_report_header() -> str:
-    return f"Docker Engine wanted: {wanted_engine()} ($DOCKER_DOCTOR_ENGINE); answering now: " \
-           f"{running_engine_version(timeout=5) or 'none'}"
+    return (
+        f"Docker Engine wanted: {wanted_engine()} ($DOCKER_DOCTOR_ENGINE); answering now: "
+        f"{running_engine_version(timeout=5) or 'none'}"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,6 +84,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         if re.search(r"\b(root|engine)\b", reason, re.IGNORECASE):
             reasons[reason] += 1
     if reasons:
-        terminalreporter.write_sep("!", "tests needing a Docker Engine were SKIPPED", red=True, bold=True)
+        terminalreporter.write_sep(
+            "!", "tests needing a Docker Engine were SKIPPED", red=True, bold=True
+        )
         for reason, count in reasons.items():
             terminalreporter.write_line(f"{count} skipped: {reason}", red=True, bold=True)

@@ -35,7 +35,10 @@ class BadProbesAndRules:
 
     @hookimpl
     def docker_doctor_rules(self):
-        return [Rule("hangs", ("NOTHING_ON_PORT",), _rule_hangs), Rule("crashes", ("NOTHING_ON_PORT",), _rule_crashes)]
+        return [
+            Rule("hangs", ("NOTHING_ON_PORT",), _rule_hangs),
+            Rule("crashes", ("NOTHING_ON_PORT",), _rule_crashes),
+        ]
 
 
 raises_when_asked = RaisesWhenAsked()

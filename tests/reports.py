@@ -42,11 +42,19 @@ def environment(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def doctor(*args: str, cwd: Path | str = "/", env: Mapping[str, str] | None = None,
-           timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def doctor(
+    *args: str, cwd: Path | str = "/", env: Mapping[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """``docker-doctor ARGS``, finished, its output as text (cwd: / unless a test needs its own)."""
-    return subprocess.run([*command(), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          stdin=subprocess.DEVNULL, env=environment(**(env or {})))
+    return subprocess.run(
+        [*command(), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        env=environment(**(env or {})),
+    )
 
 
 @cache

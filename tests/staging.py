@@ -36,7 +36,20 @@ CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 
 IMAGE_REPOSITORY = "docker-doctor-test/busybox"
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static
-APPLETS = ("sh", "httpd", "nc", "nslookup", "wget", "cat", "ls", "sleep", "ip", "false", "true", "echo")
+APPLETS = (
+    "sh",
+    "httpd",
+    "nc",
+    "nslookup",
+    "wget",
+    "cat",
+    "ls",
+    "sleep",
+    "ip",
+    "false",
+    "true",
+    "echo",
+)
 UDP_LISTENER_SOURCE = Path(__file__).with_name("udp_listener.c")
 INDEX_HTML = "<html><body>docker-doctor test page</body></html>\n"
 # The image's default command, so that `Stage.run(name, "-p", "8080:80")` serves HTTP.
@@ -54,15 +67,20 @@ class CommandError(RuntimeError):
     """A command failed or timed out; the message carries its stderr."""
 
 
-def _run(*cmd: str, timeout: float = 60.0, check: bool = True, cwd: str | None = None
-         ) -> subprocess.CompletedProcess[str]:
+def _run(
+    *cmd: str, timeout: float = 60.0, check: bool = True, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
     try:
         result = subprocess.run(
             cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, cwd=cwd
         )
     except subprocess.TimeoutExpired as exc:
-        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
-        raise CommandError(f"timed out after {timeout:g}s: {' '.join(cmd)}\n{stderr or ''}") from None
+        stderr = (
+            exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+        )
+        raise CommandError(
+            f"timed out after {timeout:g}s: {' '.join(cmd)}\n{stderr or ''}"
+        ) from None
     if check and result.returncode != 0:
         raise CommandError(
             f"exit status {result.returncode}: {' '.join(cmd)}\n{result.stderr.strip()}"
@@ -70,7 +88,9 @@ def _run(*cmd: str, timeout: float = 60.0, check: bool = True, cwd: str | None =
     return result
 
 
-def _docker(*args: str, timeout: float = 60.0, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _docker(
+    *args: str, timeout: float = 60.0, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     return _run("docker", *args, timeout=timeout, check=check)
 
 
@@ -83,7 +103,11 @@ def _docker(*args: str, timeout: float = 60.0, check: bool = True) -> subprocess
 ENGINE_ENV = "DOCKER_DOCTOR_ENGINE"
 DEFAULT_ENGINE = "20.10"
 CACHE_DIR = Path("/var/cache/docker-doctor-tests")
-UNSTABLE_PACKAGES = {"docker.io": "28.5.", "docker-cli": "28.5.", "containerd": ""}  # package -> version prefix
+UNSTABLE_PACKAGES = {
+    "docker.io": "28.5.",
+    "docker-cli": "28.5.",
+    "containerd": "",
+}  # package -> version prefix
 
 
 @dataclass(frozen=True)
@@ -104,17 +128,35 @@ def wanted_engine() -> str:
 
 def engine_build(version: str) -> EngineBuild:
     if version == "20.10":
-        return EngineBuild("20.10", (), ("containerd", "--address", CONTAINERD_SOCKET),
-                           ("dockerd", f"--containerd={CONTAINERD_SOCKET}"))
+        return EngineBuild(
+            "20.10",
+            (),
+            ("containerd", "--address", CONTAINERD_SOCKET),
+            ("dockerd", f"--containerd={CONTAINERD_SOCKET}"),
+        )
     if version == "28.5":
         root = unpack_unstable_engine()
         state = "/run/containerd-28.5"
         return EngineBuild(
-            "28.5", (root / "usr/sbin", root / "usr/bin"),
-            (str(root / "usr/bin/containerd"), "--root", "/var/lib/containerd-28.5", "--state", state,
-             "--address", f"{state}/containerd.sock"),
-            (str(root / "usr/sbin/dockerd"), f"--containerd={state}/containerd.sock",
-             "--data-root", "/var/lib/docker-28.5", "--exec-root", "/run/docker-28.5"),
+            "28.5",
+            (root / "usr/sbin", root / "usr/bin"),
+            (
+                str(root / "usr/bin/containerd"),
+                "--root",
+                "/var/lib/containerd-28.5",
+                "--state",
+                state,
+                "--address",
+                f"{state}/containerd.sock",
+            ),
+            (
+                str(root / "usr/sbin/dockerd"),
+                f"--containerd={state}/containerd.sock",
+                "--data-root",
+                "/var/lib/docker-28.5",
+                "--exec-root",
+                "/run/docker-28.5",
+            ),
         )
     raise RuntimeError(f"{ENGINE_ENV}={version}: the tests know engines 20.10 and 28.5")
 
@@ -133,41 +175,61 @@ def engine_answers(timeout: float = 10.0) -> bool:
 
 def _debian_mirror() -> str:
     """The Debian mirror of this machine's own apt configuration (deb822 or one-line format)."""
-    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources")) + [Path("/etc/apt/sources.list"),
-                                                                          *sorted(Path("/etc/apt/sources.list.d").glob("*.list"))]
+    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources")) + [
+        Path("/etc/apt/sources.list"),
+        *sorted(Path("/etc/apt/sources.list.d").glob("*.list")),
+    ]
     for path in sources:
         try:
             text = path.read_text()
         except OSError:
             continue
-        for uri in re.findall(r"^\s*(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S+)", text, re.MULTILINE):
+        for uri in re.findall(
+            r"^\s*(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S+)", text, re.MULTILINE
+        ):
             if uri.rstrip("/").endswith("/debian"):
                 return uri.rstrip("/")
-    raise RuntimeError("no Debian mirror (a URI ending in /debian) in this machine's apt configuration")
+    raise RuntimeError(
+        "no Debian mirror (a URI ending in /debian) in this machine's apt configuration"
+    )
 
 
 def unpack_unstable_engine() -> Path:
     """Debian unstable's docker.io 28.5, its docker CLI and containerd, unpacked once under CACHE_DIR (root)."""
     root = CACHE_DIR / "engine-28.5"
-    if all((root / path).exists() for path in ("usr/sbin/dockerd", "usr/bin/containerd", "usr/bin/docker")):
+    if all(
+        (root / path).exists()
+        for path in ("usr/sbin/dockerd", "usr/bin/containerd", "usr/bin/docker")
+    ):
         return root
     apt_dir = CACHE_DIR / "apt-unstable"
     for sub in ("lists/partial", "cache/archives/partial"):
         (apt_dir / sub).mkdir(parents=True, exist_ok=True)
     (apt_dir / "sources.list").write_text(
-        f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {_debian_mirror()} unstable main\n")
+        f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {_debian_mirror()} "
+        "unstable main\n"
+    )
     # A private sources list, lists and cache: the machine's own apt state is not touched.
-    options = [f"-oDir::Etc::SourceList={apt_dir / 'sources.list'}", "-oDir::Etc::SourceParts=/dev/null",
-               f"-oDir::State::Lists={apt_dir / 'lists'}", f"-oDir::Cache={apt_dir / 'cache'}",
-               "-oAPT::Sandbox::User=root"]
+    options = [
+        f"-oDir::Etc::SourceList={apt_dir / 'sources.list'}",
+        "-oDir::Etc::SourceParts=/dev/null",
+        f"-oDir::State::Lists={apt_dir / 'lists'}",
+        f"-oDir::Cache={apt_dir / 'cache'}",
+        "-oAPT::Sandbox::User=root",
+    ]
     _run("apt-get", *options, "update", timeout=300)
     pinned = []
     for package, prefix in UNSTABLE_PACKAGES.items():
-        versions = [line.split("|")[1].strip() for line in
-                    _run("apt-cache", *options, "madison", package).stdout.splitlines() if "unstable" in line]
+        versions = [
+            line.split("|")[1].strip()
+            for line in _run("apt-cache", *options, "madison", package).stdout.splitlines()
+            if "unstable" in line
+        ]
         matching = [v for v in versions if v.startswith(prefix)]
         if not matching:
-            raise RuntimeError(f"Debian unstable has no {package} {prefix}* any more (it has {versions})")
+            raise RuntimeError(
+                f"Debian unstable has no {package} {prefix}* any more (it has {versions})"
+            )
         pinned.append(f"{package}={matching[0]}")
     with tempfile.TemporaryDirectory(prefix="docker-doctor-engine-") as tmp:
         _run("apt-get", *options, "download", *pinned, timeout=600, cwd=tmp)
@@ -194,8 +256,15 @@ def _start_daemon(cmd: Sequence[str], log: Path, bin_dirs: Sequence[Path]) -> No
     # outlives this process (the next test run reuses it) and is never reaped here.
     env = {**os.environ, "PATH": os.pathsep.join([*map(str, bin_dirs), os.environ.get("PATH", "")])}
     with log.open("ab") as out:
-        subprocess.run(["setsid", "-f", *cmd], stdin=subprocess.DEVNULL, stdout=out,
-                       stderr=subprocess.STDOUT, timeout=10, check=True, env=env)
+        subprocess.run(
+            ["setsid", "-f", *cmd],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=10,
+            check=True,
+            env=env,
+        )
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -212,11 +281,15 @@ def ensure_engine(timeout: float = 60.0) -> None:
     if running is not None and running.startswith(wanted_engine()):
         return
     if "DOCKER_HOST" in os.environ:
-        raise RuntimeError(f"DOCKER_HOST={os.environ['DOCKER_HOST']} answers with {running}, not "
-                           f"{wanted_engine()}; not starting an engine")
+        raise RuntimeError(
+            f"DOCKER_HOST={os.environ['DOCKER_HOST']} answers with {running}, not "
+            f"{wanted_engine()}; not starting an engine"
+        )
     if os.geteuid() != 0:
-        raise RuntimeError(f"engine {wanted_engine()} does not answer ({running or 'none does'}), "
-                           "and starting one needs root")
+        raise RuntimeError(
+            f"engine {wanted_engine()} does not answer ({running or 'none does'}), "
+            "and starting one needs root"
+        )
     for tool in ("containerd", "dockerd", "docker"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed (apt-get install docker.io iptables)")
@@ -229,14 +302,17 @@ def ensure_engine(timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not _socket_answers(build.containerd_socket):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"containerd did not answer within {timeout:g}s\n{_tail(containerd_log)}")
+            raise RuntimeError(
+                f"containerd did not answer within {timeout:g}s\n{_tail(containerd_log)}"
+            )
         time.sleep(0.2)
     _start_daemon(build.dockerd, dockerd_log, build.bin_dirs)
     deadline = time.monotonic() + timeout
     while not (running := running_engine_version()):
         if time.monotonic() > deadline:
             raise RuntimeError(
-                f"dockerd did not answer within {timeout:g}s\n{_tail(dockerd_log)}\n{_tail(containerd_log)}"
+                "dockerd did not answer within "
+                f"{timeout:g}s\n{_tail(dockerd_log)}\n{_tail(containerd_log)}"
             )
         time.sleep(0.5)
     if not running.startswith(build.version):
@@ -249,10 +325,18 @@ STAGE_NAME = re.compile(r"^dd-[0-9a-f]{6}-")
 def remove_leftovers() -> None:
     """Containers and networks of stages that never closed (a killed run): an engine's data
     outlives it, and a checkup would report them. Two test runs must not share an engine."""
-    containers = [n for n in _docker("ps", "-a", "--format", "{{.Names}}").stdout.split() if STAGE_NAME.match(n)]
+    containers = [
+        n
+        for n in _docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+        if STAGE_NAME.match(n)
+    ]
     if containers:
         _docker("rm", "-f", "-v", *containers, check=False)
-    networks = [n for n in _docker("network", "ls", "--format", "{{.Name}}").stdout.split() if STAGE_NAME.match(n)]
+    networks = [
+        n
+        for n in _docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+        if STAGE_NAME.match(n)
+    ]
     if networks:
         _docker("network", "rm", *networks, check=False)
 
@@ -313,8 +397,13 @@ def clean_docker_firewall() -> None:
 def _image_tag() -> str:
     # The tag names the image's content, so a changed listener or applet list rebuilds it.
     digest = hashlib.sha256()
-    for part in (UDP_LISTENER_SOURCE.read_bytes(), " ".join(APPLETS).encode(), INDEX_HTML.encode(),
-                 " ".join(HTTPD_CMD).encode(), BUSYBOX.read_bytes()):
+    for part in (
+        UDP_LISTENER_SOURCE.read_bytes(),
+        " ".join(APPLETS).encode(),
+        INDEX_HTML.encode(),
+        " ".join(HTTPD_CMD).encode(),
+        BUSYBOX.read_bytes(),
+    ):
         digest.update(hashlib.sha256(part).digest())
     return f"{IMAGE_REPOSITORY}:1-{digest.hexdigest()[:12]}"
 
@@ -331,11 +420,20 @@ def ensure_image() -> str:
         shutil.copy2(BUSYBOX, root / "bin" / "busybox")
         for applet in APPLETS:
             (root / "bin" / applet).symlink_to("busybox")
-        _run("gcc", "-static", "-O2", "-o", str(root / "bin" / "udp-listener"), str(UDP_LISTENER_SOURCE))
+        _run(
+            "gcc",
+            "-static",
+            "-O2",
+            "-o",
+            str(root / "bin" / "udp-listener"),
+            str(UDP_LISTENER_SOURCE),
+        )
         (root / "www" / "index.html").write_text(INDEX_HTML)
         tarball = Path(tmp, "rootfs.tar")
         _run("tar", "-C", str(root), "-cf", str(tarball), ".")
-        _docker("import", "--change", f"CMD {json.dumps(HTTPD_CMD)}", str(tarball), ref, timeout=120)
+        _docker(
+            "import", "--change", f"CMD {json.dumps(HTTPD_CMD)}", str(tarball), ref, timeout=120
+        )
     return ref
 
 
@@ -378,7 +476,9 @@ class OutsideClient:
     is not loopback; the namespace's default route points to it.
     """
 
-    def __init__(self, namespace: str, host_veth: str, subnet: ipaddress.IPv4Network, mtu: int | None = None) -> None:
+    def __init__(
+        self, namespace: str, host_veth: str, subnet: ipaddress.IPv4Network, mtu: int | None = None
+    ) -> None:
         self.namespace = namespace
         self.host_veth = host_veth
         self.host_address = str(subnet.network_address + 1)
@@ -386,10 +486,31 @@ class OutsideClient:
         prefix = subnet.prefixlen
         _run("ip", "netns", "add", namespace)
         try:  # from here on, a half-built client removes itself
-            _run("ip", "link", "add", host_veth, "type", "veth", "peer", "name", "eth0", "netns", namespace)
+            _run(
+                "ip",
+                "link",
+                "add",
+                host_veth,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                namespace,
+            )
             _run("ip", "addr", "add", f"{self.host_address}/{prefix}", "dev", host_veth)
             _run("ip", "link", "set", host_veth, "up")
-            _run("ip", "-n", namespace, "addr", "add", f"{self.client_address}/{prefix}", "dev", "eth0")
+            _run(
+                "ip",
+                "-n",
+                namespace,
+                "addr",
+                "add",
+                f"{self.client_address}/{prefix}",
+                "dev",
+                "eth0",
+            )
             _run("ip", "-n", namespace, "link", "set", "eth0", "up")
             _run("ip", "-n", namespace, "link", "set", "lo", "up")
             _run("ip", "-n", namespace, "route", "add", "default", "via", self.host_address)
@@ -406,8 +527,19 @@ class OutsideClient:
 
     def connect(self, address: str, port: int, timeout: float = 2.0) -> str:
         """Connect over TCP from the namespace; one of CONNECT_OUTCOMES."""
-        result = _run("ip", "netns", "exec", self.namespace, sys.executable, "-c", _CONNECT_SNIPPET,
-                      address, str(port), str(timeout), timeout=timeout + 10)
+        result = _run(
+            "ip",
+            "netns",
+            "exec",
+            self.namespace,
+            sys.executable,
+            "-c",
+            _CONNECT_SNIPPET,
+            address,
+            str(port),
+            str(timeout),
+            timeout=timeout + 10,
+        )
         outcome = result.stdout.strip()
         if outcome not in CONNECT_OUTCOMES:
             raise CommandError(f"unexpected connect outcome {outcome!r}\n{result.stderr}")
@@ -417,8 +549,10 @@ class OutsideClient:
         """Delete the veth pair and the namespace (idempotent)."""
         # The veth goes first: deleting it removes both ends at once, whereas
         # deleting the namespace first removes the host's end only eventually.
-        for cmd, gone in ((("ip", "link", "delete", self.host_veth), "Cannot find device"),
-                          (("ip", "netns", "delete", self.namespace), "No such file")):
+        for cmd, gone in (
+            (("ip", "link", "delete", self.host_veth), "Cannot find device"),
+            (("ip", "netns", "delete", self.namespace), "No such file"),
+        ):
             result = _run(*cmd, check=False)
             if result.returncode != 0 and gone not in result.stderr:
                 raise CommandError(f"{' '.join(cmd)}: {result.stderr.strip()}")
@@ -429,7 +563,9 @@ def _free_outside_subnet() -> ipaddress.IPv4Network:
     routes = json.loads(_run("ip", "-j", "-4", "route", "show", "table", "all").stdout)
     used = [ipaddress.ip_network(r["dst"], strict=False) for r in routes if r["dst"] != "default"]
     for _ in range(100):
-        base = OUTSIDE_NETWORK.network_address + 256 * random.randrange(OUTSIDE_NETWORK.num_addresses // 256)
+        base = OUTSIDE_NETWORK.network_address + 256 * random.randrange(
+            OUTSIDE_NETWORK.num_addresses // 256
+        )
         subnet = ipaddress.IPv4Network(f"{base}/30")
         if not any(subnet.overlaps(net) for net in used):
             return subnet
@@ -510,8 +646,12 @@ class Stage:
     def __enter__(self) -> Stage:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     @property
@@ -520,17 +660,25 @@ class Stage:
             self._image = ensure_image()
         return self._image
 
-    def _docker_run(self, name_suffix: str, args: Sequence[str], cmd: Sequence[str]
-                    ) -> tuple[str, subprocess.CompletedProcess[str]]:
+    def _docker_run(
+        self, name_suffix: str, args: Sequence[str], cmd: Sequence[str]
+    ) -> tuple[str, subprocess.CompletedProcess[str]]:
         name = f"{self.prefix}-{name_suffix}"
         # Recorded first: a run that fails or times out may still leave a container.
         self._containers.append(name)
         # STOP_SIGNAL_ARG comes first so that args can override it.
-        result = _docker("run", "-d", "--name", name, STOP_SIGNAL_ARG, *args, self.image, *cmd, check=False)
+        result = _docker(
+            "run", "-d", "--name", name, STOP_SIGNAL_ARG, *args, self.image, *cmd, check=False
+        )
         return name, result
 
-    def run(self, name_suffix: str, *docker_run_args: str, cmd: Sequence[str] = (),
-            wait_port: int | str | None = None) -> str:
+    def run(
+        self,
+        name_suffix: str,
+        *docker_run_args: str,
+        cmd: Sequence[str] = (),
+        wait_port: int | str | None = None,
+    ) -> str:
         """`docker run -d` the test image (cmd defaults to HTTPD_CMD); return the container name.
 
         wait_port: 80 or "80/tcp" waits for a TCP listener, "53/udp" for a bound
@@ -544,7 +692,9 @@ class Stage:
             self._wait_listening(name, int(port), proto or "tcp")
         return name
 
-    def create_container(self, name_suffix: str, *docker_run_args: str, cmd: Sequence[str] = ()) -> str:
+    def create_container(
+        self, name_suffix: str, *docker_run_args: str, cmd: Sequence[str] = ()
+    ) -> str:
         """`docker run -d` expected to fail to start (a port conflict, say); return the name.
 
         Raises only when no container was created at all (bad arguments).
@@ -557,11 +707,15 @@ class Stage:
     def _wait_listening(self, name: str, port: int, proto: str, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            running, pid = _docker("inspect", "-f", "{{.State.Running}} {{.State.Pid}}", name).stdout.split()
+            running, pid = _docker(
+                "inspect", "-f", "{{.State.Running}} {{.State.Pid}}", name
+            ).stdout.split()
             if running != "true":
                 logs = _docker("logs", "--tail", "20", name, check=False)
-                raise RuntimeError(f"{name} stopped before listening on {port}/{proto}:\n"
-                                   f"{logs.stdout}{logs.stderr}")
+                raise RuntimeError(
+                    f"{name} stopped before listening on {port}/{proto}:\n"
+                    f"{logs.stdout}{logs.stderr}"
+                )
             if _listening(int(pid), port, proto):
                 return
             if time.monotonic() > deadline:
@@ -587,14 +741,22 @@ class Stage:
         """`docker inspect -f TEMPLATE NAME`, stripped."""
         return _docker("inspect", "-f", template, name).stdout.strip()
 
-    def hold_port(self, port: int, addr: str = "0.0.0.0", proto: str = "tcp",
-                  client: OutsideClient | None = None) -> subprocess.Popen[str]:
+    def hold_port(
+        self,
+        port: int,
+        addr: str = "0.0.0.0",
+        proto: str = "tcp",
+        client: OutsideClient | None = None,
+    ) -> subprocess.Popen[str]:
         """A process bound to addr:port (listening, for TCP) on the host or in an outside
         client's namespace; returns once it is."""
         inside = ["ip", "netns", "exec", client.namespace] if client else []
         process = subprocess.Popen(
             [*inside, sys.executable, "-c", _HOLD_SNIPPET, str(port), addr, proto],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self._processes.append(process)
         assert process.stdout is not None and process.stderr is not None
@@ -615,7 +777,9 @@ class Stage:
             if health["Status"] == status:
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{name} is not {status} after {timeout:g}s: {json.dumps(health)}")
+                raise TimeoutError(
+                    f"{name} is not {status} after {timeout:g}s: {json.dumps(health)}"
+                )
             time.sleep(0.2)
 
     def free_port(self) -> int:
@@ -631,15 +795,20 @@ class Stage:
         """A client in its own network namespace, routed to this host over a veth pair."""
         index = len(self._clients)
         # Interface names have at most 15 characters: dd-xxxxxxh0 is 11.
-        client = OutsideClient(f"{self.prefix}-oc{index}", f"{self.prefix}h{index}", _free_outside_subnet(), mtu)
+        client = OutsideClient(
+            f"{self.prefix}-oc{index}", f"{self.prefix}h{index}", _free_outside_subnet(), mtu
+        )
         self._clients.append(client)
         return client
 
     @staticmethod
     def iptables_rules(table: str, chain: str) -> list[str]:
         """`iptables -t TABLE -S CHAIN`: the chain's rules as -A lines."""
-        return [line for line in _run("iptables", "-t", table, "-S", chain).stdout.splitlines()
-                if line.startswith("-A ")]
+        return [
+            line
+            for line in _run("iptables", "-t", table, "-S", chain).stdout.splitlines()
+            if line.startswith("-A ")
+        ]
 
     def change_host(self, do: Sequence[str], undo: Sequence[str]) -> None:
         """Run ``do`` now (an iptables rule, a sysctl); ``undo`` runs when the stage closes, first."""
@@ -651,7 +820,17 @@ class Stage:
         routes); its name.  One end of a veth pair: the kernel here may lack the dummy driver."""
         name = f"{self.prefix}v{len(self._links)}"
         self._links.append(name)  # deleting one end deletes both
-        _run("ip", "link", "add", name, "type", "veth", "peer", "name", f"{self.prefix}w{len(self._links) - 1}")
+        _run(
+            "ip",
+            "link",
+            "add",
+            name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            f"{self.prefix}w{len(self._links) - 1}",
+        )
         for end in (name, f"{self.prefix}w{len(self._links) - 1}"):
             _run("ip", "link", "set", end, "up")
         for route in routes:
@@ -670,7 +849,9 @@ class Stage:
             process.communicate(timeout=10)
         if self._containers:
             result = _docker("rm", "-f", "-v", *self._containers, check=False)
-            errors += [line for line in result.stderr.splitlines() if "No such container" not in line]
+            errors += [
+                line for line in result.stderr.splitlines() if "No such container" not in line
+            ]
         for network in self._networks:
             result = _docker("network", "rm", network, check=False)
             if result.returncode != 0 and "not found" not in result.stderr:
@@ -684,7 +865,13 @@ class Stage:
             result = _run("ip", "link", "delete", link, check=False)
             if result.returncode != 0 and "Cannot find device" not in result.stderr:
                 errors.append(result.stderr.strip())
-        self._processes, self._containers, self._networks, self._clients, self._links = [], [], [], [], []
+        self._processes, self._containers, self._networks, self._clients, self._links = (
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
         self._undo = []
         if errors:
             raise RuntimeError(f"stage {self.prefix} cleanup failed:\n" + "\n".join(errors))

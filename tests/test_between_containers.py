@@ -38,9 +38,15 @@ def test_the_guides_tiernet_is_reachable_from_every_tier(stage):
     tiernet = stage.network("tiernet")
     port = stage.free_port()
     db = stage.run("db", "--network", tiernet, cmd=[*HTTPD, "5432"], wait_port=5432)
-    app = stage.run("app", "--network", tiernet, "-e", f"DB_HOST={db}", cmd=[*HTTPD, "8080"], wait_port=8080)
+    app = stage.run(
+        "app", "--network", tiernet, "-e", f"DB_HOST={db}", cmd=[*HTTPD, "8080"], wait_port=8080
+    )
     fe = stage.run("fe", "--network", tiernet, "-p", f"{port}:80", wait_port=80)
-    for args in ((f"{app}:8080", "--from", fe), (f"{db}:5432", "--from", app), (f"localhost:{port}",)):
+    for args in (
+        (f"{app}:8080", "--from", fe),
+        (f"{db}:5432", "--from", app),
+        (f"localhost:{port}",),
+    ):
         status, report = run_doctor(*args)
         assert (report["verdict"], errors(report), status) == ("reachable", [], 0), args
     status, report = run_doctor()  # the host checkup sees nothing wrong either
@@ -52,13 +58,30 @@ def test_the_guides_tiernet_is_reachable_from_every_tier(stage):
 def test_frontend_backend_networks_are_reachable_by_name_alias_and_service(stage):
     """The frontend/backend pattern: fe → app on front, app → db on back, fe never sees db."""
     front, back = stage.network("front"), stage.network("back")
-    db = stage.run("db", "--network", back, "--network-alias", "database", cmd=[*HTTPD, "5432"], wait_port=5432)
-    app = stage.run("app", "--network", back, "--label", "com.docker.compose.project=tiernet",
-                    "--label", "com.docker.compose.service=api", "--network-alias", "api", cmd=[*HTTPD, "8000"],
-                    wait_port=8000)
+    db = stage.run(
+        "db", "--network", back, "--network-alias", "database", cmd=[*HTTPD, "5432"], wait_port=5432
+    )
+    app = stage.run(
+        "app",
+        "--network",
+        back,
+        "--label",
+        "com.docker.compose.project=tiernet",
+        "--label",
+        "com.docker.compose.service=api",
+        "--network-alias",
+        "api",
+        cmd=[*HTTPD, "8000"],
+        wait_port=8000,
+    )
     stage.connect(front, app)
     fe = stage.run("fe", "--network", front, wait_port=80)
-    for source, target in ((fe, f"{app}:8000"), (fe, "api:8000"), (app, f"{db}:5432"), (app, "database:5432")):
+    for source, target in (
+        (fe, f"{app}:8000"),
+        (fe, "api:8000"),
+        (app, f"{db}:5432"),
+        (app, "database:5432"),
+    ):
         status, report = run_doctor(target, "--from", source)
         assert (report["verdict"], errors(report), status) == ("reachable", [], 0), (source, target)
         assert report["vantage"] == f"container:{source}"
@@ -66,7 +89,11 @@ def test_frontend_backend_networks_are_reachable_by_name_alias_and_service(stage
         assert "connected" in hop(report, "container-listener")["live"]
     # --from takes a compose service name, and a bare container name takes its first port.
     status, report = run_doctor(db, "--from", "api")
-    assert (report["vantage"], report["target"]["port"], report["verdict"]) == (f"container:{app}", None, "reachable")
+    assert (report["vantage"], report["target"]["port"], report["verdict"]) == (
+        f"container:{app}",
+        None,
+        "reachable",
+    )
 
 
 def test_no_shared_network(stage):
@@ -74,7 +101,11 @@ def test_no_shared_network(stage):
     web = stage.run("web", "--network", one)
     db = stage.run("db", "--network", two, cmd=[*HTTPD, "5432"], wait_port=5432)
     status, report = run_doctor(f"{db}:5432", "--from", web)
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "NO_SHARED_NETWORK", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "NO_SHARED_NETWORK",
+        1,
+    )
     assert f"docker network connect {two} {web}" in report["findings"][0]["fix"]["commands"]
     assert "NXDOMAIN" in hop(report, "name-resolution")["live"]
 
@@ -85,7 +116,11 @@ def test_no_shared_network_by_address_times_out(stage):
     db = stage.run("db", "--network", two, cmd=[*HTTPD, "5432"], wait_port=5432)
     address = stage.inspect(db, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
     status, report = run_doctor(f"{address}:5432", "--from", web)
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "NO_SHARED_NETWORK", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "NO_SHARED_NETWORK",
+        1,
+    )
     assert report["target"]["container"] == db
 
 
@@ -93,7 +128,11 @@ def test_default_bridge_has_no_names(stage):
     web = stage.run("web")
     db = stage.run("db", cmd=[*HTTPD, "5432"], wait_port=5432)
     status, report = run_doctor(f"{db}:5432", "--from", web)
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "DEFAULT_BRIDGE_NO_DNS", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "DEFAULT_BRIDGE_NO_DNS",
+        1,
+    )
     # The same peer by address works: the default bridge only lacks names.
     address = stage.inspect(db, "{{.NetworkSettings.IPAddress}}")
     status, report = run_doctor(f"{address}:5432", "--from", web)
@@ -103,11 +142,14 @@ def test_default_bridge_has_no_names(stage):
 def test_typo_in_an_alias_suggests_the_closest(stage):
     net = stage.network("net")
     web = stage.run("web", "--network", net)
-    stage.run("db", "--network", net, "--network-alias", "database", cmd=[*HTTPD, "5432"], wait_port=5432)
+    stage.run(
+        "db", "--network", net, "--network-alias", "database", cmd=[*HTTPD, "5432"], wait_port=5432
+    )
     status, report = run_doctor("databse:5432", "--from", web)
     assert (report["verdict"], first_code(report), status) == ("unreachable", "NAME_NOT_FOUND", 1)
-    assert report["findings"][0]["fix"]["commands"] == [f"# in {web}'s configuration: database:5432 instead of "
-                                                        "databse:5432"]
+    assert report["findings"][0]["fix"]["commands"] == [
+        f"# in {web}'s configuration: database:5432 instead of databse:5432"
+    ]
 
 
 def test_typo_with_the_full_container_name(stage):
@@ -126,10 +168,16 @@ def test_published_host_port_used_from_inside(stage, how):
     net = stage.network("net")
     port = stage.free_port()
     web = stage.run("web", "--network", net)
-    db = stage.run("db", "--network", net, "-p", f"{port}:5432", cmd=[*HTTPD, "5432"], wait_port=5432)
+    db = stage.run(
+        "db", "--network", net, "-p", f"{port}:5432", cmd=[*HTTPD, "5432"], wait_port=5432
+    )
     target = f"localhost:{port}" if how == "localhost" else f"{db}:{port}"
     status, report = run_doctor(target, "--from", web)
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "HOST_PORT_USED_INSIDE", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "HOST_PORT_USED_INSIDE",
+        1,
+    )
     assert report["findings"][0]["fix"]["summary"] == f"Connect to {db}:5432 instead of {target}"
 
 
@@ -160,8 +208,14 @@ def test_host_docker_internal_without_host_gateway(stage):
     port = stage.free_port()
     stage.hold_port(port)
     status, report = run_doctor(f"host.docker.internal:{port}", "--from", web)
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "HOST_GATEWAY_MISSING", 1)
-    assert any("host.docker.internal:host-gateway" in c for c in report["findings"][0]["fix"]["commands"])
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "HOST_GATEWAY_MISSING",
+        1,
+    )
+    assert any(
+        "host.docker.internal:host-gateway" in c for c in report["findings"][0]["fix"]["commands"]
+    )
 
 
 def test_host_docker_internal_with_host_gateway(stage):
@@ -180,7 +234,11 @@ def test_host_service_bound_to_loopback_is_out_of_a_containers_reach(stage):
     port = stage.free_port()
     stage.hold_port(port, addr="127.0.0.1")
     status, report = run_doctor(f"host.docker.internal:{port}", "--from", web)
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "HOST_GATEWAY_MISSING", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "HOST_GATEWAY_MISSING",
+        1,
+    )
     assert report["findings"][0]["hop"] == "host-listener"
 
 
@@ -188,7 +246,11 @@ def test_default_bridge_container_with_a_loopback_resolver(stage):
     """A resolver copied from a host running systemd-resolved (127.0.0.53) is the container's own loopback."""
     web = stage.run("web", "--dns", "127.0.0.53")
     status, report = run_doctor("example.com:80", "--from", web)
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "DNS_RESOLVER_UNREACHABLE", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "DNS_RESOLVER_UNREACHABLE",
+        1,
+    )
     evidence = {e["fact"]: e["value"] for e in report["findings"][0]["evidence"]}
     assert evidence[f"{web} resolv.conf nameservers"] == ["127.0.0.53"]
     assert "127.0.0.53 for example.com: nothing listens on port 53" in inside(report)["detail"]
@@ -196,10 +258,16 @@ def test_default_bridge_container_with_a_loopback_resolver(stage):
 
 def test_macvlan_children_are_out_of_the_hosts_reach(stage):
     parent = stage.spare_link()
-    net = stage.network("mvl", "-d", "macvlan", "-o", f"parent={parent}", "--subnet", "10.241.7.0/24")
+    net = stage.network(
+        "mvl", "-d", "macvlan", "-o", f"parent={parent}", "--subnet", "10.241.7.0/24"
+    )
     web = stage.run("web", "--network", net, wait_port=80)
     status, report = run_doctor(f"{web}:80")
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "MACVLAN_HOST_ISOLATION", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "MACVLAN_HOST_ISOLATION",
+        1,
+    )
     assert hop(report, "bridge")["status"] == "broken"
 
 
@@ -230,7 +298,11 @@ def test_a_stopped_destination_is_named(stage):
     db = stage.run("db", "--network", net, cmd=[*HTTPD, "5432"], wait_port=5432)
     stage.stop(db)
     status, report = run_doctor(f"{db}:5432", "--from", web)
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "CONTAINER_NOT_RUNNING", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "CONTAINER_NOT_RUNNING",
+        1,
+    )
 
 
 def test_destination_app_bound_to_loopback(stage):
@@ -238,7 +310,11 @@ def test_destination_app_bound_to_loopback(stage):
     web = stage.run("web", "--network", net)
     db = stage.run("db", "--network", net, cmd=[*HTTPD, "127.0.0.1:5432"], wait_port=5432)
     status, report = run_doctor(f"{db}:5432", "--from", web)
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "APP_BOUND_TO_LOOPBACK", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "APP_BOUND_TO_LOOPBACK",
+        1,
+    )
     assert "refused" in hop(report, "container-listener")["live"]
 
 
@@ -247,7 +323,11 @@ def test_a_container_without_network(stage):
     loner = stage.run("loner", "--network", "none")
     db = stage.run("db", "--network", net, cmd=[*HTTPD, "5432"], wait_port=5432)
     status, report = run_doctor(f"{db}:5432", "--from", loner)
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "NO_SHARED_NETWORK", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "NO_SHARED_NETWORK",
+        1,
+    )
     assert hop(report, "source")["status"] == "broken"
     assert f"docker network connect {net} {loner}" in report["findings"][0]["fix"]["commands"]
 
@@ -257,7 +337,11 @@ def test_a_host_network_container_has_no_container_names(stage):
     agent = stage.run("agent", "--network", "host", cmd=["sleep", "600"])
     db = stage.run("db", "-p", f"{port}:5432", cmd=[*HTTPD, "5432"], wait_port=5432)
     status, report = run_doctor(f"{db}:5432", "--from", agent)
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "DEFAULT_BRIDGE_NO_DNS", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "DEFAULT_BRIDGE_NO_DNS",
+        1,
+    )
     assert f"localhost:{port}" in report["findings"][0]["fix"]["summary"]
     status, report = run_doctor(f"localhost:{port}", "--from", agent)  # its loopback is the host's
     assert (report["verdict"], errors(report), status) == ("reachable", [], 0)
@@ -271,13 +355,20 @@ def test_the_gateway_address_is_the_host(stage):
     stage.hold_port(port)
     status, report = run_doctor(f"{gateway}:{port}", "--from", web)
     assert (report["verdict"], errors(report), status) == ("reachable", [], 0)
-    assert [h["hop"] for h in report["path"]] == ["source", "name-resolution", "gateway", "host-listener"]
+    assert [h["hop"] for h in report["path"]] == [
+        "source",
+        "name-resolution",
+        "gateway",
+        "host-listener",
+    ]
 
 
 def test_static_diagnosis_sends_nothing(stage):
     net = stage.network("net")
     web = stage.run("web", "--network", net)
-    stage.run("db", "--network", net, "--network-alias", "database", cmd=[*HTTPD, "5432"], wait_port=5432)
+    stage.run(
+        "db", "--network", net, "--network-alias", "database", cmd=[*HTTPD, "5432"], wait_port=5432
+    )
     status, report = run_doctor("databse:5432", "--from", web, "--no-live")
     assert (report["verdict"], first_code(report), status) == ("unreachable", "NAME_NOT_FOUND", 1)
     assert report["doctor"]["verdicts"]["live"] is None
@@ -314,5 +405,9 @@ def test_a_stopped_source_sends_nothing(stage):
     db = stage.run("db", "--network", net, cmd=[*HTTPD, "5432"], wait_port=5432)
     stage.stop(web)
     status, report = run_doctor(f"{db}:5432", "--from", web)
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "CONTAINER_NOT_RUNNING", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "CONTAINER_NOT_RUNNING",
+        1,
+    )
     assert report["findings"][0]["hop"] == "source" and inside(report)["status"] == "skipped"

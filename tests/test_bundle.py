@@ -40,10 +40,17 @@ def members(path: Path) -> dict[str, bytes]:
 def test_a_bundle_holds_no_planted_secret_and_says_where_each_was(stage, tmp_path):
     script = f"echo https://bob:{SECRETS['log']}@example.com/x; exec sleep 600"
     web = stage.run(
-        "web", "-e", f"DB_PASSWORD={SECRETS['env']}", "-e", f"API_TOKEN={SECRETS['token']}",
-        "-e", f"DATABASE_URL=postgres://app:{SECRETS['url']}@db:5432/shop",
-        "--label", f"com.example.secret={SECRETS['label']}",
-        cmd=["sh", "-c", script, f"--password={SECRETS['argument']}"])
+        "web",
+        "-e",
+        f"DB_PASSWORD={SECRETS['env']}",
+        "-e",
+        f"API_TOKEN={SECRETS['token']}",
+        "-e",
+        f"DATABASE_URL=postgres://app:{SECRETS['url']}@db:5432/shop",
+        "--label",
+        f"com.example.secret={SECRETS['label']}",
+        cmd=["sh", "-c", script, f"--password={SECRETS['argument']}"],
+    )
     output = tmp_path / "out.tar.gz"
     done = bundle("-o", str(output))
     assert done.returncode == 0, done.stderr
@@ -55,11 +62,16 @@ def test_a_bundle_holds_no_planted_secret_and_says_where_each_was(stage, tmp_pat
     top = output.name.removesuffix(".tar.gz")
     redactions = json.loads(contents[f"{top}/redactions.json"])
     fields = {(r["field"], r["rule"]) for r in redactions}
-    assert {(f"{web}.Config.Env[DB_PASSWORD]", "secret-name"), (f"{web}.Config.Env[API_TOKEN]", "secret-name"),
-            (f"{web}.Config.Env[DATABASE_URL]", "url-credentials"),
-            (f"{web}.Config.Labels[com.example.secret]", "secret-name"),
-            (f"{web}.Config.Cmd[3]", "secret-argument")} <= fields
-    assert any(r["rule"] == "url-credentials" and r["file"].startswith("engine/logs/") for r in redactions)
+    assert {
+        (f"{web}.Config.Env[DB_PASSWORD]", "secret-name"),
+        (f"{web}.Config.Env[API_TOKEN]", "secret-name"),
+        (f"{web}.Config.Env[DATABASE_URL]", "url-credentials"),
+        (f"{web}.Config.Labels[com.example.secret]", "secret-name"),
+        (f"{web}.Config.Cmd[3]", "secret-argument"),
+    } <= fields
+    assert any(
+        r["rule"] == "url-credentials" and r["file"].startswith("engine/logs/") for r in redactions
+    )
     assert not any(secret in json.dumps(redactions) for secret in SECRETS.values())
     assert oct(output.stat().st_mode & 0o777) == "0o600"
     report = json.loads(contents[f"{top}/report.json"])
@@ -74,8 +86,11 @@ def test_the_same_first_code_offline_after_every_container_is_gone(stage, tmp_pa
     assert bundle("-o", str(output)).returncode == 0
     stage.close()
     status, offline = run_doctor(f"localhost:{port}", "--snapshot", str(output))
-    assert (offline["findings"][0]["code"], status) == (live["findings"][0]["code"], 1) == \
-           ("PUBLISHED_PORT_MISMATCH", 1)
+    assert (
+        (offline["findings"][0]["code"], status)
+        == (live["findings"][0]["code"], 1)
+        == ("PUBLISHED_PORT_MISMATCH", 1)
+    )
     assert next(p for p in offline["probes"] if p["name"] == "live")["status"] == "skipped"
 
 
@@ -86,7 +101,9 @@ def test_no_redact_warns(stage, tmp_path):
 
 # --- hostile or broken input: exit 2, one line, nothing written ------------------
 
-MANIFEST = json.dumps({"schema": "docker-doctor/snapshot/v1", "artifacts": [], "probes": []}).encode()
+MANIFEST = json.dumps(
+    {"schema": "docker-doctor/snapshot/v1", "artifacts": [], "probes": []}
+).encode()
 
 
 def tarball(path: Path, *entries: tarfile.TarInfo | tuple[str, bytes]) -> Path:
@@ -111,23 +128,55 @@ def link(name: str, kind: bytes, target: str = "/etc/passwd") -> tarfile.TarInfo
 HOSTILE = {
     "path traversal": lambda p: tarball(p, ("b/manifest.json", MANIFEST), ("../../evil", b"x")),
     "absolute path": lambda p: tarball(p, ("b/manifest.json", MANIFEST), ("/tmp/evil", b"x")),
-    "symlink": lambda p: tarball(p, ("b/manifest.json", MANIFEST), link("b/engine/version.json", tarfile.SYMTYPE)),
+    "symlink": lambda p: tarball(
+        p, ("b/manifest.json", MANIFEST), link("b/engine/version.json", tarfile.SYMTYPE)
+    ),
     "hard link": lambda p: tarball(p, ("b/manifest.json", MANIFEST), link("b/x", tarfile.LNKTYPE)),
-    "device": lambda p: tarball(p, ("b/manifest.json", MANIFEST), link("b/dev", tarfile.CHRTYPE, "")),
-    "fifo": lambda p: tarball(p, ("b/manifest.json", MANIFEST), link("b/fifo", tarfile.FIFOTYPE, "")),
+    "device": lambda p: tarball(
+        p, ("b/manifest.json", MANIFEST), link("b/dev", tarfile.CHRTYPE, "")
+    ),
+    "fifo": lambda p: tarball(
+        p, ("b/manifest.json", MANIFEST), link("b/fifo", tarfile.FIFOTYPE, "")
+    ),
     "not a tarball": lambda p: (p.write_bytes(os.urandom(4096)), p)[1],
     "empty file": lambda p: (p.write_bytes(b""), p)[1],
     "no manifest": lambda p: tarball(p, ("b/engine/version.json", b"{}")),
-    "newer schema": lambda p: tarball(p, ("b/manifest.json", json.dumps(
-        {"schema": "docker-doctor/snapshot/v9", "artifacts": []}).encode())),
-    "artifact missing": lambda p: tarball(p, ("b/manifest.json", json.dumps(
-        {"schema": "docker-doctor/snapshot/v1", "artifacts": ["engine/version.json"]}).encode())),
-    "artifact outside": lambda p: tarball(p, ("b/manifest.json", json.dumps(
-        {"schema": "docker-doctor/snapshot/v1", "artifacts": ["../../etc/passwd"]}).encode())),
+    "newer schema": lambda p: tarball(
+        p,
+        (
+            "b/manifest.json",
+            json.dumps({"schema": "docker-doctor/snapshot/v9", "artifacts": []}).encode(),
+        ),
+    ),
+    "artifact missing": lambda p: tarball(
+        p,
+        (
+            "b/manifest.json",
+            json.dumps(
+                {"schema": "docker-doctor/snapshot/v1", "artifacts": ["engine/version.json"]}
+            ).encode(),
+        ),
+    ),
+    "artifact outside": lambda p: tarball(
+        p,
+        (
+            "b/manifest.json",
+            json.dumps(
+                {"schema": "docker-doctor/snapshot/v1", "artifacts": ["../../etc/passwd"]}
+            ).encode(),
+        ),
+    ),
     "manifest not json": lambda p: tarball(p, ("b/manifest.json", b"{not json")),
-    "artifacts not a list": lambda p: tarball(p, ("b/manifest.json", json.dumps(
-        {"schema": "docker-doctor/snapshot/v1", "artifacts": [1]}).encode())),
-    "deeply nested manifest": lambda p: tarball(p, ("b/manifest.json", b"[" * 100000 + b"]" * 100000)),
+    "artifacts not a list": lambda p: tarball(
+        p,
+        (
+            "b/manifest.json",
+            json.dumps({"schema": "docker-doctor/snapshot/v1", "artifacts": [1]}).encode(),
+        ),
+    ),
+    "deeply nested manifest": lambda p: tarball(
+        p, ("b/manifest.json", b"[" * 100000 + b"]" * 100000)
+    ),
 }
 
 
@@ -139,7 +188,11 @@ def test_hostile_or_broken_bundles_are_refused_with_one_line(kind, tmp_path):
     done = doctor("localhost:8080", "--snapshot", str(archive), cwd=tmp_path, timeout=30)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("docker-doctor: ") and "Traceback" not in done.stderr
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("docker-doctor: ")
+        and "Traceback" not in done.stderr
+    )
     assert set(Path(tmp_path).rglob("*")) == before  # nothing unpacked, nothing written
     assert not Path("/tmp/evil").exists()
 
@@ -149,7 +202,9 @@ def test_a_huge_member_is_refused(tmp_path, monkeypatch):
     from doctor.snapshot import store as snapshot
 
     monkeypatch.setattr(snapshot, "MAX_MEMBER", 1024)
-    archive = tarball(tmp_path / "big.tar.gz", ("b/manifest.json", MANIFEST), ("b/engine/logs/x.log", b"x" * 4096))
+    archive = tarball(
+        tmp_path / "big.tar.gz", ("b/manifest.json", MANIFEST), ("b/engine/logs/x.log", b"x" * 4096)
+    )
     with pytest.raises(UsageError, match="too large"):
         snapshot.Snapshot.load(archive)
 
@@ -157,8 +212,11 @@ def test_a_huge_member_is_refused(tmp_path, monkeypatch):
 FIXTURES = ROOT / "fixtures" / "snapshots"
 
 
-@pytest.mark.parametrize("fixture", sorted(p for p in FIXTURES.iterdir() if (p / "expected.json").exists()),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "fixture",
+    sorted(p for p in FIXTURES.iterdir() if (p / "expected.json").exists()),
+    ids=lambda p: p.name,
+)
 def test_obfuscated_addresses_diagnose_the_same(fixture, tmp_path):
     from doctor.bundle.obfuscate import IpObfuscator, obfuscate_snapshot
     from doctor.snapshot.store import Snapshot
@@ -172,9 +230,14 @@ def test_obfuscated_addresses_diagnose_the_same(fixture, tmp_path):
     if expected["target"]:  # none: a host checkup
         host, _, port = expected["target"].rpartition(":")
         target = [f"{obfuscator.address(host)}:{port}"]
-    status, report = run_doctor(*target, *expected.get("args", ()), "--snapshot", str(tmp_path / "obfuscated"))
-    assert ([f["code"] for f in report["findings"]], report["verdict"], status) == \
-           (expected["codes"], expected["verdict"], expected["exit"])
+    status, report = run_doctor(
+        *target, *expected.get("args", ()), "--snapshot", str(tmp_path / "obfuscated")
+    )
+    assert ([f["code"] for f in report["findings"]], report["verdict"], status) == (
+        expected["codes"],
+        expected["verdict"],
+        expected["exit"],
+    )
     everything = b"\n".join(snapshot.artifacts.values()).decode("utf-8", "replace")
     for original, pseudonym in obfuscator.mapped.items():
         if original != pseudonym:
@@ -186,19 +249,29 @@ def test_obfuscated_addresses_diagnose_the_same(fixture, tmp_path):
 DOCKER_RANGES = ("172.16.0.0/12", "192.168.0.0/16", "10.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16")
 
 
-@pytest.mark.parametrize(("text", "kept"), [
-    ("postgres://app:p/w-secret@db:5432/x", "postgres://"),
-    ("https://ghp_tok123@github.com/x", "github.com"),
-    ('{"password": "hunter2-json"}', '"password"'),
-    ("Authorization: Bearer abc.def-bearer", "Authorization"),
-    ("redis-server --requirepass s3cr3t-flag --port 6379", "--port 6379"),
-    ("DB_PASSWORD=hunter2-env", "DB_PASSWORD="),
-])
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("postgres://app:p/w-secret@db:5432/x", "postgres://"),
+        ("https://ghp_tok123@github.com/x", "github.com"),
+        ('{"password": "hunter2-json"}', '"password"'),
+        ("Authorization: Bearer abc.def-bearer", "Authorization"),
+        ("redis-server --requirepass s3cr3t-flag --port 6379", "--port 6379"),
+        ("DB_PASSWORD=hunter2-env", "DB_PASSWORD="),
+    ],
+)
 def test_redaction_of_free_text(text, kept):
     from doctor.bundle.redact import MASK, Redactor
 
     out = Redactor().text(text, "f", "x")
-    secret = {"p/w-secret", "ghp_tok123", "hunter2-json", "abc.def-bearer", "s3cr3t-flag", "hunter2-env"}
+    secret = {
+        "p/w-secret",
+        "ghp_tok123",
+        "hunter2-json",
+        "abc.def-bearer",
+        "s3cr3t-flag",
+        "hunter2-env",
+    }
     assert not any(s in out for s in secret) and MASK in out and kept in out
 
 
@@ -207,8 +280,14 @@ def test_redaction_walks_every_field_of_an_inspect(tmp_path):
     from doctor.snapshot import artifacts as a
     from doctor.snapshot.store import Snapshot
 
-    inspect = {"Id": "x", "Name": "/web", "Config": {"Env": []},
-               "HostConfig": {"LogConfig": {"Type": "splunk", "Config": {"splunk-token": "tok-in-logconfig"}}}}
+    inspect = {
+        "Id": "x",
+        "Name": "/web",
+        "Config": {"Env": []},
+        "HostConfig": {
+            "LogConfig": {"Type": "splunk", "Config": {"splunk-token": "tok-in-logconfig"}}
+        },
+    }
     snapshot = Snapshot({a.CONTAINERS: json.dumps([inspect]).encode()})
     redactions = redact_snapshot(snapshot)
     assert b"tok-in-logconfig" not in snapshot.artifacts[a.CONTAINERS]

@@ -25,7 +25,9 @@ def test_host_checkup_finds_every_problem_and_lists_problems_first(stage):
     assert report["target"]["kind"] == "host" and report["target"]["port"] is None
     assert (report["verdict"], status) == ("unreachable", 1)
     found = codes(report)
-    assert {"APP_BOUND_TO_LOOPBACK", "CONTAINER_NOT_RUNNING", "DNS_RESOLVER_UNREACHABLE"} <= set(found)
+    assert {"APP_BOUND_TO_LOOPBACK", "CONTAINER_NOT_RUNNING", "DNS_RESOLVER_UNREACHABLE"} <= set(
+        found
+    )
     by_name = lines(report)
     assert by_name[f"port 127.0.0.1:{good}"]["status"] == "ok"
     assert by_name[f"port 127.0.0.1:{bound}"]["status"] == "broken"
@@ -59,5 +61,9 @@ def test_container_picture_of_a_broken_container(stage):
     port = stage.free_port()
     web = stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "3000"], wait_port=3000)
     status, report = run_doctor(web)
-    assert (report["verdict"], codes(report)[0], status) == ("unreachable", "PUBLISHED_PORT_MISMATCH", 1)
+    assert (report["verdict"], codes(report)[0], status) == (
+        "unreachable",
+        "PUBLISHED_PORT_MISMATCH",
+        1,
+    )
     assert lines(report)[f"port 127.0.0.1:{port}"]["status"] == "broken"

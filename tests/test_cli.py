@@ -23,7 +23,9 @@ def assert_one_line_error(done, status):
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("target", ["localhost:0", "localhost:70000", "not a target", "8080/sctp", "http://:80"])
+@pytest.mark.parametrize(
+    "target", ["localhost:0", "localhost:70000", "not a target", "8080/sctp", "http://:80"]
+)
 def test_bad_targets_exit_2_with_one_line(target):
     assert_one_line_error(doctor(target), 2)
 
@@ -44,7 +46,9 @@ def test_unknown_container_exits_2(tmp_path):
 
 
 def test_unknown_source_container_exits_2_with_close_names():
-    name = json.loads((EXAMPLE / "engine" / "containers.json").read_text())[0]["Name"].lstrip("/")  # dd-xxxxxx-web
+    name = json.loads((EXAMPLE / "engine" / "containers.json").read_text())[0]["Name"].lstrip(
+        "/"
+    )  # dd-xxxxxx-web
     typo = name.replace("-web", "-wbe")
     done = doctor("web:80", "--from", typo, "--snapshot", str(EXAMPLE))
     assert_one_line_error(done, 2)
@@ -59,8 +63,9 @@ def test_missing_or_broken_snapshot_exits_2(tmp_path):
     assert_one_line_error(doctor("8080", "--snapshot", str(tmp_path / "nope")), 2)
     (tmp_path / "manifest.json").write_text("{not json")
     assert_one_line_error(doctor("8080", "--snapshot", str(tmp_path)), 2)
-    (tmp_path / "manifest.json").write_text(json.dumps({"schema": "docker-doctor/snapshot/v1",
-                                                        "artifacts": ["../../etc/passwd"]}))
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"schema": "docker-doctor/snapshot/v1", "artifacts": ["../../etc/passwd"]})
+    )
     assert_one_line_error(doctor("8080", "--snapshot", str(tmp_path)), 2)
 
 
@@ -68,12 +73,16 @@ def test_explain_knows_every_code_and_what_detects_it():
     done = doctor("explain", "app-bound-to-loopback", "--json")
     assert done.returncode == 0
     data = json.loads(done.stdout)
-    assert data["code"] == "APP_BOUND_TO_LOOPBACK" and data["detected_by"] == ["app-bound-to-loopback"]
+    assert data["code"] == "APP_BOUND_TO_LOOPBACK" and data["detected_by"] == [
+        "app-bound-to-loopback"
+    ]
     from doctor.plugin.manager import load_plugins
     from doctor.report.catalogue import CODES
 
     detected = {code for rule in load_plugins().rules for code in rule.codes}
-    for code in sorted(set(CODES) - detected)[:1]:  # the pre-flight codes, until a rule detects them
+    for code in sorted(set(CODES) - detected)[
+        :1
+    ]:  # the pre-flight codes, until a rule detects them
         assert json.loads(doctor("explain", code, "--json").stdout)["detected_by"] == []
 
 
@@ -85,11 +94,18 @@ def test_explain_unknown_code_suggests_close_ones():
 
 def test_version():
     from doctor import __version__
+
     done = doctor("--version")
     assert done.returncode == 0 and done.stdout.strip() == f"docker-doctor {__version__}"
 
 
 def test_a_reader_that_goes_away_is_no_error():
-    done = subprocess.run(f"{shlex.quote(command()[0])} explain NOTHING_ON_PORT --json | head -c 10", shell=True,
-                          capture_output=True, text=True, timeout=30, env=environment())
+    done = subprocess.run(
+        f"{shlex.quote(command()[0])} explain NOTHING_ON_PORT --json | head -c 10",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=environment(),
+    )
     assert done.stdout == '{\n  "code"' and done.stderr == ""

@@ -18,13 +18,22 @@ pytestmark = pytest.mark.standalone  # run again against the standalone executab
 
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
 # Debian's docker.io 20.10, and Debian unstable's docker-cli 28.5 (unpacked by the tests as root).
-CLIENT_PATHS = ("/usr/bin/docker", str(CACHE_DIR / "engine-28.5/usr/bin/docker"), "/usr/local/bin/docker")
+CLIENT_PATHS = (
+    "/usr/bin/docker",
+    str(CACHE_DIR / "engine-28.5/usr/bin/docker"),
+    "/usr/local/bin/docker",
+)
 
 
 def client_version(path: str) -> str | None:
     try:
-        done = subprocess.run([path, "version", "--format", "{{.Client.Version}}"], capture_output=True,
-                              text=True, timeout=20, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent"})
+        done = subprocess.run(
+            [path, "version", "--format", "{{.Client.Version}}"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env={**os.environ, "DOCKER_HOST": "unix:///nonexistent"},
+        )
     except OSError:
         return None
     match = re.match(r"\d+\.\d+", done.stdout.strip())
@@ -68,13 +77,22 @@ def config(tmp_path: Path) -> Path:
     assert done.returncode == 0, done.stderr
     link = directory / "cli-plugins" / "docker-doctor"
     assert link.is_symlink() and os.access(link, os.X_OK)
-    assert done.stdout.strip() == f"installed: {link} -> {os.readlink(link)}; try: docker doctor --help"
+    assert (
+        done.stdout.strip()
+        == f"installed: {link} -> {os.readlink(link)}; try: docker doctor --help"
+    )
     return directory
 
 
 def docker(cli: str, *args: str, config: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([cli, *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-                          env=environment(DOCKER_CONFIG=str(config), **env))
+    return subprocess.run(
+        [cli, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=environment(DOCKER_CONFIG=str(config), **env),
+    )
 
 
 def test_the_metadata_is_one_json_object_and_nothing_else():
@@ -87,16 +105,23 @@ def test_the_metadata_is_one_json_object_and_nothing_else():
 
 def test_the_docker_cli_lists_the_plugin_and_runs_it(docker_cli, config):
     listed = docker(docker_cli, "--help", config=config)
-    assert re.search(r"^\s+doctor\*\s+Diagnose Docker networking", listed.stdout, re.MULTILINE), listed.stdout
+    assert re.search(r"^\s+doctor\*\s+Diagnose Docker networking", listed.stdout, re.MULTILINE), (
+        listed.stdout
+    )
     done = docker(docker_cli, "doctor", "--version", config=config)
-    assert (done.returncode, done.stdout.strip()) == (0, f"docker-doctor {__version__}"), done.stderr
+    assert (done.returncode, done.stdout.strip()) == (0, f"docker-doctor {__version__}"), (
+        done.stderr
+    )
     done = docker(docker_cli, "doctor", "explain", "app-bound-to-loopback", "--json", config=config)
     assert json.loads(done.stdout)["code"] == "APP_BOUND_TO_LOOPBACK"
 
 
 def test_uninstall_removes_the_link_and_the_cli_no_longer_lists_it(docker_cli, config):
     done = doctor("plugin", "uninstall", env={"DOCKER_CONFIG": str(config)})
-    assert done.returncode == 0 and done.stdout.strip() == f"removed: {config}/cli-plugins/docker-doctor"
+    assert (
+        done.returncode == 0
+        and done.stdout.strip() == f"removed: {config}/cli-plugins/docker-doctor"
+    )
     assert not (config / "cli-plugins" / "docker-doctor").exists()
     assert "doctor*" not in docker(docker_cli, "--help", config=config).stdout
     again = doctor("plugin", "uninstall", env={"DOCKER_CONFIG": str(config)})
@@ -106,15 +131,26 @@ def test_uninstall_removes_the_link_and_the_cli_no_longer_lists_it(docker_cli, c
 def test_installing_again_through_the_docker_cli_keeps_the_link_working(docker_cli, config):
     link = config / "cli-plugins" / "docker-doctor"
     target = os.readlink(link)
-    done = docker(docker_cli, "doctor", "plugin", "install", config=config)  # argv[0] is the link itself
-    assert done.returncode == 0 and done.stdout.startswith("already installed"), done.stdout + done.stderr
+    done = docker(
+        docker_cli, "doctor", "plugin", "install", config=config
+    )  # argv[0] is the link itself
+    assert done.returncode == 0 and done.stdout.startswith("already installed"), (
+        done.stdout + done.stderr
+    )
     assert os.readlink(link) == target
-    assert docker(docker_cli, "doctor", "--version", config=config).stdout.strip() == f"docker-doctor {__version__}"
+    assert (
+        docker(docker_cli, "doctor", "--version", config=config).stdout.strip()
+        == f"docker-doctor {__version__}"
+    )
 
 
 def test_the_docker_clis_debug_option_reaches_the_plugin(docker_cli, config):
-    done = docker(docker_cli, "--debug", "doctor", "explain", "NOTHING_ON_PORT", "--json", config=config)
-    assert done.returncode == 0 and json.loads(done.stdout)["code"] == "NOTHING_ON_PORT", done.stderr
+    done = docker(
+        docker_cli, "--debug", "doctor", "explain", "NOTHING_ON_PORT", "--json", config=config
+    )
+    assert done.returncode == 0 and json.loads(done.stdout)["code"] == "NOTHING_ON_PORT", (
+        done.stderr
+    )
 
 
 def test_install_and_uninstall_leave_a_link_of_someone_else_alone(tmp_path):
@@ -130,7 +166,11 @@ def test_install_and_uninstall_leave_a_link_of_someone_else_alone(tmp_path):
 def test_a_plugin_directory_that_is_a_file_is_one_line(tmp_path):
     (tmp_path / "cli-plugins").write_text("")
     done = doctor("plugin", "install", env={"DOCKER_CONFIG": str(tmp_path)})
-    assert done.returncode == 3 and len(done.stderr.splitlines()) == 1 and "internal error" not in done.stderr
+    assert (
+        done.returncode == 3
+        and len(done.stderr.splitlines()) == 1
+        and "internal error" not in done.stderr
+    )
 
 
 def test_install_refuses_to_replace_a_file_it_did_not_make(tmp_path):
@@ -142,7 +182,9 @@ def test_install_refuses_to_replace_a_file_it_did_not_make(tmp_path):
     assert (plugins / "docker-doctor").read_text() == "#!/bin/sh\n"
 
 
-def test_the_docker_cli_passes_its_global_options_and_they_are_honoured(docker_cli, config, tmp_path):
+def test_the_docker_cli_passes_its_global_options_and_they_are_honoured(
+    docker_cli, config, tmp_path
+):
     # -H: an engine socket that does not exist; the error must name it.
     nowhere = tmp_path / "no-engine.sock"
     done = docker(docker_cli, "-H", f"unix://{nowhere}", "doctor", "localhost:8080", config=config)
@@ -150,19 +192,37 @@ def test_the_docker_cli_passes_its_global_options_and_they_are_honoured(docker_c
     # --context and --config: a context made by the docker CLI itself, in a configuration
     # directory that only --config names.
     context_sock = tmp_path / "context-engine.sock"
-    made = docker(docker_cli, "context", "create", "elsewhere", "--docker", f"host=unix://{context_sock}",
-                  config=config)
+    made = docker(
+        docker_cli,
+        "context",
+        "create",
+        "elsewhere",
+        "--docker",
+        f"host=unix://{context_sock}",
+        config=config,
+    )
     assert made.returncode == 0, made.stderr
-    env_without_config = {k: v for k, v in environment().items() if k not in ("DOCKER_CONFIG", "DOCKER_HOST")}
-    done = subprocess.run([docker_cli, "--config", str(config), "--context", "elsewhere", "doctor", "8080"],
-                          capture_output=True, text=True, timeout=60, env=env_without_config)
+    env_without_config = {
+        k: v for k, v in environment().items() if k not in ("DOCKER_CONFIG", "DOCKER_HOST")
+    }
+    done = subprocess.run(
+        [docker_cli, "--config", str(config), "--context", "elsewhere", "doctor", "8080"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env_without_config,
+    )
     assert done.returncode == 3 and f"no socket at {context_sock}" in done.stderr, done.stderr
 
 
 def _comparable(report: dict) -> dict:
-    return {"target": report["target"], "vantage": report["vantage"], "verdict": report["verdict"],
-            "findings": [(f["code"], f["hop"], f["evidence"]) for f in report["findings"]],
-            "path": [(h["hop"], h["status"]) for h in report["path"]]}
+    return {
+        "target": report["target"],
+        "vantage": report["vantage"],
+        "verdict": report["verdict"],
+        "findings": [(f["code"], f["hop"], f["evidence"]) for f in report["findings"]],
+        "path": [(h["hop"], h["status"]) for h in report["path"]],
+    }
 
 
 def test_docker_doctor_gives_the_same_report_as_docker_doctor(docker_cli, config, stage):
@@ -187,4 +247,6 @@ def test_the_docker_cli_delegates_completion_to_the_plugin(config, all_clients):
 
 
 def test_the_command_the_tests_run_is_what_the_plugin_links_to(config):
-    assert Path(os.readlink(config / "cli-plugins" / "docker-doctor")) == Path(command()[0]).absolute()
+    assert (
+        Path(os.readlink(config / "cli-plugins" / "docker-doctor")) == Path(command()[0]).absolute()
+    )

@@ -44,37 +44,57 @@ def published(stage):
 def test_healthy_port_is_reachable_from_outside_through_every_chain(published):
     _, client, port = published
     status, report = run_doctor(f"{client.host_address}:{port}")
-    assert (report["vantage"], report["verdict"], report["findings"], status) == ("external", "reachable", [], 0)
-    assert [hop(report, h)["status"] for h in ("raw-prerouting", "nat-dnat", "filter-forward")] == ["ok"] * 3
+    assert (report["vantage"], report["verdict"], report["findings"], status) == (
+        "external",
+        "reachable",
+        [],
+        0,
+    )
+    assert [hop(report, h)["status"] for h in ("raw-prerouting", "nat-dnat", "filter-forward")] == [
+        "ok"
+    ] * 3
     assert "DNAT --to-destination" in hop(report, "nat-dnat")["detail"]
 
 
 def test_ip_forward_turned_off_after_the_engine_started(stage, published):
     _, client, port = published
-    stage.change_host(("sysctl", "-qw", "net.ipv4.ip_forward=0"), ("sysctl", "-qw", "net.ipv4.ip_forward=1"))
+    stage.change_host(
+        ("sysctl", "-qw", "net.ipv4.ip_forward=0"), ("sysctl", "-qw", "net.ipv4.ip_forward=1")
+    )
     assert client.connect(client.host_address, port) == "timeout"
     status, report = run_doctor(f"{client.host_address}:{port}")
-    assert (report["verdict"], first(report)["code"], status) == ("unreachable", "IP_FORWARD_DISABLED", 1)
+    assert (report["verdict"], first(report)["code"], status) == (
+        "unreachable",
+        "IP_FORWARD_DISABLED",
+        1,
+    )
     assert hop(report, "filter-forward")["status"] == "broken"
 
 
 def test_docker_user_drop_on_the_original_port(stage, published):
     _, client, port = published
     rule = ["-p", "tcp", "-m", "conntrack", "--ctorigdstport", str(port), "-j", "DROP"]
-    stage.change_host(("iptables", "-I", "DOCKER-USER", *rule), ("iptables", "-D", "DOCKER-USER", *rule))
+    stage.change_host(
+        ("iptables", "-I", "DOCKER-USER", *rule), ("iptables", "-D", "DOCKER-USER", *rule)
+    )
     assert client.connect(client.host_address, port) == "timeout"
     status, report = run_doctor(f"{client.host_address}:{port}")
     finding = first(report)
     assert (report["verdict"], finding["code"], status) == ("unreachable", "FIREWALL_DROP", 1)
     assert finding["hop"] == "filter-forward"
-    assert finding["evidence"][0]["value"] == f"filter DOCKER-USER rule 1: -p tcp -m conntrack --ctorigdstport {port} " \
-                                              "-j DROP"
+    assert (
+        finding["evidence"][0]["value"]
+        == f"filter DOCKER-USER rule 1: -p tcp -m conntrack --ctorigdstport {port} "
+        "-j DROP"
+    )
     assert any("--ctorigdstport" in c for c in finding["fix"]["commands"])
 
 
 def test_reject_at_the_top_of_forward(stage, published):
     _, client, port = published
-    stage.change_host(("iptables", "-I", "FORWARD", "-j", "REJECT"), ("iptables", "-D", "FORWARD", "-j", "REJECT"))
+    stage.change_host(
+        ("iptables", "-I", "FORWARD", "-j", "REJECT"), ("iptables", "-D", "FORWARD", "-j", "REJECT")
+    )
     assert client.connect(client.host_address, port) == "refused"
     status, report = run_doctor(f"{client.host_address}:{port}")
     assert (report["verdict"], first(report)["code"], status) == ("unreachable", "FIREWALL_DROP", 1)
@@ -84,22 +104,34 @@ def test_reject_at_the_top_of_forward(stage, published):
 def test_per_port_accept_deleted(stage, published):
     web, client, port = published
     address = stage.inspect(web, "{{.NetworkSettings.IPAddress}}")
-    accept = next(line for line in stage.iptables_rules("filter", "DOCKER") if f"-d {address}/32" in line)
+    accept = next(
+        line for line in stage.iptables_rules("filter", "DOCKER") if f"-d {address}/32" in line
+    )
     spec = accept.split()[2:]  # "-A DOCKER ..." -> the rule
     # Engine 20.10 leaves FORWARD's policy as it found it; hosts where it enabled forwarding have DROP.
-    stage.change_host(("iptables", "-P", "FORWARD", "DROP"), ("iptables", "-P", "FORWARD", "ACCEPT"))
+    stage.change_host(
+        ("iptables", "-P", "FORWARD", "DROP"), ("iptables", "-P", "FORWARD", "ACCEPT")
+    )
     stage.change_host(("iptables", "-D", "DOCKER", *spec), ("iptables", "-A", "DOCKER", *spec))
     assert client.connect(client.host_address, port) == "timeout"
     status, report = run_doctor(f"{client.host_address}:{port}")
-    assert (report["verdict"], first(report)["code"], status) == ("unreachable", "DOCKER_RULES_MISSING", 1)
+    assert (report["verdict"], first(report)["code"], status) == (
+        "unreachable",
+        "DOCKER_RULES_MISSING",
+        1,
+    )
     assert "restart" in first(report)["fix"]["commands"][0]
 
 
-@pytest.mark.skipif(not shutil.which("iptables-legacy"), reason="needs iptables-legacy (Debian's iptables has it)")
+@pytest.mark.skipif(
+    not shutil.which("iptables-legacy"), reason="needs iptables-legacy (Debian's iptables has it)"
+)
 def test_both_iptables_backends_populated(stage, published):
     _, client, port = published
     rule = ["-p", "tcp", "--dport", "80", "-j", "DROP"]  # after DNAT: the container port
-    stage.change_host(("iptables-legacy", "-I", "FORWARD", *rule), ("iptables-legacy", "-D", "FORWARD", *rule))
+    stage.change_host(
+        ("iptables-legacy", "-I", "FORWARD", *rule), ("iptables-legacy", "-D", "FORWARD", *rule)
+    )
     assert client.connect(client.host_address, port) == "timeout"
     status, report = run_doctor(f"{client.host_address}:{port}")
     codes = [f["code"] for f in report["findings"]]
@@ -114,7 +146,11 @@ def test_loopback_only_publish_reached_through_ipv6_localhost(stage):
     status, report = run_doctor(f"127.0.0.1:{port}")
     assert (report["verdict"], status) == ("reachable", 0)
     status, report = run_doctor(f"[::1]:{port}")
-    assert (report["verdict"], first(report)["code"], status) == ("unreachable", "IPV6_LOCALHOST_MISMATCH", 1)
+    assert (report["verdict"], first(report)["code"], status) == (
+        "unreachable",
+        "IPV6_LOCALHOST_MISMATCH",
+        1,
+    )
 
 
 def test_direct_routing_to_a_container_address(stage):
@@ -126,16 +162,27 @@ def test_direct_routing_to_a_container_address(stage):
     status, report = run_doctor(f"{address}:80", "--from", "external")
     if engine_28():
         assert outcome == "timeout"
-        assert (report["verdict"], first(report)["code"], status) == ("unreachable", "DIRECT_ROUTING_BLOCKED", 1)
-        assert first(report)["evidence"][0]["value"].startswith("raw PREROUTING rule 1: -d " + address)
+        assert (report["verdict"], first(report)["code"], status) == (
+            "unreachable",
+            "DIRECT_ROUTING_BLOCKED",
+            1,
+        )
+        assert first(report)["evidence"][0]["value"].startswith(
+            "raw PREROUTING rule 1: -d " + address
+        )
     else:  # Engine 20.10 routes to containers; its FORWARD policy decides
         assert outcome == "connected"
         assert (report["verdict"], status) == ("reachable", 0)
 
 
 def netns_left() -> list[str]:
-    return [line for line in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split("\n")
-            if line.startswith("ddx-")]
+    return [
+        line
+        for line in subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True
+        ).stdout.split("\n")
+        if line.startswith("ddx-")
+    ]
 
 
 @pytest.mark.standalone
@@ -151,12 +198,17 @@ def test_probe_external_sees_a_syn_ack_and_the_capture_sees_the_container_answer
 
 def test_probe_external_tells_silence_from_icmp(stage, published):
     _, client, port = published
-    stage.change_host(("iptables", "-I", "DOCKER-USER", "-j", "DROP"), ("iptables", "-D", "DOCKER-USER", "-j", "DROP"))
+    stage.change_host(
+        ("iptables", "-I", "DOCKER-USER", "-j", "DROP"),
+        ("iptables", "-D", "DOCKER-USER", "-j", "DROP"),
+    )
     status, report = run_doctor(f"{client.host_address}:{port}", "--probe-external")
     outside = next(p for p in report["probes"] if p["name"] == "live:outside")
     assert (report["verdict"], first(report)["code"]) == ("unreachable", "FIREWALL_DROP")
     assert "silence" in outside["detail"] and "never reached" in outside["detail"]
-    stage.change_host(("iptables", "-I", "FORWARD", "-j", "REJECT"), ("iptables", "-D", "FORWARD", "-j", "REJECT"))
+    stage.change_host(
+        ("iptables", "-I", "FORWARD", "-j", "REJECT"), ("iptables", "-D", "FORWARD", "-j", "REJECT")
+    )
     status, report = run_doctor(f"{client.host_address}:{port}", "--probe-external")
     outside = next(p for p in report["probes"] if p["name"] == "live:outside")
     assert "ICMP 3/3 (port unreachable)" in outside["detail"]
@@ -181,8 +233,10 @@ def test_the_outside_client_is_removed_even_on_ctrl_c():
 
     with pytest.raises(KeyboardInterrupt):
         with OutsideClient(()) as client:
-            assert client.namespace in subprocess.run(["ip", "netns", "list"], capture_output=True,
-                                                      text=True).stdout
+            assert (
+                client.namespace
+                in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+            )
             raise KeyboardInterrupt
     assert netns_left() == []
 
@@ -190,15 +244,22 @@ def test_the_outside_client_is_removed_even_on_ctrl_c():
 def test_a_foreign_nftables_chain_with_drop_policy_on_forward(stage, published):
     _, client, port = published
     table = stage.prefix.replace("-", "_")
-    stage.change_host(("nft", f"add table inet {table}; add chain inet {table} forward "
-                              "{ type filter hook forward priority 0; policy drop; }"),
-                      ("nft", "delete", "table", "inet", table))
+    stage.change_host(
+        (
+            "nft",
+            f"add table inet {table}; add chain inet {table} forward "
+            "{ type filter hook forward priority 0; policy drop; }",
+        ),
+        ("nft", "delete", "table", "inet", table),
+    )
     assert client.connect(client.host_address, port) == "timeout"
     status, report = run_doctor(f"{client.host_address}:{port}")
     finding = first(report)
     assert (report["verdict"], finding["code"], status) == ("unreachable", "FIREWALL_DROP", 1)
     assert finding["evidence"][0]["value"] == f"nft inet {table} forward policy drop"
-    assert any(c.startswith(f"nft insert rule inet {table} forward") for c in finding["fix"]["commands"])
+    assert any(
+        c.startswith(f"nft insert rule inet {table} forward") for c in finding["fix"]["commands"]
+    )
 
 
 def test_input_chain_for_a_host_network_container(stage):
@@ -212,4 +273,7 @@ def test_input_chain_for_a_host_network_container(stage):
     status, report = run_doctor(f"{client.host_address}:{port}")
     assert (report["verdict"], first(report)["code"], status) == ("unreachable", "FIREWALL_DROP", 1)
     assert first(report)["hop"] == "filter-input"
-    assert first(report)["evidence"][0]["value"] == f"filter INPUT rule 1: -p tcp -m tcp --dport {port} -j DROP"
+    assert (
+        first(report)["evidence"][0]["value"]
+        == f"filter INPUT rule 1: -p tcp -m tcp --dport {port} -j DROP"
+    )

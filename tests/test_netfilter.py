@@ -10,8 +10,15 @@ from doctor.firewall.nftables import evaluate, parse_ruleset
 from doctor.snapshot import artifacts as a
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "snapshots"
-OUTSIDE = Packet("tcp", "192.0.2.2", 8080, "eth0", local_dst=True, docker_subnets=("172.17.0.0/16",),
-                 not_in=("docker0", "lo"))
+OUTSIDE = Packet(
+    "tcp",
+    "192.0.2.2",
+    8080,
+    "eth0",
+    local_dst=True,
+    docker_subnets=("172.17.0.0/16",),
+    not_in=("docker0", "lo"),
+)
 
 ENGINE_20 = """*filter
 :INPUT ACCEPT [0:0]
@@ -39,14 +46,23 @@ def test_iptables_dnat_then_the_per_port_accept():
     assert nat.dnat == ("172.17.0.2", 80) and nat.rule.chain == "DOCKER"
     forwarded = after_dnat(OUTSIDE, nat.dnat)
     from dataclasses import replace
+
     decision = traverse(rules, "filter", "FORWARD", replace(forwarded, out_iface="docker0"))
-    assert (decision.verdict, decision.rule.chain, decision.rule.position) == ("accept", "DOCKER", 1)
+    assert (decision.verdict, decision.rule.chain, decision.rule.position) == (
+        "accept",
+        "DOCKER",
+        1,
+    )
 
 
 def test_an_unjudgeable_match_before_a_drop_is_unknown_not_a_guess():
-    rules = parse_iptables_save(ENGINE_20.replace("-A DOCKER-USER -j RETURN",
-                                                  "-A DOCKER-USER -m set --match-set blocklist src -j DROP"))
+    rules = parse_iptables_save(
+        ENGINE_20.replace(
+            "-A DOCKER-USER -j RETURN", "-A DOCKER-USER -m set --match-set blocklist src -j DROP"
+        )
+    )
     from dataclasses import replace
+
     packet = replace(after_dnat(OUTSIDE, ("172.17.0.2", 80)), out_iface="docker0")
     decision = traverse(rules, "filter", "FORWARD", packet)
     assert decision.verdict == "unknown" and "-m set" in decision.detail
@@ -54,52 +70,125 @@ def test_an_unjudgeable_match_before_a_drop_is_unknown_not_a_guess():
 
 
 def test_goto_and_policy():
-    rules = parse_iptables_save("*filter\n:FORWARD DROP [0:0]\n:X - [0:0]\n-A FORWARD -g X\n-A FORWARD -j ACCEPT\n"
-                                "COMMIT\n")
+    rules = parse_iptables_save(
+        "*filter\n:FORWARD DROP [0:0]\n:X - [0:0]\n-A FORWARD -g X\n-A FORWARD -j ACCEPT\nCOMMIT\n"
+    )
     decision = traverse(rules, "filter", "FORWARD", OUTSIDE)
-    assert (decision.verdict, decision.rule, decision.policy) == ("drop", None, "DROP")  # a goto never returns
+    assert (decision.verdict, decision.rule, decision.policy) == (
+        "drop",
+        None,
+        "DROP",
+    )  # a goto never returns
 
 
 def test_engine_29_nftables_tables_walk_like_the_kernel():
     ruleset = parse_ruleset((FIXTURES / "engine29-nftables-healthy" / a.NFT_RULESET).read_text())
     nat = evaluate(ruleset, "prerouting", OUTSIDE, nat=True)
-    assert nat.dnat is not None and nat.rule.text.startswith('iifname != "docker0" tcp dport 8080 dnat to')
+    assert nat.dnat is not None and nat.rule.text.startswith(
+        'iifname != "docker0" tcp dport 8080 dnat to'
+    )
     from dataclasses import replace
+
     forwarded = replace(after_dnat(OUTSIDE, nat.dnat), out_iface="docker0")
     assert evaluate(ruleset, "forward", forwarded).verdict == "accept"
-    direct = Packet("tcp", nat.dnat[0], 80, None, docker_subnets=("172.17.0.0/16",), not_in=("docker0", "lo"))
+    direct = Packet(
+        "tcp", nat.dnat[0], 80, None, docker_subnets=("172.17.0.0/16",), not_in=("docker0", "lo")
+    )
     blocked = evaluate(ruleset, "prerouting", direct, raw=True)
     assert blocked.verdict == "drop" and 'comment "DROP DIRECT ACCESS"' in blocked.rule.text
 
 
 def test_loops_end_as_unknown_not_hang():
-    rules = parse_iptables_save("*filter\n:FORWARD ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n-A FORWARD -g A\n"
-                                "-A A -g B\n-A B -g A\nCOMMIT\n")
+    rules = parse_iptables_save(
+        "*filter\n:FORWARD ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n-A FORWARD -g A\n"
+        "-A A -g B\n-A B -g A\nCOMMIT\n"
+    )
     assert traverse(rules, "filter", "FORWARD", OUTSIDE).verdict == "unknown"
     import json
 
-    loop = parse_ruleset(json.dumps({"nftables": [
-        {"chain": {"family": "inet", "table": "t", "name": "fwd", "hook": "forward", "type": "filter", "prio": 0,
-                   "policy": "accept"}},
-        {"chain": {"family": "inet", "table": "t", "name": "a"}},
-        {"rule": {"family": "inet", "table": "t", "chain": "fwd", "expr": [{"jump": {"target": "a"}}]}},
-        {"rule": {"family": "inet", "table": "t", "chain": "a", "expr": [{"jump": {"target": "a"}}]}}]}))
+    loop = parse_ruleset(
+        json.dumps(
+            {
+                "nftables": [
+                    {
+                        "chain": {
+                            "family": "inet",
+                            "table": "t",
+                            "name": "fwd",
+                            "hook": "forward",
+                            "type": "filter",
+                            "prio": 0,
+                            "policy": "accept",
+                        }
+                    },
+                    {"chain": {"family": "inet", "table": "t", "name": "a"}},
+                    {
+                        "rule": {
+                            "family": "inet",
+                            "table": "t",
+                            "chain": "fwd",
+                            "expr": [{"jump": {"target": "a"}}],
+                        }
+                    },
+                    {
+                        "rule": {
+                            "family": "inet",
+                            "table": "t",
+                            "chain": "a",
+                            "expr": [{"jump": {"target": "a"}}],
+                        }
+                    },
+                ]
+            }
+        )
+    )
     assert evaluate(loop, "forward", OUTSIDE).verdict == "unknown"
 
 
 def nft(*rules, policy="drop"):
     import json
 
-    items = [{"chain": {"family": "inet", "table": "t", "name": "fwd", "hook": "forward", "type": "filter",
-                        "prio": 0, "policy": policy}}]
-    items += [{"rule": {"family": "inet", "table": "t", "chain": "fwd", "expr": expr}} for expr in rules]
+    items = [
+        {
+            "chain": {
+                "family": "inet",
+                "table": "t",
+                "name": "fwd",
+                "hook": "forward",
+                "type": "filter",
+                "prio": 0,
+                "policy": policy,
+            }
+        }
+    ]
+    items += [
+        {"rule": {"family": "inet", "table": "t", "chain": "fwd", "expr": expr}} for expr in rules
+    ]
     return parse_ruleset(json.dumps({"nftables": items}))
 
 
 def test_nft_return_from_a_base_chain_meets_its_policy_and_named_sets_are_not_guessed():
     assert evaluate(nft([{"return": None}]), "forward", OUTSIDE).verdict == "drop"
-    in_set = {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@blocked"}}
-    assert evaluate(nft([in_set, {"drop": None}], policy="accept"), "forward", OUTSIDE).verdict == "unknown"
+    in_set = {
+        "match": {
+            "op": "==",
+            "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+            "right": "@blocked",
+        }
+    }
+    assert (
+        evaluate(nft([in_set, {"drop": None}], policy="accept"), "forward", OUTSIDE).verdict
+        == "unknown"
+    )
     # ...but a later match that is surely false rules the rule out.
-    port = {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}
-    assert evaluate(nft([in_set, port, {"drop": None}], policy="accept"), "forward", OUTSIDE).verdict == "accept"
+    port = {
+        "match": {
+            "op": "==",
+            "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+            "right": 22,
+        }
+    }
+    assert (
+        evaluate(nft([in_set, port, {"drop": None}], policy="accept"), "forward", OUTSIDE).verdict
+        == "accept"
+    )

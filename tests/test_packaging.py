@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Where each source folder lands in the wheel: probes/ and rules/ must not be top-level
 # packages there (PyPI's `probes` and `rules` own those names).
 INSTALLED_AS = {"doctor": "doctor", "probes": "doctor/probes", "rules": "doctor/rules"}
-NOT_SHIPPED = shutil.ignore_patterns(".git", ".venv", "build", "dist", "__pycache__", "*.pyc", "*.egg-info")
+NOT_SHIPPED = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "__pycache__", "*.pyc", "*.egg-info"
+)
 
 
 def shipped_files() -> list[str]:
@@ -35,11 +37,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[zipfile.ZipFile, ta
     the tree (so that the build writes nothing into the checkout)."""
     work = tmp_path_factory.mktemp("build")
     shutil.copytree(ROOT, work / "src", ignore=NOT_SHIPPED)
-    done = subprocess.run([sys.executable, "-m", "build", "--outdir", str(work / "dist"), str(work / "src")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(work / "dist"), str(work / "src")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    wheel, = (work / "dist").glob("*.whl")
-    sdist, = (work / "dist").glob("*.tar.gz")
+    (wheel,) = (work / "dist").glob("*.whl")
+    (sdist,) = (work / "dist").glob("*.tar.gz")
     return zipfile.ZipFile(wheel), tarfile.open(sdist)
 
 
@@ -64,8 +70,13 @@ def test_the_wheel_installs_nothing_but_doctor(built):
 def test_the_sdist_carries_the_test_suite(built):
     _, sdist = built
     names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
-    assert {"setup.py", "pyproject.toml", "tests/conftest.py", "tests/staging.py",
-            "fixtures/snapshots/healthy/manifest.json"} <= names
+    assert {
+        "setup.py",
+        "pyproject.toml",
+        "tests/conftest.py",
+        "tests/staging.py",
+        "fixtures/snapshots/healthy/manifest.json",
+    } <= names
 
 
 def test_the_suite_imports_the_installed_package_not_the_checkout():
@@ -73,5 +84,7 @@ def test_the_suite_imports_the_installed_package_not_the_checkout():
 
     site_packages = Path(sysconfig.get_paths()["purelib"]).resolve()
     assert Path(doctor.__file__).resolve().is_relative_to(site_packages), (
-        f"doctor is imported from {doctor.__file__}: run the suite with scripts/test, which installs the wheel")
+        f"doctor is imported from {doctor.__file__}: run the suite with scripts/test, which "
+        "installs the wheel"
+    )
     assert str(ROOT) not in {str(Path(p or ".").resolve()) for p in sys.path}

@@ -13,12 +13,21 @@ from doctor.collect.engine_api import resolve_endpoint
 from doctor.facts.build import build_facts
 from doctor.plugin.manager import load_plugins
 
-LINUX_HOST_PROBES = {"container-listeners", "container-files", "iptables", "nftables", "sysctl", "routes"}
+LINUX_HOST_PROBES = {
+    "container-listeners",
+    "container-files",
+    "iptables",
+    "nftables",
+    "sysctl",
+    "routes",
+}
 
 
 @pytest.mark.parametrize("system", ["darwin", "win32"])
 def test_on_macos_and_windows_linux_host_probes_are_skipped_with_a_reason(system, monkeypatch):
-    probes = load_plugins().probes  # imported first: psutil picks its backend by sys.platform at import
+    probes = (
+        load_plugins().probes
+    )  # imported first: psutil picks its backend by sys.platform at import
     monkeypatch.setattr(sys, "platform", system)
     snapshot, _ = collect(probes, time.monotonic() + 10, resolve_endpoint())
     runs = {p.name: p for p in snapshot.probes}
@@ -36,7 +45,9 @@ def test_a_desktop_endpoint_on_linux_skips_what_the_vm_hides(monkeypatch, tmp_pa
     snapshot, _ = collect(load_plugins().probes, time.monotonic() + 10, resolve_endpoint())
     runs = {p.name: p for p in snapshot.probes}
     for name in ("iptables", "nftables", "sysctl", "routes"):
-        assert runs[name].status == "skipped" and "Docker Desktop's VM" in runs[name].detail, runs[name]
+        assert runs[name].status == "skipped" and "Docker Desktop's VM" in runs[name].detail, runs[
+            name
+        ]
     assert runs["host-sockets"].status == "ok"
 
 
@@ -44,10 +55,25 @@ def test_platform_detection_from_facts():
     from doctor.facts.platform import detect
 
     assert detect("Docker Desktop", "6.10.14-linuxkit", (), "24.1.0", (), "").kind == "desktop"
-    assert detect("Ubuntu", "6.8", ("name=seccomp", "name=rootless"), "6.8", (), "").kind == "rootless"
-    wsl = detect("Ubuntu 24.04.1 LTS", "5.15.167.4-microsoft-standard-WSL2", (),
-                 "5.15.167.4-microsoft-standard-WSL2", ("lo", "eth0"), "")
+    assert (
+        detect("Ubuntu", "6.8", ("name=seccomp", "name=rootless"), "6.8", (), "").kind == "rootless"
+    )
+    wsl = detect(
+        "Ubuntu 24.04.1 LTS",
+        "5.15.167.4-microsoft-standard-WSL2",
+        (),
+        "5.15.167.4-microsoft-standard-WSL2",
+        ("lo", "eth0"),
+        "",
+    )
     assert (wsl.kind, wsl.wsl_mode) == ("wsl2", "nat")
-    assert detect("Ubuntu", "x", (), "5.15.167.4-microsoft-standard-WSL2", ("lo", "eth0", "loopback0"),
-                  "").wsl_mode == "mirrored"
-    assert detect("Debian GNU/Linux 12 (bookworm)", "6.1", (), "6.1", ("eth0",), "default").kind == "linux"
+    assert (
+        detect(
+            "Ubuntu", "x", (), "5.15.167.4-microsoft-standard-WSL2", ("lo", "eth0", "loopback0"), ""
+        ).wsl_mode
+        == "mirrored"
+    )
+    assert (
+        detect("Debian GNU/Linux 12 (bookworm)", "6.1", (), "6.1", ("eth0",), "default").kind
+        == "linux"
+    )

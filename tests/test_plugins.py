@@ -19,7 +19,12 @@ GROUP = "docker_doctor"
 
 def test_builtins_are_found_through_the_entry_point_group():
     loaded = plugins.load_plugins()
-    assert {p.name for p in loaded.probes} >= {"engine", "host-sockets", "container-listeners", "iptables"}
+    assert {p.name for p in loaded.probes} >= {
+        "engine",
+        "host-sockets",
+        "container-listeners",
+        "iptables",
+    }
     assert "APP_BOUND_TO_LOOPBACK" in {code for r in loaded.rules for code in r.codes}
     assert loaded.failures == []
 
@@ -46,8 +51,11 @@ def test_plugins_that_fail_to_load_or_answer_are_listed(with_bad_plugins):
 def test_hanging_and_crashing_probes_become_could_not_check(with_bad_plugins):
     loaded = plugins.load_plugins()
     started = time.monotonic()
-    snapshot, _ = collect([p for p in loaded.probes if p.name in ("hangs", "crashes", "sysctl")],
-                          time.monotonic() + 5, resolve_endpoint())
+    snapshot, _ = collect(
+        [p for p in loaded.probes if p.name in ("hangs", "crashes", "sysctl")],
+        time.monotonic() + 5,
+        resolve_endpoint(),
+    )
     assert time.monotonic() - started < 2
     status = {p.name: (p.status, p.detail) for p in snapshot.probes}
     assert status["hangs"][0] == "timeout"
@@ -58,7 +66,9 @@ def test_hanging_and_crashing_probes_become_could_not_check(with_bad_plugins):
 def test_hanging_and_crashing_rules_become_could_not_check(with_bad_plugins, tmp_path):
     snapshot = Snapshot.read(_example_snapshot())
     started = time.monotonic()
-    report = diagnose(parse_target("localhost:8080"), Options(live=False), snapshot, plugins.load_plugins())
+    report = diagnose(
+        parse_target("localhost:8080"), Options(live=False), snapshot, plugins.load_plugins()
+    )
     assert time.monotonic() - started < 5
     runs = {p.name: p.status for p in report.probes}
     assert runs["rule:hangs"] == "timeout" and runs["rule:crashes"] == "failed"

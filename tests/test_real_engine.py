@@ -30,13 +30,27 @@ def errors(report):
 def test_healthy_published_port_is_reachable_in_every_target_form(stage):
     port = stage.free_port()
     web = stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
-    for target in (f"localhost:{port}", f"127.0.0.1:{port}", f":{port}", str(port),
-                   f"http://localhost:{port}/index.html", f"[::1]:{port}", web, f"{web}:80"):
+    for target in (
+        f"localhost:{port}",
+        f"127.0.0.1:{port}",
+        f":{port}",
+        str(port),
+        f"http://localhost:{port}/index.html",
+        f"[::1]:{port}",
+        web,
+        f"{web}:80",
+    ):
         status, report = run_doctor(target)
         assert (report["verdict"], errors(report), status) == ("reachable", [], 0), target
     status, report = run_doctor(f"localhost:{port}")
-    assert report["target"] == {"input": f"localhost:{port}", "kind": "port", "host": "localhost",
-                                "port": port, "protocol": "tcp", "container": None}
+    assert report["target"] == {
+        "input": f"localhost:{port}",
+        "kind": "port",
+        "host": "localhost",
+        "port": port,
+        "protocol": "tcp",
+        "container": None,
+    }
     assert report["doctor"]["verdicts"] == {"static": "reachable", "live": "reachable"}
     hops = {h["hop"]: h["status"] for h in report["path"]}
     assert hops["host-listener"] == hops["container-listener"] == "ok"
@@ -53,7 +67,11 @@ def test_port_not_published(stage):
     port = stage.free_port()
     web = stage.run("web", "--expose", str(port), cmd=[*HTTPD, str(port)], wait_port=port)
     status, report = run_doctor(f"localhost:{port}")
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "PORT_NOT_PUBLISHED", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "PORT_NOT_PUBLISHED",
+        1,
+    )
     fix = report["findings"][0]["fix"]
     assert f"-p {port}:{port}" in fix["summary"] and any(web in c for c in fix["commands"])
 
@@ -62,15 +80,25 @@ def test_published_port_mismatch(stage):
     port = stage.free_port()
     web = stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "3000"], wait_port=3000)
     status, report = run_doctor(f"localhost:{port}")
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "PUBLISHED_PORT_MISMATCH", 1)
-    assert any(f"-p {port}:3000" in c and web in c for c in report["findings"][0]["fix"]["commands"])
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "PUBLISHED_PORT_MISMATCH",
+        1,
+    )
+    assert any(
+        f"-p {port}:3000" in c and web in c for c in report["findings"][0]["fix"]["commands"]
+    )
 
 
 def test_app_bound_to_loopback(stage):
     port = stage.free_port()
     stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "127.0.0.1:80"], wait_port=80)
     status, report = run_doctor(f"localhost:{port}")
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "APP_BOUND_TO_LOOPBACK", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "APP_BOUND_TO_LOOPBACK",
+        1,
+    )
     evidence = report["findings"][0]["evidence"][0]
     assert evidence["value"] == ["tcp 127.0.0.1:80"]
     listener_hop = next(h for h in report["path"] if h["hop"] == "container-listener")
@@ -81,7 +109,11 @@ def test_protocol_mismatch_udp_service_published_as_tcp(stage):
     port = stage.free_port()
     stage.run("dns", "-p", f"{port}:5353", cmd=["udp-listener", "5353"], wait_port="5353/udp")
     status, report = run_doctor(f"localhost:{port}")
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "PROTOCOL_MISMATCH", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "PROTOCOL_MISMATCH",
+        1,
+    )
     assert any(f"{port}:5353/udp" in c for c in report["findings"][0]["fix"]["commands"])
 
 
@@ -89,7 +121,11 @@ def test_protocol_mismatch_udp_request_to_a_tcp_publish(stage):
     port = stage.free_port()
     stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
     status, report = run_doctor(f"{port}/udp")
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "PROTOCOL_MISMATCH", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "PROTOCOL_MISMATCH",
+        1,
+    )
 
 
 def test_udp_service_published_as_udp_is_reachable(stage):
@@ -101,10 +137,16 @@ def test_udp_service_published_as_udp_is_reachable(stage):
 
 def test_container_not_running(stage):
     port = stage.free_port()
-    web = stage.run("web", "-p", f"{port}:80", cmd=["sh", "-c", "echo boom: config missing; exit 3"])
+    web = stage.run(
+        "web", "-p", f"{port}:80", cmd=["sh", "-c", "echo boom: config missing; exit 3"]
+    )
     subprocess.run(["docker", "wait", web], check=True, capture_output=True, timeout=30)
     status, report = run_doctor(f"localhost:{port}")
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "CONTAINER_NOT_RUNNING", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "CONTAINER_NOT_RUNNING",
+        1,
+    )
     evidence = {e["fact"]: e["value"] for e in report["findings"][0]["evidence"]}
     assert evidence[f"{web} State"]["ExitCode"] == 3
     assert evidence[f"{web} last log lines"] == ["boom: config missing"]
@@ -112,11 +154,26 @@ def test_container_not_running(stage):
 
 def test_container_unhealthy(stage):
     port = stage.free_port()
-    web = stage.run("web", "-p", f"{port}:80", "--health-cmd", "false", "--health-interval", "1s",
-                    "--health-retries", "1", cmd=[*HTTPD, "80"], wait_port=80)
+    web = stage.run(
+        "web",
+        "-p",
+        f"{port}:80",
+        "--health-cmd",
+        "false",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        cmd=[*HTTPD, "80"],
+        wait_port=80,
+    )
     stage.wait_health(web, "unhealthy")
     status, report = run_doctor(f"localhost:{port}")
-    assert (report["verdict"], first_code(report), status) == ("reachable", "CONTAINER_UNHEALTHY", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "reachable",
+        "CONTAINER_UNHEALTHY",
+        1,
+    )
     assert report["findings"][0]["severity"] == "warning"
 
 
@@ -131,10 +188,19 @@ def test_host_binding_restricted_seen_from_an_outside_client(stage):
 
     status, report = run_doctor(f"{client.host_address}:{port}")
     assert report["vantage"] == "external"
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "HOST_BINDING_RESTRICTED", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "HOST_BINDING_RESTRICTED",
+        1,
+    )
     assert report["findings"][0]["affects"] == ["external"]
     status, report = run_doctor(f"{client.host_address}:{open_port}")
-    assert (report["vantage"], report["verdict"], errors(report), status) == ("external", "reachable", [], 0)
+    assert (report["vantage"], report["verdict"], errors(report), status) == (
+        "external",
+        "reachable",
+        [],
+        0,
+    )
 
 
 def test_port_conflict_names_the_process_holding_the_port(stage):
@@ -143,7 +209,11 @@ def test_port_conflict_names_the_process_holding_the_port(stage):
     stage.create_container("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"])
     status, report = run_doctor(f"localhost:{port}")
     assert (report["verdict"], first_code(report), status) == ("unreachable", "PORT_CONFLICT", 1)
-    sockets = next(e["value"] for e in report["findings"][0]["evidence"] if e["fact"].startswith("host sockets"))
+    sockets = next(
+        e["value"]
+        for e in report["findings"][0]["evidence"]
+        if e["fact"].startswith("host sockets")
+    )
     assert sockets[0]["pid"] == holder.pid
     assert "CONTAINER_NOT_RUNNING" in [f["code"] for f in report["findings"]]
 
@@ -159,9 +229,21 @@ def test_port_conflict_with_another_container(stage):
 
 def test_host_network_publish_ignored(stage):
     port, app_port = stage.free_port(), stage.free_port()
-    stage.run("web", "--network", "host", "-p", f"{port}:80", cmd=[*HTTPD, str(app_port)], wait_port=app_port)
+    stage.run(
+        "web",
+        "--network",
+        "host",
+        "-p",
+        f"{port}:80",
+        cmd=[*HTTPD, str(app_port)],
+        wait_port=app_port,
+    )
     status, report = run_doctor(f"localhost:{port}")
-    assert (report["verdict"], first_code(report), status) == ("unreachable", "HOST_NETWORK_PUBLISH_IGNORED", 1)
+    assert (report["verdict"], first_code(report), status) == (
+        "unreachable",
+        "HOST_NETWORK_PUBLISH_IGNORED",
+        1,
+    )
 
 
 def test_published_on_an_internal_network(stage):
@@ -180,7 +262,10 @@ def test_a_saved_snapshot_replays_to_the_same_findings(stage, tmp_path):
     status, replayed = run_doctor(f"localhost:{port}", "--snapshot", str(tmp_path / "snap"))
     strip = lambda r: [(f["code"], f["hop"], f["evidence"]) for f in r["findings"]]  # noqa: E731
     assert strip(replayed) == strip(live) and status == 1
-    assert replayed["doctor"]["verdicts"] == {"static": live["doctor"]["verdicts"]["static"], "live": None}
+    assert replayed["doctor"]["verdicts"] == {
+        "static": live["doctor"]["verdicts"]["static"],
+        "live": None,
+    }
     assert {p["name"]: p["status"] for p in replayed["probes"]}["live"] == "skipped"
 
 
@@ -200,9 +285,23 @@ def test_without_root_the_root_only_checks_are_skipped_not_silent(stage, monkeyp
 @pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv to drop privileges")
 @pytest.mark.standalone
 def test_permission_denied_on_the_socket_exits_3_with_the_fix(engine):
-    done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-                           *command(), "localhost:8080"], capture_output=True, text=True, timeout=30, cwd="/",
-                          env=environment())
+    done = subprocess.run(
+        [
+            "setpriv",
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            *command(),
+            "localhost:8080",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd="/",
+        env=environment(),
+    )
     if "No module named" in done.stderr:
         pytest.skip(f"the user nobody cannot run {command()[0]}: {done.stderr.strip()}")
     assert done.returncode == 3, done.stderr

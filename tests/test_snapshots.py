@@ -47,7 +47,11 @@ def _artifact(fixture: str, key: str) -> str:
 
 
 def _web(fixture: str):
-    return next(c for c in build_facts(Snapshot.read(FIXTURES / fixture)).containers if c.name.endswith("-web"))
+    return next(
+        c
+        for c in build_facts(Snapshot.read(FIXTURES / fixture)).containers
+        if c.name.endswith("-web")
+    )
 
 
 def test_container_listeners_from_proc_net():
@@ -77,7 +81,9 @@ def test_container_inspect_and_docker_proxy():
     proxies = json.loads(_artifact("healthy", a.PROXIES))
     parsed = [parse_proxy_cmdline(p["pid"], p["argv"]) for p in proxies]
     assert {(p.host_ip, p.host_port, p.container_ip, p.container_port) for p in parsed} == {
-        ("0.0.0.0", 8080, web.attachments[0].ip, 80), ("::", 8080, web.attachments[0].ip, 80)}
+        ("0.0.0.0", 8080, web.attachments[0].ip, 80),
+        ("::", 8080, web.attachments[0].ip, 80),
+    }
 
 
 def test_stopped_container_state_and_log():
@@ -86,16 +92,27 @@ def test_stopped_container_state_and_log():
 
 
 def test_hosts_file():
-    hosts = parse_hosts("127.0.0.1 localhost\n::1 localhost ip6-localhost # comment\n# 10.0.0.1 x\n")
+    hosts = parse_hosts(
+        "127.0.0.1 localhost\n::1 localhost ip6-localhost # comment\n# 10.0.0.1 x\n"
+    )
     assert hosts["localhost"] == ("127.0.0.1", "::1") and "x" not in hosts
 
 
 def test_proc_net_decodes_addresses_and_skips_non_listeners():
-    text = ("  sl  local_address rem_address   st\n"
-            "   0: 0100007F:0050 00000000:0000 0A 0\n"
-            "   1: 00000000:1F90 00000000:0000 0A 0\n"
-            "   2: 0200A8C0:0050 0100A8C0:D431 01 0\n")
-    assert [(l.address, l.port) for l in parse_proc_net(text, "tcp")] == [("127.0.0.1", 80), ("0.0.0.0", 8080)]
-    udp = "  sl  local_address rem_address   st\n   0: 00000000000000000000000000000000:14E9 " \
-          "00000000000000000000000000000000:0000 07 0\n"
-    assert [(l.address, l.port, l.protocol) for l in parse_proc_net(udp, "udp")] == [("::", 5353, "udp")]
+    text = (
+        "  sl  local_address rem_address   st\n"
+        "   0: 0100007F:0050 00000000:0000 0A 0\n"
+        "   1: 00000000:1F90 00000000:0000 0A 0\n"
+        "   2: 0200A8C0:0050 0100A8C0:D431 01 0\n"
+    )
+    assert [(l.address, l.port) for l in parse_proc_net(text, "tcp")] == [
+        ("127.0.0.1", 80),
+        ("0.0.0.0", 8080),
+    ]
+    udp = (
+        "  sl  local_address rem_address   st\n   0: 00000000000000000000000000000000:14E9 "
+        "00000000000000000000000000000000:0000 07 0\n"
+    )
+    assert [(l.address, l.port, l.protocol) for l in parse_proc_net(udp, "udp")] == [
+        ("::", 5353, "udp")
+    ]

@@ -13,7 +13,9 @@ import pytest
 from tests.reports import COMMAND_ENV, command
 
 pytestmark = pytest.mark.standalone
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "snapshots" / "app-bound-to-loopback"
+FIXTURE = (
+    Path(__file__).resolve().parent.parent / "fixtures" / "snapshots" / "app-bound-to-loopback"
+)
 
 
 @pytest.fixture
@@ -34,9 +36,23 @@ def empty_root(tmp_path: Path) -> Path:
 
 def in_root(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # A private mount namespace with its own /proc, so the host's mounts are untouched.
-    return subprocess.run([shutil.which("unshare"), "--mount", "--pid", "--fork", f"--mount-proc={root}/proc",
-                           shutil.which("chroot"), str(root), "/bin/docker-doctor", *args],
-                          capture_output=True, text=True, timeout=60, env={"PATH": "/bin"})
+    return subprocess.run(
+        [
+            shutil.which("unshare"),
+            "--mount",
+            "--pid",
+            "--fork",
+            f"--mount-proc={root}/proc",
+            shutil.which("chroot"),
+            str(root),
+            "/bin/docker-doctor",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/bin"},
+    )
 
 
 def test_it_diagnoses_a_snapshot_in_an_empty_root(empty_root):
@@ -44,6 +60,9 @@ def test_it_diagnoses_a_snapshot_in_an_empty_root(empty_root):
     done = in_root(empty_root, "localhost:8080", "--snapshot", "/snapshot", "--json")
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
-    assert (report["verdict"], report["findings"][0]["code"]) == ("unreachable", "APP_BOUND_TO_LOOPBACK")
+    assert (report["verdict"], report["findings"][0]["code"]) == (
+        "unreachable",
+        "APP_BOUND_TO_LOOPBACK",
+    )
     done = in_root(empty_root, "explain", "PORT_NOT_PUBLISHED", "--json")
     assert json.loads(done.stdout)["detected_by"] == ["port-not-published"]

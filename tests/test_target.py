@@ -33,8 +33,22 @@ def test_every_target_form_parses(text, host, port, protocol):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "0", "localhost:0", "localhost:65536", ":99999", "8080/sctp", "web:http", "bad host:80",
-     "ftp://localhost:21", "a:b:c", "http://:80/", "web/udp", "-rf", "[::1]:x"],
+    [
+        "",
+        "0",
+        "localhost:0",
+        "localhost:65536",
+        ":99999",
+        "8080/sctp",
+        "web:http",
+        "bad host:80",
+        "ftp://localhost:21",
+        "a:b:c",
+        "http://:80/",
+        "web/udp",
+        "-rf",
+        "[::1]:x",
+    ],
 )
 def test_bad_targets_are_usage_errors(text):
     with pytest.raises(UsageError) as info:
@@ -43,13 +57,23 @@ def test_bad_targets_are_usage_errors(text):
 
 
 def _facts(addresses=("127.0.0.1", "192.0.2.10"), hosts=None):
-    return Facts(engine=None, containers=(), networks=(),
-                 host=Host("box", "6.1", 0, tuple(addresses)),
-                 host_listeners=(), proxies=(), sysctls={}, firewall=None, hosts_file=hosts)
+    return Facts(
+        engine=None,
+        containers=(),
+        networks=(),
+        host=Host("box", "6.1", 0, tuple(addresses)),
+        host_listeners=(),
+        proxies=(),
+        sysctls={},
+        firewall=None,
+        hosts_file=hosts,
+    )
 
 
 def test_loopback_targets_default_to_the_host_vantage():
-    target = resolve_target(parse_target("localhost:8080"), _facts(hosts={"localhost": ("127.0.0.1", "::1")}))
+    target = resolve_target(
+        parse_target("localhost:8080"), _facts(hosts={"localhost": ("127.0.0.1", "::1")})
+    )
     assert (target.kind, target.vantage, target.addresses) == ("port", "host", ("127.0.0.1", "::1"))
 
 

@@ -32,7 +32,9 @@ class IpObfuscator:
         self.key = key or os.urandom(32)
         self.mapped: dict[str, str] = {}
         self._firsts: dict[int, int] = {}  # first octet -> its pseudonym, one to one
-        self._free = sorted(FIRST_OCTETS, key=lambda o: hmac.new(self.key, bytes([o]), hashlib.sha256).digest())
+        self._free = sorted(
+            FIRST_OCTETS, key=lambda o: hmac.new(self.key, bytes([o]), hashlib.sha256).digest()
+        )
 
     def address(self, text: str) -> str:
         if text in self.mapped:
@@ -41,17 +43,31 @@ class IpObfuscator:
             ip = ipaddress.IPv4Address(text)
         except ValueError:
             return text
-        if ip.is_loopback or ip.is_unspecified or ip.is_link_local or ip.is_multicast or text == "255.255.255.255":
+        if (
+            ip.is_loopback
+            or ip.is_unspecified
+            or ip.is_link_local
+            or ip.is_multicast
+            or text == "255.255.255.255"
+        ):
             return text
         value = int(ip)
         if value >> 24 not in self._firsts:
             # One to one while the pool lasts (about 200 first octets); beyond that a keyed
             # pick, so a bundle of a host talking to the whole internet still gets written.
-            self._firsts[value >> 24] = self._free.pop() if self._free else \
-                FIRST_OCTETS[hmac.new(self.key, bytes([value >> 24]), hashlib.sha256).digest()[0] % len(FIRST_OCTETS)]
+            self._firsts[value >> 24] = (
+                self._free.pop()
+                if self._free
+                else FIRST_OCTETS[
+                    hmac.new(self.key, bytes([value >> 24]), hashlib.sha256).digest()[0]
+                    % len(FIRST_OCTETS)
+                ]
+            )
         first = self._firsts[value >> 24]
         rest = 0
-        for bit in range(23, -1, -1):  # Crypto-PAn: each bit flipped by a keyed function of the bits before it
+        for bit in range(
+            23, -1, -1
+        ):  # Crypto-PAn: each bit flipped by a keyed function of the bits before it
             prefix = (value >> (bit + 1)).to_bytes(4, "big")
             flip = hmac.new(self.key, prefix + bytes([bit]), hashlib.sha256).digest()[0] & 1
             rest = (rest << 1) | (((value >> bit) & 1) ^ flip)

@@ -16,21 +16,31 @@ from doctor.snapshot.store import Snapshot
 
 MASK = "<redacted>"
 #: Names that look secret: environment variables, labels, JSON keys.
-SECRET_NAME = re.compile(r"pass(word|wd|phrase)?|secret|token|api[_-]?key|(^|[_.-])key($|[_.-])|private|"
-                         r"credential|auth(?!or)|cookie|session|signature|salt", re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"pass(word|wd|phrase)?|secret|token|api[_-]?key|(^|[_.-])key($|[_.-])|private|"
+    r"credential|auth(?!or)|cookie|session|signature|salt",
+    re.IGNORECASE,
+)
 #: scheme://user:password@host (the password may hold '/'), scheme://token@host -> scheme://<redacted>@host
-URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<credentials>[^\s/?#@:]+(?::[^\s@]*)?)@",
-                             re.IGNORECASE)
+URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<credentials>[^\s/?#@:]+(?::[^\s@]*)?)@", re.IGNORECASE
+)
 #: --password=VALUE, --db-token VALUE (the next argument), -p with a secret flag name
 FLAG_WITH_VALUE = re.compile(r"^(?P<flag>--?[A-Za-z0-9_.-]+)=(?P<value>.+)$")
 #: password=..., token: ..., "password": "...", --requirepass VALUE inside free text (logs, shell commands)
 SECRET_WORD = r"[\w.-]*(?:pass(?:word|wd)?|secret|token|api[_-]?key)[\w.-]*"
-INLINE_SECRET = re.compile(rf"(?P<name>\b{SECRET_WORD})(?P<sep>[\"']?\s*[=:]\s*[\"']?)(?P<value>[^\s,;&\"'}}]+)",
-                           re.IGNORECASE)
-FLAG_SECRET = re.compile(rf"(?P<name>(?<!\S)--?{SECRET_WORD})(?P<sep>\s+)(?P<value>[^\s-]\S*)", re.IGNORECASE)
+INLINE_SECRET = re.compile(
+    rf"(?P<name>\b{SECRET_WORD})(?P<sep>[\"']?\s*[=:]\s*[\"']?)(?P<value>[^\s,;&\"'}}]+)",
+    re.IGNORECASE,
+)
+FLAG_SECRET = re.compile(
+    rf"(?P<name>(?<!\S)--?{SECRET_WORD})(?P<sep>\s+)(?P<value>[^\s-]\S*)", re.IGNORECASE
+)
 #: Authorization: Bearer/Basic/Token VALUE
-AUTH_HEADER = re.compile(r"(?P<name>authorization\s*[:=]\s*[\"']?(?:bearer|basic|token)\s+)(?P<value>[^\s\"',;]+)",
-                         re.IGNORECASE)
+AUTH_HEADER = re.compile(
+    r"(?P<name>authorization\s*[:=]\s*[\"']?(?:bearer|basic|token)\s+)(?P<value>[^\s\"',;]+)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,7 @@ class Redactor:
 
     def text(self, value: str, file: str, field: str) -> str:
         """Credentials inside any string: URLs and name=value pairs."""
+
         def url(match: re.Match[str]) -> str:
             self.note(file, field, "url-credentials")
             return f"{match['scheme']}{MASK}@"
@@ -99,20 +110,27 @@ def redact_snapshot(snapshot: Snapshot) -> list[Redaction]:
         for c in containers:
             _container(r, c)
         # Then every other field (LogConfig.Config's splunk-token, ...): secret keys, credentials in strings.
-        containers = [_tree(r, c, a.CONTAINERS, (c.get("Name") or "?").lstrip("/")) for c in containers]
+        containers = [
+            _tree(r, c, a.CONTAINERS, (c.get("Name") or "?").lstrip("/")) for c in containers
+        ]
         snapshot.artifacts[a.CONTAINERS] = json.dumps(containers, indent=1).encode()
     for key in list(snapshot.artifacts):
         if key.startswith("engine/logs/") or key.startswith("containers/"):
             text = snapshot.artifacts[key].decode("utf-8", "replace")
             snapshot.artifacts[key] = r.text(text, key, "text").encode()
         elif key == a.DAEMON_CONFIG:
-            snapshot.artifacts[key] = json.dumps(_tree(r, json.loads(snapshot.artifacts[key]), key, ""),
-                                                 indent=1).encode()
+            snapshot.artifacts[key] = json.dumps(
+                _tree(r, json.loads(snapshot.artifacts[key]), key, ""), indent=1
+            ).encode()
     networks = snapshot.json(a.NETWORKS)
     if networks is not None:
         snapshot.artifacts[a.NETWORKS] = json.dumps(
-            [{**n, "Labels": _labels(r, n.get("Labels"), a.NETWORKS, f"{n.get('Name')}.Labels")} for n in networks],
-            indent=1).encode()
+            [
+                {**n, "Labels": _labels(r, n.get("Labels"), a.NETWORKS, f"{n.get('Name')}.Labels")}
+                for n in networks
+            ],
+            indent=1,
+        ).encode()
     return r.done
 
 
@@ -143,7 +161,9 @@ def _container(r: Redactor, c: dict[str, Any]) -> None:
         config["Healthcheck"]["Test"] = r.argv(test, file, f"{name}.Config.Healthcheck.Test")
 
 
-def _labels(r: Redactor, labels: dict[str, str] | None, file: str, field: str) -> dict[str, str] | None:
+def _labels(
+    r: Redactor, labels: dict[str, str] | None, file: str, field: str
+) -> dict[str, str] | None:
     if not labels:
         return labels
     return {k: r.named(k, v, file, f"{field}[{k}]") for k, v in labels.items()}
@@ -152,8 +172,14 @@ def _labels(r: Redactor, labels: dict[str, str] | None, file: str, field: str) -
 def _tree(r: Redactor, value: Any, file: str, field: str) -> Any:
     """Any JSON document (daemon.json): secret-looking keys, credentials in strings."""
     if isinstance(value, dict):
-        return {k: (_tree(r, v, file, f"{field}.{k}".lstrip(".")) if not isinstance(v, str)
-                    else r.named(k, v, file, f"{field}.{k}".lstrip("."))) for k, v in value.items()}
+        return {
+            k: (
+                _tree(r, v, file, f"{field}.{k}".lstrip("."))
+                if not isinstance(v, str)
+                else r.named(k, v, file, f"{field}.{k}".lstrip("."))
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_tree(r, v, file, f"{field}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, str):

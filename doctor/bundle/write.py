@@ -52,14 +52,21 @@ def default_name(now: float | None = None) -> Path:
     return Path(f"docker-doctor-bundle-{socket.gethostname()}-{stamp}.tar.gz")
 
 
-def write_bundle(output: Path, timeout: float, redact: bool, progress: Callable[[str], None],
-                 obfuscate_ips: bool = False, endpoint: Endpoint | None = None) -> Summary:
+def write_bundle(
+    output: Path,
+    timeout: float,
+    redact: bool,
+    progress: Callable[[str], None],
+    obfuscate_ips: bool = False,
+    endpoint: Endpoint | None = None,
+) -> Summary:
     if output.exists() and output.is_dir():
         output = output / default_name()
     plugins = load_plugins()
     progress("reading the engine and the host")
-    snapshot, outcomes = collect(plugins.probes, time.monotonic() + timeout, endpoint or resolve_endpoint(),
-                                 thorough=True)
+    snapshot, outcomes = collect(
+        plugins.probes, time.monotonic() + timeout, endpoint or resolve_endpoint(), thorough=True
+    )
     stop_if_engine_unreachable(outcomes)
     redactions = []
     if redact:
@@ -69,14 +76,16 @@ def write_bundle(output: Path, timeout: float, redact: bool, progress: Callable[
     if obfuscate_ips:
         progress("giving IP addresses pseudonyms")
         obfuscated = obfuscate_snapshot(snapshot)
-    snapshot.meta.update({
-        "obfuscated_ips": obfuscated if obfuscate_ips else None,
-        "command": sys.argv[1:] if sys.argv else [],
-        "doctor": __version__,
-        "redacted": redact,
-        "created": time.time(),
-        "hostname": socket.gethostname(),
-    })
+    snapshot.meta.update(
+        {
+            "obfuscated_ips": obfuscated if obfuscate_ips else None,
+            "command": sys.argv[1:] if sys.argv else [],
+            "doctor": __version__,
+            "redacted": redact,
+            "created": time.time(),
+            "hostname": socket.gethostname(),
+        }
+    )
     progress("checking up the host from the snapshot")
     report = diagnose(None, Options(live=False, timeout=timeout), snapshot, plugins)
     snapshot.meta["engine"] = report.doctor.get("engine")
@@ -92,20 +101,33 @@ def write_bundle(output: Path, timeout: float, redact: bool, progress: Callable[
     left_out = [f"{p.name}: {p.detail}" for p in snapshot.probes if p.status != "ok"]
     bounds = snapshot.json(a.LOG_BOUNDS) or {}
     if bounds.get("cut"):
-        left_out.append(f"logs of {len(bounds['cut'])} container(s) cut to their newest "
-                        f"{bounds['bytes_per_container'] // 1024} KiB")
+        left_out.append(
+            f"logs of {len(bounds['cut'])} container(s) cut to their newest "
+            f"{bounds['bytes_per_container'] // 1024} KiB"
+        )
     if bounds.get("left_out"):
-        left_out.append(f"logs of {len(bounds['left_out'])} container(s) left out: "
-                        f"{bounds['bytes_in_all'] // (1024 * 1024)} MiB of logs in all")
-    return Summary(output, output.stat().st_size, len(snapshot.artifacts), counts, left_out, redact,
-                   obfuscated if obfuscate_ips else None)
+        left_out.append(
+            f"logs of {len(bounds['left_out'])} container(s) left out: "
+            f"{bounds['bytes_in_all'] // (1024 * 1024)} MiB of logs in all"
+        )
+    return Summary(
+        output,
+        output.stat().st_size,
+        len(snapshot.artifacts),
+        counts,
+        left_out,
+        redact,
+        obfuscated if obfuscate_ips else None,
+    )
 
 
 def _members(snapshot: Snapshot) -> dict[str, bytes]:
     """The snapshot as Snapshot.write lays it out, in memory."""
     with tempfile.TemporaryDirectory(prefix="docker-doctor-") as tmp:
         snapshot.write(Path(tmp))
-        return {str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
+        return {
+            str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()
+        }
 
 
 def _write_tar(output: Path, members: dict[str, bytes]) -> None:

@@ -51,23 +51,50 @@ class _Parser(argparse.ArgumentParser):
 
 
 def diagnose_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, usage=USAGE, description="Why can't I reach my container? "
-                     "The verdict, the hop where traffic dies, the cause and the fix.")
+    parser = _Parser(
+        prog=PROG,
+        usage=USAGE,
+        description="Why can't I reach my container? "
+        "The verdict, the hop where traffic dies, the cause and the fix.",
+    )
     parser.add_argument("target", nargs="?", help=f"{TARGET_HELP}; none: check up the whole host")
-    parser.add_argument("--from", dest="vantage", metavar="SOURCE",
-                        help="where the client is: host, external (another machine), or a container "
-                             "(name, id or compose service); default: host for loopback targets, external otherwise")
-    parser.add_argument("--json", action="store_true", help="print the JSON report, nothing else, on stdout")
-    parser.add_argument("--no-live", action="store_true", help="static analysis only: send no packets")
-    parser.add_argument("--probe-external", action="store_true",
-                        help="send a real SYN from a temporary client namespace (root; removed afterwards) "
-                             "and capture on the container's bridge")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="bound the whole run")
-    parser.add_argument("--snapshot", type=Path, metavar="PATH",
-                        help="diagnose from a bundle (.tar.gz) or a snapshot directory instead of this host")
-    parser.add_argument("--save-snapshot", type=Path, metavar="DIR", help="write what the probes read to DIR")
-    parser.add_argument("-v", "--verbose", action="store_true", help="list every probe, skipped ones too")
-    parser.add_argument("--list-codes", action="store_true", help="list every cause code of the installed plugins")
+    parser.add_argument(
+        "--from",
+        dest="vantage",
+        metavar="SOURCE",
+        help="where the client is: host, external (another machine), or a container "
+        "(name, id or compose service); default: host for loopback targets, external otherwise",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the JSON report, nothing else, on stdout"
+    )
+    parser.add_argument(
+        "--no-live", action="store_true", help="static analysis only: send no packets"
+    )
+    parser.add_argument(
+        "--probe-external",
+        action="store_true",
+        help="send a real SYN from a temporary client namespace (root; removed afterwards) "
+        "and capture on the container's bridge",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, metavar="SECONDS", help="bound the whole run"
+    )
+    parser.add_argument(
+        "--snapshot",
+        type=Path,
+        metavar="PATH",
+        help="diagnose from a bundle (.tar.gz) or a snapshot directory instead of this host",
+    )
+    parser.add_argument(
+        "--save-snapshot", type=Path, metavar="DIR", help="write what the probes read to DIR"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="list every probe, skipped ones too"
+    )
+    parser.add_argument(
+        "--list-codes", action="store_true", help="list every cause code of the installed plugins"
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -86,7 +113,9 @@ def global_options() -> argparse.ArgumentParser:
     parser.add_argument("-c", "--context", metavar="NAME")
     parser.add_argument("-D", "--debug", action="store_true")  # show tracebacks
     parser.add_argument("-H", "--host", action="append", default=[], metavar="URL")
-    parser.add_argument("-l", "--log-level", metavar="LEVEL")  # accepted: docker-doctor writes no log
+    parser.add_argument(
+        "-l", "--log-level", metavar="LEVEL"
+    )  # accepted: docker-doctor writes no log
     parser.add_argument("--tls", action="store_true")
     parser.add_argument("--tlsverify", action="store_true")
     parser.add_argument("--tlscacert", metavar="FILE")
@@ -104,8 +133,16 @@ def parse_invocation(args: Sequence[str], env: Mapping[str, str] = os.environ) -
         raise UsageError("specify only one -H")
     if env.get(dockercli.REEXEC_ENV) and rest[:1] == [dockercli.NAME]:
         rest = rest[1:]
-    flags = ClientFlags(known.config, known.context, known.host[0] if known.host else None, known.tls,
-                        known.tlsverify, known.tlscacert, known.tlscert, known.tlskey)
+    flags = ClientFlags(
+        known.config,
+        known.context,
+        known.host[0] if known.host else None,
+        known.tls,
+        known.tlsverify,
+        known.tlscacert,
+        known.tlscert,
+        known.tlskey,
+    )
     return Invocation(flags, known.debug, rest)
 
 
@@ -156,7 +193,9 @@ def _diagnose(args: argparse.Namespace, flags: ClientFlags) -> int:
         return _list_codes(load_plugins(), args.json)
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    spec = parse_target(args.target) if args.target else None  # bad targets fail before anything is read
+    spec = (
+        parse_target(args.target) if args.target else None
+    )  # bad targets fail before anything is read
     if spec is None and args.vantage:
         raise UsageError("--from needs a TARGET (a checkup of the whole host has no single client)")
     if args.snapshot and args.save_snapshot:
@@ -164,16 +203,23 @@ def _diagnose(args: argparse.Namespace, flags: ClientFlags) -> int:
     snapshot = Snapshot.load(args.snapshot) if args.snapshot else None
     if args.probe_external and args.no_live:
         raise UsageError("--probe-external sends packets; --no-live sends none")
-    options = Options(live=not args.no_live, timeout=args.timeout, vantage=args.vantage,
-                      save_snapshot=args.save_snapshot, probe_external=args.probe_external,
-                      endpoint=None if snapshot else _endpoint(flags))
+    options = Options(
+        live=not args.no_live,
+        timeout=args.timeout,
+        vantage=args.vantage,
+        save_snapshot=args.save_snapshot,
+        probe_external=args.probe_external,
+        endpoint=None if snapshot else _endpoint(flags),
+    )
     report = diagnose(spec, options, snapshot)
 
     if args.json:
         from doctor.report import json as reporter
+
         reporter.render(report, sys.stdout)
     else:
         from doctor.report import text
+
         text.render(report, sys.stdout, verbose=args.verbose)
     return exit_status(report)
 
@@ -186,15 +232,30 @@ def exit_status(report: Report) -> ExitStatus:
 
 
 def bundle_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"{PROG} bundle", description="Write a support bundle: every probe's raw artifacts, "
-                     "a host checkup, container logs; secrets redacted before anything is written.")
-    parser.add_argument("-o", "--output", type=Path, metavar="FILE",
-                        help="where to write it (default: docker-doctor-bundle-HOST-TIME.tar.gz here)")
-    parser.add_argument("--no-redact", action="store_true", help="keep secrets in (a warning says so)")
-    parser.add_argument("--obfuscate-ips", action="store_true",
-                        help="replace IPv4 addresses by consistent pseudonyms that keep subnets (and stay "
-                             "out of Docker's own ranges)")
-    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="bound the reading")
+    parser = _Parser(
+        prog=f"{PROG} bundle",
+        description="Write a support bundle: every probe's raw artifacts, "
+        "a host checkup, container logs; secrets redacted before anything is written.",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="where to write it (default: docker-doctor-bundle-HOST-TIME.tar.gz here)",
+    )
+    parser.add_argument(
+        "--no-redact", action="store_true", help="keep secrets in (a warning says so)"
+    )
+    parser.add_argument(
+        "--obfuscate-ips",
+        action="store_true",
+        help="replace IPv4 addresses by consistent pseudonyms that keep subnets (and stay "
+        "out of Docker's own ranges)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="bound the reading"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 
@@ -206,24 +267,43 @@ def _bundle(opts: argparse.Namespace, flags: ClientFlags) -> int:
     if not (output.parent if str(output.parent) else Path(".")).is_dir():
         raise UsageError(f"-o {output}: no such directory {output.parent}")
     if opts.no_redact:
-        print(f"{PROG}: warning: --no-redact: the bundle keeps passwords, tokens and keys found in "
-              "environments, commands, labels and logs; share it with care", file=sys.stderr)
+        print(
+            f"{PROG}: warning: --no-redact: the bundle keeps passwords, tokens and keys found in "
+            "environments, commands, labels and logs; share it with care",
+            file=sys.stderr,
+        )
     progress = Progress()
     try:
-        summary = write_bundle(output, opts.timeout, not opts.no_redact, progress, opts.obfuscate_ips,
-                               _endpoint(flags))
+        summary = write_bundle(
+            output, opts.timeout, not opts.no_redact, progress, opts.obfuscate_ips, _endpoint(flags)
+        )
     finally:
         progress.close()
     if opts.json:
-        print(json.dumps({"path": str(summary.path), "bytes": summary.size, "artifacts": summary.artifacts,
-                          "redacted": summary.redacted, "obfuscated_ips": summary.obfuscated_ips,
-                          "left_out": summary.left_out}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "path": str(summary.path),
+                    "bytes": summary.size,
+                    "artifacts": summary.artifacts,
+                    "redacted": summary.redacted,
+                    "obfuscated_ips": summary.obfuscated_ips,
+                    "left_out": summary.left_out,
+                },
+                indent=2,
+            )
+        )
         return ExitStatus.OK
-    redacted = ", ".join(f"{n} {rule}" for rule, n in sorted(summary.redacted.items())) or "nothing found"
+    redacted = (
+        ", ".join(f"{n} {rule}" for rule, n in sorted(summary.redacted.items())) or "nothing found"
+    )
     print(f"bundle: {summary.path} ({summary.size / 1024:.0f} KiB, {summary.artifacts} artifacts)")
     print(f"redacted: {redacted}" if summary.redact else "redacted: nothing (--no-redact)")
     if summary.redact:
-        print("  (which file, which field, which rule: redactions.json in the bundle; the values are not kept)")
+        print(
+            "  (which file, which field, which rule: redactions.json in the bundle; the values are "
+            "not kept)"
+        )
     if summary.obfuscated_ips is not None:
         print(f"IP addresses: {summary.obfuscated_ips} replaced by consistent pseudonyms")
     for line in summary.left_out:
@@ -232,19 +312,44 @@ def _bundle(opts: argparse.Namespace, flags: ClientFlags) -> int:
 
 
 def preflight_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"{PROG} preflight", description="Check a compose file before deploying it: the "
-                     "networking mistakes, statically and against this host.")
-    parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
-                        help="compose files, merged in order (default: compose.yaml & co. here)")
-    parser.add_argument("-f", "--file", dest="more", action="append", type=Path, default=[], metavar="FILE",
-                        help="another compose file (as docker compose -f)")
+    parser = _Parser(
+        prog=f"{PROG} preflight",
+        description="Check a compose file before deploying it: the "
+        "networking mistakes, statically and against this host.",
+    )
+    parser.add_argument(
+        "files",
+        nargs="*",
+        type=Path,
+        metavar="FILE",
+        help="compose files, merged in order (default: compose.yaml & co. here)",
+    )
+    parser.add_argument(
+        "-f",
+        "--file",
+        dest="more",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="another compose file (as docker compose -f)",
+    )
     parser.add_argument("--format", choices=("text", "json", "sarif", "junit"), default="text")
     parser.add_argument("--json", action="store_true", help="same as --format json")
     parser.add_argument("--no-live", action="store_true", help="check the file only, not this host")
-    parser.add_argument("--fail-on", choices=("error", "warning"), default="error",
-                        help="exit 1 on errors (default), or on warnings too")
-    parser.add_argument("--ignore-file", type=Path, metavar="PATH",
-                        help=f"codes and services to ignore, each with a reason (default: ./{'.docker-doctor.yaml'})")
+    parser.add_argument(
+        "--fail-on",
+        choices=("error", "warning"),
+        default="error",
+        help="exit 1 on errors (default), or on warnings too",
+    )
+    parser.add_argument(
+        "--ignore-file",
+        type=Path,
+        metavar="PATH",
+        help="codes and services to ignore, each with a reason (default: "
+        f"./{'.docker-doctor.yaml'})",
+    )
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
     return parser
 
@@ -259,28 +364,45 @@ def _preflight(opts: argparse.Namespace, flags: ClientFlags) -> int:
     plugins = load_plugins()
     ignore = opts.ignore_file or (Path.cwd() / IGNORE_FILE)
     waivers = read_waivers(ignore, plugins.codes) if opts.ignore_file or ignore.is_file() else []
-    report = check(project, plugins, not opts.no_live, opts.timeout, waivers,
-                   None if opts.no_live else _endpoint(flags))
+    report = check(
+        project,
+        plugins,
+        not opts.no_live,
+        opts.timeout,
+        waivers,
+        None if opts.no_live else _endpoint(flags),
+    )
     form = "json" if opts.json else opts.format
     if form == "json":
         from doctor.report import json as reporter
+
         reporter.render(report, sys.stdout)
     elif form == "sarif":
         from doctor.report import sarif
+
         sarif.render(report, sys.stdout, plugins.codes)
     elif form == "junit":
         from doctor.report import junit
+
         junit.render(report, sys.stdout, opts.fail_on)
     else:
         from doctor.report import text
+
         text.render(report, sys.stdout)
     failing = ("error", "warning") if opts.fail_on == "warning" else ("error",)
-    return ExitStatus.PROBLEMS if any(f.severity in failing for f in report.findings) else ExitStatus.OK
+    return (
+        ExitStatus.PROBLEMS
+        if any(f.severity in failing for f in report.findings)
+        else ExitStatus.OK
+    )
 
 
 def explain_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"{PROG} explain", description="What a cause code means, how it is detected and fixed; "
-                     "without CODE, every code of every installed plugin.")
+    parser = _Parser(
+        prog=f"{PROG} explain",
+        description="What a cause code means, how it is detected and fixed; "
+        "without CODE, every code of every installed plugin.",
+    )
     parser.add_argument("code", nargs="?")
     parser.add_argument("--json", action="store_true")
     return parser
@@ -295,23 +417,46 @@ def _explain(opts: argparse.Namespace, flags: ClientFlags) -> int:
     code = opts.code.upper().replace("-", "_")
     if code not in plugins.codes:
         close = difflib.get_close_matches(code, plugins.codes, n=3)
-        raise UsageError(f"unknown cause code {opts.code!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+        raise UsageError(
+            f"unknown cause code {opts.code!r}"
+            + (f" (did you mean {', '.join(close)}?)" if close else "")
+        )
     entry = plugins.codes[code]
     rules = plugins.detectors(code)
     if opts.json:
-        print(json.dumps({"code": code, "title": entry.title, "meaning": entry.meaning, "proof": entry.proof,
-                          "fix": entry.fix, "detected_by": rules}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "code": code,
+                    "title": entry.title,
+                    "meaning": entry.meaning,
+                    "proof": entry.proof,
+                    "fix": entry.fix,
+                    "detected_by": rules,
+                },
+                indent=2,
+            )
+        )
         return ExitStatus.OK
     detected = ", ".join(rules) if rules else "no installed rule detects this yet"
-    print(f"{code}: {entry.title}\n\n{entry.meaning}\n\nProved by: {entry.proof}\nFix: {entry.fix}\n"
-          f"Detected by: {detected}")
+    print(
+        f"{code}: {entry.title}\n\n{entry.meaning}\n\nProved by: {entry.proof}\nFix: {entry.fix}\n"
+        f"Detected by: {detected}"
+    )
     return ExitStatus.OK
 
 
 def _list_codes(plugins: Plugins, as_json: bool) -> int:
     if as_json:
-        print(json.dumps([{"code": name, "title": code.title, "detected_by": plugins.detectors(name)}
-                          for name, code in sorted(plugins.codes.items())], indent=2))
+        print(
+            json.dumps(
+                [
+                    {"code": name, "title": code.title, "detected_by": plugins.detectors(name)}
+                    for name, code in sorted(plugins.codes.items())
+                ],
+                indent=2,
+            )
+        )
         return ExitStatus.OK
     width = max(map(len, plugins.codes), default=0)
     for name, code in sorted(plugins.codes.items()):
@@ -320,9 +465,12 @@ def _list_codes(plugins: Plugins, as_json: bool) -> int:
 
 
 def completion_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"{PROG} completion", description="Print a shell completion script: subcommands, "
-                     "flags, containers and cause codes. bash: source <(docker-doctor completion bash); "
-                     "zsh: source <(docker-doctor completion zsh); fish: docker-doctor completion fish | source")
+    parser = _Parser(
+        prog=f"{PROG} completion",
+        description="Print a shell completion script: subcommands, "
+        "flags, containers and cause codes. bash: source <(docker-doctor completion bash); "
+        "zsh: source <(docker-doctor completion zsh); fish: docker-doctor completion fish | source",
+    )
     parser.add_argument("shell", choices=SHELLS)
     return parser
 
@@ -338,12 +486,18 @@ def _completion(opts: argparse.Namespace, flags: ClientFlags) -> int:
 
 
 def plugin_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"{PROG} plugin", description="Make docker-doctor a docker CLI plugin, `docker doctor`: "
-                     "link it into the CLI's plugin directory (~/.docker/cli-plugins, or $DOCKER_CONFIG's), "
-                     "or remove that link.")
+    parser = _Parser(
+        prog=f"{PROG} plugin",
+        description="Make docker-doctor a docker CLI plugin, `docker doctor`: "
+        "link it into the CLI's plugin directory (~/.docker/cli-plugins, or $DOCKER_CONFIG's), "
+        "or remove that link.",
+    )
     parser.add_argument("action", choices=("install", "uninstall"))
-    parser.add_argument("--system", action="store_true",
-                        help=f"for every user: {dockercli.SYSTEM_PLUGIN_DIR} (root)")
+    parser.add_argument(
+        "--system",
+        action="store_true",
+        help=f"for every user: {dockercli.SYSTEM_PLUGIN_DIR} (root)",
+    )
     return parser
 
 

@@ -25,7 +25,10 @@ FILES = 0  # nothing to suggest: let the shell complete file names
 NO_FILES = 4
 ENGINE_TIMEOUT = 1.0  # seconds a TAB may wait for the container list
 VANTAGES = ("host", "external")
-WORDS = {"completion": commands.SHELLS, "plugin": ("install", "uninstall")}  # a subcommand's first word
+WORDS = {
+    "completion": commands.SHELLS,
+    "plugin": ("install", "uninstall"),
+}  # a subcommand's first word
 
 
 def answer(words: list[str], env: Mapping[str, str] = os.environ) -> int:
@@ -39,7 +42,9 @@ def answer(words: list[str], env: Mapping[str, str] = os.environ) -> int:
     return 0
 
 
-def complete(typed: list[str], current: str, env: Mapping[str, str] = os.environ) -> tuple[list[str], int]:
+def complete(
+    typed: list[str], current: str, env: Mapping[str, str] = os.environ
+) -> tuple[list[str], int]:
     """What may follow ``typed`` at ``current``: candidates starting with it, and a directive."""
     invocation = _invocation(typed)
     words = invocation.args
@@ -57,12 +62,16 @@ def complete(typed: list[str], current: str, env: Mapping[str, str] = os.environ
         found, directive = _values(action, partial, invocation.flags, env)
         return [f"{name}={value}" for value in found], directive
     if current.startswith("-"):
-        return _matching(sorted(o for o in options if o.startswith("--") or len(o) == 2), current), NO_FILES
+        return _matching(
+            sorted(o for o in options if o.startswith("--") or len(o) == 2), current
+        ), NO_FILES
     positionals = _positionals(words[1:] if command else words, options)
     if command is None:
         if positionals:
             return [], NO_FILES  # one target
-        return _matching([*commands.SUBCOMMANDS, *_containers(invocation.flags, env)], current), NO_FILES
+        return _matching(
+            [*commands.SUBCOMMANDS, *_containers(invocation.flags, env)], current
+        ), NO_FILES
     if words[0] == "preflight":
         return [], FILES  # compose files
     if positionals:
@@ -115,8 +124,9 @@ def _positionals(words: list[str], options: Mapping[str, argparse.Action]) -> li
     return found
 
 
-def _values(action: argparse.Action, current: str, flags: ClientFlags, env: Mapping[str, str]
-            ) -> tuple[list[str], int]:
+def _values(
+    action: argparse.Action, current: str, flags: ClientFlags, env: Mapping[str, str]
+) -> tuple[list[str], int]:
     if action.choices:
         return _matching(list(action.choices), current), NO_FILES  # type: ignore[arg-type]
     if action.dest == "vantage":
@@ -137,12 +147,18 @@ def _containers(flags: ClientFlags, env: Mapping[str, str], services: bool = Fal
     from doctor.collect.engine_api import connect, get_json, resolve_endpoint
 
     try:
-        listed = get_json(connect(resolve_endpoint(env, flags), ENGINE_TIMEOUT), "/containers/json", all=1)
+        listed = get_json(
+            connect(resolve_endpoint(env, flags), ENGINE_TIMEOUT), "/containers/json", all=1
+        )
     except Exception:  # a TAB must never print an error
         return []
     names = [name.lstrip("/") for c in listed for name in c.get("Names") or ()]
     if services:
-        names += [label for c in listed if (label := (c.get("Labels") or {}).get("com.docker.compose.service"))]
+        names += [
+            label
+            for c in listed
+            if (label := (c.get("Labels") or {}).get("com.docker.compose.service"))
+        ]
     return sorted(set(names))
 
 

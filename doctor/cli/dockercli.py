@@ -25,13 +25,21 @@ NAME = "doctor"  # the word after `docker`
 EXECUTABLE = f"docker-{NAME}"
 METADATA_COMMAND = "docker-cli-plugin-metadata"
 REEXEC_ENV = "DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND"  # set by the docker CLI when it runs a plugin
-SYSTEM_PLUGIN_DIR = Path("/usr/local/lib/docker/cli-plugins")  # the CLI's place for what an admin installs
-SHORT_DESCRIPTION = "Diagnose Docker networking: why a port or container is unreachable, and the fix"
+SYSTEM_PLUGIN_DIR = Path(
+    "/usr/local/lib/docker/cli-plugins"
+)  # the CLI's place for what an admin installs
+SHORT_DESCRIPTION = (
+    "Diagnose Docker networking: why a port or container is unreachable, and the fix"
+)
 
 
 def metadata() -> dict[str, str]:
-    return {"SchemaVersion": "0.1.0", "Vendor": "docker-doctor", "Version": __version__,
-            "ShortDescription": SHORT_DESCRIPTION}
+    return {
+        "SchemaVersion": "0.1.0",
+        "Vendor": "docker-doctor",
+        "Version": __version__,
+        "ShortDescription": SHORT_DESCRIPTION,
+    }
 
 
 def plugin_dir(flags: ClientFlags, system: bool, env: Mapping[str, str] = os.environ) -> Path:
@@ -53,7 +61,9 @@ def own_executable() -> Path:
     beside = Path(sys.executable).parent / EXECUTABLE  # `python -m doctor` in a virtual environment
     if os.access(beside, os.X_OK):
         return beside.resolve()
-    raise DoctorError(f"cannot find the {EXECUTABLE} command to link (install docker-doctor with pipx or pip)")
+    raise DoctorError(
+        f"cannot find the {EXECUTABLE} command to link (install docker-doctor with pipx or pip)"
+    )
 
 
 def install(directory: Path, executable: Path) -> str:
@@ -66,12 +76,16 @@ def install(directory: Path, executable: Path) -> str:
             _refuse_unless_ours(link, "replacing")
             link.unlink()  # an earlier install's link
         elif link.exists():
-            raise DoctorError(f"{link} exists and is not a link made by `docker-doctor plugin install`; "
-                              "remove it first")
+            raise DoctorError(
+                f"{link} exists and is not a link made by `docker-doctor plugin install`; "
+                "remove it first"
+            )
         link.symlink_to(executable)
     except PermissionError as exc:
-        raise DoctorError(f"cannot write {exc.filename or directory}: permission denied"
-                          + (" (--system needs root)" if directory == SYSTEM_PLUGIN_DIR else "")) from None
+        raise DoctorError(
+            f"cannot write {exc.filename or directory}: permission denied"
+            + (" (--system needs root)" if directory == SYSTEM_PLUGIN_DIR else "")
+        ) from None
     except OSError as exc:
         raise DoctorError(f"cannot link {link}: {exc.strerror or exc}") from None
     return f"installed: {link} -> {executable}; try: docker {NAME} --help"
@@ -81,7 +95,9 @@ def uninstall(directory: Path) -> str:
     link = directory / EXECUTABLE
     if not link.is_symlink():
         if link.exists():
-            raise DoctorError(f"{link} is not a link made by `docker-doctor plugin install`; not removing it")
+            raise DoctorError(
+                f"{link} is not a link made by `docker-doctor plugin install`; not removing it"
+            )
         return f"not installed: no {link}"
     _refuse_unless_ours(link, "removing")
     try:
@@ -97,8 +113,13 @@ def _refuse_unless_ours(link: Path, doing: str) -> None:
     target = link.parent / os.readlink(link)
     if target.exists():
         try:
-            answer = subprocess.run([str(target), METADATA_COMMAND], capture_output=True, text=True, timeout=20,
-                                    stdin=subprocess.DEVNULL)
+            answer = subprocess.run(
+                [str(target), METADATA_COMMAND],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                stdin=subprocess.DEVNULL,
+            )
             ours = json.loads(answer.stdout).get("Vendor") == metadata()["Vendor"]
         except (OSError, ValueError, AttributeError, subprocess.TimeoutExpired):
             ours = False

@@ -15,8 +15,13 @@ from doctor.report.document import ProbeRun
 from doctor.snapshot.store import Snapshot
 
 
-def collect(probes: list[Probe], deadline: float, endpoint: Endpoint, extra: Sequence[Job] = (),
-            thorough: bool = False) -> tuple[Snapshot, dict[str, JobResult]]:
+def collect(
+    probes: list[Probe],
+    deadline: float,
+    endpoint: Endpoint,
+    extra: Sequence[Job] = (),
+    thorough: bool = False,
+) -> tuple[Snapshot, dict[str, JobResult]]:
     """Run every probe (and ``extra`` jobs alongside) into a fresh snapshot of ``endpoint``'s engine."""
     snapshot = Snapshot(meta={"created": time.time(), "hostname": socket.gethostname()})
     contexts: dict[str, ProbeContext] = {}
@@ -25,8 +30,13 @@ def collect(probes: list[Probe], deadline: float, endpoint: Endpoint, extra: Seq
     def job(p: Probe) -> Job:
         def call() -> None:
             # Requirements have ended by now: their artifacts are in the snapshot.
-            ctx = contexts[p.name] = ProbeContext(snapshot, deadline=min(deadline, time.monotonic() + p.timeout),
-                                                  endpoint=endpoint, thorough=thorough, platform=where)
+            ctx = contexts[p.name] = ProbeContext(
+                snapshot,
+                deadline=min(deadline, time.monotonic() + p.timeout),
+                endpoint=endpoint,
+                thorough=thorough,
+                platform=where,
+            )
             p.collect(ctx)
             snapshot.artifacts.update(ctx.artifacts)
 

@@ -55,7 +55,9 @@ class Endpoint:
     tls: Tls | None = None
 
 
-def resolve_endpoint(env: Mapping[str, str] | None = None, flags: ClientFlags = ClientFlags()) -> Endpoint:
+def resolve_endpoint(
+    env: Mapping[str, str] | None = None, flags: ClientFlags = ClientFlags()
+) -> Endpoint:
     """The endpoint the docker CLI would use, in its order: --context, -H, DOCKER_HOST,
     DOCKER_CONTEXT, the configuration's current context, the default socket."""
     env = os.environ if env is None else env
@@ -74,12 +76,16 @@ def resolve_endpoint(env: Mapping[str, str] | None = None, flags: ClientFlags = 
         except (OSError, ValueError):
             context = None
     if not context or context == "default":  # the default context: -H, else DOCKER_HOST
-        return _default_context(flags.host or env.get("DOCKER_HOST") or "", "default", flags, env, config_dir)
+        return _default_context(
+            flags.host or env.get("DOCKER_HOST") or "", "default", flags, env, config_dir
+        )
     digest = hashlib.sha256(context.encode()).hexdigest()
     try:
         meta = json.loads((config_dir / "contexts" / "meta" / digest / "meta.json").read_text())
     except (OSError, ValueError):
-        raise CannotDiagnose(f"docker context {context!r} not found in {config_dir}/contexts") from None
+        raise CannotDiagnose(
+            f"docker context {context!r} not found in {config_dir}/contexts"
+        ) from None
     docker = meta.get("Endpoints", {}).get("docker", {})
     tls_dir = config_dir / "contexts" / "tls" / digest / "docker"
     tls = None
@@ -89,8 +95,9 @@ def resolve_endpoint(env: Mapping[str, str] | None = None, flags: ClientFlags = 
     return Endpoint(docker.get("Host") or DEFAULT_HOST, f"context {context}", tls)
 
 
-def _default_context(host: str, source: str, flags: ClientFlags, env: Mapping[str, str], config_dir: Path
-                     ) -> Endpoint:
+def _default_context(
+    host: str, source: str, flags: ClientFlags, env: Mapping[str, str], config_dir: Path
+) -> Endpoint:
     tls = _flag_tls(flags, env, config_dir)
     return Endpoint(parse_host(host, default_to_tls=tls is not None), source, tls)
 
@@ -136,8 +143,12 @@ def _flag_tls(flags: ClientFlags, env: Mapping[str, str], config_dir: Path) -> T
     if not (verify or flags.tls or env.get("DOCKER_TLS")):
         return None
     certs = Path(env.get("DOCKER_CERT_PATH") or config_dir)
-    return Tls(flags.tlscacert or _existing(certs / "ca.pem"), flags.tlscert or _existing(certs / "cert.pem"),
-               flags.tlskey or _existing(certs / "key.pem"), verify)
+    return Tls(
+        flags.tlscacert or _existing(certs / "ca.pem"),
+        flags.tlscert or _existing(certs / "cert.pem"),
+        flags.tlskey or _existing(certs / "key.pem"),
+        verify,
+    )
 
 
 def _existing(path: Path) -> str | None:
@@ -227,7 +238,10 @@ class UnixSocketClient:
                 " group (sudo usermod -aG docker $USER, then log in again)"
             ) from None
         except TimeoutError:
-            raise CannotDiagnose(f"the Docker daemon at {self.socket_path} did not answer within {self.timeout:.1f} s") from None
+            raise CannotDiagnose(
+                f"the Docker daemon at {self.socket_path} did not answer within {self.timeout:.1f} "
+                "s"
+            ) from None
         _check_status(path, response.status, body)
         return body
 
@@ -241,13 +255,22 @@ class SdkClient:
 
         tls: Any = False
         if endpoint.tls:
-            client_cert = (endpoint.tls.cert, endpoint.tls.key) if endpoint.tls.cert and endpoint.tls.key else None
-            tls = docker.tls.TLSConfig(client_cert=client_cert, ca_cert=endpoint.tls.ca,
-                                       verify=endpoint.tls.verify)
+            client_cert = (
+                (endpoint.tls.cert, endpoint.tls.key)
+                if endpoint.tls.cert and endpoint.tls.key
+                else None
+            )
+            tls = docker.tls.TLSConfig(
+                client_cert=client_cert, ca_cert=endpoint.tls.ca, verify=endpoint.tls.verify
+            )
         try:
-            self.api = docker.APIClient(base_url=endpoint.host, tls=tls, timeout=timeout, version="auto")
+            self.api = docker.APIClient(
+                base_url=endpoint.host, tls=tls, timeout=timeout, version="auto"
+            )
         except DockerException as exc:
-            raise CannotDiagnose(f"cannot reach the Docker daemon at {endpoint.host}: {exc}") from None
+            raise CannotDiagnose(
+                f"cannot reach the Docker daemon at {endpoint.host}: {exc}"
+            ) from None
         self.host = endpoint.host
         self.errors = DockerException
 

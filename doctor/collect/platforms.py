@@ -23,8 +23,10 @@ from doctor.facts.platform import Kind
 
 #: What each kind keeps a Linux-host probe from seeing, said in its skip reason.
 NOT_VISIBLE = {
-    "desktop": "the engine runs in Docker Desktop's VM: this host's {what} do not see its containers",
-    "rootless": "a rootless engine's containers sit behind RootlessKit: this host's {what} are not on their path",
+    "desktop": "the engine runs in Docker Desktop's VM: this host's {what} do not see its "
+    "containers",
+    "rootless": "a rootless engine's containers sit behind RootlessKit: this host's {what} are not "
+    "on their path",
 }
 
 
@@ -32,10 +34,16 @@ def local_guess(endpoint_host: str, endpoint_source: str) -> Kind:
     """From the OS and the engine's endpoint alone."""
     if sys.platform in ("darwin", "win32"):
         return "desktop"
-    if "desktop" in endpoint_source or "/.docker/desktop/" in endpoint_host or "/.docker/run/" in endpoint_host:
+    if (
+        "desktop" in endpoint_source
+        or "/.docker/desktop/" in endpoint_host
+        or "/.docker/run/" in endpoint_host
+    ):
         return "desktop"
     if endpoint_host.startswith("unix:///run/user/") or (
-            os.environ.get("XDG_RUNTIME_DIR") and endpoint_host == f"unix://{os.environ['XDG_RUNTIME_DIR']}/docker.sock"):
+        os.environ.get("XDG_RUNTIME_DIR")
+        and endpoint_host == f"unix://{os.environ['XDG_RUNTIME_DIR']}/docker.sock"
+    ):
         return "rootless"
     return "linux"
 

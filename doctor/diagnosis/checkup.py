@@ -22,9 +22,13 @@ def port_targets(containers: list[Container]) -> list[TargetSpec]:
             for binding in mapping.bindings:
                 host = _dial(binding.host_ip)
                 shown = f"[{host}]" if ":" in host else host
-                text = f"{shown}:{binding.host_port}" + ("/udp" if mapping.protocol == "udp" else "")
-                specs.setdefault((host, binding.host_port, mapping.protocol),
-                                 TargetSpec(text, host, binding.host_port, mapping.protocol))
+                text = f"{shown}:{binding.host_port}" + (
+                    "/udp" if mapping.protocol == "udp" else ""
+                )
+                specs.setdefault(
+                    (host, binding.host_port, mapping.protocol),
+                    TargetSpec(text, host, binding.host_port, mapping.protocol),
+                )
     return sorted(specs.values(), key=lambda s: (s.port or 0, s.protocol, s.host or ""))
 
 
@@ -37,8 +41,12 @@ def _dial(host_ip: str) -> str:
 def engine_line(facts: Facts) -> Hop:
     e = facts.engine
     assert e is not None
-    return Hop("engine", "ok", f"Docker Engine {e.version} (API {e.api_version}) at {e.endpoint}"
-               + (f", {e.os}" if e.os else ""))
+    return Hop(
+        "engine",
+        "ok",
+        f"Docker Engine {e.version} (API {e.api_version}) at {e.endpoint}"
+        + (f", {e.os}" if e.os else ""),
+    )
 
 
 def container_line(c: Container) -> Hop:
@@ -46,16 +54,27 @@ def container_line(c: Container) -> Hop:
     if c.running:
         if c.health == "unhealthy":
             return Hop(name, "broken", f"running but unhealthy: {c.health_output or 'no output'}")
-        return Hop(name, "ok", "running" + (f" ({c.health})" if c.health else "") + f", publishes {_ports(c.published)}")
+        return Hop(
+            name,
+            "ok",
+            "running"
+            + (f" ({c.health})" if c.health else "")
+            + f", publishes {_ports(c.published)}",
+        )
     if c.status == "exited" and c.exit_code == 0 and not c.configured:
         return Hop(name, "skipped", "exited with code 0 (a finished job)")
-    why = {"exited": f"exit code {c.exit_code}", "created": "never started"}.get(c.status, c.error or c.status)
+    why = {"exited": f"exit code {c.exit_code}", "created": "never started"}.get(
+        c.status, c.error or c.status
+    )
     wants = f", wants to publish {_ports(c.configured)}" if c.configured else ""
     return Hop(name, "broken", f"{c.status}: {c.error or why}{wants}")
 
 
 def _ports(mappings: tuple[PortMapping, ...]) -> str:
-    return ", ".join(f"{b}→{m.container_port}/{m.protocol}" for m in mappings for b in m.bindings) or "nothing"
+    return (
+        ", ".join(f"{b}→{m.container_port}/{m.protocol}" for m in mappings for b in m.bindings)
+        or "nothing"
+    )
 
 
 def network_lines(facts: Facts, only: Container | None = None) -> list[Hop]:
@@ -76,8 +95,14 @@ def network_lines(facts: Facts, only: Container | None = None) -> list[Hop]:
             who = f"{len(members)} running container(s)"
         detail = f"{', '.join(traits)}; {who}"
         if n.driver == "overlay":
-            lines.append(Hop(f"network {n.name}", "unknown",
-                             f"{detail}; it spans swarm nodes: only this node's side can be checked from here"))
+            lines.append(
+                Hop(
+                    f"network {n.name}",
+                    "unknown",
+                    f"{detail}; it spans swarm nodes: only this node's side can be checked from "
+                    "here",
+                )
+            )
         else:
             lines.append(Hop(f"network {n.name}", "ok", detail))
     return lines
@@ -89,9 +114,17 @@ def dns_line(c: Container, facts: Facts) -> Hop:
         return Hop(name, "unknown", f"{c.name}'s resolv.conf was not read")
     servers = ", ".join(c.resolv_conf.nameservers) or "none"
     if facts.uses_embedded_dns(c):
-        return Hop(name, "ok", "the engine's embedded DNS (127.0.0.11): container names, then the host's resolvers")
+        return Hop(
+            name,
+            "ok",
+            "the engine's embedded DNS (127.0.0.11): container names, then the host's resolvers",
+        )
     if c.loopback_resolvers_unserved:
-        return Hop(name, "broken", f"only {servers}: the container's own loopback, where no DNS server runs")
+        return Hop(
+            name,
+            "broken",
+            f"only {servers}: the container's own loopback, where no DNS server runs",
+        )
     if not c.resolv_conf.nameservers:
         return Hop(name, "broken", "no nameserver in resolv.conf")
     return Hop(name, "ok", f"resolvers {servers} (no container names on this network)")
@@ -114,6 +147,12 @@ def sysctl_lines(facts: Facts) -> list[Hop]:
     if forward is None:
         return [Hop(f"sysctl {IP_FORWARD}", "unknown", "not read")]
     if facts.forwarding_disabled:
-        return [Hop(f"sysctl {IP_FORWARD}", "broken", "0: published ports are unreachable from other machines, "
-                    "and containers cannot reach out")]
+        return [
+            Hop(
+                f"sysctl {IP_FORWARD}",
+                "broken",
+                "0: published ports are unreachable from other machines, "
+                "and containers cannot reach out",
+            )
+        ]
     return [Hop(f"sysctl {IP_FORWARD}", "ok", forward)]

@@ -42,8 +42,12 @@ class Options:
     timeout: float = 10.0  # the whole run
     vantage: Vantage | None = None
     save_snapshot: pathlib.Path | None = None  # keep what the probes read, to replay it
-    probe_external: bool = False  # send from a temporary client namespace (changes the host briefly)
-    endpoint: Endpoint | None = None  # the engine to ask; None: as the environment says (resolve_endpoint)
+    probe_external: bool = (
+        False  # send from a temporary client namespace (changes the host briefly)
+    )
+    endpoint: Endpoint | None = (
+        None  # the engine to ask; None: as the environment says (resolve_endpoint)
+    )
 
 
 @dataclass
@@ -62,8 +66,12 @@ class Assessment:
         return self.live or self.static
 
 
-def diagnose(spec: TargetSpec | None, options: Options, snapshot: Snapshot | None = None,
-             plugins: Plugins | None = None) -> Report:
+def diagnose(
+    spec: TargetSpec | None,
+    options: Options,
+    snapshot: Snapshot | None = None,
+    plugins: Plugins | None = None,
+) -> Report:
     """Diagnose ``spec``; with no target, check up the whole host."""
     started = time.monotonic()
     deadline = started + options.timeout
@@ -74,7 +82,9 @@ def diagnose(spec: TargetSpec | None, options: Options, snapshot: Snapshot | Non
         # Loopback targets need no facts to be probed: connect while the probes read.
         early_job = confirm.loopback_job(spec) if options.live and spec else None
         endpoint = options.endpoint or resolve_endpoint()
-        snapshot, outcomes = collect(plugins.probes, deadline, endpoint, [early_job] if early_job else [])
+        snapshot, outcomes = collect(
+            plugins.probes, deadline, endpoint, [early_job] if early_job else []
+        )
         stop_if_engine_unreachable(outcomes)
         if options.save_snapshot:
             snapshot.write(options.save_snapshot)
@@ -89,7 +99,9 @@ def diagnose(spec: TargetSpec | None, options: Options, snapshot: Snapshot | Non
 
     facts = build_facts(snapshot)
     if facts.engine is None:
-        raise CannotDiagnose(f"no Engine data: {facts.unreadable.get('engine', 'the engine probe did not run')}")
+        raise CannotDiagnose(
+            f"no Engine data: {facts.unreadable.get('engine', 'the engine probe did not run')}"
+        )
     live = live_skip is None
     if spec is None:
         report = _checkup(facts, plugins, live, deadline, host_target(facts))
@@ -100,12 +112,19 @@ def diagnose(spec: TargetSpec | None, options: Options, snapshot: Snapshot | Non
         else:
             outside = options.probe_external and live
             assessed = assess(facts, target, plugins, live, early, deadline, outside)
-            report = _report(target, assessed.verdict, assessed.findings, assessed.path.hops, assessed.runs,
-                             {"static": assessed.static, "live": assessed.live})
+            report = _report(
+                target,
+                assessed.verdict,
+                assessed.findings,
+                assessed.path.hops,
+                assessed.runs,
+                {"static": assessed.static, "live": assessed.live},
+            )
     report.probes[:0] = [*plugins.failures, *snapshot.probes, *runs]
     report.doctor = {
         "version": __version__,
-        "engine": f"{facts.engine.version} (API {facts.engine.api_version}) at {facts.engine.endpoint}",
+        "engine": f"{facts.engine.version} (API {facts.engine.api_version}) at "
+        f"{facts.engine.endpoint}",
         "platform": _platform(facts),
         **report.doctor,
         "ms": round((time.monotonic() - started) * 1000),
@@ -113,14 +132,34 @@ def diagnose(spec: TargetSpec | None, options: Options, snapshot: Snapshot | Non
     return report
 
 
-def _report(target: Target, verdict: Verdict, findings: list[Finding], path: list[Hop], runs: list[ProbeRun],
-            verdicts: dict[str, Verdict | None]) -> Report:
-    return Report(target=target.as_report(), vantage=target.vantage, verdict=verdict, findings=findings,
-                  path=path, probes=runs, doctor={"verdicts": verdicts})
+def _report(
+    target: Target,
+    verdict: Verdict,
+    findings: list[Finding],
+    path: list[Hop],
+    runs: list[ProbeRun],
+    verdicts: dict[str, Verdict | None],
+) -> Report:
+    return Report(
+        target=target.as_report(),
+        vantage=target.vantage,
+        verdict=verdict,
+        findings=findings,
+        path=path,
+        probes=runs,
+        doctor={"verdicts": verdicts},
+    )
 
 
-def assess(facts: Facts, target: Target, plugins: Plugins, live: bool, early: list[Observation],
-           deadline: float, from_outside: bool = False) -> Assessment:
+def assess(
+    facts: Facts,
+    target: Target,
+    plugins: Plugins,
+    live: bool,
+    early: list[Observation],
+    deadline: float,
+    from_outside: bool = False,
+) -> Assessment:
     """Path, live confirmation (when allowed) and rules for one target."""
     if target.kind == "host":
         path = NetworkPath((), Route())  # the whole host: only host-wide rules speak
@@ -139,23 +178,39 @@ def assess(facts: Facts, target: Target, plugins: Plugins, live: bool, early: li
     path, verdict, seen = confirmed.path, confirmed.verdict, confirmed.seen
     runs = list(confirmed.runs)
     rules = [r for r in plugins.rules if target.client in r.clients]
-    findings, rule_runs = run_rules(rules, plugins.codes, RuleContext(facts, target, path, seen), deadline)
+    findings, rule_runs = run_rules(
+        rules, plugins.codes, RuleContext(facts, target, path, seen), deadline
+    )
     runs += rule_runs
-    findings.sort(key=lambda f: (
-        (path.hop(f.hop) or Hop(f.hop, "unknown", "")).status != "broken",
-        path.rank(f.hop), SEVERITY_RANK[f.severity], -f.confidence,
-    ))
+    findings.sort(
+        key=lambda f: (
+            (path.hop(f.hop) or Hop(f.hop, "unknown", "")).status != "broken",
+            path.rank(f.hop),
+            SEVERITY_RANK[f.severity],
+            -f.confidence,
+        )
+    )
     return Assessment(target, path, static, verdict, findings, runs)
 
 
-def _checkup(facts: Facts, plugins: Plugins, live: bool, deadline: float, subject: Target) -> Report:
+def _checkup(
+    facts: Facts, plugins: Plugins, live: bool, deadline: float, subject: Target
+) -> Report:
     """The host (subject of kind "host") or one container: one line per thing checked, problems first."""
     only = subject.container
     containers = [only] if only else list(facts.containers)
-    targets = [subject] + [resolve_target(spec, facts, "host") for spec in checkup.port_targets(containers)]
+    targets = [subject] + [
+        resolve_target(spec, facts, "host") for spec in checkup.port_targets(containers)
+    ]
     budget = max(0.5, deadline - time.monotonic())
-    jobs = [Job(f"check:{t.spec.input or t.kind}", lambda t=t: assess(facts, t, plugins, live, [], deadline), budget)
-            for t in targets]
+    jobs = [
+        Job(
+            f"check:{t.spec.input or t.kind}",
+            lambda t=t: assess(facts, t, plugins, live, [], deadline),
+            budget,
+        )
+        for t in targets
+    ]
     outcomes = run_jobs(jobs, deadline)
     assessed: list[Assessment] = []
     runs: list[ProbeRun] = []
@@ -163,38 +218,69 @@ def _checkup(facts: Facts, plugins: Plugins, live: bool, deadline: float, subjec
         outcome = outcomes[job.name]
         if outcome.status == "ok":
             assessed.append(outcome.value)
-            runs += [replace(r, name=f"{job.name} {r.name}") for r in outcome.value.runs if r.status != "ok"]
+            runs += [
+                replace(r, name=f"{job.name} {r.name}")
+                for r in outcome.value.runs
+                if r.status != "ok"
+            ]
         else:
-            runs.append(ProbeRun(job.name, outcome.status, f"could not check: {outcome.detail}", outcome.ms))
+            runs.append(
+                ProbeRun(job.name, outcome.status, f"could not check: {outcome.detail}", outcome.ms)
+            )
 
     ports = [_port_line(a) for a in assessed if a.target.kind == "port"]
     if only:
-        lines = [checkup.container_line(only), *checkup.network_lines(facts, only), *ports,
-                 checkup.listeners_line(only)]
+        lines = [
+            checkup.container_line(only),
+            *checkup.network_lines(facts, only),
+            *ports,
+            checkup.listeners_line(only),
+        ]
         lines += [checkup.dns_line(only, facts)] if only.running else []
     else:
-        lines = [checkup.engine_line(facts), *checkup.sysctl_lines(facts), *checkup.network_lines(facts),
-                 *ports, *(checkup.container_line(c) for c in facts.containers)]
+        lines = [
+            checkup.engine_line(facts),
+            *checkup.sysctl_lines(facts),
+            *checkup.network_lines(facts),
+            *ports,
+            *(checkup.container_line(c) for c in facts.containers),
+        ]
         lines += [checkup.dns_line(c, facts) for c in facts.containers if c.running]
-    lines.sort(key=lambda line: CHECK_ORDER[line.status])  # stable: problems first, each group in order
+    lines.sort(
+        key=lambda line: CHECK_ORDER[line.status]
+    )  # stable: problems first, each group in order
 
     findings: dict[tuple[str, str], Finding] = {}
     for a in assessed:
         for f in a.findings:
             findings.setdefault((f.code, f.explanation), f)
     ranked = sorted(findings.values(), key=lambda f: SEVERITY_RANK[f.severity])
-    static_lines = [replace(line, status=_STATUS[a.static]) for a in assessed if a.target.kind == "port"
-                    for line in [_port_line(a)]]
+    static_lines = [
+        replace(line, status=_STATUS[a.static])
+        for a in assessed
+        if a.target.kind == "port"
+        for line in [_port_line(a)]
+    ]
     others = [line for line in lines if not line.hop.startswith("port ")]
     static_verdict = _static_verdict(others + static_lines)
     live_verdict = _static_verdict(lines) if any(a.live for a in assessed) else None
-    return _report(subject, live_verdict or static_verdict, ranked, lines, runs,
-                   {"static": static_verdict, "live": live_verdict})
+    return _report(
+        subject,
+        live_verdict or static_verdict,
+        ranked,
+        lines,
+        runs,
+        {"static": static_verdict, "live": live_verdict},
+    )
 
 
 CHECK_ORDER = {"broken": 0, "unknown": 1, "ok": 2, "skipped": 3}
-_STATUS: dict[Verdict, HopStatus] = {"reachable": "ok", "unreachable": "broken", "ambiguous": "unknown",
-                                     "undetermined": "unknown"}
+_STATUS: dict[Verdict, HopStatus] = {
+    "reachable": "ok",
+    "unreachable": "broken",
+    "ambiguous": "unknown",
+    "undetermined": "unknown",
+}
 
 
 def _port_line(a: Assessment) -> Hop:

@@ -46,7 +46,9 @@ def build_facts(snapshot: Snapshot) -> Facts:
             inspect,
             listeners=_container_listeners(snapshot, inspect["Id"]),
             log_tail=demux_log(snapshot.artifacts.get(a.container_log(inspect["Id"]), b"")),
-            resolv_conf=_parsed(snapshot, a.container_file(inspect["Id"], "resolv.conf"), parse_resolv_conf),
+            resolv_conf=_parsed(
+                snapshot, a.container_file(inspect["Id"], "resolv.conf"), parse_resolv_conf
+            ),
             hosts=_parsed(snapshot, a.container_file(inspect["Id"], "hosts"), parse_hosts),
         )
         for inspect in snapshot.json(a.CONTAINERS) or ()
@@ -62,9 +64,14 @@ def build_facts(snapshot: Snapshot) -> Facts:
             addresses=tuple(host_info.get("addresses", ())),
         )
     interfaces = _interfaces(snapshot.json(a.INTERFACES))
-    platform = detect(info.get("OperatingSystem", ""), info.get("KernelVersion", ""),
-                      tuple(info.get("SecurityOptions") or ()), host.kernel if host else "",
-                      tuple(interfaces or ()), endpoint.get("source", "") + " " + endpoint.get("host", ""))
+    platform = detect(
+        info.get("OperatingSystem", ""),
+        info.get("KernelVersion", ""),
+        tuple(info.get("SecurityOptions") or ()),
+        host.kernel if host else "",
+        tuple(interfaces or ()),
+        endpoint.get("source", "") + " " + endpoint.get("host", ""),
+    )
     sockets = snapshot.json(a.HOST_SOCKETS)
     proxies = snapshot.json(a.PROXIES)
     iptables = snapshot.text(a.IPTABLES)
@@ -75,11 +82,13 @@ def build_facts(snapshot: Snapshot) -> Facts:
         networks=networks,
         host=host,
         host_listeners=None if sockets is None else tuple(Listener(**s) for s in sockets),
-        proxies=None if proxies is None else tuple(
-            p for p in (parse_proxy_cmdline(e["pid"], e["argv"]) for e in proxies) if p
-        ),
+        proxies=None
+        if proxies is None
+        else tuple(p for p in (parse_proxy_cmdline(e["pid"], e["argv"]) for e in proxies) if p),
         sysctls=snapshot.json(a.SYSCTLS) or {},
-        firewall=None if iptables is None else _merged_firewall(iptables, snapshot.text(a.IP6TABLES)),
+        firewall=None
+        if iptables is None
+        else _merged_firewall(iptables, snapshot.text(a.IP6TABLES)),
         hosts_file=None if hosts_text is None else parse_hosts(hosts_text),
         resolv_conf=_parsed(snapshot, a.RESOLV_CONF, parse_resolv_conf),
         legacy_firewall=_parsed(snapshot, a.IPTABLES_LEGACY, parse_iptables_save),
@@ -104,15 +113,23 @@ def _nft(text: str, iptables_read: bool) -> NftRuleset:
 def _interfaces(raw: dict[str, Any] | None) -> dict[str, Interface] | None:
     if raw is None:
         return None
-    return {name: Interface(name, v.get("mtu"), tuple(v.get("addresses", ()))) for name, v in raw.items()}
+    return {
+        name: Interface(name, v.get("mtu"), tuple(v.get("addresses", ())))
+        for name, v in raw.items()
+    }
 
 
 def _container_listeners(snapshot: Snapshot, container_id: str) -> list[Listener] | None:
     # Looked up by key, not by scanning every artifact: that was quadratic in containers.
-    texts = [(snapshot.text(a.netns_file(container_id, name)), protocol) for name, protocol in a.NETNS_FILES.items()]
+    texts = [
+        (snapshot.text(a.netns_file(container_id, name)), protocol)
+        for name, protocol in a.NETNS_FILES.items()
+    ]
     if all(text is None for text, _ in texts):
         return None
-    return [l for text, protocol in texts if text is not None for l in parse_proc_net(text, protocol)]  # type: ignore[arg-type]
+    return [
+        l for text, protocol in texts if text is not None for l in parse_proc_net(text, protocol)
+    ]  # type: ignore[arg-type]
 
 
 def _merged_firewall(v4: str, v6: str | None) -> IptablesRuleset:

@@ -23,7 +23,10 @@ COMPOSE_SERVICE = "com.docker.compose.service"
 EMBEDDED_DNS = "127.0.0.11"  # the engine's resolver inside containers on user-defined networks
 DEFAULT_MTU = 1500  # the engine's, when neither the network nor the daemon sets one
 IP_FORWARD = "net.ipv4.ip_forward"
-HOST_GATEWAY_NAMES = ("host.docker.internal", "gateway.docker.internal")  # the host, from a container
+HOST_GATEWAY_NAMES = (
+    "host.docker.internal",
+    "gateway.docker.internal",
+)  # the host, from a container
 
 
 def is_loopback(address: str) -> bool:
@@ -207,21 +210,30 @@ class Container:
 
     def listeners_on(self, port: int, protocol: Protocol | None = None) -> list[Listener]:
         return [
-            l for l in self.listeners or ()
+            l
+            for l in self.listeners or ()
             if l.port == port and (protocol is None or l.protocol == protocol)
         ]
 
-    def publishing(self, host_port: int, protocol: Protocol | None = None) -> list[tuple[PortMapping, Binding]]:
+    def publishing(
+        self, host_port: int, protocol: Protocol | None = None
+    ) -> list[tuple[PortMapping, Binding]]:
         """The live bindings of this container on ``host_port``."""
         return [
-            (m, b) for m in self.published for b in m.bindings
+            (m, b)
+            for m in self.published
+            for b in m.bindings
             if b.host_port == host_port and (protocol is None or m.protocol == protocol)
         ]
 
-    def configured_on(self, host_port: int, protocol: Protocol | None = None) -> list[tuple[PortMapping, Binding]]:
+    def configured_on(
+        self, host_port: int, protocol: Protocol | None = None
+    ) -> list[tuple[PortMapping, Binding]]:
         """The requested bindings on ``host_port``, even if the engine never applied them."""
         return [
-            (m, b) for m in self.configured for b in m.bindings
+            (m, b)
+            for m in self.configured
+            for b in m.bindings
             if b.host_port == host_port and (protocol is None or m.protocol == protocol)
         ]
 
@@ -242,7 +254,9 @@ class Network:
     def is_default_bridge(self) -> bool:
         """The default `bridge` network: no embedded DNS, legacy links only."""
         return self.driver == "bridge" and (
-            self.options.get("com.docker.network.bridge.default_bridge") == "true" or self.name == "bridge")
+            self.options.get("com.docker.network.bridge.default_bridge") == "true"
+            or self.name == "bridge"
+        )
 
     @property
     def host_isolated(self) -> bool:
@@ -334,11 +348,17 @@ class Facts:
     host_listeners: tuple[Listener, ...] | None
     proxies: tuple[ProxyProcess, ...] | None
     sysctls: dict[str, str | None]
-    firewall: IptablesRuleset | None  # what `iptables-save` shows (v6 tables as "filter6", "nat6", ...)
+    firewall: (
+        IptablesRuleset | None
+    )  # what `iptables-save` shows (v6 tables as "filter6", "nat6", ...)
     hosts_file: dict[str, tuple[str, ...]] | None  # name -> addresses, in file order
     resolv_conf: ResolvConf | None = None
-    legacy_firewall: IptablesRuleset | None = None  # iptables-legacy rules, when the other backend is nft
-    nftables: NftRuleset | None = None  # native nft tables (not iptables-nft's, which `firewall` shows)
+    legacy_firewall: IptablesRuleset | None = (
+        None  # iptables-legacy rules, when the other backend is nft
+    )
+    nftables: NftRuleset | None = (
+        None  # native nft tables (not iptables-nft's, which `firewall` shows)
+    )
     routes: tuple[HostRoute, ...] | None = None
     interfaces: dict[str, Interface] | None = None
     platform: Platform = field(default_factory=lambda: Platform("linux", "Linux"))
@@ -372,7 +392,12 @@ class Facts:
 
     def container_at(self, address: str) -> tuple[Container, Attachment] | None:
         """The container (running first) with ``address`` on one of its networks."""
-        found = [(c, att) for c in self.containers for att in c.attachments if address in (att.ip, att.ipv6)]
+        found = [
+            (c, att)
+            for c in self.containers
+            for att in c.attachments
+            if address in (att.ip, att.ipv6)
+        ]
         found.sort(key=lambda pair: not pair[0].running)
         return found[0] if found else None
 
@@ -387,7 +412,9 @@ class Facts:
 
     def interface_with(self, address: str) -> str | None:
         """The host interface that holds ``address``: where a client of that address arrives."""
-        return next((i.name for i in (self.interfaces or {}).values() if address in i.addresses), None)
+        return next(
+            (i.name for i in (self.interfaces or {}).values() if address in i.addresses), None
+        )
 
     def bridges(self) -> dict[str, Network]:
         """Bridge interface name -> its Docker network."""
@@ -424,12 +451,16 @@ class Facts:
 
     def known_to_engine(self, key: str) -> bool:
         """Whether some container is called ``key``: a name, alias, service name or id prefix."""
-        return any(key in c.dns_names(att) for c in self.containers for att in c.attachments) or \
-            self.container(key) is not None
+        return (
+            any(key in c.dns_names(att) for c in self.containers for att in c.attachments)
+            or self.container(key) is not None
+        )
 
     def named_containers(self, key: str) -> list[Container]:
         """Containers the name means anywhere on this engine (name, alias, service, id prefix), running first."""
-        found = [c for c in self.containers if any(key in c.dns_names(att) for att in c.attachments)]
+        found = [
+            c for c in self.containers if any(key in c.dns_names(att) for att in c.attachments)
+        ]
         by_ref = self.container(key)
         if by_ref is not None and by_ref not in found:
             found.insert(0, by_ref)

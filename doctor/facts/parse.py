@@ -46,7 +46,9 @@ def format_proc_net(listeners: Iterable[tuple[str, int]], state: str = TCP_LISTE
 
 def parse_proc_net(text: str, protocol: Protocol) -> list[Listener]:
     """Listeners in one of /proc/<pid>/net/{tcp,tcp6,udp,udp6}."""
-    return [Listener(protocol, address, port) for address, port, _ in proc_net_listeners(text, protocol)]
+    return [
+        Listener(protocol, address, port) for address, port, _ in proc_net_listeners(text, protocol)
+    ]
 
 
 def proc_net_listeners(text: str, protocol: Protocol) -> list[tuple[str, int, int | None]]:
@@ -105,10 +107,14 @@ def parse_routes(text: str) -> tuple[HostRoute, ...]:
         flags = int(fields[3], 16)
         if not flags & 0x1:  # RTF_UP
             continue
-        destination, gateway, mask = (ipaddress.IPv4Address(struct.pack("<I", int(f, 16)))
-                                      for f in (fields[1], fields[2], fields[7]))
+        destination, gateway, mask = (
+            ipaddress.IPv4Address(struct.pack("<I", int(f, 16)))
+            for f in (fields[1], fields[2], fields[7])
+        )
         network = ipaddress.IPv4Network(f"{destination}/{mask}", strict=False)
-        routes.append(HostRoute(network, fields[0], str(gateway) if flags & 0x2 else None))  # RTF_GATEWAY
+        routes.append(
+            HostRoute(network, fields[0], str(gateway) if flags & 0x2 else None)
+        )  # RTF_GATEWAY
     return tuple(routes)
 
 
@@ -140,10 +146,17 @@ def _mappings(ports: Mapping[str, Any] | None) -> tuple[PortMapping, ...]:
     mappings = []
     for key, bindings in (ports or {}).items():
         port, protocol = _port_key(key)
-        mappings.append(PortMapping(port, protocol, tuple(
-            Binding(b.get("HostIp") or "", int(b["HostPort"]))
-            for b in bindings or () if b.get("HostPort")
-        )))
+        mappings.append(
+            PortMapping(
+                port,
+                protocol,
+                tuple(
+                    Binding(b.get("HostIp") or "", int(b["HostPort"]))
+                    for b in bindings or ()
+                    if b.get("HostPort")
+                ),
+            )
+        )
     return tuple(sorted(mappings, key=lambda m: (m.container_port, m.protocol)))
 
 
@@ -168,7 +181,9 @@ def parse_container(
             ipv6=net.get("GlobalIPv6Address") or None,
             gateway=net.get("Gateway") or None,
             # DNSNames (API 1.44+) lists every name the embedded DNS answers to.
-            aliases=tuple(dict.fromkeys([*(net.get("Aliases") or ()), *(net.get("DNSNames") or ())])),
+            aliases=tuple(
+                dict.fromkeys([*(net.get("Aliases") or ()), *(net.get("DNSNames") or ())])
+            ),
         )
         for name, net in sorted((settings.get("Networks") or {}).items())
     )
@@ -191,8 +206,10 @@ def parse_container(
         configured=_mappings(host_config.get("PortBindings")),
         exposed=tuple(sorted(_port_key(k) for k in (config.get("ExposedPorts") or {}))),
         labels=dict(config.get("Labels") or {}),
-        mounts=tuple(Mount(m.get("Type", ""), m.get("Source", ""), m.get("Destination", ""))
-                     for m in inspect.get("Mounts") or ()),
+        mounts=tuple(
+            Mount(m.get("Type", ""), m.get("Source", ""), m.get("Destination", ""))
+            for m in inspect.get("Mounts") or ()
+        ),
         extra_hosts=tuple(host_config.get("ExtraHosts") or ()),
         links=tuple(host_config.get("Links") or ()),
         dns=tuple(host_config.get("Dns") or ()),

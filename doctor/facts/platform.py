@@ -17,8 +17,14 @@ class Platform:
     wsl_mode: Literal["nat", "mirrored"] | None = None
 
 
-def detect(os_name: str, kernel: str, security_options: tuple[str, ...], host_kernel: str,
-           interfaces: tuple[str, ...], endpoint: str) -> Platform:
+def detect(
+    os_name: str,
+    kernel: str,
+    security_options: tuple[str, ...],
+    host_kernel: str,
+    interfaces: tuple[str, ...],
+    endpoint: str,
+) -> Platform:
     """From the engine's /info and the host's facts."""
     if "docker desktop" in os_name.lower() or "linuxkit" in kernel.lower() or "desktop" in endpoint:
         return Platform("desktop", f"Docker Desktop ({os_name}, kernel {kernel})")

@@ -17,8 +17,27 @@ from doctor.firewall.model import Action, Decision, FirewallRule, Packet
 
 TERMINAL = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "reject"}
 #: Targets that act and let the packet go on through the chain.
-NON_TERMINAL = {"LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "TCPMSS", "CT", "NOTRACK", "TRACE", "CLASSIFY",
-                "CHECKSUM", "TOS", "DSCP", "TTL", "HL", "SNAT", "MASQUERADE", "AUDIT", "SET"}
+NON_TERMINAL = {
+    "LOG",
+    "NFLOG",
+    "ULOG",
+    "MARK",
+    "CONNMARK",
+    "TCPMSS",
+    "CT",
+    "NOTRACK",
+    "TRACE",
+    "CLASSIFY",
+    "CHECKSUM",
+    "TOS",
+    "DSCP",
+    "TTL",
+    "HL",
+    "SNAT",
+    "MASQUERADE",
+    "AUDIT",
+    "SET",
+}
 #: Matches that never decide anything for a first packet (comments, rate limits left at default).
 NEUTRAL_MODULES = {"comment", "tcp", "udp", "limit", "hashlimit"}
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
@@ -56,7 +75,8 @@ def parse_iptables_save(text: str) -> IptablesRuleset:
     def close_table() -> None:
         if table is not None:
             tables[table] = {
-                name: IptablesChain(name, policy, tuple(rules[name])) for name, policy in policies.items()
+                name: IptablesChain(name, policy, tuple(rules[name]))
+                for name, policy in policies.items()
             }
 
     for line in text.splitlines():
@@ -71,7 +91,9 @@ def parse_iptables_save(text: str) -> IptablesRuleset:
             _, chain, rest = line.split(" ", 2)
             policies.setdefault(chain, None)
             chain_rules = rules.setdefault(chain, [])
-            chain_rules.append(FirewallRule(table, chain, len(chain_rules) + 1, rest, _jump_target(rest)))
+            chain_rules.append(
+                FirewallRule(table, chain, len(chain_rules) + 1, rest, _jump_target(rest))
+            )
         elif line.strip() == "COMMIT":
             close_table()
             table = None
@@ -101,19 +123,29 @@ def traverse(firewall: IptablesRuleset, table: str, chain: str, packet: Packet) 
     if start is None:
         return Decision("accept", None, chain, table, detail=f"no {table} {chain} chain")
     stack: list[tuple[IptablesChain, int]] = [(start, 0)]
-    doubts: list[tuple[FirewallRule, str]] = []  # rules that might have matched, each with the reason
+    doubts: list[
+        tuple[FirewallRule, str]
+    ] = []  # rules that might have matched, each with the reason
 
     def decided(verdict: Action, rule: FirewallRule | None, where: str, **more: object) -> Decision:
         return _with_doubts(Decision(verdict, rule, where, table, **more), doubts)  # type: ignore[arg-type]
 
     def policy() -> Decision:  # the end of the built-in chain, also after a goto or a RETURN
-        return decided(TERMINAL.get(start.policy or "ACCEPT", "accept"), None, start.name, policy=start.policy)  # type: ignore[arg-type]
+        return decided(
+            TERMINAL.get(start.policy or "ACCEPT", "accept"), None, start.name, policy=start.policy
+        )  # type: ignore[arg-type]
 
     steps = 0
     while stack:
         steps += 1
         if steps > MAX_STEPS:  # gotos and jumps in a cycle: a hostile or broken ruleset
-            return Decision("unknown", None, chain, table, detail=f"more than {MAX_STEPS} rules walked (a loop?)")
+            return Decision(
+                "unknown",
+                None,
+                chain,
+                table,
+                detail=f"more than {MAX_STEPS} rules walked (a loop?)",
+            )
         current, index = stack.pop()
         if index >= len(current.rules):
             if not stack:
@@ -141,9 +173,13 @@ def traverse(firewall: IptablesRuleset, table: str, chain: str, packet: Packet) 
             return decided("accept", rule, current.name, dnat=_dnat(rule))
         called = firewall.chain(table, target)
         if called is None:
-            return Decision("unknown", rule, current.name, table, detail=f"target {target} is not understood")
+            return Decision(
+                "unknown", rule, current.name, table, detail=f"target {target} is not understood"
+            )
         if len(stack) > MAX_DEPTH:
-            return Decision("unknown", rule, current.name, table, detail="chains nest too deep (a loop?)")
+            return Decision(
+                "unknown", rule, current.name, table, detail="chains nest too deep (a loop?)"
+            )
         if "-g" in tokens(rule.text) or "--goto" in tokens(rule.text):
             stack.pop()  # a goto does not come back here
         stack.append((called, 0))
@@ -154,9 +190,15 @@ def _with_doubts(decision: Decision, doubts: list[tuple[FirewallRule, str]]) -> 
     """Unknown, if a rule that might have matched would have ended the walk differently."""
     for rule, why in doubts:
         if TERMINAL.get(rule.target or "") != decision.verdict or decision.dnat:
-            return Decision("unknown", rule, rule.chain, decision.table,
-                            detail=f"cannot tell whether this rule matches ({why}); without it: {decision.verdict} "
-                                   f"at {decision}")
+            return Decision(
+                "unknown",
+                rule,
+                rule.chain,
+                decision.table,
+                detail=f"cannot tell whether this rule matches ({why}); without it: "
+                f"{decision.verdict} "
+                f"at {decision}",
+            )
     return decision
 
 
@@ -237,8 +279,15 @@ def _match(option: str, value: str, p: Packet) -> bool | None:
         return value == "unicast"
     if option == "--tcp-flags":
         return None
-    if option in ("--limit", "--limit-burst", "--hashlimit", "--hashlimit-name", "--hashlimit-mode",
-                  "--hashlimit-upto", "--hashlimit-burst"):
+    if option in (
+        "--limit",
+        "--limit-burst",
+        "--hashlimit",
+        "--hashlimit-name",
+        "--hashlimit-mode",
+        "--hashlimit-upto",
+        "--hashlimit-burst",
+    ):
         return True  # under the rate, as one client's first packet is
     if option == "--hashlimit-above":
         return False  # matches only over the rate
@@ -273,8 +322,11 @@ def _source(network: str, p: Packet) -> bool | None:
     if net.prefixlen == 0:
         return True
     # An outside client is in no Docker subnet and not on loopback.
-    if net.is_loopback or any(net.subnet_of(ipaddress.ip_network(s, strict=False)) for s in p.docker_subnets
-                              if ipaddress.ip_network(s, strict=False).version == net.version):
+    if net.is_loopback or any(
+        net.subnet_of(ipaddress.ip_network(s, strict=False))
+        for s in p.docker_subnets
+        if ipaddress.ip_network(s, strict=False).version == net.version
+    ):
         return False
     return None
 
@@ -289,6 +341,11 @@ def _port_in(port: int, spec: str) -> bool:
 
 def after_dnat(packet: Packet, dnat: tuple[str, int]) -> Packet:
     address, port = dnat
-    return replace(packet, dst=address, dport=port or packet.dport, orig_dst=packet.dst,
-                   orig_dport=packet.dport, local_dst=False)
-
+    return replace(
+        packet,
+        dst=address,
+        dport=port or packet.dport,
+        orig_dst=packet.dst,
+        orig_dport=packet.dport,
+        local_dst=False,
+    )

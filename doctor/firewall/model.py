@@ -23,7 +23,6 @@ class FirewallRule:
         return f"-t {self.table} -A {self.chain} {self.text}"
 
 
-
 @dataclass(frozen=True)
 class Packet:
     """The first packet (SYN) of a connection, as it is at the hook being walked."""
@@ -53,7 +52,9 @@ class Decision:
     tool: str = "iptables"  # or iptables-legacy, nft: where the deciding rule lives
 
     def __str__(self) -> str:
-        where = f"{self.table} {self.chain}" + (" (iptables-legacy)" if self.tool == "iptables-legacy" else "")
+        where = f"{self.table} {self.chain}" + (
+            " (iptables-legacy)" if self.tool == "iptables-legacy" else ""
+        )
         if self.rule is not None:
             return f"{where} rule {self.rule.position}: {self.rule.text}"
         return f"{where} policy {self.policy or 'ACCEPT'}"

@@ -57,11 +57,17 @@ class NftChain:
 @dataclass(frozen=True)
 class NftRuleset:
     chains: dict[tuple[str, str, str], NftChain]  # (family, table, name) -> chain
-    maps: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)  # name -> {key: verdict}
+    maps: dict[tuple[str, str, str], dict[str, Any]] = field(
+        default_factory=dict
+    )  # name -> {key: verdict}
     tables: tuple[tuple[str, str], ...] = ()
 
     def base_chains(self, hook: str, version: int) -> list[NftChain]:
-        found = [c for c in self.chains.values() if c.hook == hook and FAMILIES.get(c.family, -1) in (0, version)]
+        found = [
+            c
+            for c in self.chains.values()
+            if c.hook == hook and FAMILIES.get(c.family, -1) in (0, version)
+        ]
         return sorted(found, key=lambda c: c.priority)
 
 
@@ -74,9 +80,13 @@ def parse_ruleset(text: str, iptables_read: bool = False) -> NftRuleset:
     maps: dict[tuple[str, str, str], dict[str, Any]] = {}
     tables = []
     for item in items:
-        (kind, body), = item.items()
-        if iptables_read and body.get("family") in ("ip", "ip6") and body.get("table", body.get("name")) in \
-                IPTABLES_TABLES and kind != "metainfo":
+        ((kind, body),) = item.items()
+        if (
+            iptables_read
+            and body.get("family") in ("ip", "ip6")
+            and body.get("table", body.get("name")) in IPTABLES_TABLES
+            and kind != "metainfo"
+        ):
             continue
         if "table" in item:
             tables.append((item["table"]["family"], item["table"]["name"]))
@@ -87,25 +97,41 @@ def parse_ruleset(text: str, iptables_read: bool = False) -> NftRuleset:
             r = item["rule"]
             key = (r["family"], r["table"], r["chain"])
             found = rules.setdefault(key, [])
-            found.append(NftRule(len(found) + 1, r.get("handle"), tuple(r.get("expr", ())), r.get("comment")))
+            found.append(
+                NftRule(len(found) + 1, r.get("handle"), tuple(r.get("expr", ())), r.get("comment"))
+            )
         elif "map" in item:
             m = item["map"]
             maps[(m["family"], m["table"], m["name"])] = {_key(k): v for k, v in m.get("elem", ())}
     return NftRuleset(
-        {key: NftChain(key[0], key[1], key[2], tuple(rules.get(key, ())), c.get("hook"), c.get("type"),
-                       int(c.get("prio", 0)) if not isinstance(c.get("prio"), dict) else 0,
-                       c.get("policy", "accept"))
-         for key, c in chains.items()},
-        maps, tuple(tables))
+        {
+            key: NftChain(
+                key[0],
+                key[1],
+                key[2],
+                tuple(rules.get(key, ())),
+                c.get("hook"),
+                c.get("type"),
+                int(c.get("prio", 0)) if not isinstance(c.get("prio"), dict) else 0,
+                c.get("policy", "accept"),
+            )
+            for key, c in chains.items()
+        },
+        maps,
+        tuple(tables),
+    )
 
 
 def _key(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def evaluate(ruleset: NftRuleset, hook: str, packet: Packet, *, nat: bool = False, raw: bool = False) -> Decision:
+def evaluate(
+    ruleset: NftRuleset, hook: str, packet: Packet, *, nat: bool = False, raw: bool = False
+) -> Decision:
     """The packet at ``hook`` through every native base chain there (nat chains only with ``nat``;
     with ``raw``, only the filter chains that run before connection tracking)."""
+
     def wanted(chain: NftChain) -> bool:
         if nat or chain.kind == "nat":
             return nat and chain.kind == "nat"
@@ -124,14 +150,23 @@ def evaluate(ruleset: NftRuleset, hook: str, packet: Packet, *, nat: bool = Fals
 def _walk(ruleset: NftRuleset, base: NftChain, packet: Packet) -> Decision:
     def policy() -> Decision:  # the end of the base chain, or a return from it: its policy decides
         verdict = "drop" if base.policy == "drop" else "accept"
-        return Decision(verdict, None, base.name, f"nft {base.where}", policy=base.policy, tool="nft")  # type: ignore[arg-type]
+        return Decision(
+            verdict, None, base.name, f"nft {base.where}", policy=base.policy, tool="nft"
+        )  # type: ignore[arg-type]
 
     stack: list[tuple[NftChain, int]] = [(base, 0)]
     steps = 0
     while stack:
         steps += 1
         if steps > MAX_STEPS or len(stack) > MAX_DEPTH:  # a jump cycle: hostile or broken
-            return Decision("unknown", None, base.name, f"nft {base.where}", detail="jumps in a loop", tool="nft")
+            return Decision(
+                "unknown",
+                None,
+                base.name,
+                f"nft {base.where}",
+                detail="jumps in a loop",
+                tool="nft",
+            )
         chain, index = stack.pop()
         if index >= len(chain.rules):
             if not stack:
@@ -148,8 +183,14 @@ def _walk(ruleset: NftRuleset, base: NftChain, packet: Packet) -> Decision:
         if kind in ("accept", "drop", "reject"):
             return _decision(kind, chain, rule, "")
         if kind == "dnat":
-            return Decision("accept", _as_rule(chain, rule), chain.name, f"nft {chain.where}", dnat=argument,
-                            tool="nft")
+            return Decision(
+                "accept",
+                _as_rule(chain, rule),
+                chain.name,
+                f"nft {chain.where}",
+                dnat=argument,
+                tool="nft",
+            )
         if kind == "return":
             stack.pop()
             if not stack:
@@ -165,20 +206,31 @@ def _walk(ruleset: NftRuleset, base: NftChain, packet: Packet) -> Decision:
 
 
 def _decision(verdict: str, chain: NftChain, rule: NftRule, detail: str) -> Decision:
-    return Decision(verdict, _as_rule(chain, rule), chain.name, f"nft {chain.where}", detail=detail,  # type: ignore[arg-type]
-                    tool="nft")
+    return Decision(
+        verdict,
+        _as_rule(chain, rule),
+        chain.name,
+        f"nft {chain.where}",
+        detail=detail,  # type: ignore[arg-type]
+        tool="nft",
+    )
 
 
 def _as_rule(chain: NftChain, rule: NftRule) -> FirewallRule:
-    return FirewallRule(f"nft {chain.where}", chain.name, rule.position, rule.text() + (
-        f"  # handle {rule.handle}" if rule.handle is not None else ""), None)
+    return FirewallRule(
+        f"nft {chain.where}",
+        chain.name,
+        rule.position,
+        rule.text() + (f"  # handle {rule.handle}" if rule.handle is not None else ""),
+        None,
+    )
 
 
 def _rule(ruleset: NftRuleset, chain: NftChain, rule: NftRule, packet: Packet) -> tuple[Any, str]:
     """("next" | (verdict, argument) | None, why unknown)."""
     unknown = ""
     for expr in rule.expr:
-        (name, value), = expr.items()
+        ((name, value),) = expr.items()
         if name == "match":
             result = _match(value, packet)
             if result is None:
@@ -214,14 +266,19 @@ def _vmap(ruleset: NftRuleset, chain: NftChain, value: dict[str, Any], packet: P
     data = value.get("data")
     if key is None:
         return None
-    elements = ruleset.maps.get((chain.family, chain.table, data[1:])) if isinstance(data, str) else \
-        {_key(k): v for k, v in (data or {}).get("set", ())}
-    if elements is None or any(not isinstance(k, str) or k.startswith("{") or "*" in k for k in elements):
+    elements = (
+        ruleset.maps.get((chain.family, chain.table, data[1:]))
+        if isinstance(data, str)
+        else {_key(k): v for k, v in (data or {}).get("set", ())}
+    )
+    if elements is None or any(
+        not isinstance(k, str) or k.startswith("{") or "*" in k for k in elements
+    ):
         return None  # prefixes, ranges or wildcards as keys: not judged
     verdict = elements.get(str(key))
     if verdict is None:
         return "next"
-    (kind, argument), = verdict.items()
+    ((kind, argument),) = verdict.items()
     return (kind, argument["target"] if isinstance(argument, dict) else None)
 
 
@@ -231,8 +288,12 @@ def _field(left: Any, p: Packet) -> Any:
         return None
     if "meta" in left:
         key = left["meta"]["key"]
-        return {"iifname": p.in_iface, "oifname": p.out_iface, "l4proto": p.protocol,
-                "nfproto": "ipv6" if ":" in p.dst else "ipv4"}.get(key)
+        return {
+            "iifname": p.in_iface,
+            "oifname": p.out_iface,
+            "l4proto": p.protocol,
+            "nfproto": "ipv6" if ":" in p.dst else "ipv4",
+        }.get(key)
     if "payload" in left:
         proto, name = left["payload"].get("protocol"), left["payload"].get("field")
         if proto in ("tcp", "udp"):
@@ -245,7 +306,11 @@ def _field(left: Any, p: Packet) -> Any:
             return p.dst if name == "daddr" else p.src if name == "saddr" else None
     if "ct" in left and left["ct"].get("key") == "state":
         return "new"
-    if "fib" in left and left["fib"].get("result") == "type" and "daddr" in left["fib"].get("flags", ()):
+    if (
+        "fib" in left
+        and left["fib"].get("result") == "type"
+        and "daddr" in left["fib"].get("flags", ())
+    ):
         return "local" if p.local_dst else "unicast"
     return None
 
@@ -261,8 +326,12 @@ def _match(value: dict[str, Any], p: Packet) -> bool | None:
         return False
     if actual is None:
         # An unknown interface is still known not to be a Docker bridge or lo.
-        if isinstance(left, dict) and left.get("meta", {}).get("key") == "iifname" and isinstance(right, str) \
-                and right in p.not_in:
+        if (
+            isinstance(left, dict)
+            and left.get("meta", {}).get("key") == "iifname"
+            and isinstance(right, str)
+            and right in p.not_in
+        ):
             return op == "!="
         if isinstance(left, dict) and left.get("payload", {}).get("field") == "saddr":
             return _outside_source(op, right, p)
@@ -283,7 +352,9 @@ def _contains(right: Any, actual: Any) -> bool | None:
             return low <= actual <= high if isinstance(actual, int) else None
         if "prefix" in right:
             try:
-                network = ipaddress.ip_network(f"{right['prefix']['addr']}/{right['prefix']['len']}", strict=False)
+                network = ipaddress.ip_network(
+                    f"{right['prefix']['addr']}/{right['prefix']['len']}", strict=False
+                )
                 return ipaddress.ip_address(actual) in network
             except ValueError:
                 return None
@@ -300,20 +371,27 @@ def _contains(right: Any, actual: Any) -> bool | None:
 def _outside_source(op: str, right: Any, p: Packet) -> bool | None:
     if not isinstance(right, dict) or "prefix" not in right:
         return None
-    network = ipaddress.ip_network(f"{right['prefix']['addr']}/{right['prefix']['len']}", strict=False)
+    network = ipaddress.ip_network(
+        f"{right['prefix']['addr']}/{right['prefix']['len']}", strict=False
+    )
     inside = network.is_loopback or any(
-        network.subnet_of(n) for s in p.docker_subnets
-        if (n := ipaddress.ip_network(s, strict=False)).version == network.version)
+        network.subnet_of(n)
+        for s in p.docker_subnets
+        if (n := ipaddress.ip_network(s, strict=False)).version == network.version
+    )
     if not inside:
         return None
     return op == "!="
 
 
 def _render(expr: dict[str, Any]) -> str:
-    (name, value), = expr.items()
+    ((name, value),) = expr.items()
     if name == "match":
-        return f"{_render_side(value.get('left'))} {'' if value.get('op') in ('==', 'in') else value.get('op') + ' '}" \
-               f"{_render_side(value.get('right'))}"
+        return (
+            f"{_render_side(value.get('left'))} "
+            f"{'' if value.get('op') in ('==', 'in') else value.get('op') + ' '}"
+            f"{_render_side(value.get('right'))}"
+        )
     if name in ("accept", "drop", "return", "reject"):
         return name
     if name in ("jump", "goto"):

@@ -27,9 +27,13 @@ NFT_HOOKS = {
 class Rulesets:
     """Every ruleset read from one host; None: not read."""
 
-    iptables: IptablesRuleset | None  # what `iptables-save` shows (v6 tables as "filter6", "nat6", ...)
+    iptables: (
+        IptablesRuleset | None
+    )  # what `iptables-save` shows (v6 tables as "filter6", "nat6", ...)
     legacy: IptablesRuleset | None = None  # iptables-legacy's, when the other backend is nft
-    nftables: NftRuleset | None = None  # native nft tables (not iptables-nft's, which `iptables` shows)
+    nftables: NftRuleset | None = (
+        None  # native nft tables (not iptables-nft's, which `iptables` shows)
+    )
 
     @property
     def read(self) -> bool:
@@ -37,9 +41,11 @@ class Rulesets:
 
 
 def walk(rulesets: Rulesets, table: str, chain: str, packet: Packet) -> Decision:
-    decisions = [replace(traverse(ruleset, table, chain, packet), tool=tool)
-                 for ruleset, tool in ((rulesets.iptables, "iptables"), (rulesets.legacy, "iptables-legacy"))
-                 if ruleset]
+    decisions = [
+        replace(traverse(ruleset, table, chain, packet), tool=tool)
+        for ruleset, tool in ((rulesets.iptables, "iptables"), (rulesets.legacy, "iptables-legacy"))
+        if ruleset
+    ]
     if rulesets.nftables is not None and (table, chain) in NFT_HOOKS:
         hook, kind = NFT_HOOKS[table, chain]
         decisions.append(evaluate(rulesets.nftables, hook, packet, **kind))

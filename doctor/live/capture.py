@@ -42,7 +42,9 @@ class Capture:
         if IP not in packet or TCP not in packet:
             return
         ip, tcp = packet[IP], packet[TCP]
-        if (ip.dst == self.address and tcp.dport == self.port) or (ip.src == self.address and tcp.sport == self.port):
+        if (ip.dst == self.address and tcp.dport == self.port) or (
+            ip.src == self.address and tcp.sport == self.port
+        ):
             self.packets.append(packet)
 
     def __enter__(self) -> Capture:
@@ -54,15 +56,20 @@ class Capture:
         # its own may still be starting when the probe's SYN crosses the bridge.
         listening = conf.L2listen(iface=self.iface)
         started = threading.Event()
-        self._sniffer = AsyncSniffer(opened_socket=listening, prn=self._keep, store=False,
-                                     started_callback=started.set)
+        self._sniffer = AsyncSniffer(
+            opened_socket=listening, prn=self._keep, store=False, started_callback=started.set
+        )
         self._sniffer.start()
         started.wait(1.0)
         time.sleep(SETTLE)
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         if self._sniffer is not None and self._sniffer.running:
             deadline = time.monotonic() + DRAIN
             while time.monotonic() < deadline and not (self.reached and self.answer):
@@ -94,5 +101,9 @@ class Capture:
         if not self.reached:
             return f"capture on {self.iface}: the SYN never reached {self.address}:{self.port}"
         answer = self.answer
-        return (f"capture on {self.iface}: the SYN reached {self.address}:{self.port}, which answered {answer}"
-                if answer else f"capture on {self.iface}: the SYN reached {self.address}:{self.port}, no answer")
+        return (
+            f"capture on {self.iface}: the SYN reached {self.address}:{self.port}, which answered "
+            f"{answer}"
+            if answer
+            else f"capture on {self.iface}: the SYN reached {self.address}:{self.port}, no answer"
+        )

@@ -62,8 +62,14 @@ def _localhost_addresses() -> tuple[str, ...]:
 
 def _probe_job(name: str, probes: list[tuple[str, int, str, bool]]) -> Job:
     def call() -> list[Observation]:
-        jobs = [Job(str(i), lambda p=p: probe(p[0], p[1], p[2], LIVE_TIMEOUT, linger=p[3]), LIVE_TIMEOUT + 1)
-                for i, p in enumerate(probes)]
+        jobs = [
+            Job(
+                str(i),
+                lambda p=p: probe(p[0], p[1], p[2], LIVE_TIMEOUT, linger=p[3]),
+                LIVE_TIMEOUT + 1,
+            )
+            for i, p in enumerate(probes)
+        ]
         results = run_jobs(jobs, time.monotonic() + LIVE_TIMEOUT + 1)
         return [results[j.name].value for j in jobs if results[j.name].status == "ok"]
 
@@ -77,13 +83,18 @@ def observed(result: JobResult) -> tuple[list[Observation], ProbeRun]:
     return observations, ProbeRun(result.name, result.status, detail, result.ms)
 
 
-def from_host(facts: Facts, target: Target, path: NetworkPath, early: list[Observation], deadline: float
-              ) -> Confirmation:
+def from_host(
+    facts: Facts, target: Target, path: NetworkPath, early: list[Observation], deadline: float
+) -> Confirmation:
     """Connects from this host: to the target (unless ``early`` has them) and to the container's
     own address, which tells the listener apart from the way in."""
     jobs: list[Job] = []
     if target.kind == "port" and not early and target.port:
-        jobs.append(_probe_job("live:target", [(a, target.port, target.protocol, True) for a in target.addresses]))
+        jobs.append(
+            _probe_job(
+                "live:target", [(a, target.port, target.protocol, True) for a in target.addresses]
+            )
+        )
     direct = _direct_probe(facts, target, path)
     if direct:
         jobs.append(direct)
@@ -99,10 +110,20 @@ def from_host(facts: Facts, target: Target, path: NetworkPath, early: list[Obser
     if target.vantage == "external":
         # Sent from this host, the probe skips raw PREROUTING and FORWARD: what the facts
         # say of those hops stands (--probe-external sends from a real outside client).
-        unseen = [h for h in path.hops if h.hop in NOT_SEEN_FROM_HOST and h.status in ("broken", "unknown")]
+        unseen = [
+            h
+            for h in path.hops
+            if h.hop in NOT_SEEN_FROM_HOST and h.status in ("broken", "unknown")
+        ]
         if unseen:
-            runs.append(ProbeRun("live:limits", "ok", "sent from this host, so it cannot confirm "
-                                 + ", ".join(h.hop for h in unseen), 0))
+            runs.append(
+                ProbeRun(
+                    "live:limits",
+                    "ok",
+                    "sent from this host, so it cannot confirm " + ", ".join(h.hop for h in unseen),
+                    0,
+                )
+            )
             return Confirmation(path, None, tuple(runs))
     path, verdict = _target_seen(path, seen)
     return Confirmation(path, verdict, tuple(runs))
@@ -111,8 +132,15 @@ def from_host(facts: Facts, target: Target, path: NetworkPath, early: list[Obser
 def _direct_probe(facts: Facts, target: Target, path: NetworkPath) -> Job | None:
     """A connect to the container's own address, where the host can route to it."""
     container, port = path.route.container, path.route.container_port
-    if (container is None or not container.running or not port or target.protocol != "tcp"
-            or container.uses_host_network or facts.platform.kind == "desktop" or container.ipv4 is None):
+    if (
+        container is None
+        or not container.running
+        or not port
+        or target.protocol != "tcp"
+        or container.uses_host_network
+        or facts.platform.kind == "desktop"
+        or container.ipv4 is None
+    ):
         return None
     return _probe_job("live:container", [(container.ipv4, port, "tcp", False)])
 
@@ -121,7 +149,9 @@ def _listener_seen(path: NetworkPath, direct: list[Observation]) -> NetworkPath:
     hop = path.hop(HopName.CONTAINER_LISTENER)
     for o in direct[:1]:
         if hop and o.outcome in ("open", "refused"):
-            path = path.with_hop(with_status(hop, "ok" if o.outcome == "open" else "broken", str(o)))
+            path = path.with_hop(
+                with_status(hop, "ok" if o.outcome == "open" else "broken", str(o))
+            )
     return path
 
 
@@ -141,22 +171,31 @@ def _target_seen(path: NetworkPath, seen: list[Observation]) -> tuple[NetworkPat
     return path, "unreachable" if failed else None
 
 
-def from_container(facts: Facts, target: Target, path: NetworkPath, deadline: float) -> Confirmation:
+def from_container(
+    facts: Facts, target: Target, path: NetworkPath, deadline: float
+) -> Confirmation:
     """Ask the source's DNS server and connect, from inside the source's network namespace."""
     plan = _inside_plan(facts, target, path.route.container_port or target.port)
     if isinstance(plan, str):
         return Confirmation(path, None, (ProbeRun("live:inside", "skipped", plan, 0),))
-    result = run_jobs([Job("live:inside", lambda: run_inside(plan), max(0.5, deadline - time.monotonic()))],
-                      deadline)["live:inside"]
+    result = run_jobs(
+        [Job("live:inside", lambda: run_inside(plan), max(0.5, deadline - time.monotonic()))],
+        deadline,
+    )["live:inside"]
     if result.status != "ok":
-        return Confirmation(path, None, (ProbeRun("live:inside", result.status, result.detail, result.ms),))
+        return Confirmation(
+            path, None, (ProbeRun("live:inside", result.status, result.detail, result.ms),)
+        )
     seen = Seen(result.value.answer, result.value.observations)
     summary = "; ".join(map(str, filter(None, [seen.answer, *seen.connections])))
     run = ProbeRun("live:inside", "ok", summary, result.ms)
 
     if seen.answer and (hop := path.hop(HopName.NAME_RESOLUTION)):
-        path = path.with_hop(with_status(hop, "ok" if seen.answer.outcome == "answered" else "broken",
-                                         str(seen.answer)))
+        path = path.with_hop(
+            with_status(
+                hop, "ok" if seen.answer.outcome == "answered" else "broken", str(seen.answer)
+            )
+        )
     reached = [o for o in seen.connections if o.outcome in REACHED]
     failed = [o for o in seen.connections if o.outcome in FAILED]
     if seen.connections:
@@ -182,34 +221,53 @@ def from_outside(facts: Facts, target: Target, path: NetworkPath) -> Confirmatio
     from doctor.live.outside import TemporaryClient
 
     if os.geteuid() != 0:
-        return Confirmation(path, None, (ProbeRun("live:outside", "skipped", "needs root to build a client namespace",
-                                                  0),))
+        return Confirmation(
+            path,
+            None,
+            (ProbeRun("live:outside", "skipped", "needs root to build a client namespace", 0),),
+        )
     c, port = path.route.container, path.route.container_port
     address = c.ipv4 if c else None
     dst, dport = (target.addresses[0], target.port) if target.kind == "port" else (address, port)
     if dst is None or dport is None:
-        return Confirmation(path, None, (ProbeRun("live:outside", "skipped", "no address and port to send to", 0),))
+        return Confirmation(
+            path, None, (ProbeRun("live:outside", "skipped", "no address and port to send to", 0),)
+        )
     network = next((n for n in facts.networks if address and n.contains(address)), None)
     started = time.monotonic()
     with TemporaryClient(facts.routes or ()) as client:
-        capture = Capture(network.bridge, address, port) if network and network.bridge and address and port else None
+        capture = (
+            Capture(network.bridge, address, port)
+            if network and network.bridge and address and port
+            else None
+        )
         with capture or contextlib.nullcontext():
             result = run_inside(Plan(client.netns_path, LIVE_TIMEOUT, syn=[(dst, dport)]))
     seen = result.observations[0]
     heard = capture.summary() if capture else "no bridge to capture on"
-    run = ProbeRun("live:outside", "ok", f"from {client.address}, a temporary client namespace: {seen}; {heard}",
-                   round((time.monotonic() - started) * 1000))
+    run = ProbeRun(
+        "live:outside",
+        "ok",
+        f"from {client.address}, a temporary client namespace: {seen}; {heard}",
+        round((time.monotonic() - started) * 1000),
+    )
     note = f"{seen}; {heard}"
     if seen.outcome == "open":
         for hop in path.hops:
-            if hop.hop in (*FIREWALL_HOPS, HopName.CONTAINER_LISTENER) and hop.status in ("broken", "unknown"):
+            if hop.hop in (*FIREWALL_HOPS, HopName.CONTAINER_LISTENER) and hop.status in (
+                "broken",
+                "unknown",
+            ):
                 path = path.with_hop(with_status(hop, "ok", note))
         return Confirmation(path, "reachable", (run,))
     if capture and capture.reached:
         if hop := path.hop(HopName.CONTAINER_LISTENER):
             path = path.with_hop(with_status(hop, "broken", note))
     elif not any(h.status == "broken" for h in path.hops if h.hop in FIREWALL_HOPS):
-        hop = next((h for h in path.hops if h.hop in (HopName.FILTER_FORWARD, HopName.RAW_PREROUTING)), None)
+        hop = next(
+            (h for h in path.hops if h.hop in (HopName.FILTER_FORWARD, HopName.RAW_PREROUTING)),
+            None,
+        )
         if hop:
             path = path.with_hop(with_status(hop, "broken", note))
     return Confirmation(path, "unreachable", (run,))
@@ -227,5 +285,11 @@ def _inside_plan(facts: Facts, target: Target, port: int | None) -> Plan | str:
     query = (r.name, r.nameserver) if r.via in ("none", "resolver") and r.nameserver else None
     connect = [(a, port, target.protocol) for a in target.addresses[:1]] if port else []
     if not query and not connect:
-        return "nothing to send: no address and no DNS server to ask" if port else "no port to connect to"
-    return Plan(namespaces.of_process(owner.pid), LIVE_TIMEOUT, query, connect, port, target.protocol)
+        return (
+            "nothing to send: no address and no DNS server to ask"
+            if port
+            else "no port to connect to"
+        )
+    return Plan(
+        namespaces.of_process(owner.pid), LIVE_TIMEOUT, query, connect, port, target.protocol
+    )

@@ -14,7 +14,9 @@ from typing import Literal
 from doctor.facts.model import Protocol
 
 DnsOutcome = Literal["answered", "nxdomain", "no-address", "failed", "timeout", "refused", "error"]
-Outcome = Literal["answered", "open", "closed", "refused", "timeout", "unreachable", "silent", "error"]
+Outcome = Literal[
+    "answered", "open", "closed", "refused", "timeout", "unreachable", "silent", "error"
+]
 
 #: After a TCP accept, how long to wait for the peer to hang up.  docker-proxy accepts
 #: first and closes as soon as its own connection to the container is refused, which
@@ -66,7 +68,9 @@ class DnsAnswer:
 
     def __str__(self) -> str:
         if self.outcome == "answered":
-            return f"{self.server} answered {self.name} → {', '.join(self.addresses)} ({self.ms} ms)"
+            return (
+                f"{self.server} answered {self.name} → {', '.join(self.addresses)} ({self.ms} ms)"
+            )
         return f"{self.server} for {self.name}: {self.detail or self.outcome} ({self.ms} ms)"
 
 
@@ -78,14 +82,18 @@ class Seen:
     connections: list[Observation] = field(default_factory=list)
 
 
-def probe(address: str, port: int, protocol: Protocol, timeout: float, linger: bool = True) -> Observation:
+def probe(
+    address: str, port: int, protocol: Protocol, timeout: float, linger: bool = True
+) -> Observation:
     started = time.monotonic()
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     if protocol == "udp":
         outcome, detail = _udp(family, address, port, min(timeout, UDP_WAIT))
     else:
         outcome, detail = _tcp(family, address, port, timeout, linger)
-    return Observation(address, port, protocol, outcome, round((time.monotonic() - started) * 1000), detail)
+    return Observation(
+        address, port, protocol, outcome, round((time.monotonic() - started) * 1000), detail
+    )
 
 
 def _tcp(family: int, address: str, port: int, timeout: float, linger: bool) -> tuple[Outcome, str]:
@@ -119,7 +127,9 @@ def _udp(family: int, address: str, port: int, wait: float) -> tuple[Outcome, st
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(wait)
         try:
-            sock.connect((address, port))  # connected, so ICMP port-unreachable surfaces as ECONNREFUSED
+            sock.connect(
+                (address, port)
+            )  # connected, so ICMP port-unreachable surfaces as ECONNREFUSED
             sock.send(b"docker-doctor\n")
             sock.recv(512)
         except ConnectionRefusedError:

@@ -33,10 +33,14 @@ class Plan:
     netns: str  # the namespace to enter: /proc/PID/ns/net or /run/netns/NAME
     timeout: float  # per query or connection attempt
     query: tuple[str, str] | None = None  # (name, server)
-    connect: list[tuple[str, int, Protocol]] = field(default_factory=list)  # (address, port, protocol)
+    connect: list[tuple[str, int, Protocol]] = field(
+        default_factory=list
+    )  # (address, port, protocol)
     port: int | None = None  # with a query and nothing to connect to: connect to its answer here
     protocol: Protocol = "tcp"
-    syn: list[tuple[str, int]] = field(default_factory=list)  # raw SYN probes (scapy): (address, port)
+    syn: list[tuple[str, int]] = field(
+        default_factory=list
+    )  # raw SYN probes (scapy): (address, port)
 
 
 @dataclass
@@ -47,15 +51,29 @@ class Result:
 
 def run(plan: Plan) -> Result:
     """Run ``plan`` in a child process that enters the namespace (needs root)."""
-    budget = plan.timeout * (1 + len(plan.connect) + len(plan.syn) + (ATTEMPTS + 1 if plan.query else 0)) + 3
-    done = subprocess.run([*_doctor_again(), CHILD_COMMAND, json.dumps(asdict(plan))],
-                          capture_output=True, text=True, timeout=budget, env={**os.environ, "PYTHONSAFEPATH": "1"})
+    budget = (
+        plan.timeout * (1 + len(plan.connect) + len(plan.syn) + (ATTEMPTS + 1 if plan.query else 0))
+        + 3
+    )
+    done = subprocess.run(
+        [*_doctor_again(), CHILD_COMMAND, json.dumps(asdict(plan))],
+        capture_output=True,
+        text=True,
+        timeout=budget,
+        env={**os.environ, "PYTHONSAFEPATH": "1"},
+    )
     if done.returncode != 0:
-        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
-                           f"exited {done.returncode}")
+        raise RuntimeError(
+            done.stderr.strip().splitlines()[-1]
+            if done.stderr.strip()
+            else f"exited {done.returncode}"
+        )
     data = json.loads(done.stdout)
-    answer = DnsAnswer(**{**data["answer"], "addresses": tuple(data["answer"]["addresses"])}) \
-        if data["answer"] else None
+    answer = (
+        DnsAnswer(**{**data["answer"], "addresses": tuple(data["answer"]["addresses"])})
+        if data["answer"]
+        else None
+    )
     return Result(answer, [Observation(**o) for o in data["observations"]])
 
 
@@ -81,14 +99,25 @@ def _execute(plan: Plan) -> dict[str, Any]:
     targets = [(address, port, protocol) for address, port, protocol in plan.connect]
     if not targets and answer and plan.port:
         targets = [(address, plan.port, plan.protocol) for address in answer.addresses[:1]]
-    observations = [probe(address, port, protocol, plan.timeout, linger=False) for address, port, protocol in targets]
+    observations = [
+        probe(address, port, protocol, plan.timeout, linger=False)
+        for address, port, protocol in targets
+    ]
     observations += [syn_probe(address, port, plan.timeout) for address, port in plan.syn]
-    return {"answer": asdict(answer) if answer else None, "observations": [asdict(o) for o in observations]}
+    return {
+        "answer": asdict(answer) if answer else None,
+        "observations": [asdict(o) for o in observations],
+    }
 
 
-ICMP_UNREACHABLE = {0: "network unreachable", 1: "host unreachable", 3: "port unreachable",
-                    9: "network administratively prohibited", 10: "host administratively prohibited",
-                    13: "communication administratively prohibited"}
+ICMP_UNREACHABLE = {
+    0: "network unreachable",
+    1: "host unreachable",
+    3: "port unreachable",
+    9: "network administratively prohibited",
+    10: "host administratively prohibited",
+    13: "communication administratively prohibited",
+}
 
 
 def syn_probe(address: str, port: int, timeout: float) -> Observation:
@@ -102,25 +131,41 @@ def syn_probe(address: str, port: int, timeout: float) -> Observation:
     from scapy.sendrecv import sr1
 
     started = time.monotonic()
-    syn = IP(dst=address) / TCP(sport=1024 + int.from_bytes(os.urandom(2), "big") % 60000, dport=port, flags="S")
+    syn = IP(dst=address) / TCP(
+        sport=1024 + int.from_bytes(os.urandom(2), "big") % 60000, dport=port, flags="S"
+    )
     answer = sr1(syn, timeout=timeout, verbose=0)
     ms = round((time.monotonic() - started) * 1000)
     if answer is None:
-        return Observation(address, port, "tcp", "timeout", ms, f"SYN: silence for {timeout:.1f} s (dropped)")
+        return Observation(
+            address, port, "tcp", "timeout", ms, f"SYN: silence for {timeout:.1f} s (dropped)"
+        )
     if TCP in answer:
         flags = str(answer[TCP].flags)
         if "S" in flags and "A" in flags:
             return Observation(address, port, "tcp", "open", ms, "SYN-ACK: the service accepts")
-        return Observation(address, port, "tcp", "refused", ms, f"RST from {answer[IP].src}: nothing listens")
+        return Observation(
+            address, port, "tcp", "refused", ms, f"RST from {answer[IP].src}: nothing listens"
+        )
     if ICMP in answer:
         kind, code = answer[ICMP].type, answer[ICMP].code
-        what = ICMP_UNREACHABLE.get(code, f"code {code}") if kind == 3 else f"type {kind} code {code}"
-        return Observation(address, port, "tcp", "unreachable", ms,
-                           f"ICMP {kind}/{code} ({what}) from {answer[IP].src}: a REJECT rule, or no route")
+        what = (
+            ICMP_UNREACHABLE.get(code, f"code {code}") if kind == 3 else f"type {kind} code {code}"
+        )
+        return Observation(
+            address,
+            port,
+            "tcp",
+            "unreachable",
+            ms,
+            f"ICMP {kind}/{code} ({what}) from {answer[IP].src}: a REJECT rule, or no route",
+        )
     return Observation(address, port, "tcp", "error", ms, f"unexpected answer: {answer.summary()}")
 
 
-ATTEMPTS = 2  # as a stub resolver retries (resolv.conf's attempts:2): one lost datagram is no verdict
+ATTEMPTS = (
+    2  # as a stub resolver retries (resolv.conf's attempts:2): one lost datagram is no verdict
+)
 
 
 def query(name: str, server: str, timeout: float) -> DnsAnswer:
@@ -128,7 +173,9 @@ def query(name: str, server: str, timeout: float) -> DnsAnswer:
     started = time.monotonic()
 
     def answer(outcome: DnsOutcome, addresses: tuple[str, ...] = (), detail: str = "") -> DnsAnswer:
-        return DnsAnswer(name, server, outcome, addresses, round((time.monotonic() - started) * 1000), detail)
+        return DnsAnswer(
+            name, server, outcome, addresses, round((time.monotonic() - started) * 1000), detail
+        )
 
     ident = int.from_bytes(os.urandom(2), "big")
     family = socket.AF_INET6 if ":" in server else socket.AF_INET
@@ -136,7 +183,9 @@ def query(name: str, server: str, timeout: float) -> DnsAnswer:
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         try:
-            sock.connect((server, 53))  # connected: an ICMP port unreachable surfaces as ECONNREFUSED
+            sock.connect(
+                (server, 53)
+            )  # connected: an ICMP port unreachable surfaces as ECONNREFUSED
             for _ in range(ATTEMPTS):
                 sock.send(_question(ident, name))
                 try:
@@ -150,7 +199,9 @@ def query(name: str, server: str, timeout: float) -> DnsAnswer:
             else:
                 return answer("timeout", detail=f"no answer to {ATTEMPTS} tries of {timeout:.1f} s")
         except ConnectionRefusedError:
-            return answer("refused", detail="nothing listens on port 53 there (ICMP port unreachable)")
+            return answer(
+                "refused", detail="nothing listens on port 53 there (ICMP port unreachable)"
+            )
         except OSError as exc:
             return answer("error", detail=str(exc))
     try:
@@ -167,8 +218,15 @@ def query(name: str, server: str, timeout: float) -> DnsAnswer:
 
 
 def _question(ident: int, name: str) -> bytes:
-    labels = b"".join(bytes([len(part)]) + part.encode("idna") for part in name.rstrip(".").split(".") if part)
-    return struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack(">HH", TYPE_A, CLASS_IN)
+    labels = b"".join(
+        bytes([len(part)]) + part.encode("idna") for part in name.rstrip(".").split(".") if part
+    )
+    return (
+        struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0)
+        + labels
+        + b"\0"
+        + struct.pack(">HH", TYPE_A, CLASS_IN)
+    )
 
 
 def _skip_name(data: bytes, offset: int) -> int:
@@ -192,6 +250,6 @@ def _parse_answer(data: bytes) -> tuple[int, list[str]]:
         kind, klass, _ttl, length = struct.unpack_from(">HHIH", data, offset)
         offset += 10
         if kind == TYPE_A and klass == CLASS_IN and length == 4:
-            addresses.append(socket.inet_ntoa(data[offset:offset + 4]))
+            addresses.append(socket.inet_ntoa(data[offset : offset + 4]))
         offset += length
     return flags & 0xF, addresses

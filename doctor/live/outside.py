@@ -39,10 +39,23 @@ class TemporaryClient:
     def __enter__(self) -> TemporaryClient:
         try:
             _ip("netns", "add", self.namespace)
-            _ip("link", "add", self.host_end, "type", "veth", "peer", "name", "eth0", "netns", self.namespace)
+            _ip(
+                "link",
+                "add",
+                self.host_end,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                self.namespace,
+            )
             _ip("addr", "add", f"{self.host_address}/{self._prefix}", "dev", self.host_end)
             _ip("link", "set", self.host_end, "up")
-            _ip("-n", self.namespace, "addr", "add", f"{self.address}/{self._prefix}", "dev", "eth0")
+            _ip(
+                "-n", self.namespace, "addr", "add", f"{self.address}/{self._prefix}", "dev", "eth0"
+            )
             _ip("-n", self.namespace, "link", "set", "eth0", "up")
             _ip("-n", self.namespace, "link", "set", "lo", "up")
             _ip("-n", self.namespace, "route", "add", "default", "via", self.host_address)
@@ -51,8 +64,12 @@ class TemporaryClient:
             raise
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -73,6 +90,8 @@ def _ip(*args: str, check: bool = True) -> None:
     try:
         done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
     except FileNotFoundError:
-        raise CannotDiagnose("a temporary client namespace needs the ip command (iproute2)") from None
+        raise CannotDiagnose(
+            "a temporary client namespace needs the ip command (iproute2)"
+        ) from None
     if check and done.returncode != 0:
         raise CannotDiagnose(f"ip {' '.join(args)}: {done.stderr.strip()}")

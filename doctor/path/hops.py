@@ -36,16 +36,39 @@ class HopName(StrEnum):
 
 
 #: Into a published port, from this host or another machine, in the kernel's order.
-HOST_PATH = (HopName.NAME_RESOLUTION, HopName.HOST_LISTENER, HopName.RAW_PREROUTING, HopName.NAT_DNAT,
-             HopName.FILTER_FORWARD, HopName.FILTER_INPUT, HopName.BRIDGE, HopName.CONTAINER,
-             HopName.CONTAINER_LISTENER)
+HOST_PATH = (
+    HopName.NAME_RESOLUTION,
+    HopName.HOST_LISTENER,
+    HopName.RAW_PREROUTING,
+    HopName.NAT_DNAT,
+    HopName.FILTER_FORWARD,
+    HopName.FILTER_INPUT,
+    HopName.BRIDGE,
+    HopName.CONTAINER,
+    HopName.CONTAINER_LISTENER,
+)
 #: Straight to a container's own address, from another machine.
-DIRECT_PATH = (HopName.RAW_PREROUTING, HopName.FILTER_FORWARD, HopName.BRIDGE, HopName.CONTAINER,
-               HopName.CONTAINER_LISTENER)
+DIRECT_PATH = (
+    HopName.RAW_PREROUTING,
+    HopName.FILTER_FORWARD,
+    HopName.BRIDGE,
+    HopName.CONTAINER,
+    HopName.CONTAINER_LISTENER,
+)
 #: To a container by name, from this host.
-CONTAINER_PATH = (HopName.HOST_LISTENER, HopName.BRIDGE, HopName.CONTAINER, HopName.CONTAINER_LISTENER)
+CONTAINER_PATH = (
+    HopName.HOST_LISTENER,
+    HopName.BRIDGE,
+    HopName.CONTAINER,
+    HopName.CONTAINER_LISTENER,
+)
 #: Where a firewall ruleset decides.
-FIREWALL_HOPS = (HopName.RAW_PREROUTING, HopName.NAT_DNAT, HopName.FILTER_FORWARD, HopName.FILTER_INPUT)
+FIREWALL_HOPS = (
+    HopName.RAW_PREROUTING,
+    HopName.NAT_DNAT,
+    HopName.FILTER_FORWARD,
+    HopName.FILTER_INPUT,
+)
 #: Where a ruleset can drop or reject the packet (nat only translates it).
 FILTERING_HOPS = (HopName.RAW_PREROUTING, HopName.FILTER_FORWARD, HopName.FILTER_INPUT)
 #: Firewall hops a probe sent from this host never passes: the facts' verdict on them stands.

@@ -36,7 +36,9 @@ def find_route(facts: Facts, target: Target) -> Route:
     if target.kind == "container":
         return _container_route(target)
     assert target.port is not None
-    live = [(c, m, b) for c in facts.containers for m, b in c.publishing(target.port, target.protocol)]
+    live = [
+        (c, m, b) for c in facts.containers for m, b in c.publishing(target.port, target.protocol)
+    ]
     accepting = [(c, m, b) for c, m, b in live if any(b.accepts(addr) for addr in target.addresses)]
     if accepting or live:
         container, mapping, binding = (accepting or live)[0]
@@ -62,8 +64,11 @@ def _container_route(target: Target) -> Route:
     if port is None:
         return Route(container)
     mapping = next(
-        (m for m in container.published + container.configured
-         if m.container_port == port and m.protocol == target.protocol),
+        (
+            m
+            for m in container.published + container.configured
+            if m.container_port == port and m.protocol == target.protocol
+        ),
         PortMapping(port, target.protocol),
     )
     return Route(container, mapping, mapping.bindings[0] if mapping.bindings else None, live=True)
@@ -72,7 +77,9 @@ def _container_route(target: Target) -> Route:
 def build_path(facts: Facts, target: Target) -> NetworkPath:
     route = find_route(facts, target)
     judge = Judge(facts, target, route)
-    if target.kind == "container" and target.vantage == "external":  # routed straight to its address
+    if (
+        target.kind == "container" and target.vantage == "external"
+    ):  # routed straight to its address
         names = DIRECT_PATH
     elif target.kind == "container":
         names = CONTAINER_PATH
@@ -90,10 +97,14 @@ class Judge:
         self.backend = route.container
         self.decisions: dict[str, Decision] = {}
         self.judges: dict[HopName, Callable[[], Hop]] = {
-            HopName.NAME_RESOLUTION: self.name_resolution, HopName.HOST_LISTENER: self.host_listener,
-            HopName.RAW_PREROUTING: self.raw_prerouting, HopName.NAT_DNAT: self.nat_dnat,
-            HopName.FILTER_FORWARD: self.filter_forward, HopName.FILTER_INPUT: self.filter_input,
-            HopName.BRIDGE: self.bridge, HopName.CONTAINER: self.container,
+            HopName.NAME_RESOLUTION: self.name_resolution,
+            HopName.HOST_LISTENER: self.host_listener,
+            HopName.RAW_PREROUTING: self.raw_prerouting,
+            HopName.NAT_DNAT: self.nat_dnat,
+            HopName.FILTER_FORWARD: self.filter_forward,
+            HopName.FILTER_INPUT: self.filter_input,
+            HopName.BRIDGE: self.bridge,
+            HopName.CONTAINER: self.container,
             HopName.CONTAINER_LISTENER: self.container_listener,
         }
 
@@ -116,47 +127,87 @@ class Judge:
             return self._published_side()
         platform = self.facts.platform
         if platform.kind == "wsl2" and platform.wsl_mode == "nat" and t.vantage == "external":
-            return self._hop(HopName.HOST_LISTENER, "broken", f"{', '.join(t.addresses)} is the WSL2 VM's NAT address: "
-                             "only Windows reaches it (other machines reach neither it nor Windows' localhost relay)")
+            return self._hop(
+                HopName.HOST_LISTENER,
+                "broken",
+                f"{', '.join(t.addresses)} is the WSL2 VM's NAT address: "
+                "only Windows reaches it (other machines reach neither it nor Windows' localhost "
+                "relay)",
+            )
         port = f"{t.protocol} {t.port}"
         holders = self.facts.host_listeners_on(t.port or 0, t.protocol)
         foreign = [l for l in holders or () if l.process != "docker-proxy"]
         if c is not None and route.live:
             if route.binding and any(route.binding.accepts(a) for a in t.addresses):
-                return self._hop(HopName.HOST_LISTENER, "ok", f"{c.name} publishes {route.binding} → "
-                                 f"{route.container_port}/{t.protocol}{self._proxy_note()}")
-            bound = ", ".join(str(b) for m in c.published for b in m.bindings if b.host_port == t.port)
-            return self._hop(HopName.HOST_LISTENER, "broken",
-                             f"{c.name} publishes {port} only on {bound}, not on {', '.join(t.addresses)}")
+                return self._hop(
+                    HopName.HOST_LISTENER,
+                    "ok",
+                    f"{c.name} publishes {route.binding} → "
+                    f"{route.container_port}/{t.protocol}{self._proxy_note()}",
+                )
+            bound = ", ".join(
+                str(b) for m in c.published for b in m.bindings if b.host_port == t.port
+            )
+            return self._hop(
+                HopName.HOST_LISTENER,
+                "broken",
+                f"{c.name} publishes {port} only on {bound}, not on {', '.join(t.addresses)}",
+            )
         if c is not None:  # requested but not applied
-            why = ("runs with --network host, so -p is ignored" if c.uses_host_network
-                   else f"is {c.status}" if not c.running
-                   else "has no published binding (its networks: "
-                        f"{', '.join(a.network for a in c.attachments) or 'none'})")
+            why = (
+                "runs with --network host, so -p is ignored"
+                if c.uses_host_network
+                else f"is {c.status}"
+                if not c.running
+                else "has no published binding (its networks: "
+                f"{', '.join(a.network for a in c.attachments) or 'none'})"
+            )
             held = f"; {foreign[0].holder} holds the port" if foreign else ""
-            return self._hop(HopName.HOST_LISTENER, "broken", f"{c.name} asks for {port} but {why}{held}")
+            return self._hop(
+                HopName.HOST_LISTENER, "broken", f"{c.name} asks for {port} but {why}{held}"
+            )
         if holders is None:
-            return self._hop(HopName.HOST_LISTENER, "unknown", "no container publishes it; host sockets unreadable")
+            return self._hop(
+                HopName.HOST_LISTENER,
+                "unknown",
+                "no container publishes it; host sockets unreadable",
+            )
         if foreign:
-            return self._hop(HopName.HOST_LISTENER, "ok", f"no container publishes {port}; {foreign[0].holder} listens")
-        return self._hop(HopName.HOST_LISTENER, "broken", f"nothing listens on {port} and no container publishes it")
+            return self._hop(
+                HopName.HOST_LISTENER,
+                "ok",
+                f"no container publishes {port}; {foreign[0].holder} listens",
+            )
+        return self._hop(
+            HopName.HOST_LISTENER,
+            "broken",
+            f"nothing listens on {port} and no container publishes it",
+        )
 
     def _published_side(self) -> Hop:
         """For a container target: is its port published on the host, as asked?"""
         c, mapping = self.backend, self.route.mapping
         if c is None or mapping is None or not mapping.bindings:
-            return self._hop(HopName.HOST_LISTENER, "skipped", "the port is not published on the host")
+            return self._hop(
+                HopName.HOST_LISTENER, "skipped", "the port is not published on the host"
+            )
         shown = ", ".join(str(b) for b in mapping.bindings)
         if any(mapping == m for m in c.published):
             return self._hop(HopName.HOST_LISTENER, "ok", f"published on {shown}")
-        return self._hop(HopName.HOST_LISTENER, "broken", f"asks for {shown} but the engine did not publish it"
-                         f" ({c.error or c.status})")
+        return self._hop(
+            HopName.HOST_LISTENER,
+            "broken",
+            f"asks for {shown} but the engine did not publish it ({c.error or c.status})",
+        )
 
     def _proxy_note(self) -> str:
         if self.facts.proxies is None:
             return ""
-        proxies = [p for p in self.facts.proxies
-                   if p.host_port == self.target.port and p.protocol == self.target.protocol]
+        proxies = [
+            p
+            for p in self.facts.proxies
+            if p.host_port == self.target.port and p.protocol == self.target.protocol
+        ]
         if proxies:
             return f" (docker-proxy pid {', '.join(str(p.pid) for p in proxies)})"
         return " (no docker-proxy: the kernel's NAT rules carry it)"
@@ -172,13 +223,24 @@ class Judge:
         bridges = tuple(self.facts.bridges())
         subnets = tuple(s for n in self.facts.networks for s in n.subnets)
         if t.kind == "container":  # straight to the container's address
-            address, port, local = (self.backend.ipv4 if self.backend else None), self.route.container_port, False
+            address, port, local = (
+                (self.backend.ipv4 if self.backend else None),
+                self.route.container_port,
+                False,
+            )
         else:
             address, port, local = (t.addresses[0] if t.addresses else None), t.port, True
         if address is None or port is None or c is None and t.kind == "container":
             return None
-        return Packet(t.protocol, address, port, self.facts.interface_with(address) if local else None,
-                      local_dst=local, docker_subnets=subnets, not_in=(*bridges, "lo"))
+        return Packet(
+            t.protocol,
+            address,
+            port,
+            self.facts.interface_with(address) if local else None,
+            local_dst=local,
+            docker_subnets=subnets,
+            not_in=(*bridges, "lo"),
+        )
 
     @cached_property
     def _nat(self) -> Decision | None:
@@ -210,8 +272,11 @@ class Judge:
             return self._hop(HopName.RAW_PREROUTING, "skipped", LOCAL)
         if not self._rules_read:
             return self._hop(HopName.RAW_PREROUTING, "unknown", _why_unread(self.facts, "iptables"))
-        return self._decided(HopName.RAW_PREROUTING, walk(self.facts.rulesets, "raw", "PREROUTING", packet),
-                             "nothing in raw PREROUTING drops it")
+        return self._decided(
+            HopName.RAW_PREROUTING,
+            walk(self.facts.rulesets, "raw", "PREROUTING", packet),
+            "nothing in raw PREROUTING drops it",
+        )
 
     def nat_dnat(self) -> Hop:
         c, route = self.backend, self.route
@@ -219,13 +284,19 @@ class Judge:
             return self._no_container(HopName.NAT_DNAT)
         if self.target.vantage != "external":
             if self._has_proxy():
-                return self._hop(HopName.NAT_DNAT, "skipped", "loopback traffic goes to docker-proxy, not through DNAT")
+                return self._hop(
+                    HopName.NAT_DNAT,
+                    "skipped",
+                    "loopback traffic goes to docker-proxy, not through DNAT",
+                )
             return self._hop(HopName.NAT_DNAT, "skipped", LOCAL)
         if not self._rules_read:
             return self._hop(HopName.NAT_DNAT, "unknown", _why_unread(self.facts, "iptables"))
         nat = self._nat
         if nat is None:
-            return self._hop(HopName.NAT_DNAT, "skipped", "addressed to the container itself: no DNAT")
+            return self._hop(
+                HopName.NAT_DNAT, "skipped", "addressed to the container itself: no DNAT"
+            )
         self.decisions[HopName.NAT_DNAT] = nat
         if nat.dnat:
             address, port = nat.dnat
@@ -233,20 +304,34 @@ class Judge:
         if nat.verdict == "unknown":
             return self._hop(HopName.NAT_DNAT, "unknown", f"{nat}: {nat.detail}")
         if self._proxy_accepts():
-            return self._hop(HopName.NAT_DNAT, "ok", "no DNAT rule: the packet is for the host, where docker-proxy "
-                             "listens (see filter-input)")
-        return self._hop(HopName.NAT_DNAT, "broken", f"no rule in nat PREROUTING sends {self._arriving.dst}:"
-                         f"{self._arriving.dport} to {(self.backend.ipv4 if self.backend else None)}:{route.container_port}")
+            return self._hop(
+                HopName.NAT_DNAT,
+                "ok",
+                "no DNAT rule: the packet is for the host, where docker-proxy "
+                "listens (see filter-input)",
+            )
+        return self._hop(
+            HopName.NAT_DNAT,
+            "broken",
+            f"no rule in nat PREROUTING sends {self._arriving.dst}:"
+            f"{self._arriving.dport} to "
+            f"{(self.backend.ipv4 if self.backend else None)}:{route.container_port}",
+        )
 
     def _has_proxy(self) -> bool:
         return bool(self.facts.proxies) and any(
-            p.host_port == self.target.port and p.protocol == self.target.protocol for p in self.facts.proxies or ())
+            p.host_port == self.target.port and p.protocol == self.target.protocol
+            for p in self.facts.proxies or ()
+        )
 
     def _proxy_accepts(self) -> bool:
         packet = self._arriving
         return packet is not None and any(
-            p.host_port == packet.dport and p.protocol == packet.protocol and Binding(p.host_ip, p.host_port)
-            .accepts(packet.dst) for p in self.facts.proxies or ())
+            p.host_port == packet.dport
+            and p.protocol == packet.protocol
+            and Binding(p.host_ip, p.host_port).accepts(packet.dst)
+            for p in self.facts.proxies or ()
+        )
 
     def filter_forward(self) -> Hop:
         if self.target.vantage != "external":
@@ -257,13 +342,19 @@ class Judge:
             return self._hop(HopName.FILTER_FORWARD, "unknown", _why_unread(self.facts, "iptables"))
         packet = self._forwarded
         if packet is None:
-            return self._hop(HopName.FILTER_FORWARD, "skipped", "for the host itself (INPUT), not forwarded")
+            return self._hop(
+                HopName.FILTER_FORWARD, "skipped", "for the host itself (INPUT), not forwarded"
+            )
         if self.facts.forwarding_disabled:
-            return self._hop(HopName.FILTER_FORWARD, "broken", f"{IP_FORWARD} = 0: the kernel forwards nothing")
+            return self._hop(
+                HopName.FILTER_FORWARD, "broken", f"{IP_FORWARD} = 0: the kernel forwards nothing"
+            )
         mangle = walk(self.facts.rulesets, "mangle", "FORWARD", packet)
         if mangle.verdict != "accept":
             return self._decided(HopName.FILTER_FORWARD, mangle, "")
-        return self._decided(HopName.FILTER_FORWARD, walk(self.facts.rulesets, "filter", "FORWARD", packet), "")
+        return self._decided(
+            HopName.FILTER_FORWARD, walk(self.facts.rulesets, "filter", "FORWARD", packet), ""
+        )
 
     def filter_input(self) -> Hop:
         packet = self._arriving
@@ -271,7 +362,9 @@ class Judge:
             return self._hop(HopName.FILTER_INPUT, "skipped", "not for a process of the host")
         if not self._rules_read:
             return self._hop(HopName.FILTER_INPUT, "unknown", _why_unread(self.facts, "iptables"))
-        return self._decided(HopName.FILTER_INPUT, walk(self.facts.rulesets, "filter", "INPUT", packet), "")
+        return self._decided(
+            HopName.FILTER_INPUT, walk(self.facts.rulesets, "filter", "INPUT", packet), ""
+        )
 
     def _decided(self, hop: str, decision: Decision, accepted: str) -> Hop:
         self.decisions[hop] = decision
@@ -279,7 +372,9 @@ class Judge:
             return self._hop(hop, "ok", accepted or f"accepted by {decision}")
         if decision.verdict == "unknown":
             return self._hop(hop, "unknown", f"{decision}: {decision.detail}")
-        return self._hop(hop, "broken", f"{decision.verdict}ed by {decision}".replace("droped", "dropped"))
+        return self._hop(
+            hop, "broken", f"{decision.verdict}ed by {decision}".replace("droped", "dropped")
+        )
 
     def bridge(self) -> Hop:
         c = self.backend
@@ -290,18 +385,43 @@ class Judge:
         if not c.running:
             return self._hop(HopName.BRIDGE, "skipped", f"{c.name} is not running")
         if not c.attachments:
-            return self._hop(HopName.BRIDGE, "broken", f"{c.name} is on no network (network mode {c.network_mode})")
-        internal = [a.network for a in c.attachments if (n := self.facts.network(a.network_id)) and n.internal]
+            return self._hop(
+                HopName.BRIDGE,
+                "broken",
+                f"{c.name} is on no network (network mode {c.network_mode})",
+            )
+        internal = [
+            a.network
+            for a in c.attachments
+            if (n := self.facts.network(a.network_id)) and n.internal
+        ]
         if internal and len(internal) == len(c.attachments):
-            return self._hop(HopName.BRIDGE, "broken", f"{c.name} is only on internal network(s) {', '.join(internal)}: "
-                             "nothing is published from there")
-        if self.facts.platform.kind == "desktop" and self.target.kind == "container" and self.target.vantage == "host":
-            return self._hop(HopName.BRIDGE, "broken" if self.target.spec.host in c.addresses else "skipped",
-                             f"{c.name}'s addresses are inside Docker Desktop's VM: not routable from this host")
+            return self._hop(
+                HopName.BRIDGE,
+                "broken",
+                f"{c.name} is only on internal network(s) {', '.join(internal)}: "
+                "nothing is published from there",
+            )
+        if (
+            self.facts.platform.kind == "desktop"
+            and self.target.kind == "container"
+            and self.target.vantage == "host"
+        ):
+            return self._hop(
+                HopName.BRIDGE,
+                "broken" if self.target.spec.host in c.addresses else "skipped",
+                f"{c.name}'s addresses are inside Docker Desktop's VM: not routable from this host",
+            )
         networks = [self.facts.network(a.network_id) for a in c.attachments]
-        if self.target.vantage == "host" and all(n is not None and n.host_isolated for n in networks):
-            return self._hop(HopName.BRIDGE, "broken", f"{c.name} is only on {networks[0].driver} network "
-                             f"{networks[0].name}: this host cannot reach its own {networks[0].driver} children")
+        if self.target.vantage == "host" and all(
+            n is not None and n.host_isolated for n in networks
+        ):
+            return self._hop(
+                HopName.BRIDGE,
+                "broken",
+                f"{c.name} is only on {networks[0].driver} network "
+                f"{networks[0].name}: this host cannot reach its own {networks[0].driver} children",
+            )
         shown = ", ".join(f"{a.network} ({a.ip})" if a.ip else a.network for a in c.attachments)
         return self._hop(HopName.BRIDGE, "ok", f"{c.name} on {shown}")
 
@@ -314,30 +434,47 @@ class Judge:
             return self._hop(HopName.CONTAINER, "broken", f"{c.name} is {c.status}{code}")
         if c.health == "unhealthy":
             return self._hop(HopName.CONTAINER, "ok", f"{c.name} is running but unhealthy")
-        return self._hop(HopName.CONTAINER, "ok", f"{c.name} is running" + (f" ({c.health})" if c.health else ""))
+        return self._hop(
+            HopName.CONTAINER, "ok", f"{c.name} is running" + (f" ({c.health})" if c.health else "")
+        )
 
     def container_listener(self) -> Hop:
         c, port = self.backend, self.route.container_port
         if c is None:
             return self._no_container(HopName.CONTAINER_LISTENER)
         if port is None:
-            return self._hop(HopName.CONTAINER_LISTENER, "skipped", f"{c.name} has no port to check")
+            return self._hop(
+                HopName.CONTAINER_LISTENER, "skipped", f"{c.name} has no port to check"
+            )
         if not c.running:
             return self._hop(HopName.CONTAINER_LISTENER, "skipped", f"{c.name} is not running")
         if c.uses_host_network:
             return self._hop(HopName.CONTAINER_LISTENER, "skipped", "its sockets are the host's")
         if c.listeners is None:
-            return self._hop(HopName.CONTAINER_LISTENER, "unknown", _why_unread(self.facts, "container-listeners"))
+            return self._hop(
+                HopName.CONTAINER_LISTENER,
+                "unknown",
+                _why_unread(self.facts, "container-listeners"),
+            )
         protocol = self.target.protocol
         listening = c.listeners_on(port, protocol)
         if any(not l.loopback_only for l in listening):
-            return self._hop(HopName.CONTAINER_LISTENER, "ok", f"{_listeners(listening)} in {c.name}")
+            return self._hop(
+                HopName.CONTAINER_LISTENER, "ok", f"{_listeners(listening)} in {c.name}"
+            )
         if listening:
-            return self._hop(HopName.CONTAINER_LISTENER, "broken",
-                             f"{c.name} listens on {_listeners(listening)} only: loopback inside the container")
+            return self._hop(
+                HopName.CONTAINER_LISTENER,
+                "broken",
+                f"{c.name} listens on {_listeners(listening)} only: loopback inside the container",
+            )
         others = sorted({str(l) for l in c.listeners if not l.loopback_only})
-        return self._hop(HopName.CONTAINER_LISTENER, "broken", f"nothing in {c.name} listens on {protocol} {port}"
-                         + (f" (it listens on {', '.join(others)})" if others else ""))
+        return self._hop(
+            HopName.CONTAINER_LISTENER,
+            "broken",
+            f"nothing in {c.name} listens on {protocol} {port}"
+            + (f" (it listens on {', '.join(others)})" if others else ""),
+        )
 
 
 def _listeners(listeners: list[Listener]) -> str:

@@ -42,7 +42,10 @@ class Resolution:
 
 
 def _on_overlay(source: Container, facts: Facts) -> bool:
-    return any((n := facts.network(att.network_id)) is not None and n.driver == "overlay" for att in source.attachments)
+    return any(
+        (n := facts.network(att.network_id)) is not None and n.driver == "overlay"
+        for att in source.attachments
+    )
 
 
 def resolve_as(source: Container, name: str, facts: Facts) -> Resolution:
@@ -51,36 +54,79 @@ def resolve_as(source: Container, name: str, facts: Facts) -> Resolution:
         return Resolution(name, (name,), "ok", "address", f"{name} is an address")
     hosts = source.hosts if source.hosts is not None else _hosts_from_config(source, facts)
     if key in hosts:
-        where = "etc/hosts" if source.hosts is not None else "--add-host / --link (etc/hosts unread)"
-        return Resolution(name, hosts[key], "ok", "hosts", f"{name} → {', '.join(hosts[key])} from {where}")
+        where = (
+            "etc/hosts" if source.hosts is not None else "--add-host / --link (etc/hosts unread)"
+        )
+        return Resolution(
+            name, hosts[key], "ok", "hosts", f"{name} → {', '.join(hosts[key])} from {where}"
+        )
     if key == "localhost":
-        return Resolution(name, ("127.0.0.1",), "ok", "hosts", "localhost is the container's own loopback")
+        return Resolution(
+            name, ("127.0.0.1",), "ok", "hosts", "localhost is the container's own loopback"
+        )
     embedded = facts.uses_embedded_dns(source)
     if embedded:
         found = embedded_answers(source, key, facts)
         if found:
             shown = ", ".join(f"{ip} ({net})" for net, ip in found)
-            return Resolution(name, tuple(ip for _, ip in found), "ok", "embedded-dns",
-                              f"{name} → {shown} by the embedded DNS")
-    nameserver = EMBEDDED_DNS if embedded else _first(source.resolv_conf.nameservers if source.resolv_conf else ())
+            return Resolution(
+                name,
+                tuple(ip for _, ip in found),
+                "ok",
+                "embedded-dns",
+                f"{name} → {shown} by the embedded DNS",
+            )
+    nameserver = (
+        EMBEDDED_DNS
+        if embedded
+        else _first(source.resolv_conf.nameservers if source.resolv_conf else ())
+    )
     by = "the embedded DNS" if embedded else "the container's resolvers"
     if facts.known_to_engine(key) or key in HOST_GATEWAY_NAMES:
         return Resolution(name, (), "broken", "none", f"{by} cannot resolve {name}", nameserver)
     if not embedded and source.resolv_conf is not None and nameserver is None:
-        return Resolution(name, (), "broken", "none", f"{source.name}'s resolv.conf has no nameserver")
+        return Resolution(
+            name, (), "broken", "none", f"{source.name}'s resolv.conf has no nameserver"
+        )
     if not embedded and source.loopback_resolvers_unserved:
-        return Resolution(name, (), "broken", "none", f"{source.name}'s only resolver {nameserver} is its own "
-                          "loopback, where no DNS server runs", nameserver)
+        return Resolution(
+            name,
+            (),
+            "broken",
+            "none",
+            f"{source.name}'s only resolver {nameserver} is its own "
+            "loopback, where no DNS server runs",
+            nameserver,
+        )
     if embedded and _on_overlay(source, facts):
-        return Resolution(name, (), "unknown", "resolver", f"{name} is not on this node; on an overlay network it "
-                          "may be a service or task on another node, which one node cannot see", nameserver)
+        return Resolution(
+            name,
+            (),
+            "unknown",
+            "resolver",
+            f"{name} is not on this node; on an overlay network it "
+            "may be a service or task on another node, which one node cannot see",
+            nameserver,
+        )
     if "." not in name:
         # A single label that no container, alias or hosts entry carries: only a
         # search domain could still make it resolve, which a live query tells.
-        return Resolution(name, (), "broken", "none", f"no container, alias or hosts entry is called {name}",
-                          nameserver)
-    return Resolution(name, (), "unknown", "resolver", f"{name} is up to {by} ({nameserver or 'none'})",
-                      nameserver)
+        return Resolution(
+            name,
+            (),
+            "broken",
+            "none",
+            f"no container, alias or hosts entry is called {name}",
+            nameserver,
+        )
+    return Resolution(
+        name,
+        (),
+        "unknown",
+        "resolver",
+        f"{name} is up to {by} ({nameserver or 'none'})",
+        nameserver,
+    )
 
 
 def embedded_answers(source: Container, key: str, facts: Facts) -> list[tuple[str, str]]:
@@ -112,7 +158,6 @@ def _hosts_from_config(source: Container, facts: Facts) -> dict[str, tuple[str, 
 
 def _first(values: tuple[str, ...]) -> str | None:
     return values[0] if values else None
-
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,9 @@ def parse_target(text: str) -> TargetSpec:
     match = _HOST_PORT.match(body)
     if match:
         host = match.group("v6") or match.group("host") or None
-        return TargetSpec(text, _host(host, text) if host else None, _port(match.group("port"), text), protocol)
+        return TargetSpec(
+            text, _host(host, text) if host else None, _port(match.group("port"), text), protocol
+        )
     if slash:
         raise UsageError(f"bad target {text!r}: a protocol needs a port (e.g. 8080/udp)")
     return TargetSpec(text, _host(body.strip("[]"), text), None, protocol)
@@ -77,7 +79,9 @@ def _parse_url(text: str) -> TargetSpec:
             raise UsageError(f"bad target {text!r}: {scheme}:// needs a port")
     if not url.hostname:
         raise UsageError(f"bad target {text!r}: no host")
-    return TargetSpec(text, _host(url.hostname, text), _port(str(port), text), SCHEME_PROTOCOLS[scheme])
+    return TargetSpec(
+        text, _host(url.hostname, text), _port(str(port), text), SCHEME_PROTOCOLS[scheme]
+    )
 
 
 def _port(value: str, text: str) -> int:
@@ -92,7 +96,9 @@ def _host(value: str, text: str) -> str:
     except ValueError:
         pass
     if not _NAME.match(value) or len(value) > 253:
-        raise UsageError(f"bad target {text!r}: {value!r} is not a host name, address or container name")
+        raise UsageError(
+            f"bad target {text!r}: {value!r} is not a host name, address or container name"
+        )
     return value
 
 
@@ -121,7 +127,9 @@ class Target:
         return TargetSummary(
             input=self.spec.input,
             kind=self.kind,
-            host=self.spec.host if self.spec.host is not None else ("localhost" if self.kind == "port" else None),
+            host=self.spec.host
+            if self.spec.host is not None
+            else ("localhost" if self.kind == "port" else None),
             port=self.port,
             protocol=self.protocol,
             container=self.container.name if self.container else None,
@@ -136,7 +144,10 @@ def resolve_target(spec: TargetSpec, facts: Facts, vantage: Vantage | None = Non
         return Target(spec, "port", spec.port, spec.protocol, _localhost(facts), vantage or "host")
     container = facts.container(host)
     if container is None and is_ip(host):
-        container = next((c for c in facts.containers for att in c.attachments if host in (att.ip, att.ipv6)), None)
+        container = next(
+            (c for c in facts.containers for att in c.attachments if host in (att.ip, att.ipv6)),
+            None,
+        )
     if container is not None:
         return Target(spec, "container", spec.port, spec.protocol, (), vantage or "host", container)
     addresses = (host,) if is_ip(host) else _resolve_name(host)
@@ -145,7 +156,9 @@ def resolve_target(spec: TargetSpec, facts: Facts, vantage: Vantage | None = Non
         if spec.port is None:
             raise UsageError(f"{spec.input!r} is this host: give a port (e.g. {host}:8080)")
         return Target(spec, "port", spec.port, spec.protocol, addresses, vantage or default)
-    raise UsageError(f"{host!r} is neither a container nor an address of this host{_did_you_mean(host, facts)}")
+    raise UsageError(
+        f"{host!r} is neither a container nor an address of this host{_did_you_mean(host, facts)}"
+    )
 
 
 def host_target(facts: Facts) -> Target:
@@ -167,8 +180,10 @@ def find_container(ref: str, facts: Facts, what: str) -> Container:
         return candidates[0]
     if services:
         projects = ", ".join(sorted({c.compose_project or "?" for c in services}))
-        raise UsageError(f"{what} {ref}: a service of several compose projects ({projects}); "
-                         "name the container, or set COMPOSE_PROJECT_NAME")
+        raise UsageError(
+            f"{what} {ref}: a service of several compose projects ({projects}); "
+            "name the container, or set COMPOSE_PROJECT_NAME"
+        )
     raise UsageError(f"{what} {ref}: no such container{_did_you_mean(ref, facts)}")
 
 
@@ -179,7 +194,9 @@ def current_compose_project() -> str:
 
 
 def _did_you_mean(ref: str, facts: Facts) -> str:
-    names = {c.name for c in facts.containers} | {c.compose_service for c in facts.containers if c.compose_service}
+    names = {c.name for c in facts.containers} | {
+        c.compose_service for c in facts.containers if c.compose_service
+    }
     close = difflib.get_close_matches(ref, sorted(names), n=3)
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
@@ -195,8 +212,17 @@ def _from_container(spec: TargetSpec, facts: Facts, source: Container) -> Target
         destination = place.container if place.kind == "container" else None
     else:
         destination = next(iter(facts.named_containers(name.lower())), None)
-    return Target(spec, "container" if destination else "port", spec.port, spec.protocol, resolution.addresses,
-                  f"container:{source.name}", destination, source, resolution)
+    return Target(
+        spec,
+        "container" if destination else "port",
+        spec.port,
+        spec.protocol,
+        resolution.addresses,
+        f"container:{source.name}",
+        destination,
+        source,
+        resolution,
+    )
 
 
 def _localhost(facts: Facts) -> tuple[str, ...]:
@@ -204,11 +230,12 @@ def _localhost(facts: Facts) -> tuple[str, ...]:
     return from_file or ("127.0.0.1", "::1")
 
 
-
 def _resolve_name(name: str) -> tuple[str, ...]:
     # getaddrinfo cannot be interrupted: stop waiting for it instead.
     try:
-        infos = call_bounded(lambda: socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP), RESOLVE_TIMEOUT)
+        infos = call_bounded(
+            lambda: socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP), RESOLVE_TIMEOUT
+        )
     except (OSError, TimeoutError):
         return ()
     return tuple(dict.fromkeys(str(info[4][0]) for info in infos))

@@ -51,8 +51,14 @@ def load_plugins() -> Plugins:
     for rule in rules:
         unregistered = [code for code in rule.codes if code not in codes]
         if unregistered:
-            failures.append(_failure(rule.name, f"rule {rule.name} declares code(s) no plugin registers: "
-                                                f"{', '.join(unregistered)}", kind="rule"))
+            failures.append(
+                _failure(
+                    rule.name,
+                    f"rule {rule.name} declares code(s) no plugin registers: "
+                    f"{', '.join(unregistered)}",
+                    kind="rule",
+                )
+            )
     return Plugins(probes, rules, codes, failures)
 
 
@@ -76,11 +82,17 @@ def _drop_unknown_hooks(pm: pluggy.PluginManager, failures: list[ProbeRun]) -> N
 def _codes(pm: pluggy.PluginManager, failures: list[ProbeRun]) -> dict[str, Code]:
     codes: dict[str, Code] = {}
     owners: dict[str, str] = {}
-    for impl in sorted(pm.hook.docker_doctor_codes.get_hookimpls(), key=_not_builtin):  # built-ins first
+    for impl in sorted(
+        pm.hook.docker_doctor_codes.get_hookimpls(), key=_not_builtin
+    ):  # built-ins first
         answer: Mapping[str, Code] = _call(impl, "docker_doctor_codes", failures) or {}
         for name, code in answer.items():
             if name in codes:  # codes are a contract: nobody redefines another's
-                failures.append(_failure(impl.plugin_name, f"code {name} is registered by {owners[name]} already"))
+                failures.append(
+                    _failure(
+                        impl.plugin_name, f"code {name} is registered by {owners[name]} already"
+                    )
+                )
                 continue
             codes[name], owners[name] = code, impl.plugin_name
     return codes

@@ -26,7 +26,9 @@ class ProbeContext:
     deadline: float  # time.monotonic() by which this probe must be done
     endpoint: Endpoint  # the Docker Engine to ask: doctor.collect.engine_api.connect(ctx.endpoint, timeout)
     thorough: bool = False  # for a support bundle: gather more (all containers' logs), not only what a diagnosis needs
-    platform: Kind = "linux"  # where the engine runs, as known before anything is read (local_guess)
+    platform: Kind = (
+        "linux"  # where the engine runs, as known before anything is read (local_guess)
+    )
     is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
     artifacts: dict[str, bytes] = field(default_factory=dict)
 
@@ -46,8 +48,11 @@ class ProbeContext:
         containers = self.snapshot.json(artifacts.CONTAINERS)
         if containers is None:
             raise Skip("no container list (the engine probe did not answer)")
-        return [(c, c["State"]["Pid"]) for c in containers
-                if (c.get("State") or {}).get("Running") and (c.get("State") or {}).get("Pid")]
+        return [
+            (c, c["State"]["Pid"])
+            for c in containers
+            if (c.get("State") or {}).get("Running") and (c.get("State") or {}).get("Pid")
+        ]
 
     def need_linux_host(self, what: str, rootless: bool = False) -> None:
         """Skip, saying why, when this host's ``what`` cannot show the engine's containers
@@ -67,7 +72,9 @@ class ProbeContext:
         except FileNotFoundError:
             raise Skip(f"{argv[0]} is not installed") from None
         if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[:200]}")
+            raise RuntimeError(
+                f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[:200]}"
+            )
         return done.stdout
 
 

@@ -78,7 +78,18 @@ def finding(
 ) -> Finding:
     """A finding of ``code``.  Its title, and unless given its explanation, come from the
     code's registration when the rule's findings are collected (see :func:`completed`)."""
-    return Finding(code, severity, confidence, "", explanation or "", hop, affects, tuple(evidence), fix, location)
+    return Finding(
+        code,
+        severity,
+        confidence,
+        "",
+        explanation or "",
+        hop,
+        affects,
+        tuple(evidence),
+        fix,
+        location,
+    )
 
 
 def completed(found: Finding, code: Code) -> Finding:

@@ -63,8 +63,14 @@ def read_waivers(path: Path, codes: Mapping[str, Code]) -> list[Waiver]:
     return waivers
 
 
-def check(project: Project, plugins: Plugins, live: bool, timeout: float, waivers: list[Waiver],
-          endpoint: Endpoint | None = None) -> Report:
+def check(
+    project: Project,
+    plugins: Plugins,
+    live: bool,
+    timeout: float,
+    waivers: list[Waiver],
+    endpoint: Endpoint | None = None,
+) -> Report:
     started = time.monotonic()
     runs: list[ProbeRun] = list(plugins.failures)
     if live:
@@ -74,23 +80,39 @@ def check(project: Project, plugins: Plugins, live: bool, timeout: float, waiver
         runs.append(ProbeRun("live", "skipped", "--no-live: this host is not checked", 0))
     runs += snapshot.probes
     facts = build_facts(snapshot)
-    target = Target(TargetSpec(" ".join(project.files), None, None, "tcp"), "compose", None, "tcp", (), "host")
+    target = Target(
+        TargetSpec(" ".join(project.files), None, None, "tcp"), "compose", None, "tcp", (), "host"
+    )
     ctx = RuleContext(facts, target, NetworkPath((), Route()), None, project)
     rules = [rule for rule in plugins.rules if "compose" in rule.clients]
     findings, rule_runs = run_rules(rules, plugins.codes, ctx, started + timeout)
     runs += rule_runs
     waived = [f for f in findings if any(w.covers(f) for w in waivers)]
-    findings = sorted((f for f in findings if f not in waived),
-                      key=lambda f: (SEVERITY_RANK[f.severity], f.location.file if f.location else "",
-                                     f.location.line if f.location else 0))
+    findings = sorted(
+        (f for f in findings if f not in waived),
+        key=lambda f: (
+            SEVERITY_RANK[f.severity],
+            f.location.file if f.location else "",
+            f.location.line if f.location else 0,
+        ),
+    )
     lines = _lines(project, facts, findings, live)
     errors = any(f.severity == "error" for f in findings)
     return Report(
-        target=target.as_report(), vantage="host", verdict="unreachable" if errors else "reachable",
-        findings=findings, path=lines, probes=runs,
-        doctor={"version": __version__, "engine": _engine(facts, live), "platform": facts.platform.detail,
-                "waived": [{"code": f.code, "hop": f.hop} for f in waived], "compose_project": project.name,
-                "ms": round((time.monotonic() - started) * 1000)},
+        target=target.as_report(),
+        vantage="host",
+        verdict="unreachable" if errors else "reachable",
+        findings=findings,
+        path=lines,
+        probes=runs,
+        doctor={
+            "version": __version__,
+            "engine": _engine(facts, live),
+            "platform": facts.platform.detail,
+            "waived": [{"code": f.code, "hop": f.hop} for f in waived],
+            "compose_project": project.name,
+            "ms": round((time.monotonic() - started) * 1000),
+        },
     )
 
 
@@ -107,7 +129,9 @@ def _lines(project: Project, facts: Facts, findings: list[Finding], live: bool) 
     for s in project.services:
         own = [f for f in findings if f.hop == f"service {s.name}" and f.severity != "info"]
         status = "broken" if any(f.severity == "error" for f in own) else "unknown" if own else "ok"
-        detail = ", ".join(f.code for f in own) or (f"{len(s.ports)} published port(s), networks "
-                                                    f"{', '.join(sorted(s.networks)) or s.network_mode}")
+        detail = ", ".join(f.code for f in own) or (
+            f"{len(s.ports)} published port(s), networks "
+            f"{', '.join(sorted(s.networks)) or s.network_mode}"
+        )
         lines.append(Hop(f"service {s.name}", status, detail))  # type: ignore[arg-type]
     return lines

@@ -19,10 +19,14 @@ from typing import Any
 from doctor.errors import UsageError
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-_VARIABLE = re.compile(r"\$(?:(?P<escaped>\$)|(?P<plain>[A-Za-z_][A-Za-z0-9_]*)|"
-                       r"\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\})")
-_PORT = re.compile(r"^(?:(?:\[(?P<v6>[^\]]+)\]|(?P<ip>\d+\.\d+\.\d+\.\d+)):)?(?:(?P<host>[0-9]*(?:-[0-9]+)?):)?"
-                   r"(?P<container>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>tcp|udp|sctp))?$")
+_VARIABLE = re.compile(
+    r"\$(?:(?P<escaped>\$)|(?P<plain>[A-Za-z_][A-Za-z0-9_]*)|"
+    r"\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\})"
+)
+_PORT = re.compile(
+    r"^(?:(?:\[(?P<v6>[^\]]+)\]|(?P<ip>\d+\.\d+\.\d+\.\d+)):)?(?:(?P<host>[0-9]*(?:-[0-9]+)?):)?"
+    r"(?P<container>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>tcp|udp|sctp))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,9 @@ def find_files(given: list[Path], directory: Path) -> list[Path]:
             stem, suffix = name.rsplit(".", 1)
             override = directory / f"{stem}.override.{suffix}"
             return [path, override] if override.is_file() else [path]
-    raise UsageError(f"no compose file in {directory} ({', '.join(DEFAULT_FILES)}); name one: preflight FILE")
+    raise UsageError(
+        f"no compose file in {directory} ({', '.join(DEFAULT_FILES)}); name one: preflight FILE"
+    )
 
 
 def load(files: list[Path], environ: dict[str, str] | None = None) -> Project:
@@ -137,12 +143,20 @@ def load(files: list[Path], environ: dict[str, str] | None = None) -> Project:
     assert merged is not None
     if not isinstance(merged.value, dict):
         raise UsageError(f"{merged.where}: a compose file is a mapping (services: ...)")
-    name = env.get("COMPOSE_PROJECT_NAME") or _scalar(merged.get("name")) or files[0].resolve().parent.name
+    name = (
+        env.get("COMPOSE_PROJECT_NAME")
+        or _scalar(merged.get("name"))
+        or files[0].resolve().parent.name
+    )
     return Project(
         name=re.sub(r"[^a-z0-9_-]", "", name.lower()),
         files=tuple(str(f) for f in files),
-        services=tuple(_service(n, node) for n, node in _mapping(merged.get("services"), "services").items()),
-        networks={n: _network(n, node) for n, node in _mapping(merged.get("networks"), "networks").items()},
+        services=tuple(
+            _service(n, node) for n, node in _mapping(merged.get("services"), "services").items()
+        ),
+        networks={
+            n: _network(n, node) for n, node in _mapping(merged.get("networks"), "networks").items()
+        },
         version=merged.get("version").where if merged.get("version") else None,
     )
 
@@ -187,8 +201,14 @@ def _node(node: Any, file: str, env: dict[str, str], loader: Any) -> Node:
     tag = node.tag if node.tag in REPLACING_TAGS else None
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # `<<: *base` merge keys, as YAML loaders apply them
-        return Node({str(_node(k, file, env, loader).value): _node(v, file, env, loader) for k, v in node.value},
-                    where, tag)
+        return Node(
+            {
+                str(_node(k, file, env, loader).value): _node(v, file, env, loader)
+                for k, v in node.value
+            },
+            where,
+            tag,
+        )
     if isinstance(node, yaml.SequenceNode):
         return Node([_node(v, file, env, loader) for v in node.value], where, tag)
     raw = node.value
@@ -224,7 +244,9 @@ def _interpolate(text: str, env: dict[str, str], where: Where) -> str:
 
 def _merge(base: Node, over: Node) -> Node:
     if over.tag == "!reset":
-        return Node(type(over.value)() if isinstance(over.value, (dict, list)) else None, over.where)
+        return Node(
+            type(over.value)() if isinstance(over.value, (dict, list)) else None, over.where
+        )
     if over.tag == "!override":
         return over
     if isinstance(base.value, dict) and isinstance(over.value, dict):
@@ -265,7 +287,9 @@ def _service(name: str, node: Node) -> Service:
     elif isinstance(networks_node.value, list):
         networks = {str(n.value): () for n in networks_node.value}
     else:
-        networks = {k: _strings(v.get("aliases")) if v.value else () for k, v in networks_node.value.items()}
+        networks = {
+            k: _strings(v.get("aliases")) if v.value else () for k, v in networks_node.value.items()
+        }
     depends: dict[str, str] = {}
     depends_where: dict[str, Where] = {}
     depends_node = body.get("depends_on")
@@ -277,20 +301,35 @@ def _service(name: str, node: Node) -> Service:
             depends[k] = _scalar(v.get("condition")) or "service_started"
             depends_where[k] = v.where
     health = body.get("healthcheck")
-    has_health = health is not None and isinstance(health.value, dict) and not (
-        health.get("disable") and health.get("disable").value is True) and health.get("test") is not None
+    has_health = (
+        health is not None
+        and isinstance(health.value, dict)
+        and not (health.get("disable") and health.get("disable").value is True)
+        and health.get("test") is not None
+    )
     privileged = body.get("privileged")
     read_only = body.get("read_only")
     return Service(
-        name=name, where=node.where, image=_scalar(body.get("image")) or "",
-        ports=tuple(p for n in (body.get("ports").value or [] if body.get("ports") else []) for p in _ports(n)),
-        networks=networks, network_mode=_scalar(body.get("network_mode")), depends_on=depends,
+        name=name,
+        where=node.where,
+        image=_scalar(body.get("image")) or "",
+        ports=tuple(
+            p
+            for n in (body.get("ports").value or [] if body.get("ports") else [])
+            for p in _ports(n)
+        ),
+        networks=networks,
+        network_mode=_scalar(body.get("network_mode")),
+        depends_on=depends,
         depends_where=depends_where,
         links=tuple(link.split(":")[0] for link in _strings(body.get("links"))),
-        healthcheck=has_health, privileged=bool(privileged and privileged.value is True),
+        healthcheck=has_health,
+        privileged=bool(privileged and privileged.value is True),
         cap_add=tuple(c.upper() for c in _strings(body.get("cap_add"))),
         cap_drop=tuple(c.upper() for c in _strings(body.get("cap_drop"))),
-        user=_scalar(body.get("user")), read_only=bool(read_only and read_only.value is True), node=node,
+        user=_scalar(body.get("user")),
+        read_only=bool(read_only and read_only.value is True),
+        node=node,
     )
 
 
@@ -301,20 +340,38 @@ def _ports(node: Node) -> list[Port]:
         if target is None:
             raise UsageError(f"{node.where}: a long-syntax port needs `target`")
         published = _scalar(body.get("published"))
-        return _range(published, str(target.value), _scalar(body.get("host_ip")) or "",
-                      _scalar(body.get("protocol")) or "tcp", node.where)
+        return _range(
+            published,
+            str(target.value),
+            _scalar(body.get("host_ip")) or "",
+            _scalar(body.get("protocol")) or "tcp",
+            node.where,
+        )
     text = (node.raw if node.raw is not None else str(node.value)).strip()
     match = _PORT.match(text)
     if not match:
-        raise UsageError(f"{node.where}: cannot read the port {text!r} (HOST:CONTAINER, IP:HOST:CONTAINER, /udp)")
-    return _range(match["host"] or None, match["container"], match["v6"] or match["ip"] or "",
-                  match["proto"] or "tcp", node.where)
+        raise UsageError(
+            f"{node.where}: cannot read the port {text!r} (HOST:CONTAINER, IP:HOST:CONTAINER, /udp)"
+        )
+    return _range(
+        match["host"] or None,
+        match["container"],
+        match["v6"] or match["ip"] or "",
+        match["proto"] or "tcp",
+        node.where,
+    )
 
 
-def _range(published: str | None, target: str, host_ip: str, protocol: str, where: Where) -> list[Port]:
+def _range(
+    published: str | None, target: str, host_ip: str, protocol: str, where: Where
+) -> list[Port]:
     def bounds(text: str) -> list[int]:
         low, _, high = text.partition("-")
-        if not low.isdigit() or (high and not high.isdigit()) or int(high or low) - int(low) > 65535:
+        if (
+            not low.isdigit()
+            or (high and not high.isdigit())
+            or int(high or low) - int(low) > 65535
+        ):
             raise UsageError(f"{where}: bad port number {text!r}")
         return list(range(int(low), int(high or low) + 1))
 
@@ -335,12 +392,20 @@ def _range(published: str | None, target: str, host_ip: str, protocol: str, wher
 def _network(name: str, node: Node) -> ComposeNetwork:
     body = node.value if isinstance(node.value, dict) else {}
     ipam = body.get("ipam")
-    configs = ipam.get("config").value if ipam and ipam.get("config") and isinstance(ipam.get("config").value,
-                                                                                        list) else []
+    configs = (
+        ipam.get("config").value
+        if ipam and ipam.get("config") and isinstance(ipam.get("config").value, list)
+        else []
+    )
     internal, external = body.get("internal"), body.get("external")
     return ComposeNetwork(
-        name=name, internal=bool(internal and internal.value is True),
+        name=name,
+        internal=bool(internal and internal.value is True),
         external=bool(external and external.value not in (False, None)),
-        subnets=tuple(str(c.get("subnet").value) for c in configs if isinstance(c.value, dict) and c.get("subnet")),
+        subnets=tuple(
+            str(c.get("subnet").value)
+            for c in configs
+            if isinstance(c.value, dict) and c.get("subnet")
+        ),
         where=node.where,
     )

@@ -13,80 +13,99 @@ CODES: dict[str, Code] = {
     # --- into a published port
     "NOTHING_ON_PORT": Code(
         "Nothing listens on this port and no container publishes it",
-        "No process on the host listens on the port, and no container (running or not) asks for it to be published.",
-        "host listening sockets; every container's NetworkSettings.Ports and HostConfig.PortBindings",
+        "No process on the host listens on the port, and no container (running or not) asks for it "
+        "to be published.",
+        "host listening sockets; every container's NetworkSettings.Ports and "
+        "HostConfig.PortBindings",
         "Start the service, and publish it: docker run -p HOST_PORT:CONTAINER_PORT IMAGE.",
     ),
     "PORT_NOT_PUBLISHED": Code(
         "A container serves this port but does not publish it",
-        "The service listens inside a container (or the image EXPOSEs the port), but there is no -p / ports: "
-        "mapping, so nothing on the host forwards to it. EXPOSE and compose `expose:` only document a port.",
+        "The service listens inside a container (or the image EXPOSEs the port), but there is no "
+        "-p / ports: "
+        "mapping, so nothing on the host forwards to it. EXPOSE and compose `expose:` only "
+        "document a port.",
         "netns listener or Config.ExposedPorts on the port; HostConfig.PortBindings without it",
-        "Recreate the container with -p HOST_PORT:CONTAINER_PORT (compose: ports: [\"HOST:CONTAINER\"]).",
+        "Recreate the container with -p HOST_PORT:CONTAINER_PORT (compose: ports: "
+        '["HOST:CONTAINER"]).',
     ),
     "PUBLISHED_PORT_MISMATCH": Code(
         "Published to a container port where nothing listens",
-        "The host port forwards to a container port the application does not listen on, usually a typo or an "
+        "The host port forwards to a container port the application does not listen on, usually a "
+        "typo or an "
         "image that moved its port (3000 vs 80).",
         "NetworkSettings.Ports key; the container's listeners read from /proc/<pid>/net",
         "Publish the port the application really listens on: -p HOST_PORT:ACTUAL_PORT.",
     ),
     "APP_BOUND_TO_LOOPBACK": Code(
         "The application listens on 127.0.0.1 inside its container",
-        "Loopback inside a container is the container's own: traffic forwarded from the host arrives on the "
-        "container's eth0 address and finds no listener. Connections are accepted by docker-proxy and then reset.",
+        "Loopback inside a container is the container's own: traffic forwarded from the host "
+        "arrives on the "
+        "container's eth0 address and finds no listener. Connections are accepted by docker-proxy "
+        "and then reset.",
         "the container's listener is only on 127.0.0.1 / ::1 (from /proc/<pid>/net/tcp)",
         "Make the application bind 0.0.0.0 (or ::), e.g. --host 0.0.0.0, listen 0.0.0.0:PORT.",
     ),
     "PROTOCOL_MISMATCH": Code(
         "TCP and UDP are mixed up",
-        "A port is published as TCP (the default) while the service speaks UDP, or the other way round.",
+        "A port is published as TCP (the default) while the service speaks UDP, or the other way "
+        "round.",
         "the /tcp or /udp of the published mapping vs the container's listeners or the target",
         "Publish with the right protocol: -p HOST:CONTAINER/udp.",
     ),
     "CONTAINER_NOT_RUNNING": Code(
         "The container is not running",
-        "The container that publishes the port has exited, is restarting, or was never started, so nothing forwards.",
+        "The container that publishes the port has exited, is restarting, or was never started, so "
+        "nothing forwards.",
         "State.Status, ExitCode, OOMKilled, RestartCount, Error; last log lines",
         "Read its logs (docker logs NAME), fix the cause, then docker start NAME.",
     ),
     "CONTAINER_UNHEALTHY": Code(
         "The container's healthcheck fails",
-        "The container runs but its own healthcheck fails: the service may be starting, hung or misconfigured, "
+        "The container runs but its own healthcheck fails: the service may be starting, hung or "
+        "misconfigured, "
         "and anything waiting for service_healthy will not start.",
         "State.Health.Status and the last healthcheck output",
-        "Read the healthcheck output (docker inspect NAME --format '{{json .State.Health}}') and fix the service or the check.",
+        "Read the healthcheck output (docker inspect NAME --format '{{json .State.Health}}') and "
+        "fix the service or the check.",
     ),
     "HOST_BINDING_RESTRICTED": Code(
         "Published on another address than the one used",
-        "The port is published on 127.0.0.1 (or one specific address), so clients connecting to another address "
-        "of the host are refused. Docker Engine 28+ also drops remote packets for 127.0.0.1 publishes.",
+        "The port is published on 127.0.0.1 (or one specific address), so clients connecting to "
+        "another address "
+        "of the host are refused. Docker Engine 28+ also drops remote packets for 127.0.0.1 "
+        "publishes.",
         "HostIp of the binding vs the address connected to",
         "Publish on all interfaces (-p 0.0.0.0:HOST:CONTAINER) or on the address clients use.",
     ),
     "PORT_CONFLICT": Code(
         "Another process or container holds the port",
-        "The engine could not publish the port because it was taken: \"address already in use\" (a host process) "
-        "or \"port is already allocated\" (another container).",
+        'The engine could not publish the port because it was taken: "address already in use" (a '
+        "host process) "
+        'or "port is already allocated" (another container).',
         "State.Error of the container; the host socket's owner; other containers' bindings",
         "Free the port (stop its holder) or publish on another host port.",
     ),
     "HOST_NETWORK_PUBLISH_IGNORED": Code(
         "-p is ignored with --network host",
-        "A container on the host network shares the host's ports: publishing does nothing, the application must "
+        "A container on the host network shares the host's ports: publishing does nothing, the "
+        "application must "
         "listen on the wanted port itself.",
         "HostConfig.NetworkMode = host with HostConfig.PortBindings",
-        "Make the application listen on the wanted port, or leave host networking and publish with -p.",
+        "Make the application listen on the wanted port, or leave host networking and publish with "
+        "-p.",
     ),
     "IP_FORWARD_DISABLED": Code(
         "The kernel does not forward packets",
-        "net.ipv4.ip_forward = 0: clients on other machines cannot reach published ports, containers cannot reach out.",
+        "net.ipv4.ip_forward = 0: clients on other machines cannot reach published ports, "
+        "containers cannot reach out.",
         "/proc/sys/net/ipv4/ip_forward; /info IPv4Forwarding",
         "sysctl -w net.ipv4.ip_forward=1 and persist it in /etc/sysctl.d; remove what resets it.",
     ),
     "FIREWALL_DROP": Code(
         "A firewall rule drops the traffic",
-        "A DROP or REJECT rule (DOCKER-USER, FORWARD ahead of Docker's rules, ufw, firewalld) stops the packets.",
+        "A DROP or REJECT rule (DOCKER-USER, FORWARD ahead of Docker's rules, ufw, firewalld) "
+        "stops the packets.",
         "rule order and counters in the chains the packet traverses",
         "Filter in DOCKER-USER, matching the original port with -m conntrack --ctorigdstport.",
     ),
@@ -98,19 +117,22 @@ CODES: dict[str, Code] = {
     ),
     "IPTABLES_BACKEND_SPLIT": Code(
         "iptables-legacy and iptables-nft both hold rules",
-        "The engine used one iptables backend and the firewall the other; both apply, each hides the other.",
+        "The engine used one iptables backend and the firewall the other; both apply, each hides "
+        "the other.",
         "both iptables-legacy-save and iptables-nft-save non-empty",
         "Use one backend (update-alternatives --config iptables), then restart docker.",
     ),
     "IPV6_LOCALHOST_MISMATCH": Code(
         "localhost resolves to ::1 but the port has no IPv6 path",
-        "Clients try ::1 first; with the userland proxy off or an IPv4-only binding nothing answers there.",
+        "Clients try ::1 first; with the userland proxy off or an IPv4-only binding nothing "
+        "answers there.",
         "/etc/hosts localhost entries; bindings and docker-proxy processes per family",
         "Use 127.0.0.1, enable the userland proxy, or give the network IPv6.",
     ),
     "DIRECT_ROUTING_BLOCKED": Code(
         "Engine 28+ blocks direct routing to container addresses",
-        "Since Engine 28, packets from outside the host to a container's address are dropped unless published.",
+        "Since Engine 28, packets from outside the host to a container's address are dropped "
+        "unless published.",
         "raw PREROUTING DROP for the container address",
         "Publish the port, or use gateway mode nat-unprotected / routed.",
     ),
@@ -122,7 +144,8 @@ CODES: dict[str, Code] = {
     ),
     "MTU_MISMATCH": Code(
         "The bridge MTU is larger than the path out",
-        "Small requests work, large transfers and TLS hang: packets larger than the egress MTU are dropped.",
+        "Small requests work, large transfers and TLS hang: packets larger than the egress MTU are "
+        "dropped.",
         "bridge MTU vs egress interface MTU",
         "Set the network or daemon mtu to the egress MTU, or clamp TCP MSS.",
     ),
@@ -137,7 +160,8 @@ CODES: dict[str, Code] = {
         "The default bridge has no name resolution",
         "On the default `bridge` network containers cannot resolve each other's names.",
         "only `bridge` in NetworkSettings.Networks",
-        "Use a user-defined network: docker network create NET; docker network connect NET CONTAINER.",
+        "Use a user-defined network: docker network create NET; docker network connect NET "
+        "CONTAINER.",
     ),
     "NAME_NOT_FOUND": Code(
         "No container, alias or service has that name",
@@ -147,7 +171,8 @@ CODES: dict[str, Code] = {
     ),
     "HOST_PORT_USED_INSIDE": Code(
         "The published host port is used between containers",
-        "Between containers, use the name and the container port; the host port (or localhost) is the host's.",
+        "Between containers, use the name and the container port; the host port (or localhost) is "
+        "the host's.",
         "the port is one of the target's HostPorts, not a listener in its netns",
         "Connect to NAME:CONTAINER_PORT.",
     ),
@@ -159,10 +184,12 @@ CODES: dict[str, Code] = {
     ),
     "INTERNAL_NETWORK": Code(
         "The container is on an internal network only",
-        "An --internal network has no way out and nothing published from it is reachable: the engine publishes "
+        "An --internal network has no way out and nothing published from it is reachable: the "
+        "engine publishes "
         "no ports for a container with only internal networks.",
         "Internal: true on every network of the container; no bindings in NetworkSettings.Ports",
-        "Attach the container to a non-internal network as well (docker network connect NET CONTAINER) and restart it.",
+        "Attach the container to a non-internal network as well (docker network connect NET "
+        "CONTAINER) and restart it.",
     ),
     "DNS_RESOLVER_UNREACHABLE": Code(
         "The container's DNS server is unreachable",
@@ -172,7 +199,8 @@ CODES: dict[str, Code] = {
     ),
     "HOST_GATEWAY_MISSING": Code(
         "host.docker.internal is not defined",
-        "On Linux, host.docker.internal exists only with --add-host host.docker.internal:host-gateway.",
+        "On Linux, host.docker.internal exists only with --add-host "
+        "host.docker.internal:host-gateway.",
         "HostConfig.ExtraHosts",
         "--add-host host.docker.internal:host-gateway (compose: extra_hosts).",
     ),
@@ -203,7 +231,8 @@ CODES: dict[str, Code] = {
     ),
     "ROOTLESS_PORT_LIMITS": Code(
         "Rootless Docker limits ports and addresses",
-        "Ports below 1024 need net.ipv4.ip_unprivileged_port_start; container addresses are not reachable from the host.",
+        "Ports below 1024 need net.ipv4.ip_unprivileged_port_start; container addresses are not "
+        "reachable from the host.",
         "/info SecurityOptions name=rootless",
         "Lower ip_unprivileged_port_start or use ports >= 1024.",
     ),
@@ -222,7 +251,8 @@ CODES: dict[str, Code] = {
     ),
     "DEPENDS_ON_WITHOUT_HEALTHCHECK": Code(
         "depends_on does not wait for readiness",
-        "Without a healthcheck and condition: service_healthy, a dependant starts before its database is ready.",
+        "Without a healthcheck and condition: service_healthy, a dependant starts before its "
+        "database is ready.",
         "compose depends_on without condition",
         "Add a healthcheck and depends_on: condition: service_healthy.",
     ),

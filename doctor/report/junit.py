@@ -15,17 +15,30 @@ def to_junit(report: Report, fail_on: str = "error") -> ET.Element:
     failures = 0
     names = [line.hop for line in report.path]
     # Findings about no listed line (a network, the host) go to one "project" case.
-    rest = [f for f in report.findings if f.hop not in names and not (f.hop == "file" and names[:1])]
-    cases = [(name, [f for f in report.findings if f.hop == name or (f.hop == "file" and name == names[0])])
-             for name in names] + ([("project", rest)] if rest else [])
+    rest = [
+        f for f in report.findings if f.hop not in names and not (f.hop == "file" and names[:1])
+    ]
+    cases = [
+        (
+            name,
+            [f for f in report.findings if f.hop == name or (f.hop == "file" and name == names[0])],
+        )
+        for name in names
+    ] + ([("project", rest)] if rest else [])
     for name, own in cases:
-        case = ET.SubElement(suite, "testcase", classname="docker-doctor.preflight.check", name=name)
+        case = ET.SubElement(
+            suite, "testcase", classname="docker-doctor.preflight.check", name=name
+        )
         for f in own:
             where = f" ({f.location.file}:{f.location.line})" if f.location else ""
             if f.severity in failing:
                 failures += 1
-                failure = ET.SubElement(case, "failure", message=f"{f.code}{where}: {f.title}", type=f.code)
-                failure.text = f"{f.explanation}\nFix: {f.fix.summary}\n" + "\n".join(f.fix.commands)
+                failure = ET.SubElement(
+                    case, "failure", message=f"{f.code}{where}: {f.title}", type=f.code
+                )
+                failure.text = f"{f.explanation}\nFix: {f.fix.summary}\n" + "\n".join(
+                    f.fix.commands
+                )
             else:
                 out = ET.SubElement(case, "system-out")
                 out.text = f"{f.code} ({f.severity}){where}: {f.explanation}"
@@ -36,4 +49,6 @@ def to_junit(report: Report, fail_on: str = "error") -> ET.Element:
 
 
 def render(report: Report, out: TextIO, fail_on: str = "error") -> None:
-    out.write(ET.tostring(to_junit(report, fail_on), encoding="unicode", xml_declaration=True) + "\n")
+    out.write(
+        ET.tostring(to_junit(report, fail_on), encoding="unicode", xml_declaration=True) + "\n"
+    )

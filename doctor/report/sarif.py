@@ -17,25 +17,51 @@ LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 def to_sarif(report: Report, registered: Mapping[str, Code]) -> dict[str, Any]:
     """``report`` as SARIF; each code's rule entry from its registration (``registered``)."""
     codes = sorted({f.code for f in report.findings})
-    rules = [{"id": code, "name": "".join(w.title() for w in code.split("_")),
-              "shortDescription": {"text": registered[code].title},
-              "fullDescription": {"text": registered[code].meaning},
-              "help": {"text": registered[code].fix}} for code in codes]
+    rules = [
+        {
+            "id": code,
+            "name": "".join(w.title() for w in code.split("_")),
+            "shortDescription": {"text": registered[code].title},
+            "fullDescription": {"text": registered[code].meaning},
+            "help": {"text": registered[code].fix},
+        }
+        for code in codes
+    ]
     results = []
     for f in report.findings:
         result: dict[str, Any] = {
-            "ruleId": f.code, "ruleIndex": codes.index(f.code), "level": LEVELS[f.severity],
+            "ruleId": f.code,
+            "ruleIndex": codes.index(f.code),
+            "level": LEVELS[f.severity],
             "message": {"text": f"{f.explanation} Fix: {f.fix.summary}"},
         }
         if f.location:
-            result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": f.location.file},
-                                                         "region": {"startLine": f.location.line}}}]
+            result["locations"] = [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": f.location.file},
+                        "region": {"startLine": f.location.line},
+                    }
+                }
+            ]
         results.append(result)
-    return {"$schema": SCHEMA, "version": "2.1.0", "runs": [{
-        "tool": {"driver": {"name": "docker-doctor", "version": __version__, "semanticVersion": __version__,
-                            "rules": rules}},
-        "results": results,
-    }]}
+    return {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "docker-doctor",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
 
 
 def render(report: Report, out: TextIO, registered: Mapping[str, Code]) -> None:

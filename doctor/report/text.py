@@ -16,7 +16,12 @@ VERDICT_STYLE = {
     "ambiguous": ("?", "bold yellow"),
     "undetermined": ("?", "bold yellow"),
 }
-HOP_MARK = {"ok": ("✓", "green"), "broken": ("✗", "red"), "unknown": ("?", "yellow"), "skipped": ("·", "dim")}
+HOP_MARK = {
+    "ok": ("✓", "green"),
+    "broken": ("✗", "red"),
+    "unknown": ("?", "yellow"),
+    "skipped": ("·", "dim"),
+}
 SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
@@ -27,17 +32,28 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
     mark, style = VERDICT_STYLE[report.verdict]
     checkup = t.kind in ("host", "compose") or (t.kind == "container" and t.port is None)
     if checkup:
-        what = {"host": f"host {t.host}", "compose": f"compose {t.input}"}.get(t.kind, f"container {t.container}")
-        counts = [f"{n} {severity}(s)" for severity in ("error", "warning")
-                  if (n := sum(f.severity == severity for f in report.findings))]
+        what = {"host": f"host {t.host}", "compose": f"compose {t.input}"}.get(
+            t.kind, f"container {t.container}"
+        )
+        counts = [
+            f"{n} {severity}(s)"
+            for severity in ("error", "warning")
+            if (n := sum(f.severity == severity for f in report.findings))
+        ]
         broken = sum(h.status == "broken" for h in report.path)
         summary = ", ".join(counts) or ("no problems" if not broken else f"{broken} broken")
         console.print(f"[{style}]{mark} {escape(what)}: {summary} in {len(report.path)} checks[/]")
     else:
-        console.print(f"[{style}]{mark} {escape(t.input)} is {report.verdict}[/] [dim](from {report.vantage})[/]")
+        console.print(
+            f"[{style}]{mark} {escape(t.input)} is {report.verdict}[/] [dim](from "
+            f"{report.vantage})[/]"
+        )
     verdicts = report.doctor.get("verdicts", {})
     if verdicts.get("live") and verdicts["live"] != verdicts.get("static"):
-        console.print(f"[yellow]  the facts say {verdicts['static']}, the live probe says {verdicts['live']}[/]")
+        console.print(
+            f"[yellow]  the facts say {verdicts['static']}, the live probe says "
+            f"{verdicts['live']}[/]"
+        )
 
     console.print("\n[bold]Checks[/], problems first" if checkup else "\n[bold]Path[/]")
     width = max(len(h.hop) for h in report.path) if report.path else 0
@@ -54,24 +70,37 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
     for number, f in enumerate(report.findings, 1):
         sev = SEVERITY_STYLE[f.severity]
         at = f"{f.location.file}:{f.location.line}" if f.location else f.hop
-        console.print(f"\n[bold]{number}. [{sev}]{f.code}[/][/] [dim]({f.severity}, {f.confidence:.0%}, at {at})[/]"
-                      f"  {escape(f.title)}")
+        console.print(
+            f"\n[bold]{number}. [{sev}]{f.code}[/][/] [dim]({f.severity}, {f.confidence:.0%}, at "
+            f"{at})[/]"
+            f"  {escape(f.title)}"
+        )
         console.print(f"   {escape(f.explanation)}")
         for e in f.evidence:
-            console.print(f"   [dim]evidence:[/] {escape(e.fact)} = {escape(_value(e.value))} [dim]({escape(e.source)})[/]")
+            console.print(
+                f"   [dim]evidence:[/] {escape(e.fact)} = {escape(_value(e.value))} "
+                f"[dim]({escape(e.source)})[/]"
+            )
         console.print(f"   [bold]fix:[/] {escape(f.fix.summary)}")
         for command in f.fix.commands:
             console.print(f"     [cyan]$ {escape(command)}[/]")
 
-    troubles = [p for p in report.probes if p.status in ("failed", "timeout")
-                or (p.status == "skipped" and (verbose or "root" in p.detail))]
+    troubles = [
+        p
+        for p in report.probes
+        if p.status in ("failed", "timeout")
+        or (p.status == "skipped" and (verbose or "root" in p.detail))
+    ]
     if troubles:
         console.print("\n[bold]Could not check[/]")
         for p in troubles:
             console.print(f"  [yellow]{p.status}[/] {p.name}: {escape(p.detail)}")
     if verbose:
-        console.print(f"\n[dim]docker-doctor {report.doctor.get('version')} · engine {report.doctor.get('engine')}"
-                      f" · {report.doctor.get('platform')} · {report.doctor.get('ms')} ms[/]")
+        console.print(
+            f"\n[dim]docker-doctor {report.doctor.get('version')} · engine "
+            f"{report.doctor.get('engine')}"
+            f" · {report.doctor.get('platform')} · {report.doctor.get('ms')} ms[/]"
+        )
 
 
 def _value(value: Any) -> str:

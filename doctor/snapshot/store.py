@@ -80,7 +80,9 @@ class Snapshot:
             if not path.is_relative_to(root) or unresolved.is_symlink() or not path.is_file():
                 return None
             if path.stat().st_size > MAX_MEMBER:
-                raise UsageError(f"{directory}: artifact {key} is too large ({path.stat().st_size} bytes)")
+                raise UsageError(
+                    f"{directory}: artifact {key} is too large ({path.stat().st_size} bytes)"
+                )
             return path.read_bytes()
 
         return cls._from(str(directory), member)
@@ -102,21 +104,30 @@ class Snapshot:
                     if info.isdir():
                         continue
                     if not info.isfile():
-                        raise UsageError(f"{path}: refusing member {info.name!r}: not a regular file")
+                        raise UsageError(
+                            f"{path}: refusing member {info.name!r}: not a regular file"
+                        )
                     name = _checked_key(info.name.removeprefix("./"))
                     if info.size > MAX_MEMBER or total + info.size > MAX_TOTAL:
-                        raise UsageError(f"{path}: member {info.name!r} is too large ({info.size} bytes)")
+                        raise UsageError(
+                            f"{path}: member {info.name!r} is too large ({info.size} bytes)"
+                        )
                     data = tar.extractfile(info)
                     members[name] = data.read(MAX_MEMBER + 1) if data else b""
                     total += len(members[name])
         except tarfile.ReadError:
             raise UsageError(f"{path}: not a docker-doctor bundle: not a tar archive") from None
         except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError) as exc:
-            raise UsageError(f"{path}: not a docker-doctor bundle: {(str(exc).splitlines() or [exc])[0]}") from None
+            raise UsageError(
+                f"{path}: not a docker-doctor bundle: {(str(exc).splitlines() or [exc])[0]}"
+            ) from None
         manifests = [n for n in members if n.name == MANIFEST and len(n.parts) <= 2]
         if len(manifests) != 1:
-            raise UsageError(f"{path}: not a docker-doctor bundle: no {MANIFEST}" if not manifests
-                             else f"{path}: several {MANIFEST} files")
+            raise UsageError(
+                f"{path}: not a docker-doctor bundle: no {MANIFEST}"
+                if not manifests
+                else f"{path}: several {MANIFEST} files"
+            )
         base = manifests[0].parent
         return cls._from(str(path), lambda key: members.get(base / key))
 
@@ -133,8 +144,12 @@ class Snapshot:
         if schema != SNAPSHOT_SCHEMA:
             newer = isinstance(schema, str) and schema.startswith("docker-doctor/snapshot/")
             raise UsageError(
-                f"{where}: snapshot schema {schema!r} " + ("is newer than this docker-doctor reads"
-                                                          if newer else "is not one docker-doctor knows")
+                f"{where}: snapshot schema {schema!r} "
+                + (
+                    "is newer than this docker-doctor reads"
+                    if newer
+                    else "is not one docker-doctor knows"
+                )
                 + f" ({SNAPSHOT_SCHEMA})"
             )
         keys = manifest.get("artifacts", [])
