@@ -36,7 +36,7 @@ def collect_engine(ctx: ProbeContext) -> None:
         lines = BUNDLE_LOG_LINES if ctx.thorough else LOG_LINES
         logs = pool.map(lambda cid: _log_tail(client, cid, lines), wanted)
         cut, left_out, total = [], [], 0
-        for cid, log in zip(wanted, logs):
+        for cid, log in zip(wanted, logs, strict=True):
             if ctx.thorough and total + len(log) > BUNDLE_LOGS_TOTAL:
                 left_out.append(cid)
                 continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from doctor.plugin import Probe, ProbeContext, Skip
 from doctor.snapshot import artifacts as a
 
@@ -10,10 +12,8 @@ def collect_iptables(ctx: ProbeContext) -> None:
     ctx.need_linux_host("iptables rules")
     ctx.need_root("read the iptables ruleset")
     ctx.put(a.IPTABLES, ctx.run(["iptables-save"]))
-    try:
+    with contextlib.suppress(RuntimeError):  # no IPv6 tables in this kernel: the v4 ruleset stands
         ctx.put(a.IP6TABLES, ctx.run(["ip6tables-save"]))
-    except RuntimeError:
-        pass  # no IPv6 tables in this kernel: the v4 ruleset still stands
     # Both backends filter packets when both hold rules, whichever one `iptables` names.
     try:
         legacy = ctx.run(["iptables-legacy-save"])

@@ -1,4 +1,5 @@
-"""The host side: platform markers, listening sockets, docker-proxy processes, sysctls, resolver files, routes."""
+"""The host side: platform markers, listening sockets, docker-proxy processes, sysctls, resolver
+files, routes."""
 
 from __future__ import annotations
 
@@ -128,7 +129,11 @@ def collect_sockets(ctx: ProbeContext) -> None:
             {"protocol": protocol, "address": address, "port": port, "pid": pid, "process": process}
         )
     ctx.put(
-        a.HOST_SOCKETS, sorted(listeners, key=lambda l: (l["port"], l["protocol"], l["address"]))
+        a.HOST_SOCKETS,
+        sorted(
+            listeners,
+            key=lambda listener: (listener["port"], listener["protocol"], listener["address"]),
+        ),
     )
     ctx.put(a.PROXIES, proxies)
 
@@ -156,7 +161,10 @@ def _psutil_listeners() -> list[dict[str, object]]:
                 "process": process,
             }
         )
-    return sorted(listeners, key=lambda l: (l["port"], l["protocol"], l["address"]))  # type: ignore[return-value]
+    return sorted(
+        listeners,
+        key=lambda listener: (listener["port"], listener["protocol"], listener["address"]),
+    )  # type: ignore[return-value]
 
 
 def _arg(argv: list[str], flag: str) -> str | None:

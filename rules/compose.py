@@ -388,10 +388,10 @@ def host_port_in_use(ctx: RuleContext) -> Iterator[Finding]:
                 and c.publishing(port.host_port, port.protocol)
             ]  # type: ignore[arg-type]
             listeners = [
-                l
-                for l in facts.host_listeners_on(port.host_port, port.protocol) or ()  # type: ignore[arg-type]
-                if l.process != "docker-proxy"
-                and (not port.host_ip or l.address in ("0.0.0.0", "::", "", port.host_ip))
+                listener
+                for listener in facts.host_listeners_on(port.host_port, port.protocol) or ()  # type: ignore[arg-type]
+                if listener.process != "docker-proxy"
+                and (not port.host_ip or listener.address in ("0.0.0.0", "::", "", port.host_ip))
             ]
             if not holders and not listeners:
                 continue

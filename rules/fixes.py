@@ -9,10 +9,9 @@ from doctor.facts.model import Container, Protocol, is_wildcard
 
 def port_spec(host_port: int, container_port: int, protocol: Protocol, host_ip: str = "") -> str:
     """The text of a -p flag or of a compose ports: entry, e.g. 127.0.0.1:8080:80/udp."""
+    host = f"[{host_ip}]:" if ":" in host_ip else f"{host_ip}:"
     if is_wildcard(host_ip):
         host = ""  # the default: all interfaces
-    else:
-        host = f"[{host_ip}]:" if ":" in host_ip else f"{host_ip}:"
     return f"{host}{host_port}:{container_port}" + ("/udp" if protocol == "udp" else "")
 
 

@@ -477,7 +477,7 @@ def host_gateway_missing(ctx: RuleContext) -> Iterator[Finding]:
     ):
         return
     listeners = ctx.facts.host_listeners_on(ctx.target.port, ctx.target.protocol) or []
-    if not listeners or not all(is_loopback(l.address) for l in listeners):
+    if not listeners or not all(is_loopback(listener.address) for listener in listeners):
         return
     gateway = ctx.target.addresses[0]
     yield finding(
@@ -490,7 +490,9 @@ def host_gateway_missing(ctx: RuleContext) -> Iterator[Finding]:
         f"host is {gateway}, a different address, so the connection is refused.",
         evidence=[
             Evidence(
-                f"host listeners on {ctx.target.port}", [str(l) for l in listeners], "host sockets"
+                f"host listeners on {ctx.target.port}",
+                [str(listener) for listener in listeners],
+                "host sockets",
             )
         ],
         fix=Fix(

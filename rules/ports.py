@@ -41,7 +41,7 @@ def _published_summary(facts: Facts) -> list[str]:
 
 
 def _listening(container: Container) -> list[str]:
-    return [str(l) for l in container.listeners or ()]
+    return [str(listener) for listener in container.listeners or ()]
 
 
 def nothing_on_port(ctx: RuleContext) -> Iterator[Finding]:
@@ -156,7 +156,11 @@ def published_port_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     if c.listeners_on(port):  # any family, any protocol: other rules say what is wrong then
         return
     candidates = sorted(
-        {l.port for l in c.listeners if l.protocol == t.protocol and not l.loopback_only}
+        {
+            listener.port
+            for listener in c.listeners
+            if listener.protocol == t.protocol and not listener.loopback_only
+        }
     )
     published = route.mapping is not None and bool(route.mapping.bindings)
     evidence = [Evidence(f"{c.name} listeners", _listening(c), NETNS)]
@@ -210,7 +214,7 @@ def app_bound_to_loopback(ctx: RuleContext) -> Iterator[Finding]:
     if c is None or port is None or not c.running or c.listeners is None:
         return
     listening = c.listeners_on(port, t.protocol)
-    if not listening or not all(l.loopback_only for l in listening):
+    if not listening or not all(listener.loopback_only for listener in listening):
         return
     yield finding(
         "APP_BOUND_TO_LOOPBACK",
@@ -224,7 +228,9 @@ def app_bound_to_loopback(ctx: RuleContext) -> Iterator[Finding]:
         "so docker-proxy accepts the connection and then closes it (curl: empty reply / reset).",
         evidence=[
             Evidence(
-                f"{c.name} listeners on {port}/{t.protocol}", [str(l) for l in listening], NETNS
+                f"{c.name} listeners on {port}/{t.protocol}",
+                [str(listener) for listener in listening],
+                NETNS,
             )
         ],
         fix=Fix(
@@ -287,7 +293,9 @@ def protocol_mismatch(ctx: RuleContext) -> Iterator[Finding]:
         f"{t.protocol}; -p publishes tcp unless told otherwise.",
         evidence=[
             Evidence(
-                f"{c.name} listeners on {port}", [str(l) for l in c.listeners_on(port)], NETNS
+                f"{c.name} listeners on {port}",
+                [str(listener) for listener in c.listeners_on(port)],
+                NETNS,
             ),
             Evidence(
                 "published", f"{binding} -> {port}/{t.protocol}" if binding else None, ENGINE_API
@@ -312,7 +320,7 @@ def host_binding_restricted(ctx: RuleContext) -> Iterator[Finding]:
         confidence=0.95,
         hop=HopName.HOST_LISTENER,
         affects=("external",)
-        if all(b.startswith("127.") or b.startswith("[::1]") for b in bindings)
+        if all(b.startswith(("127.", "[::1]")) for b in bindings)
         else ("host", "external"),
         explanation=f"{c.name} publishes {t.port} only on {', '.join(bindings)}; "
         f"a client connecting to {', '.join(t.addresses)} is refused.",
@@ -383,9 +391,9 @@ def port_conflict(ctx: RuleContext) -> Iterator[Finding]:
         binding_port = _claimed_port(ctx, c)
         for mapping, binding in c.configured_on(binding_port, t.protocol)[:1]:
             holders = [
-                l
-                for l in facts.host_listeners_on(binding_port, mapping.protocol) or ()
-                if l.process != "docker-proxy"
+                listener
+                for listener in facts.host_listeners_on(binding_port, mapping.protocol) or ()
+                if listener.process != "docker-proxy"
             ]
             others = [
                 o
@@ -417,7 +425,14 @@ def port_conflict(ctx: RuleContext) -> Iterator[Finding]:
                 evidence.append(
                     Evidence(
                         f"host sockets on {mapping.protocol} {binding_port}",
-                        [{"socket": str(l), "pid": l.pid, "process": l.process} for l in holders],
+                        [
+                            {
+                                "socket": str(listener),
+                                "pid": listener.pid,
+                                "process": listener.process,
+                            }
+                            for listener in holders
+                        ],
                         SOCKETS,
                     )
                 )

@@ -175,7 +175,8 @@ def engine_answers(timeout: float = 10.0) -> bool:
 
 def _debian_mirror() -> str:
     """The Debian mirror of this machine's own apt configuration (deb822 or one-line format)."""
-    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources")) + [
+    sources = [
+        *sorted(Path("/etc/apt/sources.list.d").glob("*.sources")),
         Path("/etc/apt/sources.list"),
         *sorted(Path("/etc/apt/sources.list.d").glob("*.list")),
     ]
@@ -195,7 +196,7 @@ def _debian_mirror() -> str:
 
 
 def unpack_unstable_engine() -> Path:
-    """Debian unstable's docker.io 28.5, its docker CLI and containerd, unpacked once under CACHE_DIR (root)."""
+    """Debian unstable's docker.io 28.5, its CLI and containerd, unpacked once under CACHE_DIR (root)."""
     root = CACHE_DIR / "engine-28.5"
     if all(
         (root / path).exists()

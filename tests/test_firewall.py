@@ -231,13 +231,12 @@ def test_probe_external_sees_the_container_reset(stage):
 def test_the_outside_client_is_removed_even_on_ctrl_c():
     from doctor.live.outside import TemporaryClient as OutsideClient
 
-    with pytest.raises(KeyboardInterrupt):
-        with OutsideClient(()) as client:
-            assert (
-                client.namespace
-                in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-            )
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), OutsideClient(()) as client:
+        assert (
+            client.namespace
+            in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        )
+        raise KeyboardInterrupt
     assert netns_left() == []
 
 

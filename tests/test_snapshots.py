@@ -57,9 +57,9 @@ def _web(fixture: str):
 def test_container_listeners_from_proc_net():
     web = _web("app-bound-to-loopback")
     tcp = parse_proc_net(_artifact("app-bound-to-loopback", a.netns_file(web.id, "tcp")), "tcp")
-    assert [(l.address, l.port) for l in tcp] == [("127.0.0.1", 80)]
+    assert [(listener.address, listener.port) for listener in tcp] == [("127.0.0.1", 80)]
     tcp6 = parse_proc_net(_artifact("healthy", a.netns_file(_web("healthy").id, "tcp6")), "tcp")
-    assert [(l.address, l.port) for l in tcp6] == [("::", 80)]
+    assert [(listener.address, listener.port) for listener in tcp6] == [("::", 80)]
 
 
 def test_iptables_save_of_engine_20_10():
@@ -105,7 +105,7 @@ def test_proc_net_decodes_addresses_and_skips_non_listeners():
         "   1: 00000000:1F90 00000000:0000 0A 0\n"
         "   2: 0200A8C0:0050 0100A8C0:D431 01 0\n"
     )
-    assert [(l.address, l.port) for l in parse_proc_net(text, "tcp")] == [
+    assert [(listener.address, listener.port) for listener in parse_proc_net(text, "tcp")] == [
         ("127.0.0.1", 80),
         ("0.0.0.0", 8080),
     ]
@@ -113,6 +113,7 @@ def test_proc_net_decodes_addresses_and_skips_non_listeners():
         "  sl  local_address rem_address   st\n   0: 00000000000000000000000000000000:14E9 "
         "00000000000000000000000000000000:0000 07 0\n"
     )
-    assert [(l.address, l.port, l.protocol) for l in parse_proc_net(udp, "udp")] == [
-        ("::", 5353, "udp")
-    ]
+    assert [
+        (listener.address, listener.port, listener.protocol)
+        for listener in parse_proc_net(udp, "udp")
+    ] == [("::", 5353, "udp")]

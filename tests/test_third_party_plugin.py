@@ -43,7 +43,8 @@ def unregistered(ctx):
 
 @hookimpl
 def docker_doctor_codes():
-    return {CODE: Code("ACME's message of the day is set", "ACME says something.", "acme/motd.txt", "Read it.")}
+    title = "ACME's message of the day is set"
+    return {CODE: Code(title, "ACME says something.", "acme/motd.txt", "Read it.")}
 
 
 @hookimpl

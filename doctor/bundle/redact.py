@@ -115,7 +115,7 @@ def redact_snapshot(snapshot: Snapshot) -> list[Redaction]:
         ]
         snapshot.artifacts[a.CONTAINERS] = json.dumps(containers, indent=1).encode()
     for key in list(snapshot.artifacts):
-        if key.startswith("engine/logs/") or key.startswith("containers/"):
+        if key.startswith(("engine/logs/", "containers/")):
             text = snapshot.artifacts[key].decode("utf-8", "replace")
             snapshot.artifacts[key] = r.text(text, key, "text").encode()
         elif key == a.DAEMON_CONFIG:
@@ -139,7 +139,7 @@ def _container(r: Redactor, c: dict[str, Any]) -> None:
     file = a.CONTAINERS
     config = c.get("Config") or {}
     env = []
-    for index, entry in enumerate(config.get("Env") or ()):
+    for entry in config.get("Env") or ():
         key, sep, value = entry.partition("=")
         env.append(f"{key}{sep}{r.named(key, value, file, f'{name}.Config.Env[{key}]')}")
     if config.get("Env"):

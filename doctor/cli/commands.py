@@ -113,9 +113,7 @@ def global_options() -> argparse.ArgumentParser:
     parser.add_argument("-c", "--context", metavar="NAME")
     parser.add_argument("-D", "--debug", action="store_true")  # show tracebacks
     parser.add_argument("-H", "--host", action="append", default=[], metavar="URL")
-    parser.add_argument(
-        "-l", "--log-level", metavar="LEVEL"
-    )  # accepted: docker-doctor writes no log
+    parser.add_argument("-l", "--log-level", metavar="LEVEL")  # taken; docker-doctor writes no log
     parser.add_argument("--tls", action="store_true")
     parser.add_argument("--tlsverify", action="store_true")
     parser.add_argument("--tlscacert", metavar="FILE")

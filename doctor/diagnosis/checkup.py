@@ -138,7 +138,7 @@ def listeners_line(c: Container) -> Hop:
         return Hop(name, "skipped", "its sockets are the host's")
     if c.listeners is None:
         return Hop(name, "unknown", "its network namespace was not read")
-    shown = sorted({str(l) for l in c.listeners}) or ["nothing"]
+    shown = sorted({str(listener) for listener in c.listeners}) or ["nothing"]
     return Hop(name, "ok", ", ".join(shown))
 
 

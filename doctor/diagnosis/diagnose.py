@@ -42,12 +42,10 @@ class Options:
     timeout: float = 10.0  # the whole run
     vantage: Vantage | None = None
     save_snapshot: pathlib.Path | None = None  # keep what the probes read, to replay it
-    probe_external: bool = (
-        False  # send from a temporary client namespace (changes the host briefly)
-    )
-    endpoint: Endpoint | None = (
-        None  # the engine to ask; None: as the environment says (resolve_endpoint)
-    )
+    #: send from a temporary client namespace (changes the host briefly)
+    probe_external: bool = False
+    #: the engine to ask; None: as the environment says (resolve_endpoint)
+    endpoint: Endpoint | None = None
 
 
 @dataclass

@@ -128,7 +128,10 @@ def _container_listeners(snapshot: Snapshot, container_id: str) -> list[Listener
     if all(text is None for text, _ in texts):
         return None
     return [
-        l for text, protocol in texts if text is not None for l in parse_proc_net(text, protocol)
+        listener
+        for text, protocol in texts
+        if text is not None
+        for listener in parse_proc_net(text, protocol)
     ]  # type: ignore[arg-type]
 
 

@@ -23,10 +23,8 @@ COMPOSE_SERVICE = "com.docker.compose.service"
 EMBEDDED_DNS = "127.0.0.11"  # the engine's resolver inside containers on user-defined networks
 DEFAULT_MTU = 1500  # the engine's, when neither the network nor the daemon sets one
 IP_FORWARD = "net.ipv4.ip_forward"
-HOST_GATEWAY_NAMES = (
-    "host.docker.internal",
-    "gateway.docker.internal",
-)  # the host, from a container
+#: The names of this host, from a container.
+HOST_GATEWAY_NAMES = ("host.docker.internal", "gateway.docker.internal")
 
 
 def is_loopback(address: str) -> bool:
@@ -210,9 +208,9 @@ class Container:
 
     def listeners_on(self, port: int, protocol: Protocol | None = None) -> list[Listener]:
         return [
-            l
-            for l in self.listeners or ()
-            if l.port == port and (protocol is None or l.protocol == protocol)
+            listener
+            for listener in self.listeners or ()
+            if listener.port == port and (protocol is None or listener.protocol == protocol)
         ]
 
     def publishing(
@@ -348,17 +346,14 @@ class Facts:
     host_listeners: tuple[Listener, ...] | None
     proxies: tuple[ProxyProcess, ...] | None
     sysctls: dict[str, str | None]
-    firewall: (
-        IptablesRuleset | None
-    )  # what `iptables-save` shows (v6 tables as "filter6", "nat6", ...)
+    #: what `iptables-save` shows (v6 tables as "filter6", "nat6", ...)
+    firewall: IptablesRuleset | None
     hosts_file: dict[str, tuple[str, ...]] | None  # name -> addresses, in file order
     resolv_conf: ResolvConf | None = None
-    legacy_firewall: IptablesRuleset | None = (
-        None  # iptables-legacy rules, when the other backend is nft
-    )
-    nftables: NftRuleset | None = (
-        None  # native nft tables (not iptables-nft's, which `firewall` shows)
-    )
+    #: iptables-legacy rules, when the other backend is nft
+    legacy_firewall: IptablesRuleset | None = None
+    #: native nft tables (not iptables-nft's, which `firewall` shows)
+    nftables: NftRuleset | None = None
     routes: tuple[HostRoute, ...] | None = None
     interfaces: dict[str, Interface] | None = None
     platform: Platform = field(default_factory=lambda: Platform("linux", "Linux"))
@@ -385,7 +380,11 @@ class Facts:
     def host_listeners_on(self, port: int, protocol: Protocol) -> list[Listener] | None:
         if self.host_listeners is None:
             return None
-        return [l for l in self.host_listeners if l.port == port and l.protocol == protocol]
+        return [
+            listener
+            for listener in self.host_listeners
+            if listener.port == port and listener.protocol == protocol
+        ]
 
     def is_host_address(self, address: str) -> bool:
         return self.host is not None and address in self.host.addresses
@@ -457,7 +456,8 @@ class Facts:
         )
 
     def named_containers(self, key: str) -> list[Container]:
-        """Containers the name means anywhere on this engine (name, alias, service, id prefix), running first."""
+        """Containers the name means anywhere on this engine (name, alias, service, id prefix),
+        running ones first."""
         found = [
             c for c in self.containers if any(key in c.dns_names(att) for att in c.attachments)
         ]

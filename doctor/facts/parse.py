@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -121,7 +122,7 @@ def parse_routes(text: str) -> tuple[HostRoute, ...]:
 def parse_proxy_cmdline(pid: int, argv: list[str]) -> ProxyProcess | None:
     """docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 8080 -container-ip IP -container-port 80"""
     args: dict[str, str] = {}
-    for flag, value in zip(argv[1:], argv[2:]):
+    for flag, value in itertools.pairwise(argv[1:]):
         if flag.startswith("-"):
             args[flag.lstrip("-")] = value
     try:

@@ -1,8 +1,9 @@
 """Walk one packet through iptables chains, the way the kernel would, from facts alone.
 
 Pure: a ruleset (:class:`IptablesRuleset`, from :func:`parse_iptables_save`) and a
-:class:`~doctor.firewall.model.Packet` in, a :class:`~doctor.firewall.model.Decision` out.  Every match is judged True, False or None (cannot tell: a match this module does
-not understand, or a field of the packet that is not known).  A rule whose verdict
+:class:`~doctor.firewall.model.Packet` in, a :class:`~doctor.firewall.model.Decision` out.
+Every match is judged True, False or None (cannot tell: a match this module does not
+understand, or a field of the packet that is not known).  A rule whose verdict
 could change the outcome and whose matches cannot be told makes the decision
 ``unknown``, naming that rule: never a guess.
 """

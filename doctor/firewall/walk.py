@@ -27,13 +27,11 @@ NFT_HOOKS = {
 class Rulesets:
     """Every ruleset read from one host; None: not read."""
 
-    iptables: (
-        IptablesRuleset | None
-    )  # what `iptables-save` shows (v6 tables as "filter6", "nat6", ...)
+    #: what `iptables-save` shows (v6 tables as "filter6", "nat6", ...)
+    iptables: IptablesRuleset | None
     legacy: IptablesRuleset | None = None  # iptables-legacy's, when the other backend is nft
-    nftables: NftRuleset | None = (
-        None  # native nft tables (not iptables-nft's, which `iptables` shows)
-    )
+    #: native nft tables (not iptables-nft's, which `iptables` shows)
+    nftables: NftRuleset | None = None
 
     @property
     def read(self) -> bool:

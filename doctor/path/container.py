@@ -198,12 +198,16 @@ class PeerJudge:
         listeners = self.facts.host_listeners_on(port, protocol)
         if listeners is None:
             return self._hop(HopName.HOST_LISTENER, "unknown", "the host's sockets were not read")
-        reachable = [l for l in listeners if is_wildcard(l.address) or l.address == address]
+        reachable = [
+            listener
+            for listener in listeners
+            if is_wildcard(listener.address) or listener.address == address
+        ]
         if reachable:
             return self._hop(
                 HopName.HOST_LISTENER,
                 "ok",
-                ", ".join(f"{l} ({l.process or '?'})" for l in reachable),
+                ", ".join(f"{listener} ({listener.process or '?'})" for listener in reachable),
             )
         if listeners:
             return self._hop(

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from doctor.facts.model import Binding, Container, PortMapping
 from doctor.firewall.model import Decision
-from doctor.path.names import Place
+from doctor.path.names import UNKNOWN_PLACE, Place
 from doctor.report.document import Hop, HopStatus
 
 
@@ -96,7 +96,7 @@ class NetworkPath:
     #: hop -> the firewall's decision behind its verdict (raw-prerouting, nat-dnat, filter-*)
     decisions: dict[str, Decision] = field(default_factory=dict)
     #: --from: where the target's address leads from the source ("unknown" on other paths)
-    destination: Place = Place("unknown")
+    destination: Place = UNKNOWN_PLACE
 
     def hop(self, name: str) -> Hop | None:
         return next((h for h in self.hops if h.hop == name), None)

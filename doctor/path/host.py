@@ -59,7 +59,9 @@ def _container_route(target: Target) -> Route:
         ports = [m.container_port for m in container.published or container.configured]
         # Not loopback listeners: on user-defined networks the embedded DNS listens on 127.0.0.11.
         ports += [p for p, _ in container.exposed]
-        ports += sorted(l.port for l in container.listeners or () if not l.loopback_only)
+        ports += sorted(
+            listener.port for listener in container.listeners or () if not listener.loopback_only
+        )
         port = ports[0] if ports else None
     if port is None:
         return Route(container)
@@ -136,7 +138,7 @@ class Judge:
             )
         port = f"{t.protocol} {t.port}"
         holders = self.facts.host_listeners_on(t.port or 0, t.protocol)
-        foreign = [l for l in holders or () if l.process != "docker-proxy"]
+        foreign = [listener for listener in holders or () if listener.process != "docker-proxy"]
         if c is not None and route.live:
             if route.binding and any(route.binding.accepts(a) for a in t.addresses):
                 return self._hop(
@@ -230,7 +232,7 @@ class Judge:
             )
         else:
             address, port, local = (t.addresses[0] if t.addresses else None), t.port, True
-        if address is None or port is None or c is None and t.kind == "container":
+        if address is None or port is None or (c is None and t.kind == "container"):
             return None
         return Packet(
             t.protocol,
@@ -458,7 +460,7 @@ class Judge:
             )
         protocol = self.target.protocol
         listening = c.listeners_on(port, protocol)
-        if any(not l.loopback_only for l in listening):
+        if any(not listener.loopback_only for listener in listening):
             return self._hop(
                 HopName.CONTAINER_LISTENER, "ok", f"{_listeners(listening)} in {c.name}"
             )
@@ -468,7 +470,7 @@ class Judge:
                 "broken",
                 f"{c.name} listens on {_listeners(listening)} only: loopback inside the container",
             )
-        others = sorted({str(l) for l in c.listeners if not l.loopback_only})
+        others = sorted({str(listener) for listener in c.listeners if not listener.loopback_only})
         return self._hop(
             HopName.CONTAINER_LISTENER,
             "broken",
@@ -478,7 +480,7 @@ class Judge:
 
 
 def _listeners(listeners: list[Listener]) -> str:
-    return ", ".join(str(l) for l in listeners)
+    return ", ".join(str(listener) for listener in listeners)
 
 
 def _why_unread(facts: Facts, probe: str) -> str:

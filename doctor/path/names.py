@@ -169,6 +169,9 @@ class Place:
     attachment: Attachment | None = None  # the destination's endpoint that has the address
 
 
+UNKNOWN_PLACE = Place("unknown")  # where a name that does not resolve leads
+
+
 def locate(address: str, source: Container, facts: Facts) -> Place:
     if is_loopback(address):
         return Place("self", source)

@@ -24,11 +24,12 @@ class ProbeContext:
 
     snapshot: Snapshot  # artifacts of the probes this one ``requires``, once they ended
     deadline: float  # time.monotonic() by which this probe must be done
-    endpoint: Endpoint  # the Docker Engine to ask: doctor.collect.engine_api.connect(ctx.endpoint, timeout)
-    thorough: bool = False  # for a support bundle: gather more (all containers' logs), not only what a diagnosis needs
-    platform: Kind = (
-        "linux"  # where the engine runs, as known before anything is read (local_guess)
-    )
+    #: the engine to ask: doctor.collect.engine_api.connect(ctx.endpoint, timeout)
+    endpoint: Endpoint
+    #: a support bundle's: gather more (all containers' logs) than a diagnosis
+    thorough: bool = False
+    #: where the engine runs, as known before anything is read (local_guess)
+    platform: Kind = "linux"
     is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
     artifacts: dict[str, bytes] = field(default_factory=dict)
 

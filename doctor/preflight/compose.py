@@ -386,7 +386,7 @@ def _range(
     for port in [*containers, *(h for h in hosts if h is not None)]:
         if not 1 <= port <= 65535:
             raise UsageError(f"{where}: port {port} is not between 1 and 65535")
-    return [Port(host_ip, h, c, protocol, where) for h, c in zip(hosts, containers)]
+    return [Port(host_ip, h, c, protocol, where) for h, c in zip(hosts, containers, strict=True)]
 
 
 def _network(name: str, node: Node) -> ComposeNetwork:
