@@ -2,9 +2,9 @@
 """Time docker-doctor against gathering the same facts by hand.
 
 Run as root with the interpreter of an installation (scripts/test installs the wheel in
-build/test-env, scripts/try in .venv):
+.venv-test, scripts/try in .venv):
 
-    build/test-env/bin/python bench/benchmark.py [--sizes 5,100] [--repetitions 5]
+    .venv-test/bin/python bench/benchmark.py [--sizes 5,100] [--repetitions 5]
         [--doctor editable=.venv/bin/docker-doctor --doctor standalone=dist/docker-doctor-linux-x86_64]
 
 For each size N it stages N httpd containers on one user-defined network, each

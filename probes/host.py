@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
 from doctor.probes.netns import diag_socket, tcp_listen_dump
@@ -67,7 +68,7 @@ def collect_sockets(ctx: ProbeContext) -> None:
         ctx.put(a.PROXIES, [])
         return
     with diag_socket() as sock:
-        found = [
+        found: list[tuple[str, str, int, int | None]] = [
             ("tcp", address, port, inode)
             for family in (socket.AF_INET, socket.AF_INET6)
             for address, port, inode in tcp_listen_dump(sock, family)
@@ -81,7 +82,8 @@ def collect_sockets(ctx: ProbeContext) -> None:
             ("udp", address, port, inode)
             for address, port, inode in proc_net_listeners(text, "udp")
         ]
-    proxies, others = [], []
+    proxies: list[dict[str, Any]] = []
+    others: list[tuple[int, str]] = []
     for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
         try:
             name = Path(f"/proc/{pid}/comm").read_text().strip()
@@ -101,7 +103,7 @@ def collect_sockets(ctx: ProbeContext) -> None:
         ): p["pid"]
         for p in proxies
     }
-    owners: dict[int | None, tuple[int, str]] = {
+    owners: dict[int | None, tuple[int | None, str | None]] = {
         inode: (by_proxy[(protocol, address, str(port))], "docker-proxy")
         for protocol, address, port, inode in found
         if (protocol, address, str(port)) in by_proxy
@@ -122,24 +124,24 @@ def collect_sockets(ctx: ProbeContext) -> None:
                     owners[int(link[8:-1])] = (pid, name)
         except OSError:
             continue  # gone meanwhile, or another user's (without root)
-    listeners = []
+    listeners: list[dict[str, Any]] = []
     for protocol, address, port, inode in found:
-        pid, process = owners.get(inode, (None, None))
+        owner, process = owners.get(inode, (None, None))
         listeners.append(
-            {"protocol": protocol, "address": address, "port": port, "pid": pid, "process": process}
+            {
+                "protocol": protocol,
+                "address": address,
+                "port": port,
+                "pid": owner,
+                "process": process,
+            }
         )
-    ctx.put(
-        a.HOST_SOCKETS,
-        sorted(
-            listeners,
-            key=lambda listener: (listener["port"], listener["protocol"], listener["address"]),
-        ),
-    )
+    ctx.put(a.HOST_SOCKETS, sorted(listeners, key=_socket_order))
     ctx.put(a.PROXIES, proxies)
 
 
-def _psutil_listeners() -> list[dict[str, object]]:
-    listeners = []
+def _psutil_listeners() -> list[dict[str, Any]]:
+    listeners: list[dict[str, Any]] = []
     for conn in psutil.net_connections(kind="inet"):
         tcp = conn.type == socket.SOCK_STREAM
         if (
@@ -161,10 +163,11 @@ def _psutil_listeners() -> list[dict[str, object]]:
                 "process": process,
             }
         )
-    return sorted(
-        listeners,
-        key=lambda listener: (listener["port"], listener["protocol"], listener["address"]),
-    )  # type: ignore[return-value]
+    return sorted(listeners, key=_socket_order)
+
+
+def _socket_order(listener: dict[str, Any]) -> tuple[int, str, str]:
+    return listener["port"], listener["protocol"], listener["address"]
 
 
 def _arg(argv: list[str], flag: str) -> str | None:

@@ -113,7 +113,7 @@ def tcp_listen_dump(sock: socket.socket, family: int) -> list[tuple[str, int, in
         + request
     )
     width = 4 if family == socket.AF_INET else 16
-    listeners = []
+    listeners: list[tuple[str, int, int]] = []
     while True:
         data, offset = sock.recv(65536), 0
         while offset + _NLMSG.size <= len(data):

@@ -20,7 +20,7 @@ from doctor.plugin import (
 )
 
 if TYPE_CHECKING:  # only preflight loads compose files
-    from doctor.plugin import Port, Project, Service, Where
+    from doctor.plugin import Port, Service, Where
 
 COMPOSE = ("compose",)
 #: Container ports that should not face every interface: databases, caches, brokers, admin APIs.
@@ -68,10 +68,6 @@ def _at(where: Where) -> Location:
     return Location(where.file, where.line)
 
 
-def _project(ctx: RuleContext) -> Project | None:
-    return ctx.compose
-
-
 def _all_interfaces(port: Port) -> bool:
     return port.host_ip in ("", "0.0.0.0", "::")
 
@@ -81,8 +77,10 @@ def _effective_networks(s: Service) -> set[str]:
 
 
 def sensitive_port_exposed(ctx: RuleContext) -> Iterator[Finding]:
-    project = _project(ctx)
-    for s in project.services if project else ():
+    project = ctx.compose
+    if project is None:
+        return
+    for s in project.services:
         for port in s.ports:
             what = SENSITIVE.get(port.container_port)
             if what is None or not _all_interfaces(port):
@@ -114,7 +112,7 @@ def sensitive_port_exposed(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def duplicate_host_port(ctx: RuleContext) -> Iterator[Finding]:
-    project = _project(ctx)
+    project = ctx.compose
     seen: dict[tuple[int, str], list[tuple[Service, Port]]] = {}
     for s in project.services if project else ():
         for port in s.ports:
@@ -149,8 +147,10 @@ def _overlap(a: Port, b: Port) -> bool:
 
 
 def no_shared_network(ctx: RuleContext) -> Iterator[Finding]:
-    project = _project(ctx)
-    for s in project.services if project else ():
+    project = ctx.compose
+    if project is None:
+        return
+    for s in project.services:
         for other, where in [
             *s.depends_where.items(),
             *((link, s.line("links")) for link in s.links),
@@ -192,8 +192,10 @@ def no_shared_network(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def depends_on_without_healthcheck(ctx: RuleContext) -> Iterator[Finding]:
-    project = _project(ctx)
-    for s in project.services if project else ():
+    project = ctx.compose
+    if project is None:
+        return
+    for s in project.services:
         for other, condition in s.depends_on.items():
             peer = project.service(other)
             if peer is None or condition == "service_healthy":
@@ -241,8 +243,10 @@ def depends_on_without_healthcheck(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def host_network_publish_ignored(ctx: RuleContext) -> Iterator[Finding]:
-    project = _project(ctx)
-    for s in project.services if project else ():
+    project = ctx.compose
+    if project is None:
+        return
+    for s in project.services:
         if s.network_mode == "host" and s.ports:
             yield finding(
                 "HOST_NETWORK_PUBLISH_IGNORED",
@@ -269,8 +273,10 @@ def host_network_publish_ignored(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def internal_network(ctx: RuleContext) -> Iterator[Finding]:
-    project = _project(ctx)
-    for s in project.services if project else ():
+    project = ctx.compose
+    if project is None:
+        return
+    for s in project.services:
         if not s.ports or s.network_mode:
             continue
         declared = [project.networks.get(n) for n in s.networks]
@@ -298,8 +304,10 @@ def internal_network(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def privileged_or_broad_caps(ctx: RuleContext) -> Iterator[Finding]:
-    project = _project(ctx)
-    for s in project.services if project else ():
+    project = ctx.compose
+    if project is None:
+        return
+    for s in project.services:
         broad = sorted({c.removeprefix("CAP_") for c in s.cap_add} & BROAD_CAPS)
         if s.privileged or broad:
             what = "privileged: true" if s.privileged else f"cap_add: {', '.join(broad)}"
@@ -356,7 +364,7 @@ def privileged_or_broad_caps(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def obsolete_version(ctx: RuleContext) -> Iterator[Finding]:
-    project = _project(ctx)
+    project = ctx.compose
     if project and project.version:
         yield finding(
             "OBSOLETE_VERSION_KEY",
@@ -372,7 +380,7 @@ def obsolete_version(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def host_port_in_use(ctx: RuleContext) -> Iterator[Finding]:
-    project, facts = _project(ctx), ctx.facts
+    project, facts = ctx.compose, ctx.facts
     if project is None or facts.host_listeners is None:
         return
     for s in project.services:
@@ -386,7 +394,7 @@ def host_port_in_use(ctx: RuleContext) -> Iterator[Finding]:
                 if c.running
                 and c.compose_project != project.name
                 and c.publishing(port.host_port, port.protocol)
-            ]  # type: ignore[arg-type]
+            ]
             listeners = [
                 listener
                 for listener in facts.host_listeners_on(port.host_port, port.protocol) or ()  # type: ignore[arg-type]
@@ -425,7 +433,7 @@ def host_port_in_use(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def subnet_overlap(ctx: RuleContext) -> Iterator[Finding]:
-    project, facts = _project(ctx), ctx.facts
+    project, facts = ctx.compose, ctx.facts
     if project is None:
         return
     for network in project.networks.values():
@@ -469,7 +477,7 @@ def subnet_overlap(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def sysctl_tuning(ctx: RuleContext) -> Iterator[Finding]:
-    project, sysctls = _project(ctx), ctx.facts.sysctls
+    project, sysctls = ctx.compose, ctx.facts.sysctls
     if project is None or not any(s.ports for s in project.services):
         return
     advice = []

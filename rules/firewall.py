@@ -229,11 +229,9 @@ def docker_rules_missing(ctx: RuleContext) -> Iterator[Finding]:
     c = route.container
     assert c is not None
     what = (
-        f"the nat rule that sends port {ctx.target.port} to "
-        f"{(c.ipv4 if c else None)}:{route.container_port}"
+        f"the nat rule that sends port {ctx.target.port} to {c.ipv4}:{route.container_port}"
         if nat_missing
-        else "the filter rule that accepts forwarded traffic to "
-        f"{(c.ipv4 if c else None)}:{route.container_port}"
+        else f"the filter rule that accepts forwarded traffic to {c.ipv4}:{route.container_port}"
     )
     evidence = [Evidence(f"{c.name} publishes", str(route.binding), "Engine API")]
     if blocked:
@@ -242,7 +240,7 @@ def docker_rules_missing(ctx: RuleContext) -> Iterator[Finding]:
         "DOCKER_RULES_MISSING",
         severity="error",
         confidence=0.85,
-        hop=HopName.NAT_DNAT if nat_missing else blocked[0],
+        hop=HopName.NAT_DNAT if nat_missing or blocked is None else blocked[0],
         explanation=f"{c.name}'s port is published, but {what} is gone. The engine programs these "
         "rules when a "
         "container starts; a firewall reload (firewalld, ufw, iptables-restore, a flush) removed "

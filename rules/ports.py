@@ -274,34 +274,32 @@ def protocol_mismatch(ctx: RuleContext) -> Iterator[Finding]:
                     ),
                 )
                 return
-    c, port = route.container, route.container_port
-    if c is None or port is None or not c.running or c.listeners is None:
+    backend, port = route.container, route.container_port
+    if backend is None or port is None or not backend.running or backend.listeners is None:
         return
-    if c.listeners_on(port, t.protocol) or not c.listeners_on(port, other):
+    if backend.listeners_on(port, t.protocol) or not backend.listeners_on(port, other):
         return
-    binding = route.binding
+    bound = route.binding
     spec = port_spec(
-        binding.host_port if binding else port, port, other, binding.host_ip if binding else ""
+        bound.host_port if bound else port, port, other, bound.host_ip if bound else ""
     )
     yield finding(
         "PROTOCOL_MISMATCH",
         severity="error",
         confidence=0.9,
         hop=HopName.CONTAINER_LISTENER,
-        explanation=f"{c.name} listens on {other} {port}, but the port is published (and was asked "
+        explanation=f"{backend.name} listens on {other} {port}, but the port is published (and was asked "
         "for) as "
         f"{t.protocol}; -p publishes tcp unless told otherwise.",
         evidence=[
             Evidence(
-                f"{c.name} listeners on {port}",
-                [str(listener) for listener in c.listeners_on(port)],
+                f"{backend.name} listeners on {port}",
+                [str(listener) for listener in backend.listeners_on(port)],
                 NETNS,
             ),
-            Evidence(
-                "published", f"{binding} -> {port}/{t.protocol}" if binding else None, ENGINE_API
-            ),
+            Evidence("published", f"{bound} -> {port}/{t.protocol}" if bound else None, ENGINE_API),
         ],
-        fix=Fix(f"Publish it as {other}: -p {spec}", republish(c, spec)),
+        fix=Fix(f"Publish it as {other}: -p {spec}", republish(backend, spec)),
     )
 
 

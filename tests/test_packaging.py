@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # packages there (PyPI's `probes` and `rules` own those names).
 INSTALLED_AS = {"doctor": "doctor", "probes": "doctor/probes", "rules": "doctor/rules"}
 NOT_SHIPPED = shutil.ignore_patterns(
-    ".git", ".venv", "build", "dist", "__pycache__", "*.pyc", "*.egg-info"
+    ".git", ".venv*", "build", "dist", "__pycache__", "*.pyc", "*.egg-info"
 )
 
 

@@ -128,7 +128,7 @@ def _values(
     action: argparse.Action, current: str, flags: ClientFlags, env: Mapping[str, str]
 ) -> tuple[list[str], int]:
     if action.choices:
-        return _matching(list(action.choices), current), NO_FILES  # type: ignore[arg-type]
+        return _matching([str(choice) for choice in action.choices], current), NO_FILES
     if action.dest == "vantage":
         return _matching([*VANTAGES, *_containers(flags, env, services=True)], current), NO_FILES
     if action.dest == "context":

@@ -265,7 +265,7 @@ class SdkClient:
             )
         try:
             self.api = docker.APIClient(
-                base_url=endpoint.host, tls=tls, timeout=timeout, version="auto"
+                base_url=endpoint.host, tls=tls, timeout=max(1, round(timeout)), version="auto"
             )
         except DockerException as exc:
             raise CannotDiagnose(
@@ -276,7 +276,9 @@ class SdkClient:
 
     def get(self, path: str, **query: Any) -> bytes:
         try:
-            response = self.api._get(self.api._url(path), params=query or None)
+            # APIClient is a requests.Session; the engine's versioned URL, as the SDK builds it.
+            url = f"{self.api.base_url}/v{self.api.api_version}{quote(path)}"
+            response = self.api.get(url, params=query or None, timeout=self.api.timeout)
         except Exception as exc:  # requests' and the SDK's many connection errors
             raise CannotDiagnose(f"cannot reach the Docker daemon at {self.host}: {exc}") from None
         _check_status(path, response.status_code, response.content)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pathlib
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from doctor import __version__
 from doctor.bounded import Job, run_jobs
@@ -134,7 +136,7 @@ def _report(
     target: Target,
     verdict: Verdict,
     findings: list[Finding],
-    path: list[Hop],
+    path: Sequence[Hop],
     runs: list[ProbeRun],
     verdicts: dict[str, Verdict | None],
 ) -> Report:
@@ -143,7 +145,7 @@ def _report(
         vantage=target.vantage,
         verdict=verdict,
         findings=findings,
-        path=path,
+        path=list(path),
         probes=runs,
         doctor={"verdicts": verdicts},
     )
@@ -204,7 +206,7 @@ def _checkup(
     jobs = [
         Job(
             f"check:{t.spec.input or t.kind}",
-            lambda t=t: assess(facts, t, plugins, live, [], deadline),
+            partial(assess, facts, t, plugins, live, [], deadline),
             budget,
         )
         for t in targets
@@ -289,7 +291,7 @@ def _port_line(a: Assessment) -> Hop:
     return Hop(f"port {a.target.spec.input}", _STATUS[a.verdict], detail)
 
 
-def _static_verdict(hops: list[Hop]) -> Verdict:
+def _static_verdict(hops: Sequence[Hop]) -> Verdict:
     statuses = {h.status for h in hops}
     if "broken" in statuses:
         return "unreachable"

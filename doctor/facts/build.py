@@ -132,7 +132,7 @@ def _container_listeners(snapshot: Snapshot, container_id: str) -> list[Listener
         for text, protocol in texts
         if text is not None
         for listener in parse_proc_net(text, protocol)
-    ]  # type: ignore[arg-type]
+    ]
 
 
 def _merged_firewall(v4: str, v6: str | None) -> IptablesRuleset:

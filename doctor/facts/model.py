@@ -214,7 +214,7 @@ class Container:
         ]
 
     def publishing(
-        self, host_port: int, protocol: Protocol | None = None
+        self, host_port: int, protocol: str | None = None
     ) -> list[tuple[PortMapping, Binding]]:
         """The live bindings of this container on ``host_port``."""
         return [

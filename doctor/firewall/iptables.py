@@ -14,9 +14,9 @@ import ipaddress
 import re
 from dataclasses import dataclass, replace
 
-from doctor.firewall.model import Action, Decision, FirewallRule, Packet
+from doctor.firewall.model import Action, Decision, FirewallRule, Packet, within
 
-TERMINAL = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "reject"}
+TERMINAL: dict[str, Action] = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "reject"}
 #: Targets that act and let the packet go on through the chain.
 NON_TERMINAL = {
     "LOG",
@@ -134,7 +134,7 @@ def traverse(firewall: IptablesRuleset, table: str, chain: str, packet: Packet) 
     def policy() -> Decision:  # the end of the built-in chain, also after a goto or a RETURN
         return decided(
             TERMINAL.get(start.policy or "ACCEPT", "accept"), None, start.name, policy=start.policy
-        )  # type: ignore[arg-type]
+        )
 
     steps = 0
     while stack:
@@ -164,7 +164,7 @@ def traverse(firewall: IptablesRuleset, table: str, chain: str, packet: Packet) 
             doubts.append((rule, why))
             continue  # as if it did not match; the doubt is weighed against the outcome
         if target in TERMINAL:
-            return decided(TERMINAL[target], rule, current.name)  # type: ignore[arg-type]
+            return decided(TERMINAL[target], rule, current.name)
         if target == "RETURN":
             stack.pop()  # leave this chain
             if not stack:
@@ -323,11 +323,7 @@ def _source(network: str, p: Packet) -> bool | None:
     if net.prefixlen == 0:
         return True
     # An outside client is in no Docker subnet and not on loopback.
-    if net.is_loopback or any(
-        net.subnet_of(ipaddress.ip_network(s, strict=False))
-        for s in p.docker_subnets
-        if ipaddress.ip_network(s, strict=False).version == net.version
-    ):
+    if net.is_loopback or any(within(net, s) for s in p.docker_subnets):
         return False
     return None
 

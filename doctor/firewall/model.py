@@ -3,10 +3,22 @@ evidence (an iptables rule, or an nft rule shown the same way), and the decision
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
 Action = Literal["accept", "drop", "reject", "unknown"]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def within(network: Network, subnet: str) -> bool:
+    """Whether ``network`` lies inside ``subnet`` (of the same address family)."""
+    outer = ipaddress.ip_network(subnet, strict=False)
+    if isinstance(network, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
+        return network.subnet_of(outer)
+    if isinstance(network, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
+        return network.subnet_of(outer)
+    return False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from doctor.firewall.model import Decision, FirewallRule, Packet
+from doctor.firewall.model import Action, Decision, FirewallRule, Packet, within
 
 #: Tables iptables-nft owns: read from iptables-save, not twice.
 IPTABLES_TABLES = {"filter", "nat", "raw", "mangle", "security"}
@@ -149,10 +149,10 @@ def evaluate(
 
 def _walk(ruleset: NftRuleset, base: NftChain, packet: Packet) -> Decision:
     def policy() -> Decision:  # the end of the base chain, or a return from it: its policy decides
-        verdict = "drop" if base.policy == "drop" else "accept"
+        verdict: Action = "drop" if base.policy == "drop" else "accept"
         return Decision(
             verdict, None, base.name, f"nft {base.where}", policy=base.policy, tool="nft"
-        )  # type: ignore[arg-type]
+        )
 
     stack: list[tuple[NftChain, int]] = [(base, 0)]
     steps = 0
@@ -181,7 +181,7 @@ def _walk(ruleset: NftRuleset, base: NftChain, packet: Packet) -> Decision:
             continue
         kind, argument = outcome
         if kind in ("accept", "drop", "reject"):
-            return _decision(kind, chain, rule, "")
+            return _decision(VERDICTS[kind], chain, rule, "")
         if kind == "dnat":
             return Decision(
                 "accept",
@@ -205,13 +205,16 @@ def _walk(ruleset: NftRuleset, base: NftChain, packet: Packet) -> Decision:
     return Decision("accept", None, base.name, f"nft {base.where}", tool="nft")
 
 
-def _decision(verdict: str, chain: NftChain, rule: NftRule, detail: str) -> Decision:
+VERDICTS: dict[str, Action] = {"accept": "accept", "drop": "drop", "reject": "reject"}
+
+
+def _decision(verdict: Action, chain: NftChain, rule: NftRule, detail: str) -> Decision:
     return Decision(
         verdict,
         _as_rule(chain, rule),
         chain.name,
         f"nft {chain.where}",
-        detail=detail,  # type: ignore[arg-type]
+        detail=detail,
         tool="nft",
     )
 
@@ -320,7 +323,8 @@ class _Absent:
 
 
 def _match(value: dict[str, Any], p: Packet) -> bool | None:
-    op, left, right = value.get("op", "=="), value.get("left"), value.get("right")
+    op: str = value.get("op", "==")
+    left, right = value.get("left"), value.get("right")
     actual = _field(left, p)
     if isinstance(actual, _Absent):
         return False
@@ -374,11 +378,7 @@ def _outside_source(op: str, right: Any, p: Packet) -> bool | None:
     network = ipaddress.ip_network(
         f"{right['prefix']['addr']}/{right['prefix']['len']}", strict=False
     )
-    inside = network.is_loopback or any(
-        network.subnet_of(n)
-        for s in p.docker_subnets
-        if (n := ipaddress.ip_network(s, strict=False)).version == network.version
-    )
+    inside = network.is_loopback or any(within(network, s) for s in p.docker_subnets)
     if not inside:
         return None
     return op == "!="
@@ -406,7 +406,7 @@ def _render(expr: dict[str, Any]) -> str:
 def _render_side(side: Any) -> str:
     if isinstance(side, dict):
         if "meta" in side:
-            return side["meta"]["key"]
+            return str(side["meta"]["key"])
         if "payload" in side:
             return f"{side['payload']['protocol']} {side['payload']['field']}"
         if "ct" in side:

@@ -18,10 +18,11 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from doctor.bounded import Job, JobResult, run_jobs
 from doctor.collect import namespaces
-from doctor.facts.model import Facts
+from doctor.facts.model import Facts, Protocol
 from doctor.live.connect import FAILED, REACHED, Observation, Seen, probe
 from doctor.live.inside import Plan
 from doctor.live.inside import run as run_inside
@@ -60,15 +61,15 @@ def _localhost_addresses() -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(i[4][0]) for i in infos))
 
 
-def _probe_job(name: str, probes: list[tuple[str, int, str, bool]]) -> Job:
+def _probe_job(name: str, probes: list[tuple[str, int, Protocol, bool]]) -> Job:
     def call() -> list[Observation]:
         jobs = [
             Job(
                 str(i),
-                lambda p=p: probe(p[0], p[1], p[2], LIVE_TIMEOUT, linger=p[3]),
+                partial(probe, address, port, protocol, LIVE_TIMEOUT, linger=linger),
                 LIVE_TIMEOUT + 1,
             )
-            for i, p in enumerate(probes)
+            for i, (address, port, protocol, linger) in enumerate(probes)
         ]
         results = run_jobs(jobs, time.monotonic() + LIVE_TIMEOUT + 1)
         return [results[j.name].value for j in jobs if results[j.name].status == "ok"]
@@ -261,15 +262,15 @@ def from_outside(facts: Facts, target: Target, path: NetworkPath) -> Confirmatio
                 path = path.with_hop(with_status(hop, "ok", note))
         return Confirmation(path, "reachable", (run,))
     if capture and capture.reached:
-        if hop := path.hop(HopName.CONTAINER_LISTENER):
-            path = path.with_hop(with_status(hop, "broken", note))
+        if listener := path.hop(HopName.CONTAINER_LISTENER):
+            path = path.with_hop(with_status(listener, "broken", note))
     elif not any(h.status == "broken" for h in path.hops if h.hop in FIREWALL_HOPS):
-        hop = next(
+        blamed = next(
             (h for h in path.hops if h.hop in (HopName.FILTER_FORWARD, HopName.RAW_PREROUTING)),
             None,
         )
-        if hop:
-            path = path.with_hop(with_status(hop, "broken", note))
+        if blamed:
+            path = path.with_hop(with_status(blamed, "broken", note))
     return Confirmation(path, "unreachable", (run,))
 
 

@@ -18,7 +18,7 @@ from types import TracebackType
 from doctor.errors import CannotDiagnose
 from doctor.facts.model import HostRoute
 
-RANGE = ipaddress.ip_network("198.18.0.0/15")
+RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 PREFIX = "ddx"  # names: ddx-<pid> (namespace), ddx<pid>h (host end); at most 15 characters
 
 
@@ -80,7 +80,7 @@ class TemporaryClient:
 
 def _free_subnet(routes: tuple[HostRoute, ...]) -> ipaddress.IPv4Network:
     used = [r.destination for r in routes if r.destination.prefixlen > 0]
-    for subnet in RANGE.subnets(new_prefix=30):
+    for subnet in RANGE.subnets(new_prefix=30):  # RANGE is IPv4: so is every subnet
         if not any(subnet.overlaps(u) for u in used):
             return subnet
     raise CannotDiagnose(f"no free /30 in {RANGE} for a temporary client namespace")

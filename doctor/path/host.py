@@ -79,14 +79,11 @@ def _container_route(target: Target) -> Route:
 def build_path(facts: Facts, target: Target) -> NetworkPath:
     route = find_route(facts, target)
     judge = Judge(facts, target, route)
-    if (
-        target.kind == "container" and target.vantage == "external"
-    ):  # routed straight to its address
+    names: tuple[HopName, ...] = HOST_PATH
+    if target.kind == "container" and target.vantage == "external":  # straight to its address
         names = DIRECT_PATH
     elif target.kind == "container":
         names = CONTAINER_PATH
-    else:
-        names = HOST_PATH
     hops = tuple(judge.judges[name]() for name in names)
     return NetworkPath(hops, route, judge.decisions)
 
@@ -294,8 +291,8 @@ class Judge:
             return self._hop(HopName.NAT_DNAT, "skipped", LOCAL)
         if not self._rules_read:
             return self._hop(HopName.NAT_DNAT, "unknown", _why_unread(self.facts, "iptables"))
-        nat = self._nat
-        if nat is None:
+        nat, nat_packet = self._nat, self._arriving
+        if nat is None or nat_packet is None:
             return self._hop(
                 HopName.NAT_DNAT, "skipped", "addressed to the container itself: no DNAT"
             )
@@ -315,9 +312,8 @@ class Judge:
         return self._hop(
             HopName.NAT_DNAT,
             "broken",
-            f"no rule in nat PREROUTING sends {self._arriving.dst}:"
-            f"{self._arriving.dport} to "
-            f"{(self.backend.ipv4 if self.backend else None)}:{route.container_port}",
+            f"no rule in nat PREROUTING sends {nat_packet.dst}:{nat_packet.dport} to "
+            f"{c.ipv4}:{route.container_port}",
         )
 
     def _has_proxy(self) -> bool:
@@ -415,14 +411,14 @@ class Judge:
                 f"{c.name}'s addresses are inside Docker Desktop's VM: not routable from this host",
             )
         networks = [self.facts.network(a.network_id) for a in c.attachments]
-        if self.target.vantage == "host" and all(
-            n is not None and n.host_isolated for n in networks
-        ):
+        isolated = [n for n in networks if n is not None and n.host_isolated]
+        if self.target.vantage == "host" and len(isolated) == len(networks):
+            first = isolated[0]
             return self._hop(
                 HopName.BRIDGE,
                 "broken",
-                f"{c.name} is only on {networks[0].driver} network "
-                f"{networks[0].name}: this host cannot reach its own {networks[0].driver} children",
+                f"{c.name} is only on {first.driver} network "
+                f"{first.name}: this host cannot reach its own {first.driver} children",
             )
         shown = ", ".join(f"{a.network} ({a.ip})" if a.ip else a.network for a in c.attachments)
         return self._hop(HopName.BRIDGE, "ok", f"{c.name} on {shown}")

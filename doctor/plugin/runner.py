@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 from doctor.bounded import Job, run_jobs
 from doctor.plugin.rule import Code, Rule, RuleContext, completed
@@ -20,10 +21,7 @@ def run_rules(
 ) -> tuple[list[Finding], list[ProbeRun]]:
     """Every rule of ``rules`` for ``ctx``, concurrently, each within RULE_TIMEOUT: the findings,
     titled from their codes' registrations, and a run for each rule that could not check."""
-    jobs = [
-        Job(f"rule:{rule.name}", lambda rule=rule: list(rule.check(ctx)), RULE_TIMEOUT)
-        for rule in rules
-    ]
+    jobs = [Job(f"rule:{rule.name}", partial(_findings, rule, ctx), RULE_TIMEOUT) for rule in rules]
     outcomes = run_jobs(jobs, max(deadline, time.monotonic() + 0.5))
     findings: list[Finding] = []
     runs: list[ProbeRun] = []
@@ -45,3 +43,7 @@ def run_rules(
             )
         findings += [completed(f, codes[f.code]) for f in outcome.value if f.code in codes]
     return findings, runs
+
+
+def _findings(rule: Rule, ctx: RuleContext) -> list[Finding]:
+    return list(rule.check(ctx))

@@ -157,7 +157,7 @@ def load(files: list[Path], environ: dict[str, str] | None = None) -> Project:
         networks={
             n: _network(n, node) for n, node in _mapping(merged.get("networks"), "networks").items()
         },
-        version=merged.get("version").where if merged.get("version") else None,
+        version=version.where if (version := merged.get("version")) else None,
     )
 
 
@@ -304,20 +304,17 @@ def _service(name: str, node: Node) -> Service:
     has_health = (
         health is not None
         and isinstance(health.value, dict)
-        and not (health.get("disable") and health.get("disable").value is True)
+        and not ((disable := health.get("disable")) and disable.value is True)
         and health.get("test") is not None
     )
     privileged = body.get("privileged")
     read_only = body.get("read_only")
+    ports = body.get("ports")
     return Service(
         name=name,
         where=node.where,
         image=_scalar(body.get("image")) or "",
-        ports=tuple(
-            p
-            for n in (body.get("ports").value or [] if body.get("ports") else [])
-            for p in _ports(n)
-        ),
+        ports=tuple(p for n in (ports.value or [] if ports else []) for p in _ports(n)),
         networks=networks,
         network_mode=_scalar(body.get("network_mode")),
         depends_on=depends,
@@ -376,7 +373,7 @@ def _range(
         return list(range(int(low), int(high or low) + 1))
 
     containers = bounds(target)
-    hosts: list[int | None] = bounds(published) if published else [None] * len(containers)
+    hosts: list[int | None] = [*bounds(published)] if published else [None] * len(containers)
     if len(containers) == 1 and len(hosts) > 1:
         hosts = [None]  # one container port on any free host port of the range
     if len(hosts) == 1 and len(containers) > 1:

@@ -1,5 +1,7 @@
 """Where each raw artifact lives in a snapshot: the contract between probes and parsers."""
 
+from typing import Literal
+
 ENGINE_ENDPOINT = "engine/endpoint.json"
 ENGINE_VERSION = "engine/version.json"
 ENGINE_INFO = "engine/info.json"
@@ -20,7 +22,12 @@ IP6TABLES = "firewall/ip6tables-save.txt"
 NFT_RULESET = "firewall/nft-ruleset.json"  # nft -j list ruleset
 IPTABLES_LEGACY = "firewall/iptables-legacy-save.txt"  # the other backend, when the tool exists
 
-NETNS_FILES = {"tcp": "tcp", "tcp6": "tcp", "udp": "udp", "udp6": "udp"}
+NETNS_FILES: dict[str, Literal["tcp", "udp"]] = {
+    "tcp": "tcp",
+    "tcp6": "tcp",
+    "udp": "udp",
+    "udp6": "udp",
+}
 
 
 def container_log(container_id: str) -> str:

@@ -119,7 +119,7 @@ class Snapshot:
             raise UsageError(f"{path}: not a docker-doctor bundle: not a tar archive") from None
         except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError) as exc:
             raise UsageError(
-                f"{path}: not a docker-doctor bundle: {(str(exc).splitlines() or [exc])[0]}"
+                f"{path}: not a docker-doctor bundle: {(str(exc).splitlines() or [repr(exc)])[0]}"
             ) from None
         manifests = [n for n in members if n.name == MANIFEST and len(n.parts) <= 2]
         if len(manifests) != 1:
