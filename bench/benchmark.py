@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """Time docker-doctor against gathering the same facts by hand.
 
 Run as root with the interpreter of an installation (scripts/test installs the wheel in
 .venv-test, scripts/try in .venv):
 
-    .venv-test/bin/python bench/benchmark.py [--sizes 5,100] [--repetitions 5]
+    .venv-test/bin/python -m bench.benchmark [--sizes 5,100] [--repetitions 5]
         [--doctor editable=.venv/bin/docker-doctor --doctor standalone=dist/docker-doctor-linux-x86_64]
 
 For each size N it stages N httpd containers on one user-defined network, each
@@ -23,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import importlib.util
 import json
 import shutil
 import statistics
@@ -34,7 +32,8 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
+
+from tests.support import staging
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,15 +47,6 @@ TARGETS = {
     "diagnosis / manual, N=100": 1.5,
     "--version / bare interpreter": 2.0,
 }
-
-
-def load_staging() -> ModuleType:  # tests/ is no installed package: load the module by path
-    spec = importlib.util.spec_from_file_location("staging", ROOT / "tests" / "staging.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def docker_doctor() -> str:
@@ -120,7 +110,6 @@ def main() -> None:
     # which would time the compiler (~50 ms a run) rather than docker-doctor.
     for folder in ("doctor", "probes", "rules"):
         compileall.compile_dir(str(ROOT / folder), quiet=1)
-    staging = load_staging()
     staging.ensure_engine()
     image = staging.ensure_image()
     medians: dict[str, float] = {}

@@ -118,11 +118,7 @@ def _firewall_fix(
     delete = [f"{tool} -t {table} -D {chain} {position}"] if position else []
     if chain.lower().startswith("ufw"):
         c = ctx.path.route.container
-        target = (
-            f" to {(c.ipv4 if c else None)} port {ctx.path.route.container_port}"
-            if c and (c.ipv4 if c else None)
-            else ""
-        )
+        target = f" to {c.ipv4} port {ctx.path.route.container_port}" if c and c.ipv4 else ""
         return (
             "ufw",
             "Allow it in ufw (published ports are forwarded, so it takes a route rule)",
@@ -173,11 +169,7 @@ def _nft_fix(decision: Decision, ctx: RuleContext) -> tuple[str, str, list[str]]
     where = decision.table.removeprefix("nft ")  # "inet filter"
     c = ctx.path.route.container
     network = next(
-        (
-            n
-            for n in ctx.facts.networks
-            if c and (c.ipv4 if c else None) and n.contains((c.ipv4 if c else None) or "")
-        ),
+        (n for n in ctx.facts.networks if c and c.ipv4 and n.contains(c.ipv4 or "")),
         None,
     )
     bridge = network.bridge if network and network.bridge else "docker0"
@@ -271,7 +263,7 @@ def direct_routing_blocked(ctx: RuleContext) -> Iterator[Finding]:
         confidence=0.9,
         hop=blocked[0],
         explanation="Since Engine 28, packets from other machines addressed straight to a "
-        f"container ({(c.ipv4 if c else None)}) are "
+        f"container ({c.ipv4}) are "
         f"dropped in raw PREROUTING unless the port is published: {blocked[1]}.",
         evidence=[Evidence("raw PREROUTING rule", str(blocked[1]), IPTABLES)],
         fix=Fix(

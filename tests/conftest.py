@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .staging import (
+from tests.support.staging import (
     Stage,
     engine_answers,
     ensure_engine,

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from tests.reports import run_doctor
+from tests.support.command import run_doctor
 
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
 

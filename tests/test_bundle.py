@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reports import doctor, run_doctor
+from tests.support.command import doctor, run_doctor
 
 ROOT = Path(__file__).resolve().parent.parent
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]

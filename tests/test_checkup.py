@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.reports import run_doctor
+from tests.support.command import run_doctor
 
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reports import command, doctor, environment
+from tests.support.command import command, doctor, environment
 
 pytestmark = pytest.mark.standalone  # run again against the standalone executable
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reports import command, environment
+from tests.support.command import command, environment
 
 pytestmark = pytest.mark.standalone  # run again against the standalone executable
 

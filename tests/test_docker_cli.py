@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from doctor import __version__
-from tests.reports import command, doctor, environment
-from tests.staging import CACHE_DIR, unpack_unstable_engine
+from tests.support.command import command, doctor, environment
+from tests.support.staging import CACHE_DIR, unpack_unstable_engine
 
 pytestmark = pytest.mark.standalone  # run again against the standalone executable
 

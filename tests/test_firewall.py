@@ -13,8 +13,8 @@ import subprocess
 
 import pytest
 
-from tests.reports import run_doctor
-from tests.staging import running_engine_version
+from tests.support.command import run_doctor
+from tests.support.staging import running_engine_version
 
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
 

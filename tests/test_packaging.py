@@ -74,7 +74,7 @@ def test_the_sdist_carries_the_test_suite(built):
         "setup.py",
         "pyproject.toml",
         "tests/conftest.py",
-        "tests/staging.py",
+        "tests/support/staging.py",
         "fixtures/snapshots/healthy/manifest.json",
     } <= names
 

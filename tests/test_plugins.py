@@ -33,8 +33,8 @@ def test_builtins_are_found_through_the_entry_point_group():
 def with_bad_plugins(monkeypatch):
     real = plugins.entry_points(group=GROUP)
     fakes = [
-        EntryPoint("raises", "tests.fake_plugins:raises_when_asked", GROUP),
-        EntryPoint("bad", "tests.fake_plugins:bad_probes_and_rules", GROUP),
+        EntryPoint("raises", "tests.support.fake_plugins:raises_when_asked", GROUP),
+        EntryPoint("bad", "tests.support.fake_plugins:bad_probes_and_rules", GROUP),
         EntryPoint("missing", "tests.no_such_module", GROUP),
     ]
     monkeypatch.setattr(plugins, "entry_points", lambda group: [*real, *fakes])

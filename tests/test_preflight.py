@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.reports import doctor
+from tests.support.command import doctor
 
 pytestmark = pytest.mark.standalone  # run again against the standalone executable
 

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tests.reports import command, environment, run_doctor
+from tests.support.command import command, environment, run_doctor
 
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
 

@@ -18,7 +18,7 @@ from doctor.facts.parse import (
 from doctor.firewall.iptables import parse_iptables_save
 from doctor.snapshot import artifacts as a
 from doctor.snapshot.store import Snapshot
-from tests.reports import run_doctor
+from tests.support.command import run_doctor
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "snapshots"
 RECORDED = sorted(p for p in FIXTURES.iterdir() if (p / "expected.json").exists())

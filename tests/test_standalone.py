@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reports import COMMAND_ENV, command
+from tests.support.command import COMMAND_ENV, command
 
 pytestmark = pytest.mark.standalone
 FIXTURE = (

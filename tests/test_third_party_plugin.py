@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from tests.reports import doctor, validator
+from tests.support.command import doctor, validator
 
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
 PLUGIN = """

@@ -19,9 +19,8 @@ from doctor.facts.build import build_facts
 from doctor.facts.model import Facts
 from doctor.live import confirm
 from doctor.live.connect import Observation
-from doctor.path.container import build_peer_path
-from doctor.path.hops import NetworkPath, Route
-from doctor.path.host import build_path
+from doctor.path.build import path_for
+from doctor.path.hops import NetworkPath
 from doctor.path.target import Target, TargetSpec, Vantage, host_target, resolve_target
 from doctor.plugin.manager import Plugins, load_plugins
 from doctor.plugin.rule import RuleContext
@@ -161,12 +160,7 @@ def assess(
     from_outside: bool = False,
 ) -> Assessment:
     """Path, live confirmation (when allowed) and rules for one target."""
-    if target.kind == "host":
-        path = NetworkPath((), Route())  # the whole host: only host-wide rules speak
-    elif target.source:
-        path = build_peer_path(facts, target)
-    else:
-        path = build_path(facts, target)
+    path = path_for(facts, target)
     static = _static_verdict(path.hops)
     confirmed = confirm.Confirmation(path, None)
     if live and target.source:

@@ -1,0 +1,134 @@
+"""The rules of a published port and of its container, on hand-built facts: codes and evidence.
+
+Each situation is staged for real on both engines in the real-engine tests; here each rule is
+pinned on the smallest facts that make it speak, and on its healthy twin that must not.
+"""
+
+from __future__ import annotations
+
+from tests.support.builders import (
+    HOST_ADDRESS,
+    codes,
+    container,
+    context,
+    evidence,
+    facts,
+    findings,
+    listener,
+)
+
+WEB = dict(publish=["8080:80"])
+
+
+def test_nothing_on_port_lists_what_is_published_instead():
+    f = facts(container("web", publish=["9090:80"]))
+    (found,) = findings("nothing-on-port", context(f, "localhost:8080"))
+    assert found.code == "NOTHING_ON_PORT" and found.hop == "host-listener"
+    assert evidence(found)["ports published on this host"] == ["web: 9090:80"]
+    assert codes("nothing-on-port", context(f, "localhost:9090")) == []
+    held = facts(host_listeners=[listener("tcp 0.0.0.0:8080", 77, "nginx")])
+    assert codes("nothing-on-port", context(held, "localhost:8080")) == []  # not a Docker port
+
+
+def test_port_not_published_when_the_container_only_listens_or_exposes():
+    listening = facts(container("api", listeners=["tcp 0.0.0.0:8080"]))
+    (found,) = findings("port-not-published", context(listening, "localhost:8080"))
+    assert found.code == "PORT_NOT_PUBLISHED" and found.confidence == 0.9
+    assert evidence(found)["api listeners"] == ["tcp 0.0.0.0:8080"]
+    exposed = facts(container("api", listeners=[], exposed=["8080"]))
+    assert findings("port-not-published", context(exposed, "localhost:8080"))[0].confidence == 0.6
+    published = facts(container("api", listeners=["tcp 0.0.0.0:8080"], publish=["8080:8080"]))
+    assert codes("port-not-published", context(published, "localhost:8080")) == []
+
+
+def test_published_port_mismatch_names_the_port_that_listens():
+    f = facts(container("web", publish=["8080:80"], listeners=["tcp 0.0.0.0:3000"]))
+    (found,) = findings("published-port-mismatch", context(f, "localhost:8080"))
+    assert found.code == "PUBLISHED_PORT_MISMATCH" and found.hop == "container-listener"
+    assert "3000" in found.fix.summary
+    assert (
+        codes("published-port-mismatch", context(facts(container("web", **WEB)), "localhost:8080"))
+        == []
+    )
+
+
+def test_app_bound_to_loopback_inside_the_container():
+    f = facts(container("web", publish=["8080:80"], listeners=["tcp 127.0.0.1:80"]))
+    (found,) = findings("app-bound-to-loopback", context(f, "localhost:8080"))
+    assert found.code == "APP_BOUND_TO_LOOPBACK" and found.hop == "container-listener"
+    assert ["tcp 127.0.0.1:80"] in evidence(found).values()
+    assert (
+        codes("app-bound-to-loopback", context(facts(container("web", **WEB)), "localhost:8080"))
+        == []
+    )
+
+
+def test_protocol_mismatch_both_ways():
+    udp_only = facts(container("dns", publish=["5353:53/udp"], listeners=["udp 0.0.0.0:53"]))
+    (found,) = findings("protocol-mismatch", context(udp_only, "localhost:5353"))
+    assert found.code == "PROTOCOL_MISMATCH" and found.hop == "host-listener"
+    listens_udp = facts(container("dns", publish=["5353:53"], listeners=["udp 0.0.0.0:53"]))
+    (found,) = findings("protocol-mismatch", context(listens_udp, "localhost:5353"))
+    assert found.hop == "container-listener" and "udp" in found.fix.summary
+    both = facts(
+        container("dns", publish=["5353:53"], listeners=["tcp 0.0.0.0:53", "udp 0.0.0.0:53"])
+    )
+    assert codes("protocol-mismatch", context(both, "localhost:5353")) == []
+
+
+def test_host_binding_restricted_to_loopback_is_said_to_other_machines():
+    f = facts(container("web", publish=["127.0.0.1:8080:80"]))
+    (found,) = findings("host-binding-restricted", context(f, f"{HOST_ADDRESS}:8080"))
+    assert found.code == "HOST_BINDING_RESTRICTED" and found.affects == ("external",)
+    assert codes("host-binding-restricted", context(f, "127.0.0.1:8080")) == []
+
+
+def test_ipv6_localhost_mismatch_when_only_ipv4_is_published():
+    f = facts(container("web", publish=["127.0.0.1:8080:80"]))
+    (found,) = findings("ipv6-localhost-mismatch", context(f, "localhost:8080"))
+    assert found.code == "IPV6_LOCALHOST_MISMATCH"
+    assert evidence(found)["localhost in /etc/hosts"] == ["127.0.0.1", "::1"]
+    assert (
+        codes("ipv6-localhost-mismatch", context(facts(container("web", **WEB)), "localhost:8080"))
+        == []
+    )
+
+
+def test_port_conflict_names_the_process_that_holds_the_port():
+    stopped = container(
+        "web", status="created", asked=["8080:80"], error="bind: address already in use"
+    )
+    f = facts(stopped, host_listeners=[listener("tcp 0.0.0.0:8080", 77, "nginx")])
+    (found,) = findings("port-conflict", context(f, "localhost:8080"))
+    assert found.code == "PORT_CONFLICT" and found.confidence == 0.95
+    assert "nginx (pid 77)" in found.explanation
+    free = facts(container("web", status="exited", exit_code=1, asked=["8080:80"]))
+    assert codes("port-conflict", context(free, "localhost:8080")) == []
+
+
+def test_host_network_publish_ignored():
+    f = facts(container("web", on=(), mode="host", asked=["8080:80"], publish=[]))
+    (found,) = findings("host-network-publish-ignored", context(f, "localhost:8080"))
+    assert found.code == "HOST_NETWORK_PUBLISH_IGNORED"
+    assert evidence(found) == {
+        "web HostConfig.NetworkMode": "host",
+        "web HostConfig.PortBindings": ["8080:80"],
+    }
+
+
+def test_container_not_running_says_why_and_shows_its_log():
+    f = facts(container("web", status="exited", exit_code=3, asked=["8080:80"]))
+    (found,) = findings("container-not-running", context(f, "localhost:8080"))
+    assert found.code == "CONTAINER_NOT_RUNNING" and "exited with code 3" in found.explanation
+    assert evidence(found)["web State"]["ExitCode"] == 3
+    assert (
+        codes("container-not-running", context(facts(container("web", **WEB)), "localhost:8080"))
+        == []
+    )
+
+
+def test_container_unhealthy_is_a_warning():
+    f = facts(container("web", publish=["8080:80"], health="unhealthy"))
+    (found,) = findings("container-unhealthy", context(f, "localhost:8080"))
+    assert (found.code, found.severity) == ("CONTAINER_UNHEALTHY", "warning")
+    assert evidence(found)["web last healthcheck output"] == "check failed"
