@@ -12,11 +12,11 @@ from typing import Any
 import psutil
 from doctor.probes.netns import diag_socket, tcp_listen_dump
 
+from doctor.facts.model import DAEMON_JSON
 from doctor.facts.parse import proc_net_listeners
 from doctor.plugin import Probe, ProbeContext, Skip
 from doctor.snapshot import artifacts as a
 
-DAEMON_JSON = "/etc/docker/daemon.json"
 # Processes that hold many descriptors and never a listening socket of the host: one
 # containerd shim per container. Skipping them keeps the descriptor scan short.
 NEVER_LISTENS = ("containerd-shim",)
@@ -192,13 +192,40 @@ def collect_resolver_files(ctx: ProbeContext) -> None:
 
 
 def collect_daemon_config(ctx: ProbeContext) -> None:
-    """/etc/docker/daemon.json: what the engine was told (dns, mtu, iptables, userland-proxy, ...)."""
+    """What the engine was told: dockerd's command line (flags such as --iptables=false, and
+    which configuration file it reads) and that file, /etc/docker/daemon.json by default."""
+    daemon = _dockerd()
+    path = DAEMON_JSON
+    if daemon is not None:
+        path = _config_file(daemon["argv"]) or DAEMON_JSON
+        ctx.put(a.DAEMON_ARGV, {**daemon, "config_file": path})
     try:
-        ctx.put(a.DAEMON_CONFIG, Path(DAEMON_JSON).read_bytes())
+        ctx.put(a.DAEMON_CONFIG, Path(path).read_bytes())
     except FileNotFoundError:
-        raise Skip(f"no {DAEMON_JSON}: the engine runs on its defaults") from None
+        if daemon is None:
+            raise Skip(f"no dockerd on this host, and no {path}") from None
     except PermissionError:
-        raise Skip(f"needs root to read {DAEMON_JSON}") from None
+        raise Skip(f"needs root to read {path}") from None
+
+
+def _dockerd() -> dict[str, Any] | None:
+    """The one dockerd process of this host, as {"pid", "argv"}; None when there is none (a
+    remote or virtual-machine engine) or more than one (which of them answers is not known)."""
+    found = [
+        {"pid": p.info["pid"], "argv": p.info["cmdline"]}
+        for p in psutil.process_iter(["pid", "name", "cmdline"])
+        if p.info["name"] == "dockerd" and p.info["cmdline"]
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def _config_file(argv: list[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--config-file" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--config-file="):
+            return arg.partition("=")[2]
+    return None
 
 
 def collect_routes(ctx: ProbeContext) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
-from doctor.facts.model import IP_FORWARD
+from doctor.facts.model import IP_FORWARD, Facts
 from doctor.plugin import (
+    ENGINE_API,
     FILTERING_HOPS,
     Decision,
     Evidence,
@@ -19,6 +21,7 @@ from doctor.plugin import (
 )
 
 IPTABLES = "iptables-save"
+INTERFACES = "/sys/class/net, interface addresses"
 SYSCTL = "/proc/sys/net/ipv4/ip_forward"
 #: Chains the engine owns; a DROP there, or a chain policy, means its ACCEPT is missing.
 DOCKER_CHAINS = (
@@ -89,15 +92,22 @@ def firewall_drop(ctx: RuleContext) -> Iterator[Finding]:
     rule = decision.rule
     where = str(decision)
     port = ctx.target.port or ctx.path.route.container_port
-    owner, summary, commands = _firewall_fix(decision, ctx, port)
+    if ctx.target.source is not None:  # a container's own traffic out, or the replies to it
+        owner, summary, commands = _egress_fix(hop, decision, ctx)
+    else:
+        owner, summary, commands = _firewall_fix(decision, ctx, port)
+    what = (
+        "the replies to the container's connection (no conntrack ESTABLISHED accept comes first)"
+        if hop == HopName.RETURN_PATH
+        else "the connection"
+    )
     yield finding(
         "FIREWALL_DROP",
         severity="error",
         confidence=0.9,
         hop=hop,
-        explanation=f"{owner} {decision.verdict}s the connection: {where}. The engine's own rules "
-        "are in place; "
-        "this rule comes first.",
+        explanation=f"{owner} {decision.verdict}s {what}: {where}. The engine's own rules are in "
+        "place; this rule comes first.",
         evidence=[Evidence("first rule that stops the packet", where, IPTABLES)]
         + (
             [Evidence("rule", f"-t {decision.table} -A {rule.chain} {rule.text}", IPTABLES)]
@@ -105,6 +115,36 @@ def firewall_drop(ctx: RuleContext) -> Iterator[Finding]:
             else []
         ),
         fix=Fix(summary, commands),
+    )
+
+
+def _egress_fix(hop: str, decision: Decision, ctx: RuleContext) -> tuple[str, str, list[str]]:
+    """The fix for a rule that drops a container's traffic out, or the replies to it."""
+    chain, table, tool = decision.chain, decision.table, decision.tool
+    if tool == "nft":
+        return _nft_fix(decision, ctx)
+    position = decision.rule.position if decision.rule else None
+    delete = [f"{tool} -t {table} -D {chain} {position}"] if position else []
+    owner = f"A rule in {table} {chain}" if decision.rule else f"The policy of {table} {chain}"
+    if hop == HopName.RETURN_PATH:
+        return (
+            owner,
+            f"Accept established connections' replies at the top of {chain}, before the rule",
+            [
+                f"{tool} -t {table} -I {chain} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                *delete,
+            ],
+        )
+    source = ctx.target.source
+    address = source.ipv4 if source else None
+    return (
+        owner,
+        "Remove the rule, or accept the container's traffic out before it",
+        [
+            *delete,
+            f"{tool} -t {table} -I {chain} -s {address} -d {ctx.target.addresses[0]} -p "
+            f"{ctx.target.protocol} --dport {ctx.target.port} -j ACCEPT",
+        ],
     )
 
 
@@ -225,7 +265,7 @@ def docker_rules_missing(ctx: RuleContext) -> Iterator[Finding]:
         if nat_missing
         else f"the filter rule that accepts forwarded traffic to {c.ipv4}:{route.container_port}"
     )
-    evidence = [Evidence(f"{c.name} publishes", str(route.binding), "Engine API")]
+    evidence = [Evidence(f"{c.name} publishes", str(route.binding), ENGINE_API)]
     if blocked:
         evidence.append(Evidence("where the packet ends instead", str(blocked[1]), IPTABLES))
     yield finding(
@@ -288,6 +328,132 @@ def _rule_count(firewall: IptablesRuleset | None) -> int:
     )
 
 
+def egress_not_masqueraded(ctx: RuleContext) -> Iterator[Finding]:
+    """Nothing rewrites the source of the container's traffic out of the host."""
+    if not ctx.broken(HopName.NAT_MASQUERADE) or ctx.target.source is None:
+        return
+    source, facts = ctx.facts.netns_owner(ctx.target.source), ctx.facts
+    network = next(
+        (n for a in source.attachments if a.gateway and (n := facts.network(a.network_id))), None
+    )
+    subnet = network.subnets[0] if network and network.subnets else "SUBNET"
+    bridge = network.bridge if network and network.bridge else "BRIDGE"
+    masquerade = f"iptables -t nat -A POSTROUTING -s {subnet} ! -o {bridge} -j MASQUERADE"
+    told = {key: said for key in ("iptables", "ip-masq") if (said := _told_false(facts, key))}
+    engine_chains = facts.firewall is not None and facts.firewall.chain("nat", "DOCKER") is not None
+    if told:
+        key, (_, where) = next(iter(told.items()))
+        why = f"the engine was told {key} = false ({where}), so it " + (
+            "writes no firewall rules at all" if key == "iptables" else "masquerades nothing"
+        )
+        fix = Fix(
+            "Let the engine write its rules, or add the masquerade yourself",
+            [
+                f'# {where}: remove "{key}": false'
+                if where.startswith("/")
+                else f"# dockerd's command line: drop --{key}=false",
+                "systemctl restart docker",
+                f"{masquerade}  # or this",
+            ],
+        )
+    elif not engine_chains:
+        why = (
+            "the engine's own nat chain DOCKER is gone too: the nat table was flushed after the "
+            "engine started (a firewall reload: firewalld, nft flush ruleset, iptables -t nat -F)"
+        )
+        fix = Fix(
+            "Restart the engine so it writes its rules again, and keep the firewall from "
+            "flushing them",
+            [
+                "systemctl restart docker",
+                "# firewall reloads must keep Docker's chains (nftables: flush your own table, "
+                "not the ruleset)",
+            ],
+        )
+    else:
+        why = f"the rule that masquerades {subnet} was deleted; the engine's other rules are there"
+        fix = Fix(
+            "Put the masquerade back (restarting the engine writes it too)",
+            [masquerade, "systemctl restart docker  # or this, which rewrites all its rules"],
+        )
+    postrouting = facts.firewall.rules("nat", "POSTROUTING") if facts.firewall else ()
+    yield finding(
+        "EGRESS_NOT_MASQUERADED",
+        severity="error",
+        confidence=0.9,
+        hop=HopName.NAT_MASQUERADE,
+        affects=("container",),
+        explanation=f"{source.name}'s traffic leaves the host from {source.ipv4}, unmasqueraded: "
+        f"{why}. The far end answers an address it has no route to.",
+        evidence=[
+            Evidence(f"network {network.name if network else '?'} subnet", subnet, ENGINE_API),
+            Evidence("nat POSTROUTING", [r.text for r in postrouting], IPTABLES),
+            Evidence("nat DOCKER chain present", engine_chains, IPTABLES),
+            *(Evidence(f"engine told {key}", False, where) for key, (_, where) in told.items()),
+        ],
+        fix=fix,
+    )
+
+
+def _told_false(facts: Facts, key: str) -> tuple[Any, str] | None:
+    """The daemon's ``key`` when it was set to false: the engine writes less than by default."""
+    said = facts.daemon.setting(key) if facts.daemon else None
+    return said if said is not None and said[0] is False else None
+
+
+def bridge_address_missing(ctx: RuleContext) -> Iterator[Finding]:
+    """A bridge with running containers lacks its network's gateway address."""
+    facts = ctx.facts
+    if facts.interfaces is None:
+        return
+    if ctx.target.source is not None:
+        if not ctx.broken(HopName.BRIDGE):
+            return
+        owners = [facts.netns_owner(ctx.target.source)]
+    elif ctx.target.kind == "host":
+        owners = [c for c in facts.containers if c.running]
+    else:
+        return
+    said = set()
+    for c in owners:
+        for att in c.attachments:
+            network = facts.network(att.network_id)
+            if network is None or network.bridge is None or not att.gateway or network.id in said:
+                continue
+            interface = facts.interfaces.get(network.bridge)
+            if interface is not None and att.gateway in interface.addresses:
+                continue
+            said.add(network.id)
+            prefix = network.subnets[0].partition("/")[2] if network.subnets else "16"
+            yield finding(
+                "BRIDGE_ADDRESS_MISSING",
+                severity="error",
+                confidence=0.9,
+                hop=HopName.BRIDGE,
+                affects=("container", "external"),
+                explanation=f"{network.bridge}, the bridge of {network.name}, holds "
+                f"{', '.join(interface.addresses) if interface and interface.addresses else 'no address'}: "
+                f"the gateway {att.gateway} of its containers does not exist, so nothing they send "
+                "leaves the bridge (a network manager may have taken the address).",
+                evidence=[
+                    Evidence(f"network {network.name} gateway", att.gateway, ENGINE_API),
+                    Evidence(
+                        f"{network.bridge} addresses",
+                        list(interface.addresses) if interface else None,
+                        INTERFACES,
+                    ),
+                ],
+                fix=Fix(
+                    f"Give {network.bridge} its address back, and keep the network manager away from it",
+                    [
+                        f"ip addr add {att.gateway}/{prefix} dev {network.bridge}",
+                        "systemctl restart docker  # or this, which sets up the bridges again",
+                        f"nmcli device set {network.bridge} managed no  # NetworkManager",
+                    ],
+                ),
+            )
+
+
 def iptables_backend_split(ctx: RuleContext) -> Iterator[Finding]:
     nft, legacy = _rule_count(ctx.facts.firewall), _rule_count(ctx.facts.legacy_firewall)
     if not nft or not legacy:
@@ -326,7 +492,19 @@ RULES = [
         ip_forward_disabled,
         ("host", "external", "container", "compose"),
     ),
-    Rule("firewall-drop", ("FIREWALL_DROP",), firewall_drop, ("external",)),
+    Rule("firewall-drop", ("FIREWALL_DROP",), firewall_drop, ("external", "container")),
+    Rule(
+        "egress-not-masqueraded",
+        ("EGRESS_NOT_MASQUERADED",),
+        egress_not_masqueraded,
+        ("container",),
+    ),
+    Rule(
+        "bridge-address-missing",
+        ("BRIDGE_ADDRESS_MISSING",),
+        bridge_address_missing,
+        ("host", "container"),
+    ),
     Rule("docker-rules-missing", ("DOCKER_RULES_MISSING",), docker_rules_missing, ("external",)),
     Rule(
         "direct-routing-blocked", ("DIRECT_ROUTING_BLOCKED",), direct_routing_blocked, ("external",)

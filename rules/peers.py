@@ -443,6 +443,43 @@ def _unreachable_resolver(c: Container, facts: Facts, answer: DnsAnswer | None) 
     )
 
 
+def hop_limit_too_low(ctx: RuleContext) -> Iterator[Finding]:
+    """The far end answers the host with TTL 1: forwarding the reply to the container kills it."""
+    seen = ctx.seen
+    reply = seen.host_reply if seen else None
+    if seen is None or reply is None or reply.ttl is None or reply.ttl > 1:
+        return
+    if any(o.outcome in ("open", "answered") for o in seen.connections):
+        return
+    owner = _owner(ctx)
+    yield finding(
+        "HOP_LIMIT_TOO_LOW",
+        severity="error",
+        confidence=0.85,
+        hop=HopName.RETURN_PATH,
+        affects=("container",),
+        explanation=f"{reply.where} answers this host with TTL {reply.ttl}: the reply reaches the "
+        f"host, and forwarding it into {owner.name}'s bridge takes its last hop, so {owner.name} "
+        "never gets it (cloud metadata services answer with a hop limit of 1).",
+        evidence=[
+            Evidence("the answer to this host", str(reply), "a SYN sent from this host"),
+            Evidence(
+                f"{owner.name}'s attempt",
+                [str(o) for o in seen.connections],
+                "a connect from inside the container",
+            ),
+        ],
+        fix=Fix(
+            "Let the reply live one hop longer, or make this call from the host's network",
+            [
+                "# AWS instance metadata: aws ec2 modify-instance-metadata-options --instance-id ID "
+                "--http-put-response-hop-limit 2",
+                f"docker run --network host ...  # {owner.name}'s call on the host's own stack",
+            ],
+        ),
+    )
+
+
 def host_gateway_missing(ctx: RuleContext) -> Iterator[Finding]:
     owner, name = _owner(ctx), _name(ctx)
     key = name.lower()
@@ -514,4 +551,5 @@ RULES = [
     ),
     Rule("loopback-resolvers", ("DNS_RESOLVER_UNREACHABLE",), loopback_resolvers, ("host",)),
     Rule("host-gateway-missing", ("HOST_GATEWAY_MISSING",), host_gateway_missing, CLIENT),
+    Rule("hop-limit-too-low", ("HOP_LIMIT_TOO_LOW",), hop_limit_too_low, CLIENT),
 ]

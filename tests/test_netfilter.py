@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from doctor.firewall.iptables import after_dnat, parse_iptables_save, traverse
@@ -96,6 +97,44 @@ def test_engine_29_nftables_tables_walk_like_the_kernel():
     )
     blocked = evaluate(ruleset, "prerouting", direct, raw=True)
     assert blocked.verdict == "drop" and 'comment "DROP DIRECT ACCESS"' in blocked.rule.text
+
+
+#: A container's first packet out of docker0 to a server out there, and the server's reply.
+OUT = Packet("tcp", "203.0.113.10", 443, "docker0", "eth0", "172.17.0.2")
+REPLY = Packet(
+    "tcp", "172.17.0.2", None, "eth0", "docker0", "203.0.113.10", ctstate="ESTABLISHED", sport=443
+)
+
+
+def test_a_containers_way_out_masqueraded_and_its_replies_accepted_by_conntrack():
+    rules = parse_iptables_save(
+        ENGINE_20.replace(
+            "-A FORWARD -o docker0 -j DOCKER\n",
+            "-A FORWARD -o docker0 -j DOCKER\n-A FORWARD -i docker0 ! -o docker0 -j ACCEPT\n",
+        ).replace(
+            ":DOCKER - [0:0]\n-A PREROUTING",
+            ":POSTROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n"
+            "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\n-A PREROUTING",
+        )
+    )
+    masquerade = traverse(rules, "nat", "POSTROUTING", OUT)
+    assert (masquerade.snat, masquerade.rule.position) == (True, 1)
+    assert traverse(rules, "nat", "POSTROUTING", replace(OUT, src="172.18.0.2")).snat is False
+    assert (
+        traverse(rules, "filter", "FORWARD", OUT).rule.text == "-i docker0 ! -o docker0 -j ACCEPT"
+    )
+    back = traverse(rules, "filter", "FORWARD", REPLY)
+    assert "--ctstate RELATED,ESTABLISHED" in back.rule.text
+    # A new connection in from eth0 is no reply: no conntrack accept for it, and the policy drops.
+    new = replace(REPLY, ctstate="NEW", dport=5000)
+    assert traverse(rules, "filter", "FORWARD", new).verdict == "drop"
+    # A reply's port is the client's own, not known: a rule on it is not guessed.
+    assert traverse(rules, "filter", "FORWARD", replace(REPLY, ctstate="NEW")).verdict == "unknown"
+
+    ruleset = parse_ruleset((FIXTURES / "engine29-nftables-healthy" / a.NFT_RULESET).read_text())
+    nft = evaluate(ruleset, "postrouting", OUT, nat=True)
+    assert nft.snat and "ip saddr 172.17.0.0/16 masquerade" in nft.rule.text
+    assert evaluate(ruleset, "forward", REPLY).verdict == "accept"
 
 
 def test_loops_end_as_unknown_not_hang():

@@ -122,6 +122,10 @@ def redact_snapshot(snapshot: Snapshot) -> list[Redaction]:
             snapshot.artifacts[key] = json.dumps(
                 _tree(r, json.loads(snapshot.artifacts[key]), key, ""), indent=1
             ).encode()
+        elif key == a.DAEMON_ARGV:  # dockerd --some-token VALUE
+            daemon = json.loads(snapshot.artifacts[key])
+            daemon["argv"] = r.argv(daemon.get("argv") or [], key, "argv")
+            snapshot.artifacts[key] = json.dumps(daemon, indent=1).encode()
     networks = snapshot.json(a.NETWORKS)
     if networks is not None:
         snapshot.artifacts[a.NETWORKS] = json.dumps(

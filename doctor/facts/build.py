@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from doctor.facts.model import Engine, Facts, Host, Interface, Listener
+from doctor.facts.model import (
+    DAEMON_JSON,
+    DaemonSettings,
+    Engine,
+    Facts,
+    Host,
+    Interface,
+    Listener,
+)
 from doctor.facts.parse import (
     demux_log,
     parse_container,
@@ -98,6 +106,22 @@ def build_facts(snapshot: Snapshot) -> Facts:
         platform=platform,
         unreadable={p.name: p.detail for p in snapshot.probes if p.status != "ok"},
         artifacts=snapshot.artifacts,
+        daemon=_daemon(snapshot),
+    )
+
+
+def _daemon(snapshot: Snapshot) -> DaemonSettings | None:
+    process = snapshot.json(a.DAEMON_ARGV)
+    try:
+        config = snapshot.json(a.DAEMON_CONFIG)
+    except ValueError:  # a file the engine itself would refuse to start with
+        config = None
+    if process is None and config is None:
+        return None
+    return DaemonSettings(
+        config if isinstance(config, dict) else {},
+        (process or {}).get("config_file") or DAEMON_JSON,
+        tuple((process or {}).get("argv") or ()),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from doctor.facts.platform import Platform
 from doctor.firewall.iptables import IptablesRuleset
@@ -319,6 +319,31 @@ class Interface:
     addresses: tuple[str, ...]
 
 
+DAEMON_JSON = "/etc/docker/daemon.json"
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """What dockerd was told: its command-line flags, and its configuration file."""
+
+    config: Mapping[str, Any] = field(default_factory=dict)
+    config_file: str = DAEMON_JSON
+    argv: tuple[str, ...] = ()
+
+    def setting(self, key: str) -> tuple[Any, str] | None:
+        """A daemon.json ``key`` ("iptables", "ip-masq"): its value and where it was said
+        (a flag, or the file), or None when the engine runs on its default."""
+        for arg in self.argv[1:]:
+            if arg == f"--{key}":
+                return True, f"dockerd --{key}"
+            if arg.startswith(f"--{key}="):
+                value = arg.partition("=")[2]
+                return {"true": True, "false": False}.get(value.lower(), value), f"dockerd {arg}"
+        if key in self.config:
+            return self.config[key], self.config_file
+        return None
+
+
 @dataclass(frozen=True)
 class Engine:
     version: str
@@ -358,6 +383,8 @@ class Facts:
     interfaces: dict[str, Interface] | None = None
     platform: Platform = field(default_factory=lambda: Platform("linux", "Linux"))
     unreadable: dict[str, str] = field(default_factory=dict)  # what -> why
+    #: what dockerd was told; None: neither its command line nor its file was read
+    daemon: DaemonSettings | None = None
     #: Every raw artifact of the snapshot, by key: a plugin's rule reads its own probe's here.
     artifacts: Mapping[str, bytes] = field(default_factory=dict)
 

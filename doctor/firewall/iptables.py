@@ -39,6 +39,8 @@ NON_TERMINAL = {
     "AUDIT",
     "SET",
 }
+#: Targets that rewrite a packet's source: in the nat table they end its walk.
+SOURCE_NAT = {"SNAT", "MASQUERADE"}
 #: Matches that never decide anything for a first packet (comments, rate limits left at default).
 NEUTRAL_MODULES = {"comment", "tcp", "udp", "limit", "hashlimit"}
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
@@ -119,7 +121,8 @@ def tokens(text: str) -> list[str]:
 
 def traverse(firewall: IptablesRuleset, table: str, chain: str, packet: Packet) -> Decision:
     """Where ``packet`` ends in a built-in ``chain`` of ``table``: accepted, dropped, rejected, or
-    unknown.  In the nat table, a DNAT rule ends the walk with ``dnat`` set."""
+    unknown.  In the nat table, a DNAT rule ends the walk with ``dnat`` set, and a MASQUERADE or
+    SNAT rule with ``snat``."""
     start = firewall.chain(table, chain)
     if start is None:
         return Decision("accept", None, chain, table, detail=f"no {table} {chain} chain")
@@ -158,7 +161,8 @@ def traverse(firewall: IptablesRuleset, table: str, chain: str, packet: Packet) 
         if matched is False:
             continue
         target = rule.target
-        if target is None or target in NON_TERMINAL:
+        translates_source = table.startswith("nat") and target in SOURCE_NAT
+        if target is None or (target in NON_TERMINAL and not translates_source):
             continue
         if matched is None:
             doubts.append((rule, why))
@@ -170,8 +174,9 @@ def traverse(firewall: IptablesRuleset, table: str, chain: str, packet: Packet) 
             if not stack:
                 return policy()
             continue
-        if target == "DNAT":
-            return decided("accept", rule, current.name, dnat=_dnat(rule))
+        if target == "DNAT" or translates_source:  # nat: the walk ends at the first rewrite
+            dnat = _dnat(rule) if target == "DNAT" else None
+            return decided("accept", rule, current.name, dnat=dnat, snat=translates_source)
         called = firewall.chain(table, target)
         if called is None:
             return Decision(
@@ -262,16 +267,17 @@ def _match(option: str, value: str, p: Packet) -> bool | None:
     if option in ("-s", "--source"):
         return _source(value, p)
     if option in ("--dport", "--destination-port", "--dports", "--destination-ports"):
-        return _port_in(p.dport, value)
+        return None if p.dport is None else _port_in(p.dport, value)
     if option in ("--sport", "--source-port", "--sports", "--source-ports"):
-        return None  # the client's port is not known
+        return None if p.sport is None else _port_in(p.sport, value)  # a client's is not known
     if option in ("--ctstate", "--state"):
-        states = value.split(",")  # a first packet: NEW, and DNAT once a DNAT rule translated it
-        return "NEW" in states or ("DNAT" in states and p.orig_dst is not None)
+        states = value.split(",")  # DNAT too, once a DNAT rule translated the connection
+        return p.ctstate in states or ("DNAT" in states and p.orig_dst is not None)
     if option == "--ctorigdst":
         return _in(p.orig_dst or p.dst, value)
     if option == "--ctorigdstport":
-        return _port_in(p.orig_dport or p.dport, value)
+        port = p.orig_dport or p.dport
+        return None if port is None else _port_in(port, value)
     if option == "--ctorigsrc":
         return _source(value, p)
     if option == "--dst-type":

@@ -37,11 +37,12 @@ class FirewallRule:
 
 @dataclass(frozen=True)
 class Packet:
-    """The first packet (SYN) of a connection, as it is at the hook being walked."""
+    """A packet of a connection as it is at the hook being walked: its first packet (NEW), or
+    a reply (ESTABLISHED), whose destination port is the client's and not known."""
 
     protocol: str  # tcp, udp
     dst: str
-    dport: int
+    dport: int | None  # None: not known (a reply's, to the client's own port)
     in_iface: str | None  # None: not known
     out_iface: str | None = None  # None: not routed yet, or not known
     src: str | None = None  # None: some address outside every Docker network and loopback
@@ -50,6 +51,8 @@ class Packet:
     local_dst: bool = False  # addrtype LOCAL: dst is an address of this host
     docker_subnets: tuple[str, ...] = ()  # where an unknown src is known not to be
     not_in: tuple[str, ...] = ()  # interfaces an unknown in_iface is known not to be (bridges, lo)
+    ctstate: str = "NEW"  # conntrack's state of the packet: NEW, or ESTABLISHED for a reply
+    sport: int | None = None  # None: not known (a client's own port)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Decision:
     policy: str | None = None
     detail: str = ""
     dnat: tuple[str, int] | None = None  # nat: where DNAT sends the packet
+    snat: bool = False  # nat: a MASQUERADE or SNAT rewrites the packet's source
     tool: str = "iptables"  # or iptables-legacy, nft: where the deciding rule lives
 
     def __str__(self) -> str:

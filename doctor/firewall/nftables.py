@@ -22,7 +22,8 @@ IPTABLES_TABLES = {"filter", "nat", "raw", "mangle", "security"}
 MAX_STEPS = 100_000
 MAX_DEPTH = 64
 RAW_PRIORITY_MAX = -200  # raw is -300, conntrack -200: base chains before connection tracking
-NEUTRAL = {"counter", "log", "notrack", "meta-set", "mangle", "ct-set", "masquerade", "snat"}
+NEUTRAL = {"counter", "log", "notrack", "meta-set", "mangle", "ct-set"}
+SOURCE_NAT = {"masquerade", "snat"}  # in a nat chain: the rewrite that ends it
 FAMILIES = {"ip": 4, "ip6": 6, "inet": 0}
 
 
@@ -140,7 +141,7 @@ def evaluate(
     version = 6 if ":" in packet.dst else 4
     for chain in filter(wanted, ruleset.base_chains(hook, version)):
         decision = _walk(ruleset, chain, packet)
-        if nat and decision.dnat:
+        if nat and (decision.dnat or decision.snat):
             return decision
         if decision.verdict != "accept":
             return decision
@@ -189,6 +190,15 @@ def _walk(ruleset: NftRuleset, base: NftChain, packet: Packet) -> Decision:
                 chain.name,
                 f"nft {chain.where}",
                 dnat=argument,
+                tool="nft",
+            )
+        if kind == "snat":
+            return Decision(
+                "accept",
+                _as_rule(chain, rule),
+                chain.name,
+                f"nft {chain.where}",
+                snat=True,
                 tool="nft",
             )
         if kind == "return":
@@ -250,6 +260,8 @@ def _rule(ruleset: NftRuleset, chain: NftChain, rule: NftRule, packet: Packet) -
             return (name, value["target"]), ""
         elif name == "dnat":
             return ("dnat", (value.get("addr"), int(value.get("port") or 0))), ""
+        elif name in SOURCE_NAT:
+            return ("snat", None), ""
         elif name == "vmap":
             verdict = _vmap(ruleset, chain, value, packet)
             if verdict is None:
@@ -302,13 +314,13 @@ def _field(left: Any, p: Packet) -> Any:
         if proto in ("tcp", "udp"):
             if proto != p.protocol:
                 return _Absent()
-            return p.dport if name == "dport" else None
+            return p.dport if name == "dport" else p.sport if name == "sport" else None
         if proto in ("ip", "ip6"):
             if (proto == "ip6") != (":" in p.dst):
                 return _Absent()
             return p.dst if name == "daddr" else p.src if name == "saddr" else None
     if "ct" in left and left["ct"].get("key") == "state":
-        return "new"
+        return p.ctstate.lower()
     if (
         "fib" in left
         and left["fib"].get("result") == "type"

@@ -18,6 +18,7 @@ from doctor.firewall.nftables import NftRuleset, evaluate
 NFT_HOOKS = {
     ("raw", "PREROUTING"): ("prerouting", {"raw": True}),
     ("nat", "PREROUTING"): ("prerouting", {"nat": True}),
+    ("nat", "POSTROUTING"): ("postrouting", {"nat": True}),
     ("filter", "FORWARD"): ("forward", {}),
     ("filter", "INPUT"): ("input", {}),
 }
@@ -50,5 +51,5 @@ def walk(rulesets: Rulesets, table: str, chain: str, packet: Packet) -> Decision
     if not decisions:
         return Decision("unknown", None, chain, table, detail="no firewall ruleset was read")
     if table == "nat":
-        return next((d for d in decisions if d.dnat), decisions[0])
+        return next((d for d in decisions if d.dnat or d.snat), decisions[0])
     return next((d for d in decisions if d.verdict != "accept"), decisions[0])

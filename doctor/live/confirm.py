@@ -17,7 +17,7 @@ import contextlib
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from doctor.bounded import Job, JobResult, run_jobs
@@ -37,8 +37,9 @@ from doctor.path.target import Target, TargetSpec
 from doctor.report.document import ProbeRun, Verdict
 
 LIVE_TIMEOUT = 1.0  # per connection attempt
-#: Where the packets of a --from probe that were dropped on the way are blamed: between the ends.
-BETWEEN_THE_ENDS = (HopName.NETWORK, HopName.BRIDGE, HopName.GATEWAY, HopName.EGRESS)
+#: Where the packets of a --from probe dropped on the way are blamed, the first of these on the
+#: path: between the two ends (out of the host, the way out).
+BETWEEN_THE_ENDS = (HopName.NETWORK, HopName.EGRESS, HopName.BRIDGE, HopName.GATEWAY)
 
 
 @dataclass(frozen=True)
@@ -199,21 +200,58 @@ def from_container(
         )
     reached = [o for o in seen.connections if o.outcome in REACHED]
     failed = [o for o in seen.connections if o.outcome in FAILED]
+    runs = [run]
+    outside = path.destination.kind == "external"
     if seen.connections:
         connections = "; ".join(map(str, seen.connections))
-        last = path.hops[-1]
+        # Out of the host, an answer (or a refusal) speaks of the way out; else of the far end.
+        last = path.hop(HopName.EGRESS) if outside else None
+        last = last or path.hops[-1]
         if reached or any(o.outcome == "refused" for o in failed):
             path = path.with_hop(with_status(last, "ok" if reached else "broken", connections))
         elif not any(h.status == "broken" for h in path.hops):
-            # Dropped or unroutable on the way: the first hop between the two ends is to blame.
-            middle = next((h for h in path.hops if h.hop in BETWEEN_THE_ENDS), last)
-            path = path.with_hop(with_status(middle, "broken", connections))
+            # Dropped or unroutable on the way, and the facts cannot say where.
+            if outside and (asked := _asked_from_host(seen.connections[0])):
+                seen = replace(seen, host_reply=asked)
+                runs.append(ProbeRun("live:host-reply", "ok", f"from this host: {asked}", asked.ms))
+                path = _reply_seen(path, asked, connections)
+            else:  # the first hop between the two ends is to blame
+                middle = next((h for name in BETWEEN_THE_ENDS if (h := path.hop(name))), last)
+                path = path.with_hop(with_status(middle, "broken", connections))
     verdict: Verdict | None = None
     if reached:
         verdict = "reachable"
     elif failed or (seen.answer and seen.answer.outcome != "answered"):
         verdict = "unreachable"
-    return Confirmation(path, verdict, (run,), seen)
+    return Confirmation(path, verdict, tuple(runs), seen)
+
+
+def _asked_from_host(attempt: Observation) -> Observation | None:
+    """The source's attempt out went unanswered: the same SYN sent from this host itself, raw,
+    to see whether and how the far end answers the host (root only)."""
+    if os.geteuid() != 0 or attempt.protocol != "tcp" or attempt.outcome != "timeout":
+        return None
+    own = namespaces.of_process(os.getpid())
+    return run_inside(Plan(own, LIVE_TIMEOUT, syn=[(attempt.address, attempt.port)])).observations[
+        0
+    ]
+
+
+def _reply_seen(path: NetworkPath, asked: Observation, connections: str) -> NetworkPath:
+    """Where the source's unanswered attempt died, by how the far end answered the host."""
+    back, out = path.hop(HopName.RETURN_PATH), path.hop(HopName.EGRESS)
+    if asked.outcome == "open" and asked.ttl is not None and asked.ttl <= 1 and back:
+        return path.with_hop(
+            with_status(
+                back,
+                "broken",
+                f"{connections}; from this host: {asked}: "
+                "a reply with TTL 1 dies at the forwarding hop",
+            )
+        )
+    if out is None:
+        return path
+    return path.with_hop(with_status(out, "broken", f"{connections}; from this host: {asked}"))
 
 
 def from_outside(facts: Facts, target: Target, path: NetworkPath) -> Confirmation:

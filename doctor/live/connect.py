@@ -47,6 +47,7 @@ class Observation:
     outcome: Outcome
     ms: int
     detail: str = ""
+    ttl: int | None = None  # the answer's TTL, when a raw probe saw it
 
     @property
     def where(self) -> str:
@@ -80,6 +81,8 @@ class Seen:
 
     answer: DnsAnswer | None = None
     connections: list[Observation] = field(default_factory=list)
+    #: the same destination asked from this host itself, when the source's attempt went unanswered
+    host_reply: Observation | None = None
 
 
 def probe(

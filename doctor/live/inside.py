@@ -142,10 +142,13 @@ def syn_probe(address: str, port: int, timeout: float) -> Observation:
         )
     if TCP in answer:
         flags = str(answer[TCP].flags)
+        ttl = int(answer[IP].ttl)
         if "S" in flags and "A" in flags:
-            return Observation(address, port, "tcp", "open", ms, "SYN-ACK: the service accepts")
+            return Observation(
+                address, port, "tcp", "open", ms, f"SYN-ACK (TTL {ttl}): the service accepts", ttl
+            )
         return Observation(
-            address, port, "tcp", "refused", ms, f"RST from {answer[IP].src}: nothing listens"
+            address, port, "tcp", "refused", ms, f"RST from {answer[IP].src}: nothing listens", ttl
         )
     if ICMP in answer:
         kind, code = answer[ICMP].type, answer[ICMP].code

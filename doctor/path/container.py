@@ -9,18 +9,25 @@ source → name resolution → then, by where the address leads:
 
 from __future__ import annotations
 
-from doctor.facts.model import IP_FORWARD, Container, Facts, is_wildcard
+from functools import cached_property
+
+from doctor.facts.model import IP_FORWARD, Attachment, Container, Facts, Network, is_wildcard
+from doctor.firewall.model import Decision, Packet
+from doctor.firewall.walk import walk
 from doctor.path.hops import HopName, NetworkPath, Route
-from doctor.path.host import Judge, find_route
+from doctor.path.host import Judge, find_route, judged, why_unread
 from doctor.path.names import Place, locate
 from doctor.path.target import Target
 from doctor.report.document import Hop, HopStatus
+
+MASQUERADE_OPTION = "com.docker.network.bridge.enable_ip_masquerade"
+GATEWAY_MODE_OPTION = "com.docker.network.bridge.gateway_mode_ipv4"
 
 
 def build_peer_path(facts: Facts, target: Target) -> NetworkPath:
     assert target.source is not None and target.resolution is not None
     judge = PeerJudge(facts, target)
-    return NetworkPath(tuple(judge.hops()), judge.route, destination=judge.place)
+    return NetworkPath(tuple(judge.hops()), judge.route, judge.decisions, judge.place)
 
 
 def destination(facts: Facts, target: Target) -> Place:
@@ -43,6 +50,7 @@ class PeerJudge:
         self.resolution = target.resolution
         self.place = destination(facts, target)
         self.route = find_route(facts, target) if self.place.kind == "container" else Route()
+        self.decisions: dict[str, Decision] = {}
 
     def hops(self) -> list[Hop]:
         hops = [self.source_hop(), self.name_resolution()]
@@ -54,8 +62,16 @@ class PeerJudge:
             hops.append(self.own_listener())
         elif kind == "host":
             hops += [self.gateway(), self.host_listener()]
-        elif kind == "external":
+        elif kind == "external" and self.owner.uses_host_network:
             hops.append(self.egress())
+        elif kind == "external":
+            hops += [
+                self.gateway_address(),
+                self.forward_out(),
+                self.masquerade(),
+                self.egress(),
+                self.return_path(),
+            ]
         return hops
 
     def _hop(self, name: str, status: HopStatus, detail: str) -> Hop:
@@ -232,10 +248,6 @@ class PeerJudge:
                 "broken",
                 f"{owner.name} is only on internal network(s) {_networks(owner)}: no way out",
             )
-        if self.facts.forwarding_disabled:
-            return self._hop(
-                HopName.EGRESS, "broken", f"{IP_FORWARD} = 0: the host forwards nothing out"
-            )
         docker = [n for n in self.facts.networks if n.contains(address)]
         route = self.facts.route_to(address)
         if docker:
@@ -257,6 +269,154 @@ class PeerJudge:
         return self._hop(
             HopName.EGRESS, "ok", f"out through the host{f': {route}' if route else ''}{mtu}"
         )
+
+    # --- out of the host, and the replies back in
+
+    @cached_property
+    def _uplink(self) -> tuple[Attachment, Network] | None:
+        """The source's network that holds its default route (the first with a gateway)."""
+        for att in self.owner.attachments:
+            network = self.facts.network(att.network_id)
+            if att.gateway and network is not None and not network.internal:
+                return att, network
+        return None
+
+    @cached_property
+    def _packets(self) -> tuple[Packet, Packet] | None:
+        """The first packet out (from the source, through its bridge, to the host's route) and a
+        reply back (ESTABLISHED, to the source's address), as FORWARD sees them."""
+        uplink, port = self._uplink, self.target.port
+        if uplink is None or uplink[0].ip is None or port is None or uplink[1].bridge is None:
+            return None
+        att, network = uplink
+        address = self.target.addresses[0]
+        route = self.facts.route_to(address)
+        out_iface = route.device if route else None
+        subnets = tuple(s for n in self.facts.networks for s in n.subnets)
+        out = Packet(
+            self.target.protocol,
+            address,
+            port,
+            network.bridge,
+            out_iface,
+            att.ip,
+            docker_subnets=subnets,
+        )
+        back = Packet(
+            self.target.protocol,
+            att.ip or "",
+            None,
+            out_iface,
+            network.bridge,
+            address,
+            orig_dst=address,
+            orig_dport=port,
+            ctstate="ESTABLISHED",
+            sport=port,
+        )
+        return out, back
+
+    def gateway_address(self) -> Hop:
+        """The source's gateway is an address of its bridge: else nothing routes it out."""
+        uplink = self._uplink
+        if uplink is None:
+            return self._hop(
+                HopName.BRIDGE,
+                "broken",
+                f"{self.owner.name} has no gateway out (on {_networks(self.owner)})",
+            )
+        att, network = uplink
+        if network.bridge is None:
+            return self._hop(
+                HopName.BRIDGE, "skipped", f"{network.name} is a {network.driver} network"
+            )
+        if self.facts.interfaces is None:
+            return self._hop(HopName.BRIDGE, "unknown", why_unread(self.facts, "routes"))
+        bridge = self.facts.interfaces.get(network.bridge)
+        if bridge is None:
+            return self._hop(
+                HopName.BRIDGE,
+                "broken",
+                f"{network.name}'s bridge {network.bridge} is not on this host",
+            )
+        if att.gateway not in bridge.addresses:
+            held = ", ".join(bridge.addresses) or "no address"
+            return self._hop(
+                HopName.BRIDGE,
+                "broken",
+                f"{network.bridge} has {held}, not the "
+                f"gateway {att.gateway} of {self.owner.name}'s default route",
+            )
+        return self._hop(
+            HopName.BRIDGE, "ok", f"{self.owner.name} → {att.gateway} on {network.bridge}"
+        )
+
+    def forward_out(self) -> Hop:
+        packets = self._packets
+        if packets is None:
+            return self._hop(HopName.FILTER_FORWARD, "skipped", "no address and port to follow")
+        if self.facts.forwarding_disabled:
+            return self._hop(
+                HopName.FILTER_FORWARD, "broken", f"{IP_FORWARD} = 0: the host forwards nothing out"
+            )
+        if not self.facts.rulesets.read:
+            return self._hop(HopName.FILTER_FORWARD, "unknown", why_unread(self.facts, "iptables"))
+        return self._walked(HopName.FILTER_FORWARD, "FORWARD", packets[0])
+
+    def masquerade(self) -> Hop:
+        packets, uplink = self._packets, self._uplink
+        if packets is None or uplink is None:
+            return self._hop(HopName.NAT_MASQUERADE, "skipped", "no address and port to follow")
+        network = uplink[1]
+        if (
+            network.options.get(MASQUERADE_OPTION, "true").lower() == "false"
+            or network.options.get(GATEWAY_MODE_OPTION) == "routed"
+        ):
+            return self._hop(
+                HopName.NAT_MASQUERADE,
+                "skipped",
+                f"{network.name} does not masquerade "
+                "by its options: replies need a route back to it",
+            )
+        if not self.facts.rulesets.read:
+            return self._hop(HopName.NAT_MASQUERADE, "unknown", why_unread(self.facts, "iptables"))
+        out = packets[0]
+        decision = walk(self.facts.rulesets, "nat", "POSTROUTING", out)
+        self.decisions[HopName.NAT_MASQUERADE] = decision
+        if decision.snat:
+            return self._hop(HopName.NAT_MASQUERADE, "ok", f"{decision}")
+        if decision.verdict == "unknown":
+            return self._hop(HopName.NAT_MASQUERADE, "unknown", f"{decision}: {decision.detail}")
+        return self._hop(
+            HopName.NAT_MASQUERADE,
+            "broken",
+            f"no rule in nat POSTROUTING masquerades "
+            f"{out.src} going out{' of ' + out.out_iface if out.out_iface else ''}: "
+            f"replies to {out.src} find no way back",
+        )
+
+    def return_path(self) -> Hop:
+        packets = self._packets
+        if packets is None:
+            return self._hop(HopName.RETURN_PATH, "skipped", "no address and port to follow")
+        if not self.facts.rulesets.read:
+            return self._hop(HopName.RETURN_PATH, "unknown", why_unread(self.facts, "iptables"))
+        return self._walked(
+            HopName.RETURN_PATH,
+            "FORWARD",
+            packets[1],
+            "replies (ESTABLISHED) accepted by {decision}",
+        )
+
+    def _walked(self, hop: HopName, chain: str, packet: Packet, accepted: str = "") -> Hop:
+        mangle = walk(self.facts.rulesets, "mangle", chain, packet)
+        decision = (
+            mangle
+            if mangle.verdict != "accept"
+            else walk(self.facts.rulesets, "filter", chain, packet)
+        )
+        self.decisions[hop] = decision
+        return judged(hop, decision, accepted.format(decision=decision))
 
 
 def _networks(c: Container) -> str:

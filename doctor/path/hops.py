@@ -29,7 +29,9 @@ class HopName(StrEnum):
     NETWORK = "network"  # --from: a network the source and the destination share
     BRIDGE = "bridge"
     GATEWAY = "gateway"  # --from: the way to this host
+    NAT_MASQUERADE = "nat-masquerade"  # --from, out of the host: the source becomes the host's
     EGRESS = "egress"  # --from: out of the host
+    RETURN_PATH = "return-path"  # --from, out of the host: the replies, back through FORWARD
     CONTAINER = "container"
     CONTAINER_LISTENER = "container-listener"
     HOST = "host"  # the host as a whole: on no path
@@ -68,11 +70,18 @@ FIREWALL_HOPS = (
     HopName.NAT_DNAT,
     HopName.FILTER_FORWARD,
     HopName.FILTER_INPUT,
+    HopName.NAT_MASQUERADE,
+    HopName.RETURN_PATH,
 )
 #: Where a ruleset can drop or reject the packet (nat only translates it).
-FILTERING_HOPS = (HopName.RAW_PREROUTING, HopName.FILTER_FORWARD, HopName.FILTER_INPUT)
+FILTERING_HOPS = (
+    HopName.RAW_PREROUTING,
+    HopName.FILTER_FORWARD,
+    HopName.FILTER_INPUT,
+    HopName.RETURN_PATH,
+)
 #: Firewall hops a probe sent from this host never passes: the facts' verdict on them stands.
-NOT_SEEN_FROM_HOST = FILTERING_HOPS
+NOT_SEEN_FROM_HOST = (HopName.RAW_PREROUTING, HopName.FILTER_FORWARD, HopName.FILTER_INPUT)
 
 
 @dataclass(frozen=True)

@@ -270,7 +270,7 @@ class Judge:
         if packet is None:
             return self._hop(HopName.RAW_PREROUTING, "skipped", LOCAL)
         if not self._rules_read:
-            return self._hop(HopName.RAW_PREROUTING, "unknown", _why_unread(self.facts, "iptables"))
+            return self._hop(HopName.RAW_PREROUTING, "unknown", why_unread(self.facts, "iptables"))
         return self._decided(
             HopName.RAW_PREROUTING,
             walk(self.facts.rulesets, "raw", "PREROUTING", packet),
@@ -290,7 +290,7 @@ class Judge:
                 )
             return self._hop(HopName.NAT_DNAT, "skipped", LOCAL)
         if not self._rules_read:
-            return self._hop(HopName.NAT_DNAT, "unknown", _why_unread(self.facts, "iptables"))
+            return self._hop(HopName.NAT_DNAT, "unknown", why_unread(self.facts, "iptables"))
         nat, nat_packet = self._nat, self._arriving
         if nat is None or nat_packet is None:
             return self._hop(
@@ -337,7 +337,7 @@ class Judge:
         if self.backend is None or not self.route.live:
             return self._no_container(HopName.FILTER_FORWARD)
         if not self._rules_read:
-            return self._hop(HopName.FILTER_FORWARD, "unknown", _why_unread(self.facts, "iptables"))
+            return self._hop(HopName.FILTER_FORWARD, "unknown", why_unread(self.facts, "iptables"))
         packet = self._forwarded
         if packet is None:
             return self._hop(
@@ -359,20 +359,14 @@ class Judge:
         if packet is None or not packet.local_dst or self._forwarded is not None:
             return self._hop(HopName.FILTER_INPUT, "skipped", "not for a process of the host")
         if not self._rules_read:
-            return self._hop(HopName.FILTER_INPUT, "unknown", _why_unread(self.facts, "iptables"))
+            return self._hop(HopName.FILTER_INPUT, "unknown", why_unread(self.facts, "iptables"))
         return self._decided(
             HopName.FILTER_INPUT, walk(self.facts.rulesets, "filter", "INPUT", packet), ""
         )
 
-    def _decided(self, hop: str, decision: Decision, accepted: str) -> Hop:
+    def _decided(self, hop: HopName, decision: Decision, accepted: str) -> Hop:
         self.decisions[hop] = decision
-        if decision.verdict == "accept":
-            return self._hop(hop, "ok", accepted or f"accepted by {decision}")
-        if decision.verdict == "unknown":
-            return self._hop(hop, "unknown", f"{decision}: {decision.detail}")
-        return self._hop(
-            hop, "broken", f"{decision.verdict}ed by {decision}".replace("droped", "dropped")
-        )
+        return judged(hop, decision, accepted)
 
     def bridge(self) -> Hop:
         c = self.backend
@@ -452,7 +446,7 @@ class Judge:
             return self._hop(
                 HopName.CONTAINER_LISTENER,
                 "unknown",
-                _why_unread(self.facts, "container-listeners"),
+                why_unread(self.facts, "container-listeners"),
             )
         protocol = self.target.protocol
         listening = c.listeners_on(port, protocol)
@@ -479,5 +473,14 @@ def _listeners(listeners: list[Listener]) -> str:
     return ", ".join(str(listener) for listener in listeners)
 
 
-def _why_unread(facts: Facts, probe: str) -> str:
+def judged(hop: HopName, decision: Decision, accepted: str = "") -> Hop:
+    """A hop as a firewall decision leaves it."""
+    if decision.verdict == "accept":
+        return Hop(hop, "ok", accepted or f"accepted by {decision}")
+    if decision.verdict == "unknown":
+        return Hop(hop, "unknown", f"{decision}: {decision.detail}")
+    return Hop(hop, "broken", f"{decision.verdict}ed by {decision}".replace("droped", "dropped"))
+
+
+def why_unread(facts: Facts, probe: str) -> str:
     return f"not read: {facts.unreadable.get(probe, 'no data')}"

@@ -102,6 +102,35 @@ CODES: dict[str, Code] = {
         "/proc/sys/net/ipv4/ip_forward; /info IPv4Forwarding",
         "sysctl -w net.ipv4.ip_forward=1 and persist it in /etc/sysctl.d; remove what resets it.",
     ),
+    "EGRESS_NOT_MASQUERADED": Code(
+        "Containers' traffic leaves the host without masquerade",
+        "No MASQUERADE (or SNAT) rule rewrites the source of what leaves the bridge's subnet, so "
+        "the far end answers a private address it has no route to, and the replies never come "
+        "back.",
+        "nat POSTROUTING walked for the container's packet; the daemon's \"iptables\" setting; "
+        "whether the engine's own nat chains exist",
+        'Restart the engine (it writes the rule again); with "iptables": false, remove that '
+        "setting or add the MASQUERADE rule yourself; keep firewall reloads from flushing nat.",
+    ),
+    "BRIDGE_ADDRESS_MISSING": Code(
+        "The bridge lost its address: the containers' gateway does not exist",
+        "The containers on the network route through the bridge's address, but the bridge "
+        "interface no longer holds it (a network manager took it), so nothing answers for the "
+        "gateway and nothing leaves.",
+        "the bridge interface's addresses against the network's gateway",
+        "Give the address back (ip addr add GATEWAY/PREFIX dev BRIDGE) or restart the engine, and "
+        "tell the network manager to leave Docker's bridges alone.",
+    ),
+    "HOP_LIMIT_TOO_LOW": Code(
+        "Replies arrive with a hop limit that cannot cross the host",
+        "The far end answers with TTL 1 (as cloud metadata services do with a hop limit of 1): "
+        "the host itself gets the reply, but forwarding it into the container's bridge takes "
+        "the last hop, so the container never does.",
+        "a SYN sent from this host, and the TTL of its answer; the container's own attempt timing "
+        "out",
+        "Raise the service's hop limit (AWS: http-put-response-hop-limit 2), or make that call "
+        "from the host's network namespace.",
+    ),
     "FIREWALL_DROP": Code(
         "A firewall rule drops the traffic",
         "A DROP or REJECT rule (DOCKER-USER, FORWARD ahead of Docker's rules, ufw, firewalld) "

@@ -238,11 +238,12 @@ def docker_iptables(
     user: Sequence[str] = (),
     raw: Sequence[str] = (),
     dnat: bool = True,
+    masquerade: bool = True,
     forward_policy: str = "DROP",
 ) -> str:
     """iptables-save as Engine 20.10 leaves it for one port published on docker0; ``user``:
     DOCKER-USER rules before its RETURN, ``raw``: raw PREROUTING rules, ``dnat``: whether
-    the port's DNAT rule is there."""
+    the port's DNAT rule is there, ``masquerade``: whether docker0's subnet is masqueraded."""
     return "\n".join(
         [
             "*raw",
@@ -257,6 +258,7 @@ def docker_iptables(
             "-A FORWARD -j DOCKER-USER",
             "-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
             "-A FORWARD -o docker0 -j DOCKER",
+            "-A FORWARD -i docker0 ! -o docker0 -j ACCEPT",
             f"-A DOCKER -d {address}/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport {container_port}"
             " -j ACCEPT",
             *(f"-A DOCKER-USER {r}" for r in user),
@@ -264,8 +266,10 @@ def docker_iptables(
             "COMMIT",
             "*nat",
             ":PREROUTING ACCEPT [0:0]",
+            ":POSTROUTING ACCEPT [0:0]",
             ":DOCKER - [0:0]",
             "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
+            *(["-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE"] if masquerade else []),
             *(
                 [
                     f"-A DOCKER ! -i docker0 -p tcp -m tcp --dport {port} -j DNAT --to-destination "

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -276,10 +276,11 @@ def _tail(path: Path, lines: int = 20) -> str:
     return f"--- last lines of {path} ---\n" + "\n".join(text)
 
 
-def ensure_engine(timeout: float = 60.0) -> None:
-    """Make sure the wanted engine answers: start it, or switch to it from the other one (root)."""
+def ensure_engine(timeout: float = 60.0, flags: Sequence[str] = ()) -> None:
+    """Make sure the wanted engine answers: start it, or switch to it from the other one (root).
+    ``flags``: more dockerd arguments, for an engine started here."""
     running = running_engine_version()
-    if running is not None and running.startswith(wanted_engine()):
+    if running is not None and running.startswith(wanted_engine()) and not flags:
         return
     if "DOCKER_HOST" in os.environ:
         raise RuntimeError(
@@ -307,7 +308,7 @@ def ensure_engine(timeout: float = 60.0) -> None:
                 f"containerd did not answer within {timeout:g}s\n{_tail(containerd_log)}"
             )
         time.sleep(0.2)
-    _start_daemon(build.dockerd, dockerd_log, build.bin_dirs)
+    _start_daemon((*build.dockerd, *flags), dockerd_log, build.bin_dirs)
     deadline = time.monotonic() + timeout
     while not (running := running_engine_version()):
         if time.monotonic() > deadline:
@@ -318,6 +319,19 @@ def ensure_engine(timeout: float = 60.0) -> None:
         time.sleep(0.5)
     if not running.startswith(build.version):
         raise RuntimeError(f"wanted engine {build.version}, but {running} answers")
+
+
+@contextlib.contextmanager
+def engine_started_with(*flags: str) -> Iterator[None]:
+    """The wanted engine, restarted with more dockerd ``flags`` (--config-file FILE) for the
+    block, and as before afterwards: also when the block fails."""
+    stop_engines()
+    try:
+        ensure_engine(flags=flags)
+        yield
+    finally:
+        stop_engines()
+        ensure_engine()
 
 
 STAGE_NAME = re.compile(r"^dd-[0-9a-f]{6}-")
@@ -470,6 +484,24 @@ else:
 CONNECT_OUTCOMES = frozenset({"connected", "refused", "reset", "timeout", "unreachable"})
 
 
+def _connect(enter: Sequence[str], address: str, port: int, timeout: float) -> str:
+    """A real TCP client run after ``enter`` (into a namespace); one of CONNECT_OUTCOMES."""
+    result = _run(
+        *enter,
+        sys.executable,
+        "-c",
+        _CONNECT_SNIPPET,
+        address,
+        str(port),
+        str(timeout),
+        timeout=timeout + 10,
+    )
+    outcome = result.stdout.strip()
+    if outcome not in CONNECT_OUTCOMES:
+        raise CommandError(f"unexpected connect outcome {outcome!r}\n{result.stderr}")
+    return outcome
+
+
 class OutsideClient:
     """A network namespace joined to the host by a veth pair: a client on another machine.
 
@@ -478,7 +510,12 @@ class OutsideClient:
     """
 
     def __init__(
-        self, namespace: str, host_veth: str, subnet: ipaddress.IPv4Network, mtu: int | None = None
+        self,
+        namespace: str,
+        host_veth: str,
+        subnet: ipaddress.IPv4Network,
+        mtu: int | None = None,
+        default_route: bool = True,
     ) -> None:
         self.namespace = namespace
         self.host_veth = host_veth
@@ -514,7 +551,8 @@ class OutsideClient:
             )
             _run("ip", "-n", namespace, "link", "set", "eth0", "up")
             _run("ip", "-n", namespace, "link", "set", "lo", "up")
-            _run("ip", "-n", namespace, "route", "add", "default", "via", self.host_address)
+            if default_route:
+                _run("ip", "-n", namespace, "route", "add", "default", "via", self.host_address)
             if mtu:
                 _run("ip", "link", "set", host_veth, "mtu", str(mtu))
                 _run("ip", "-n", namespace, "link", "set", "eth0", "mtu", str(mtu))
@@ -528,23 +566,11 @@ class OutsideClient:
 
     def connect(self, address: str, port: int, timeout: float = 2.0) -> str:
         """Connect over TCP from the namespace; one of CONNECT_OUTCOMES."""
-        result = _run(
-            "ip",
-            "netns",
-            "exec",
-            self.namespace,
-            sys.executable,
-            "-c",
-            _CONNECT_SNIPPET,
-            address,
-            str(port),
-            str(timeout),
-            timeout=timeout + 10,
-        )
-        outcome = result.stdout.strip()
-        if outcome not in CONNECT_OUTCOMES:
-            raise CommandError(f"unexpected connect outcome {outcome!r}\n{result.stderr}")
-        return outcome
+        return _connect(["ip", "netns", "exec", self.namespace], address, port, timeout)
+
+    def sysctl(self, name: str, value: str) -> None:
+        """Set a sysctl of the namespace's own network stack (it goes with the namespace)."""
+        _run("ip", "netns", "exec", self.namespace, "sysctl", "-q", "-w", f"{name}={value}")
 
     def close(self) -> None:
         """Delete the veth pair and the namespace (idempotent)."""
@@ -792,15 +818,33 @@ class Stage:
                 return port
         raise RuntimeError(f"no free port found in {PORT_RANGE}")
 
-    def outside_client(self, mtu: int | None = None) -> OutsideClient:
+    def outside_client(self, mtu: int | None = None, default_route: bool = True) -> OutsideClient:
         """A client in its own network namespace, routed to this host over a veth pair."""
         index = len(self._clients)
         # Interface names have at most 15 characters: dd-xxxxxxh0 is 11.
         client = OutsideClient(
-            f"{self.prefix}-oc{index}", f"{self.prefix}h{index}", _free_outside_subnet(), mtu
+            f"{self.prefix}-oc{index}",
+            f"{self.prefix}h{index}",
+            _free_outside_subnet(),
+            mtu,
+            default_route,
         )
         self._clients.append(client)
         return client
+
+    def remote_server(self, port: int) -> OutsideClient:
+        """A server on another machine: a namespace behind a veth pair that knows only its own
+        link (as a server on the internet knows no route to this host's private subnets), with
+        a TCP listener on ``port`` at its ``client_address``."""
+        server = self.outside_client(default_route=False)
+        self.hold_port(port, server.client_address, "tcp", client=server)
+        return server
+
+    def connect_from(self, container: str, address: str, port: int, timeout: float = 2.0) -> str:
+        """Connect over TCP from inside ``container``'s network namespace, as the container would
+        (the client runs in its namespace, so no tool is needed in the image)."""
+        pid = self.inspect(container, "{{.State.Pid}}")
+        return _connect(["nsenter", f"--net=/proc/{pid}/ns/net"], address, port, timeout)
 
     @staticmethod
     def iptables_rules(table: str, chain: str) -> list[str]:
