@@ -23,6 +23,9 @@ from doctor.plugin import (
 IPTABLES = "iptables-save"
 INTERFACES = "/sys/class/net, interface addresses"
 SYSCTL = "/proc/sys/net/ipv4/ip_forward"
+#: Chain name prefixes of firewalld: its iptables backend (IN_public, FWDI_...) and its own
+#: nftables table (inet firewalld: filter_IN_public, ...).
+FIREWALLD_CHAINS = ("FORWARD_", "INPUT_", "IN_", "FWD_", "FWDI_", "FWDO_", "filter_")
 #: Chains the engine owns; a DROP there, or a chain policy, means its ACCEPT is missing.
 DOCKER_CHAINS = (
     "DOCKER",
@@ -87,8 +90,12 @@ def firewall_drop(ctx: RuleContext) -> Iterator[Finding]:
     if blocked is None:
         return
     hop, decision = blocked
-    if _engine_rule_missing(ctx, decision) or _direct_routing_drop(ctx, decision):
-        return  # DOCKER_RULES_MISSING / DIRECT_ROUTING_BLOCKED say it better
+    if (
+        _engine_rule_missing(ctx, decision)
+        or _direct_routing_drop(ctx, decision)
+        or _input_from_a_container(ctx, hop)
+    ):
+        return  # DOCKER_RULES_MISSING / DIRECT_ROUTING_BLOCKED / HOST_INPUT_... say it better
     rule = decision.rule
     where = str(decision)
     port = ctx.target.port or ctx.path.route.container_port
@@ -156,7 +163,7 @@ def _firewall_fix(
     if tool == "nft":
         return _nft_fix(decision, ctx)
     delete = [f"{tool} -t {table} -D {chain} {position}"] if position else []
-    if chain.lower().startswith("ufw"):
+    if _manager(decision, ctx.facts) == "ufw":
         c = ctx.path.route.container
         target = f" to {c.ipv4} port {ctx.path.route.container_port}" if c and c.ipv4 else ""
         return (
@@ -167,10 +174,7 @@ def _firewall_fix(
                 f"ufw allow {port}/{ctx.target.protocol}",
             ],
         )
-    if (
-        chain.startswith(("FORWARD_", "INPUT_", "IN_", "FWD_", "FWDI_", "FWDO_"))
-        or "firewalld" in chain.lower()
-    ):
+    if _manager(decision, ctx.facts) == "firewalld":
         return (
             "firewalld",
             "Let firewalld pass Docker's traffic (the docker zone), or open the port",
@@ -203,6 +207,23 @@ def _firewall_fix(
             "-j ACCEPT",
         ],
     )
+
+
+def _manager(decision: Decision, facts: Facts) -> str | None:
+    """The firewall manager whose chain decided (ufw, firewalld), or whose default policy it
+    is: the policy of a built-in chain that ufw hooks is ufw's "default deny". None: a rule
+    of the host's own."""
+    chains = {decision.chain}
+    if decision.rule is None and facts.firewall is not None:
+        chains |= set(facts.firewall.tables.get(decision.table, {}))
+    if any(chain.lower().startswith("ufw") for chain in chains):
+        return "ufw"
+    if (
+        any(chain.startswith(FIREWALLD_CHAINS) or "firewalld" in chain.lower() for chain in chains)
+        or "firewalld" in decision.table
+    ):
+        return "firewalld"
+    return None
 
 
 def _nft_fix(decision: Decision, ctx: RuleContext) -> tuple[str, str, list[str]]:
@@ -250,6 +271,98 @@ def _engine_rule_missing(ctx: RuleContext, decision: Decision) -> bool:
 
 def _direct_routing_drop(ctx: RuleContext, decision: Decision) -> bool:
     return ctx.target.kind == "container" and decision.table == "raw" and decision.rule is not None
+
+
+def _input_from_a_container(ctx: RuleContext, hop: str) -> bool:
+    return (
+        hop == HopName.FILTER_INPUT
+        and ctx.target.source is not None
+        and ctx.path.destination.kind == "host"
+    )
+
+
+def host_input_blocks_containers(ctx: RuleContext) -> Iterator[Finding]:
+    """The host's INPUT firewall stops a container's connection to the host itself."""
+    blocked = _blocking(ctx)
+    if blocked is None or not _input_from_a_container(ctx, blocked[0]):
+        return
+    decision = blocked[1]
+    assert ctx.target.source is not None
+    owner = ctx.facts.netns_owner(ctx.target.source)
+    bridge = next(
+        (
+            n.bridge
+            for a in owner.attachments
+            if (n := ctx.facts.network(a.network_id)) and n.bridge
+        ),
+        "BRIDGE",
+    )
+    port, protocol, address = ctx.target.port, ctx.target.protocol, ctx.target.addresses[0]
+    via_proxy = any(p.host_port == port and p.protocol == protocol for p in ctx.facts.proxies or ())
+    owner_tool, fix = _input_fix(decision, ctx.facts, bridge, port, protocol)
+    yield finding(
+        "HOST_INPUT_BLOCKS_CONTAINERS",
+        severity="error",
+        confidence=0.9,
+        hop=HopName.FILTER_INPUT,
+        affects=("container",),
+        explanation=f"{owner.name} → {address}:{port} arrives from {bridge} for the host itself, "
+        f"so filter INPUT judges it, and {owner_tool} {decision.verdict}s it: {decision}."
+        + (
+            f" Port {port} is published, but from a container the userland proxy takes it: not "
+            "DNAT'd into FORWARD, delivered to docker-proxy through INPUT."
+            if via_proxy
+            else ""
+        ),
+        evidence=[
+            Evidence("first rule that stops the packet", str(decision), IPTABLES),
+            Evidence(f"{owner.name} arrives on", bridge, ENGINE_API),
+            *(
+                [
+                    Evidence(
+                        "rule",
+                        f"-t {decision.table} -A {decision.rule.chain} {decision.rule.text}",
+                        IPTABLES,
+                    )
+                ]
+                if decision.rule
+                else []
+            ),
+        ],
+        fix=fix,
+    )
+
+
+def _input_fix(
+    decision: Decision, facts: Facts, bridge: str, port: int | None, protocol: str
+) -> tuple[str, Fix]:
+    """Who owns the INPUT rule (ufw, firewalld, nftables, a plain rule) and how to let the
+    bridge's traffic to ``port`` through it."""
+    chain, manager = decision.chain, _manager(decision, facts)
+    if manager == "ufw":
+        return "ufw", Fix(
+            f"Allow the bridge's traffic to port {port} in ufw",
+            [f"ufw allow in on {bridge} to any port {port} proto {protocol}"],
+        )
+    if manager == "firewalld":
+        return "firewalld", Fix(
+            f"Put {bridge} in a zone that accepts it (firewalld)",
+            [
+                f"firewall-cmd --permanent --zone=trusted --add-interface={bridge}",
+                "firewall-cmd --reload",
+            ],
+        )
+    if decision.tool == "nft":
+        where = decision.table.removeprefix("nft ")
+        return f"the nftables chain {where} {chain}", Fix(
+            f"Accept the bridge's traffic to port {port} before the rule",
+            [f'nft insert rule {where} {chain} iifname "{bridge}" {protocol} dport {port} accept'],
+        )
+    what = f"a rule in {decision.table} {chain}" if decision.rule else f"the policy of {chain}"
+    return what, Fix(
+        f"Accept the bridge's traffic to port {port} before the rule",
+        [f"{decision.tool} -I INPUT -i {bridge} -p {protocol} --dport {port} -j ACCEPT"],
+    )
 
 
 def docker_rules_missing(ctx: RuleContext) -> Iterator[Finding]:
@@ -504,6 +617,12 @@ RULES = [
         ("BRIDGE_ADDRESS_MISSING",),
         bridge_address_missing,
         ("host", "container"),
+    ),
+    Rule(
+        "host-input-blocks-containers",
+        ("HOST_INPUT_BLOCKS_CONTAINERS",),
+        host_input_blocks_containers,
+        ("container",),
     ),
     Rule("docker-rules-missing", ("DOCKER_RULES_MISSING",), docker_rules_missing, ("external",)),
     Rule(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
+from doctor.rules.ports import SOCKETS
+
 from doctor.facts.model import (
     HOST_GATEWAY_NAMES,
     Container,
@@ -482,59 +484,55 @@ def hop_limit_too_low(ctx: RuleContext) -> Iterator[Finding]:
 
 def host_gateway_missing(ctx: RuleContext) -> Iterator[Finding]:
     owner, name = _owner(ctx), _name(ctx)
-    key = name.lower()
-    if key in HOST_GATEWAY_NAMES and ctx.broken(HopName.NAME_RESOLUTION):
-        yield finding(
-            "HOST_GATEWAY_MISSING",
-            severity="error",
-            confidence=0.95,
-            hop=HopName.NAME_RESOLUTION,
-            explanation=f"On Linux, {name} exists only when the container is started with "
-            f"--add-host {name}:host-gateway (Docker Desktop adds it by itself).",
-            evidence=[
-                Evidence(
-                    f"{owner.name} HostConfig.ExtraHosts", list(owner.extra_hosts), ENGINE_API
-                ),
-                Evidence(f"{owner.name} etc/hosts has {name}", False, FILES),
-            ],
-            fix=Fix(
-                f"Start {owner.name} with the host-gateway entry",
-                [
-                    f"docker run --add-host {name}:host-gateway ...",
-                    f'# compose, service "{owner.compose_service or owner.name}": '
-                    f'extra_hosts: ["{name}:host-gateway"]',
-                ],
-            ),
-        )
+    if name.lower() not in HOST_GATEWAY_NAMES or not ctx.broken(HopName.NAME_RESOLUTION):
         return
-    if (
-        ctx.path.destination.kind != "host"
-        or not ctx.broken(HopName.HOST_LISTENER)
-        or not ctx.target.port
-    ):
-        return
-    listeners = ctx.facts.host_listeners_on(ctx.target.port, ctx.target.protocol) or []
-    if not listeners or not all(is_loopback(listener.address) for listener in listeners):
-        return
-    gateway = ctx.target.addresses[0]
     yield finding(
         "HOST_GATEWAY_MISSING",
         severity="error",
-        confidence=0.9,
-        hop=HopName.HOST_LISTENER,
-        explanation=f"The host service on port {ctx.target.port} listens on loopback only; from a "
-        "container the "
-        f"host is {gateway}, a different address, so the connection is refused.",
+        confidence=0.95,
+        hop=HopName.NAME_RESOLUTION,
+        explanation=f"On Linux, {name} exists only when the container is started with "
+        f"--add-host {name}:host-gateway (Docker Desktop adds it by itself).",
         evidence=[
-            Evidence(
-                f"host listeners on {ctx.target.port}",
-                [str(listener) for listener in listeners],
-                "host sockets",
-            )
+            Evidence(f"{owner.name} HostConfig.ExtraHosts", list(owner.extra_hosts), ENGINE_API),
+            Evidence(f"{owner.name} etc/hosts has {name}", False, FILES),
         ],
         fix=Fix(
-            f"Make the host service listen on 0.0.0.0 or on {gateway} (the bridge gateway)",
-            [f"# e.g. --bind 0.0.0.0:{ctx.target.port}, listen {gateway}:{ctx.target.port}"],
+            f"Start {owner.name} with the host-gateway entry",
+            [
+                f"docker run --add-host {name}:host-gateway ...",
+                f'# compose, service "{owner.compose_service or owner.name}": '
+                f'extra_hosts: ["{name}:host-gateway"]',
+            ],
+        ),
+    )
+
+
+def host_service_bound_to_loopback(ctx: RuleContext) -> Iterator[Finding]:
+    port = ctx.target.port
+    if ctx.path.destination.kind != "host" or not ctx.broken(HopName.HOST_LISTENER) or not port:
+        return
+    listeners = ctx.facts.host_listeners_on(port, ctx.target.protocol) or []
+    if not listeners or not all(is_loopback(listener.address) for listener in listeners):
+        return
+    address = ctx.target.addresses[0]
+    yield finding(
+        "HOST_SERVICE_BOUND_TO_LOOPBACK",
+        severity="error",
+        confidence=0.9,
+        hop=HopName.HOST_LISTENER,
+        explanation=f"The host service on port {port} listens on loopback only; from "
+        f"{_owner(ctx).name} the host is {address}, a different address, so the connection is "
+        "refused.",
+        evidence=[
+            Evidence(
+                f"host listeners on {port}", [str(listener) for listener in listeners], SOCKETS
+            ),
+            Evidence(f"{_owner(ctx).name} dials", f"{address}:{port}", "the target"),
+        ],
+        fix=Fix(
+            f"Make the host service listen on 0.0.0.0 or on {address}",
+            [f"# e.g. --bind 0.0.0.0:{port}, or listen {address}:{port} in its configuration"],
         ),
     )
 
@@ -551,5 +549,11 @@ RULES = [
     ),
     Rule("loopback-resolvers", ("DNS_RESOLVER_UNREACHABLE",), loopback_resolvers, ("host",)),
     Rule("host-gateway-missing", ("HOST_GATEWAY_MISSING",), host_gateway_missing, CLIENT),
+    Rule(
+        "host-service-bound-to-loopback",
+        ("HOST_SERVICE_BOUND_TO_LOOPBACK",),
+        host_service_bound_to_loopback,
+        CLIENT,
+    ),
     Rule("hop-limit-too-low", ("HOP_LIMIT_TOO_LOW",), hop_limit_too_low, CLIENT),
 ]

@@ -233,10 +233,12 @@ def test_host_service_bound_to_loopback_is_out_of_a_containers_reach(stage):
     web = stage.run("web", "--network", net, "--add-host", "host.docker.internal:host-gateway")
     port = stage.free_port()
     stage.hold_port(port, addr="127.0.0.1")
+    gateway = stage.inspect(net, "{{(index .IPAM.Config 0).Gateway}}")
+    assert stage.connect_from(web, gateway, port) == "refused"
     status, report = run_doctor(f"host.docker.internal:{port}", "--from", web)
     assert (report["verdict"], first_code(report), status) == (
         "unreachable",
-        "HOST_GATEWAY_MISSING",
+        "HOST_SERVICE_BOUND_TO_LOOPBACK",
         1,
     )
     assert report["findings"][0]["hop"] == "host-listener"

@@ -281,7 +281,7 @@ def _match(option: str, value: str, p: Packet) -> bool | None:
     if option == "--ctorigsrc":
         return _source(value, p)
     if option == "--dst-type":
-        return (value == "LOCAL") == p.local_dst if value in ("LOCAL", "UNICAST") else None
+        return _dst_type(value.split(","), p)
     if option == "--pkt-type":
         return value == "unicast"
     if option == "--tcp-flags":
@@ -299,6 +299,29 @@ def _match(option: str, value: str, p: Packet) -> bool | None:
     if option == "--hashlimit-above":
         return False  # matches only over the rate
     return None
+
+
+def _dst_type(types: list[str], p: Packet) -> bool | None:
+    """-m addrtype --dst-type: what the kernel's routing says the destination address is."""
+    try:
+        ip = ipaddress.ip_address(p.dst)
+    except ValueError:
+        return None
+    if ip.is_multicast:
+        kinds = {"MULTICAST"}
+    elif p.local_dst:  # an address of this host: LOCAL, and a unicast one
+        kinds = {"LOCAL", "UNICAST"}
+    elif any(
+        ip in (net := ipaddress.ip_network(s, strict=False))
+        and ip not in (net.network_address, net.broadcast_address)
+        for s in p.docker_subnets
+    ):
+        kinds = {"UNICAST"}  # a container's address
+    elif set(types) <= {"LOCAL", "MULTICAST"}:
+        return False  # whatever else it is, it is neither of these
+    else:
+        return None  # broadcast or unicast: up to routes the walk does not see
+    return bool(kinds & set(types))
 
 
 def _iface(pattern: str, iface: str | None, not_in: tuple[str, ...]) -> bool | None:

@@ -3,15 +3,20 @@
 source → name resolution → then, by where the address leads:
   another container: network (a shared one) → bridge (icc, driver) → container → its listener
   the source itself (loopback): its own listener
-  this host (a gateway or host address): gateway → host listener
-  elsewhere: egress (internal networks, the host's routes, subnet overlaps)
+  this host (a gateway or host address): gateway → filter INPUT → host listener, or, when
+    nat PREROUTING sends it on (a published port without the userland proxy): nat DNAT →
+    filter FORWARD → the publishing container's listener
+  elsewhere: the bridge's gateway → filter FORWARD → nat POSTROUTING (masquerade) → the host's
+    route out → the replies back through filter FORWARD
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 
 from doctor.facts.model import IP_FORWARD, Attachment, Container, Facts, Network, is_wildcard
+from doctor.firewall.iptables import after_dnat
 from doctor.firewall.model import Decision, Packet
 from doctor.firewall.walk import walk
 from doctor.path.hops import HopName, NetworkPath, Route
@@ -61,7 +66,7 @@ class PeerJudge:
         elif kind == "self":
             hops.append(self.own_listener())
         elif kind == "host":
-            hops += [self.gateway(), self.host_listener()]
+            hops += [self.gateway(), *self.into_host()]
         elif kind == "external" and self.owner.uses_host_network:
             hops.append(self.egress())
         elif kind == "external":
@@ -206,6 +211,62 @@ class PeerJudge:
             "ok",
             f"{address} is this host; {owner.name} reaches it via {via[0].gateway}",
         )
+
+    @cached_property
+    def _to_host(self) -> Packet | None:
+        """The first packet to this host as it arrives from the source's bridge."""
+        uplink, port = self._uplink, self.target.port
+        if uplink is None or uplink[0].ip is None or port is None or uplink[1].bridge is None:
+            return None
+        return Packet(
+            self.target.protocol,
+            self.target.addresses[0],
+            port,
+            uplink[1].bridge,
+            src=uplink[0].ip,
+            local_dst=True,
+            docker_subnets=tuple(s for n in self.facts.networks for s in n.subnets),
+        )
+
+    def into_host(self) -> list[Hop]:
+        """The hops from the source's bridge into this host: INPUT and the listener, or, for a
+        published port that nat PREROUTING sends on, DNAT and FORWARD to the container."""
+        packet = self._to_host
+        if self.owner.uses_host_network or packet is None:
+            return [self.host_listener()]
+        if not self.facts.rulesets.read:
+            hop = self._hop(HopName.FILTER_INPUT, "unknown", why_unread(self.facts, "iptables"))
+            return [hop, self.host_listener()]
+        nat = walk(self.facts.rulesets, "nat", "PREROUTING", packet)
+        if nat.dnat is None:
+            proxy = self._proxy_note()
+            return [
+                self._walked(
+                    HopName.FILTER_INPUT, "INPUT", packet, f"accepted by {{decision}}{proxy}"
+                ),
+                self.host_listener(),
+            ]
+        self.decisions[HopName.NAT_DNAT] = nat
+        address, port = nat.dnat
+        self.route = find_route(self.facts, self.target)
+        network = next((n for n in self.facts.networks if n.contains(address)), None)
+        forwarded = replace(
+            after_dnat(packet, nat.dnat), out_iface=network.bridge if network else None
+        )
+        return [
+            self._hop(HopName.NAT_DNAT, "ok", f"{nat} → {address}:{port}"),
+            self._walked(HopName.FILTER_FORWARD, "FORWARD", forwarded),
+            Judge(self.facts, self.target, self.route).container_listener(),
+        ]
+
+    def _proxy_note(self) -> str:
+        port, protocol = self.target.port, self.target.protocol
+        if any(p.host_port == port and p.protocol == protocol for p in self.facts.proxies or ()):
+            return (
+                f"; port {port} is published, and from a container the userland proxy takes it: "
+                "not DNAT'd into FORWARD, delivered to docker-proxy through INPUT"
+            )
+        return ""
 
     def host_listener(self) -> Hop:
         port, protocol, address = self.target.port, self.target.protocol, self.target.addresses[0]

@@ -233,6 +233,23 @@ CODES: dict[str, Code] = {
         "HostConfig.ExtraHosts",
         "--add-host host.docker.internal:host-gateway (compose: extra_hosts).",
     ),
+    "HOST_SERVICE_BOUND_TO_LOOPBACK": Code(
+        "The host service listens on loopback only, out of the containers' reach",
+        "From a container the host is the bridge's gateway (or another host address), never "
+        "127.0.0.1: a host service bound to loopback refuses every container.",
+        "the host's listening sockets on the port; the address the container dials",
+        "Bind the service to 0.0.0.0 or to the bridge's gateway address.",
+    ),
+    "HOST_INPUT_BLOCKS_CONTAINERS": Code(
+        "The host's INPUT firewall drops containers' connections to the host",
+        "A connection from a container to the host (its gateway, host.docker.internal, the "
+        "host's own address, or a published port while the userland proxy takes it) is for the "
+        "host itself, so filter INPUT judges it; a ufw or firewalld default deny, or a DROP "
+        "there, stops it.",
+        "filter INPUT walked for the packet as it arrives from the container's bridge",
+        "Accept the bridge's traffic to that port in INPUT (ufw allow in on BRIDGE, "
+        "firewalld's trusted or docker zone for the bridge, or an ACCEPT before the rule).",
+    ),
     "SUBNET_OVERLAP": Code(
         "A Docker network overlaps a host route",
         "A Docker subnet covers addresses the host reaches elsewhere (LAN, VPN).",

@@ -13,7 +13,7 @@ from typing import Any
 
 from doctor.rules import docker_doctor_rules
 
-from doctor.facts.model import Facts, Host, Listener, ResolvConf
+from doctor.facts.model import Facts, Host, Listener, ProxyProcess, ResolvConf
 from doctor.facts.parse import parse_container, parse_network
 from doctor.facts.platform import Platform
 from doctor.firewall.iptables import parse_iptables_save
@@ -168,6 +168,7 @@ def facts(
     *containers: Any,
     networks: Sequence[Any] = (),
     host_listeners: Sequence[Listener] = (),
+    proxies: Sequence[ProxyProcess] = (),
     sysctls: Mapping[str, str] | None = None,
     iptables: str | None = None,
     addresses: Sequence[str] = ("127.0.0.1", "::1", HOST_ADDRESS),
@@ -183,7 +184,7 @@ def facts(
         networks=(BRIDGE, *(networks or ())),
         host=Host("box", "6.1", 0, tuple(addresses)),
         host_listeners=tuple(host_listeners),
-        proxies=(),
+        proxies=tuple(proxies),
         sysctls={"net.ipv4.ip_forward": "1", **(sysctls or {})},
         firewall=parse_iptables_save(iptables) if iptables is not None else None,
         hosts_file={"localhost": ("127.0.0.1", "::1")},
@@ -237,12 +238,14 @@ def docker_iptables(
     *,
     user: Sequence[str] = (),
     raw: Sequence[str] = (),
+    host_input: Sequence[str] = (),
     dnat: bool = True,
     masquerade: bool = True,
     forward_policy: str = "DROP",
 ) -> str:
     """iptables-save as Engine 20.10 leaves it for one port published on docker0; ``user``:
-    DOCKER-USER rules before its RETURN, ``raw``: raw PREROUTING rules, ``dnat``: whether
+    DOCKER-USER rules before its RETURN, ``raw``: raw PREROUTING rules, ``host_input``: the host's
+    own filter INPUT rules (lines of iptables-save, chains declared), ``dnat``: whether
     the port's DNAT rule is there, ``masquerade``: whether docker0's subnet is masqueraded."""
     return "\n".join(
         [
@@ -255,6 +258,7 @@ def docker_iptables(
             f":FORWARD {forward_policy} [0:0]",
             ":DOCKER - [0:0]",
             ":DOCKER-USER - [0:0]",
+            *host_input,
             "-A FORWARD -j DOCKER-USER",
             "-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
             "-A FORWARD -o docker0 -j DOCKER",
@@ -269,6 +273,7 @@ def docker_iptables(
             ":POSTROUTING ACCEPT [0:0]",
             ":DOCKER - [0:0]",
             "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
+            "-A DOCKER -i docker0 -j RETURN",
             *(["-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE"] if masquerade else []),
             *(
                 [

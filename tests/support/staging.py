@@ -860,6 +860,27 @@ class Stage:
         self._undo.append(tuple(undo))
         _run(*do)
 
+    def ufw(self, *commands: Sequence[str]) -> None:
+        """ufw turned on as it ships (default deny incoming), then ``ufw COMMAND...`` each; when
+        the stage closes, ufw is off and its files, the rules and the kernel's settings are as
+        they were (ufw's own sysctl file is not applied: it would change the host's)."""
+        if shutil.which("ufw") is None:
+            raise RuntimeError("ufw is not installed (apt-get install ufw)")
+        saved = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-ufw-"))
+        _run("tar", "-C", "/", "-cf", str(saved / "etc.tar"), "etc/ufw", "etc/default/ufw")
+        for tool in ("iptables", "ip6tables"):
+            (saved / tool).write_text(_run(f"{tool}-save").stdout)
+        self._undo.append(
+            ("sh", "-c", f"rm -rf /etc/ufw && tar -C / -xf {saved}/etc.tar && rm -rf {saved}")
+        )
+        for tool in ("ip6tables", "iptables"):
+            self._undo.append(("sh", "-c", f"{tool}-restore < {saved}/{tool}"))
+        self._undo.append(("ufw", "--force", "disable"))
+        _run("sed", "-i", "s|^IPT_SYSCTL=.*|IPT_SYSCTL=/dev/null|", "/etc/default/ufw")
+        _run("ufw", "--force", "enable")
+        for command in commands:
+            _run("ufw", *command)
+
     def spare_link(self, *routes: str) -> str:
         """An interface of the host's that leads nowhere (a parent for macvlan, a device for
         routes); its name.  One end of a veth pair: the kernel here may lack the dummy driver."""
