@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from doctor.rules import (
+    clients,
     compose,
     containers,
     firewall,
@@ -32,6 +33,7 @@ def docker_doctor_rules() -> list[Rule]:
         *peers.RULES,
         *networks.RULES,
         *firewall.RULES,
+        *clients.RULES,
         *platforms.RULES,
         *compose.RULES,
     ]

@@ -94,8 +94,10 @@ def firewall_drop(ctx: RuleContext) -> Iterator[Finding]:
         _engine_rule_missing(ctx, decision)
         or _direct_routing_drop(ctx, decision)
         or _input_from_a_container(ctx, hop)
+        or (ctx.target.kind == "forward" and decision.rule is None)
     ):
-        return  # DOCKER_RULES_MISSING / DIRECT_ROUTING_BLOCKED / HOST_INPUT_... say it better
+        return  # DOCKER_RULES_MISSING, DIRECT_ROUTING_BLOCKED, HOST_INPUT_BLOCKS_CONTAINERS or
+        # NON_DOCKER_FORWARD_BLOCKED say it better
     rule = decision.rule
     where = str(decision)
     port = ctx.target.port or ctx.path.route.container_port

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 USAGE = f"""\
 {PROG} TARGET [--from host|external|CONTAINER] [--json] [--no-live] [--timeout S] [-v]
+       {PROG} TARGET --client ADDRESS      for a client on another machine, by its address
        {PROG}                              check up the whole host: ports, networks, DNS, sysctls
        {PROG} TARGET --snapshot DIR        diagnose from a saved snapshot
        {PROG} TARGET --save-snapshot DIR   also keep what was read, to replay it later
@@ -64,6 +65,12 @@ def diagnose_parser() -> argparse.ArgumentParser:
         metavar="SOURCE",
         help="where the client is: host, external (another machine), or a container "
         "(name, id or compose service); default: host for loopback targets, external otherwise",
+    )
+    parser.add_argument(
+        "--client",
+        metavar="ADDRESS",
+        help="the IP address of the client on another machine: firewall rules match on it and "
+        "replies are routed by it; with a TARGET that is not this host, a flow this host forwards",
     )
     parser.add_argument(
         "--json", action="store_true", help="print the JSON report, nothing else, on stdout"
@@ -182,7 +189,7 @@ def _diagnose(args: argparse.Namespace, flags: ClientFlags) -> int:
         Options,
         diagnose,
     )
-    from doctor.path.target import parse_target
+    from doctor.path.target import parse_client, parse_target
     from doctor.snapshot.store import Snapshot
 
     if args.list_codes:
@@ -194,8 +201,12 @@ def _diagnose(args: argparse.Namespace, flags: ClientFlags) -> int:
     spec = (
         parse_target(args.target) if args.target else None
     )  # bad targets fail before anything is read
-    if spec is None and args.vantage:
-        raise UsageError("--from needs a TARGET (a checkup of the whole host has no single client)")
+    if spec is None and (args.vantage or args.client):
+        option = "--from" if args.vantage else "--client"
+        raise UsageError(
+            f"{option} needs a TARGET (a checkup of the whole host has no single client)"
+        )
+    client = parse_client(args.client) if args.client else None
     if args.snapshot and args.save_snapshot:
         raise UsageError("--snapshot and --save-snapshot do not go together")
     snapshot = Snapshot.load(args.snapshot) if args.snapshot else None
@@ -205,6 +216,7 @@ def _diagnose(args: argparse.Namespace, flags: ClientFlags) -> int:
         live=not args.no_live,
         timeout=args.timeout,
         vantage=args.vantage,
+        client=client,
         save_snapshot=args.save_snapshot,
         probe_external=args.probe_external,
         endpoint=None if snapshot else _endpoint(flags),

@@ -42,6 +42,7 @@ class Options:
     live: bool = True
     timeout: float = 10.0  # the whole run
     vantage: Vantage | None = None
+    client: str | None = None  # --client ADDRESS
     save_snapshot: pathlib.Path | None = None  # keep what the probes read, to replay it
     #: send from a temporary client namespace (changes the host briefly)
     probe_external: bool = False
@@ -105,7 +106,7 @@ def diagnose(
     if spec is None:
         report = _checkup(facts, plugins, live, deadline, host_target(facts))
     else:
-        target = resolve_target(spec, facts, options.vantage)
+        target = resolve_target(spec, facts, options.vantage, options.client)
         if target.kind == "container" and target.port is None and target.source is None:
             report = _checkup(facts, plugins, live, deadline, target)
         else:
@@ -167,6 +168,9 @@ def assess(
         confirmed = confirm.from_container(facts, target, path, deadline)
     elif live and from_outside and target.vantage == "external":
         confirmed = confirm.from_outside(facts, target, path)
+    elif live and target.kind == "forward":
+        skipped = ProbeRun("live", "skipped", "a flow this host forwards: it is not the client", 0)
+        confirmed = confirm.Confirmation(path, None, (skipped,))
     elif live and target.kind != "host":
         confirmed = confirm.from_host(facts, target, path, early, deadline)
     path, verdict, seen = confirmed.path, confirmed.verdict, confirmed.seen

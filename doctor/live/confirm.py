@@ -110,8 +110,9 @@ def from_host(
     if not seen:
         return Confirmation(path, None, tuple(runs))
     if target.vantage == "external":
-        # Sent from this host, the probe skips raw PREROUTING and FORWARD: what the facts
-        # say of those hops stands (--probe-external sends from a real outside client).
+        # Sent from this host, the probe skips raw PREROUTING, FORWARD and the way back to the
+        # client: what the facts say of those hops stands (--probe-external sends from a real
+        # outside client).
         unseen = [
             h
             for h in path.hops

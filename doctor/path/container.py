@@ -20,7 +20,7 @@ from doctor.firewall.iptables import after_dnat
 from doctor.firewall.model import Decision, Packet
 from doctor.firewall.walk import walk
 from doctor.path.hops import HopName, NetworkPath, Route
-from doctor.path.host import Judge, find_route, judged, why_unread
+from doctor.path.host import Judge, filtered, find_route, judged, why_unread
 from doctor.path.names import Place, locate
 from doctor.path.target import Target
 from doctor.report.document import Hop, HopStatus
@@ -470,12 +470,7 @@ class PeerJudge:
         )
 
     def _walked(self, hop: HopName, chain: str, packet: Packet, accepted: str = "") -> Hop:
-        mangle = walk(self.facts.rulesets, "mangle", chain, packet)
-        decision = (
-            mangle
-            if mangle.verdict != "accept"
-            else walk(self.facts.rulesets, "filter", chain, packet)
-        )
+        decision = filtered(self.facts, chain, packet)
         self.decisions[hop] = decision
         return judged(hop, decision, accepted.format(decision=decision))
 

@@ -80,8 +80,14 @@ FILTERING_HOPS = (
     HopName.FILTER_INPUT,
     HopName.RETURN_PATH,
 )
-#: Firewall hops a probe sent from this host never passes: the facts' verdict on them stands.
-NOT_SEEN_FROM_HOST = (HopName.RAW_PREROUTING, HopName.FILTER_FORWARD, HopName.FILTER_INPUT)
+#: Hops a probe sent from this host never passes (the firewall's, and the replies' way back to
+#: an outside client): the facts' verdict on them stands.
+NOT_SEEN_FROM_HOST = (
+    HopName.RAW_PREROUTING,
+    HopName.FILTER_FORWARD,
+    HopName.FILTER_INPUT,
+    HopName.RETURN_PATH,
+)
 
 
 @dataclass(frozen=True)

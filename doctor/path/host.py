@@ -84,6 +84,8 @@ def build_path(facts: Facts, target: Target) -> NetworkPath:
         names = DIRECT_PATH
     elif target.kind == "container":
         names = CONTAINER_PATH
+    if target.client_address is not None:
+        names = (*names, HopName.RETURN_PATH)
     hops = tuple(judge.judges[name]() for name in names)
     return NetworkPath(hops, route, judge.decisions)
 
@@ -105,6 +107,7 @@ class Judge:
             HopName.BRIDGE: self.bridge,
             HopName.CONTAINER: self.container,
             HopName.CONTAINER_LISTENER: self.container_listener,
+            HopName.RETURN_PATH: self.return_path,
         }
 
     def _hop(self, name: str, status: HopStatus, detail: str) -> Hop:
@@ -231,11 +234,18 @@ class Judge:
             address, port, local = (t.addresses[0] if t.addresses else None), t.port, True
         if address is None or port is None or (c is None and t.kind == "container"):
             return None
+        arrives = self.facts.interface_with(address) if local else None
+        client = t.client_address
+        if client is not None and (route := self.facts.route_to(client)) is not None:
+            # The host's route back to the client is where it arrives, unless that route
+            # leads into a bridge: then where it arrives is not known (and its replies go astray).
+            arrives = None if route.device in bridges else route.device
         return Packet(
             t.protocol,
             address,
             port,
-            self.facts.interface_with(address) if local else None,
+            arrives,
+            src=client,
             local_dst=local,
             docker_subnets=subnets,
             not_in=(*bridges, "lo"),
@@ -347,12 +357,7 @@ class Judge:
             return self._hop(
                 HopName.FILTER_FORWARD, "broken", f"{IP_FORWARD} = 0: the kernel forwards nothing"
             )
-        mangle = walk(self.facts.rulesets, "mangle", "FORWARD", packet)
-        if mangle.verdict != "accept":
-            return self._decided(HopName.FILTER_FORWARD, mangle, "")
-        return self._decided(
-            HopName.FILTER_FORWARD, walk(self.facts.rulesets, "filter", "FORWARD", packet), ""
-        )
+        return self._decided(HopName.FILTER_FORWARD, filtered(self.facts, "FORWARD", packet), "")
 
     def filter_input(self) -> Hop:
         packet = self._arriving
@@ -468,9 +473,44 @@ class Judge:
             + (f" (it listens on {', '.join(others)})" if others else ""),
         )
 
+    def return_path(self) -> Hop:
+        """How this host routes the replies to the --client address."""
+        client = self.target.client_address
+        assert client is not None
+        return route_back(self.facts, client)
+
+
+def route_back(facts: Facts, client: str) -> Hop:
+    """The replies to an outside ``client``: the host's route to it must lead back out, not into
+    a Docker bridge whose subnet holds the client's address."""
+    if ":" in client:
+        return Hop(HopName.RETURN_PATH, "skipped", "IPv6 routes are not read")
+    if facts.routes is None:
+        return Hop(HopName.RETURN_PATH, "unknown", why_unread(facts, "routes"))
+    route = facts.route_to(client)
+    if route is None:
+        return Hop(HopName.RETURN_PATH, "broken", f"this host has no route back to {client}")
+    network = facts.bridges().get(route.device)
+    if network is not None:
+        subnet = next((s for s in network.subnets if network.contains(client)), None)
+        return Hop(
+            HopName.RETURN_PATH,
+            "broken",
+            f"replies to {client} go into {route.device}, the bridge of {network.name}"
+            + (f", whose subnet {subnet} holds {client}" if subnet else "")
+            + ": not back to the client",
+        )
+    return Hop(HopName.RETURN_PATH, "ok", f"replies to {client} leave by {route}")
+
 
 def _listeners(listeners: list[Listener]) -> str:
     return ", ".join(str(listener) for listener in listeners)
+
+
+def filtered(facts: Facts, chain: str, packet: Packet) -> Decision:
+    """Where ``packet`` ends in the filtering tables' ``chain``: mangle first, then filter."""
+    mangle = walk(facts.rulesets, "mangle", chain, packet)
+    return mangle if mangle.verdict != "accept" else walk(facts.rulesets, "filter", chain, packet)
 
 
 def judged(hop: HopName, decision: Decision, accepted: str = "") -> Hop:

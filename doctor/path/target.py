@@ -7,7 +7,7 @@ import ipaddress
 import os
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -35,6 +35,17 @@ class TargetSpec:
     host: str | None  # None: this host over loopback (":8080", "8080")
     port: int | None
     protocol: Protocol
+
+
+def parse_client(text: str) -> str:
+    """--client ADDRESS: an IPv4 or IPv6 address, not a name (a name has no one source address)."""
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise UsageError(f"--client {text!r}: give the client's IP address") from None
+    if address.is_loopback or address.is_unspecified or address.is_multicast:
+        raise UsageError(f"--client {text!r}: not the address of a client on another machine")
+    return str(address)
 
 
 def parse_target(text: str) -> TargetSpec:
@@ -107,7 +118,8 @@ class Target:
     """A target resolved against the facts: what it is, and where a client would connect."""
 
     spec: TargetSpec
-    kind: Literal["port", "container", "host", "compose"]
+    #: forward: to an address elsewhere, from an outside client (--client), through this host
+    kind: Literal["port", "container", "host", "compose", "forward"]
     port: int | None
     protocol: Protocol
     addresses: tuple[str, ...]  # where a client connects (empty for a container without port)
@@ -115,6 +127,7 @@ class Target:
     container: Container | None = None
     source: Container | None = None  # --from CONTAINER: the client is this container
     resolution: Resolution | None = None  # how the source resolves the host part
+    client_address: str | None = None  # --client ADDRESS: the outside client's own address
 
     @property
     def client(self) -> str:
@@ -133,10 +146,36 @@ class Target:
             port=self.port,
             protocol=self.protocol,
             container=self.container.name if self.container else None,
+            client=self.client_address,
         )
 
 
-def resolve_target(spec: TargetSpec, facts: Facts, vantage: Vantage | None = None) -> Target:
+def resolve_target(
+    spec: TargetSpec, facts: Facts, vantage: Vantage | None = None, client: str | None = None
+) -> Target:
+    """``spec`` against the facts, as the client at ``vantage`` would connect; ``client``: the
+    address of an outside client (--client), whose traffic this host receives or forwards."""
+    if client is None:
+        return _resolve(spec, facts, vantage)
+    if vantage not in (None, "external"):
+        raise UsageError(
+            f"--client is the address of a client on another machine: not --from {vantage}"
+        )
+    if spec.host is None or spec.host.lower() == "localhost":
+        raise UsageError(
+            f"--client {client}: a client on another machine cannot use this host's loopback"
+        )
+    try:
+        target = _resolve(spec, facts, "external")
+    except UsageError:
+        if not is_ip(spec.host) or spec.port is None:
+            raise
+        # Neither this host nor a container: a flow this host forwards (a VM, an LXD bridge).
+        target = Target(spec, "forward", spec.port, spec.protocol, (spec.host,), "external")
+    return replace(target, client_address=client)
+
+
+def _resolve(spec: TargetSpec, facts: Facts, vantage: Vantage | None) -> Target:
     if vantage is not None and vantage not in PLACES:
         return _from_container(spec, facts, find_container(vantage, facts, "--from"))
     host = spec.host

@@ -233,6 +233,22 @@ CODES: dict[str, Code] = {
         "HostConfig.ExtraHosts",
         "--add-host host.docker.internal:host-gateway (compose: extra_hosts).",
     ),
+    "CLIENT_IN_DOCKER_SUBNET": Code(
+        "The client's address lies inside a Docker network",
+        "A Docker network took a range that outside clients use (a VPN, an office network): the "
+        "host routes the replies to such a client into the bridge instead of back to it.",
+        "the --client address against every network's subnet, and the host's route to it",
+        "Move the network to a free range (bip, default-address-pools, --subnet).",
+    ),
+    "NON_DOCKER_FORWARD_BLOCKED": Code(
+        "Forwarded traffic that is not Docker's meets the engine's FORWARD policy DROP",
+        "The engine sets filter FORWARD's policy to DROP when it turns forwarding on; flows this "
+        "host forwards for others (virtual machines, LXD bridges, a router's LAN) have no "
+        "Docker rule accepting them and are dropped.",
+        "filter FORWARD walked for the --client's packet to the destination, and for the reply",
+        "Accept the flow in DOCKER-USER: iptables -I DOCKER-USER -i IN -o OUT -j ACCEPT, and "
+        "the replies with conntrack RELATED,ESTABLISHED.",
+    ),
     "HOST_SERVICE_BOUND_TO_LOOPBACK": Code(
         "The host service listens on loopback only, out of the containers' reach",
         "From a container the host is the bridge's gateway (or another host address), never "

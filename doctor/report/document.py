@@ -81,11 +81,12 @@ class TargetSummary:
     """The target as the report states it (its "target" object)."""
 
     input: str
-    kind: Literal["port", "container", "host", "compose"]
+    kind: Literal["port", "container", "host", "compose", "forward"]
     host: str | None
     port: int | None
     protocol: str
     container: str | None
+    client: str | None = None  # --client ADDRESS: an outside client's own address
 
 
 @dataclass
@@ -100,6 +101,8 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
+        if data["target"]["client"] is None:
+            del data["target"]["client"]
         for hop in data["path"]:
             for optional in ("static", "live"):
                 if hop[optional] is None:

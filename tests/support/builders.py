@@ -200,16 +200,18 @@ def context(
     *,
     source: str | None = None,
     vantage: str | None = None,
+    client: str | None = None,
     seen: Seen | None = None,
     compose: Project | None = None,
 ) -> RuleContext:
-    """What a rule is given for ``target`` (None: the host as a whole), as a diagnosis builds it."""
+    """What a rule is given for ``target`` (None: the host as a whole), as a diagnosis builds it;
+    ``client``: the outside client's address (--client)."""
     from doctor.path.target import host_target
 
     resolved = (
         host_target(f)
         if target is None
-        else resolve_target(parse_target(target), f, source or vantage)
+        else resolve_target(parse_target(target), f, source or vantage, client)
     )
     return RuleContext(f, resolved, path_for(f, resolved), seen, compose)
 

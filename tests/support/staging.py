@@ -454,12 +454,13 @@ def ensure_image() -> str:
 
 # --- outside client ----------------------------------------------------------
 
-# Runs inside the client's namespace: argv = address, port, timeout.
+# Runs inside the client's namespace: argv = address, port, timeout[, source address].
 _CONNECT_SNIPPET = """
 import errno, socket, sys
 address, port, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+source = (sys.argv[4], 0) if len(sys.argv) > 4 else None
 try:
-    sock = socket.create_connection((address, port), timeout=timeout)
+    sock = socket.create_connection((address, port), timeout=timeout, source_address=source)
 except TimeoutError:
     print("timeout")
 except ConnectionRefusedError:
@@ -484,8 +485,11 @@ else:
 CONNECT_OUTCOMES = frozenset({"connected", "refused", "reset", "timeout", "unreachable"})
 
 
-def _connect(enter: Sequence[str], address: str, port: int, timeout: float) -> str:
-    """A real TCP client run after ``enter`` (into a namespace); one of CONNECT_OUTCOMES."""
+def _connect(
+    enter: Sequence[str], address: str, port: int, timeout: float, source: str | None = None
+) -> str:
+    """A real TCP client run after ``enter`` (into a namespace), from ``source`` if given; one
+    of CONNECT_OUTCOMES."""
     result = _run(
         *enter,
         sys.executable,
@@ -494,6 +498,7 @@ def _connect(enter: Sequence[str], address: str, port: int, timeout: float) -> s
         address,
         str(port),
         str(timeout),
+        *([source] if source else []),
         timeout=timeout + 10,
     )
     outcome = result.stdout.strip()
@@ -564,9 +569,17 @@ class OutsideClient:
         """Route ``destination`` (e.g. a Docker subnet) through the host, as a LAN router would."""
         _run("ip", "-n", self.namespace, "route", "add", destination, "via", self.host_address)
 
-    def connect(self, address: str, port: int, timeout: float = 2.0) -> str:
-        """Connect over TCP from the namespace; one of CONNECT_OUTCOMES."""
-        return _connect(["ip", "netns", "exec", self.namespace], address, port, timeout)
+    def connect(
+        self, address: str, port: int, timeout: float = 2.0, source: str | None = None
+    ) -> str:
+        """Connect over TCP from the namespace (from ``source``, one of its addresses, if
+        given); one of CONNECT_OUTCOMES."""
+        return _connect(["ip", "netns", "exec", self.namespace], address, port, timeout, source)
+
+    def add_address(self, address: str) -> None:
+        """One more address of the client's own (as a VPN client has its tunnel's), on its link;
+        the host knows no route to it unless a test adds one."""
+        _run("ip", "-n", self.namespace, "addr", "add", f"{address}/32", "dev", "eth0")
 
     def sysctl(self, name: str, value: str) -> None:
         """Set a sysctl of the namespace's own network stack (it goes with the namespace)."""
@@ -854,6 +867,12 @@ class Stage:
             for line in _run("iptables", "-t", table, "-S", chain).stdout.splitlines()
             if line.startswith("-A ")
         ]
+
+    @staticmethod
+    def iptables_policy(chain: str) -> str:
+        """The policy of a built-in filter ``chain``: ACCEPT or DROP."""
+        lines = _run("iptables", "-S", chain).stdout.splitlines()
+        return next(line.split()[2] for line in lines if line.startswith("-P "))
 
     def change_host(self, do: Sequence[str], undo: Sequence[str]) -> None:
         """Run ``do`` now (an iptables rule, a sysctl); ``undo`` runs when the stage closes, first."""
