@@ -148,7 +148,7 @@ def _egress_fix(hop: str, decision: Decision, ctx: RuleContext) -> tuple[str, st
     address = source.ipv4 if source else None
     return (
         owner,
-        "Remove the rule, or accept the container's traffic out before it",
+        "Remove the rule, or accept the container's traffic before it",
         [
             *delete,
             f"{tool} -t {table} -I {chain} -s {address} -d {ctx.target.addresses[0]} -p "

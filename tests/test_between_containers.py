@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -357,12 +358,13 @@ def test_the_gateway_address_is_the_host(stage):
     stage.hold_port(port)
     status, report = run_doctor(f"{gateway}:{port}", "--from", web)
     assert (report["verdict"], errors(report), status) == ("reachable", [], 0)
-    assert [h["hop"] for h in report["path"]] == [
-        "source",
-        "name-resolution",
-        "gateway",
-        "host-listener",
-    ]
+    assert {h["hop"]: h["status"] for h in report["path"]} == {
+        "source": "ok",
+        "name-resolution": "ok",
+        "gateway": "ok",
+        "filter-input": "ok",
+        "host-listener": "ok",
+    }
 
 
 def test_static_diagnosis_sends_nothing(stage):
@@ -413,3 +415,36 @@ def test_a_stopped_source_sends_nothing(stage):
         1,
     )
     assert report["findings"][0]["hop"] == "source" and inside(report)["status"] == "skipped"
+
+
+def test_a_reject_inside_one_bridge_is_named_when_br_netfilter_shows_it(stage):
+    """firewalld zones and hand-written rules REJECT in FORWARD; with br_netfilter that catches
+    traffic between two containers on the same bridge too."""
+    net = stage.network("net")
+    web = stage.run("web", "--network", net)
+    db = stage.run("db", "--network", net, cmd=[*HTTPD, "5432"], wait_port=5432)
+    address = stage.inspect(db, f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}')
+    bridge = "br-" + stage.inspect(net, "{{.Id}}")[:12]
+    calls = "net.bridge.bridge-nf-call-iptables"
+    before = subprocess.run(["sysctl", "-n", calls], capture_output=True, text=True).stdout
+    stage.change_host(
+        ("sysctl", "-qw", f"{calls}=1"), ("sysctl", "-qw", f"{calls}={before.strip()}")
+    )
+    rule = ("-i", bridge, "-o", bridge, "-p", "tcp", "--dport", "5432", "-j", "REJECT")
+    stage.change_host(
+        ("iptables", "-I", "DOCKER-USER", *rule), ("iptables", "-D", "DOCKER-USER", *rule)
+    )
+    assert stage.connect_from(web, address, 5432) == "refused"
+    status, report = run_doctor(f"{db}:5432", "--from", web)
+    found = report["findings"][0]
+    assert (report["verdict"], found["code"], found["hop"], status) == (
+        "unreachable",
+        "FIREWALL_DROP",
+        "filter-forward",
+        1,
+    )
+    assert "NO_SHARED_NETWORK" not in [f["code"] for f in report["findings"]]
+    assert {e["fact"]: e["value"] for e in found["evidence"]}["rule"] == (
+        f"-t filter -A DOCKER-USER -i {bridge} -o {bridge} -p tcp -m tcp --dport 5432 "
+        "-j REJECT --reject-with icmp-port-unreachable"
+    )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from doctor.facts.model import ResolvConf
-from doctor.live.connect import DnsAnswer, Seen
+from doctor.live.connect import DnsAnswer, Observation, Seen
 from tests.support.builders import (
     BRIDGE,
     codes,
     container,
     context,
+    docker_iptables,
     evidence,
     facts,
     findings,
@@ -120,3 +121,24 @@ def test_host_docker_internal_needs_host_gateway():
     )
     assert found.code == "HOST_GATEWAY_MISSING"
     assert evidence(found)["web HostConfig.ExtraHosts"] == []
+
+
+def test_a_reject_between_two_containers_on_one_bridge_is_a_firewall_drop_not_no_shared_network():
+    bridge = BACK.bridge
+    reject = f"-i {bridge} -o {bridge} -p tcp -m tcp --dport 5432 -j REJECT"
+    f = facts(
+        container("web", on=((BACK, "172.30.0.2"),), listeners=[]),
+        container("db", on=((BACK, "172.30.0.3"),), listeners=["tcp 0.0.0.0:5432"]),
+        networks=[BACK],
+        iptables=docker_iptables(user=[reject]),
+        sysctls={"net.bridge.bridge-nf-call-iptables": "1"},
+    )
+    refused = Seen(connections=[Observation("172.30.0.3", 5432, "tcp", "refused", 1)])
+    ctx = context(f, "db:5432", source="web", seen=refused)
+    (found,) = findings("firewall-drop", ctx)
+    assert (found.code, found.hop) == ("FIREWALL_DROP", "filter-forward")
+    assert evidence(found)["rule"] == f"-t filter -A DOCKER-USER {reject}"
+    assert codes("no-shared-network", ctx) == []
+    # Without br_netfilter the bridge never shows its frames to iptables.
+    unseen = context(shop(), "db:5432", source="web")
+    assert unseen.path.hop("filter-forward").status == "skipped"

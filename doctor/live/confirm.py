@@ -27,6 +27,7 @@ from doctor.live.connect import FAILED, REACHED, Observation, Seen, probe
 from doctor.live.inside import Plan
 from doctor.live.inside import run as run_inside
 from doctor.path.hops import (
+    FILTERING_HOPS,
     FIREWALL_HOPS,
     NOT_SEEN_FROM_HOST,
     HopName,
@@ -208,7 +209,10 @@ def from_container(
         # Out of the host, an answer (or a refusal) speaks of the way out; else of the far end.
         last = path.hop(HopName.EGRESS) if outside else None
         last = last or path.hops[-1]
-        if reached or any(o.outcome == "refused" for o in failed):
+        refused = any(o.outcome == "refused" for o in failed)
+        # A firewall hop the facts say rejects explains a refusal: the far end never saw it.
+        explained = any(h.status == "broken" and h.hop in FILTERING_HOPS for h in path.hops)
+        if reached or (refused and not explained):
             path = path.with_hop(with_status(last, "ok" if reached else "broken", connections))
         elif not any(h.status == "broken" for h in path.hops):
             # Dropped or unroutable on the way, and the facts cannot say where.

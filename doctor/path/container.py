@@ -1,7 +1,8 @@
 """The path from a source container (``--from web``) to what it connects to.
 
 source → name resolution → then, by where the address leads:
-  another container: network (a shared one) → bridge (icc, driver) → container → its listener
+  another container: network (a shared one) → bridge (icc, driver) → filter FORWARD (when
+    br_netfilter shows bridged traffic to iptables) → container → its listener
   the source itself (loopback): its own listener
   this host (a gateway or host address): gateway → filter INPUT → host listener, or, when
     nat PREROUTING sends it on (a published port without the userland proxy): nat DNAT →
@@ -25,6 +26,7 @@ from doctor.path.names import Place, locate
 from doctor.path.target import Target
 from doctor.report.document import Hop, HopStatus
 
+BRIDGE_NF_CALL = "net.bridge.bridge-nf-call-iptables"
 MASQUERADE_OPTION = "com.docker.network.bridge.enable_ip_masquerade"
 GATEWAY_MODE_OPTION = "com.docker.network.bridge.gateway_mode_ipv4"
 
@@ -62,12 +64,18 @@ class PeerJudge:
         kind = self.place.kind
         if kind == "container":
             judge = Judge(self.facts, self.target, self.route)
-            hops += [self.network(), self.bridge(), judge.container(), judge.container_listener()]
+            hops += [
+                self.network(),
+                self.bridge(),
+                self.bridged(),
+                judge.container(),
+                judge.container_listener(),
+            ]
         elif kind == "self":
             hops.append(self.own_listener())
         elif kind == "host":
             hops += [self.gateway(), *self.into_host()]
-        elif kind == "external" and self.owner.uses_host_network:
+        elif kind == "external" and (self.owner.uses_host_network or self._into_a_bridge):
             hops.append(self.egress())
         elif kind == "external":
             hops += [
@@ -167,6 +175,47 @@ class PeerJudge:
             HopName.BRIDGE,
             "ok",
             "; ".join(notes) or f"{open_[0].name} ({open_[0].driver}) lets containers talk",
+        )
+
+    def bridged(self) -> Hop:
+        """Traffic inside one bridge passes filter FORWARD too, when br_netfilter makes the
+        bridge hand its frames to iptables (net.bridge.bridge-nf-call-iptables = 1)."""
+        dest, port = self.place.container, self.target.port
+        assert dest is not None
+        shared = [
+            (n, a)
+            for n in self.facts.shared_networks(self.owner, dest)
+            if n.bridge and n.icc and (a := self.owner.attachment(n.id)) and a.ip
+        ]
+        address = self.target.addresses[0] if self.target.addresses else dest.ipv4
+        if self.owner.uses_host_network or not shared or port is None or address is None:
+            return self._hop(HopName.FILTER_FORWARD, "skipped", "not bridged between the two")
+        calls = self.facts.sysctls.get(BRIDGE_NF_CALL)
+        network, attachment = shared[0]
+        if calls != "1":
+            return self._hop(
+                HopName.FILTER_FORWARD,
+                "skipped",
+                f"bridged inside {network.bridge}; iptables does not see it "
+                f"({BRIDGE_NF_CALL} = {calls or 'absent: br_netfilter is not loaded'})",
+            )
+        if not self.facts.rulesets.read:
+            return self._hop(HopName.FILTER_FORWARD, "unknown", why_unread(self.facts, "iptables"))
+        packet = Packet(
+            self.target.protocol,
+            address,
+            port,
+            network.bridge,
+            network.bridge,
+            attachment.ip,
+            docker_subnets=tuple(s for n in self.facts.networks for s in n.subnets),
+        )
+        return self._walked(
+            HopName.FILTER_FORWARD,
+            "FORWARD",
+            packet,
+            f"bridged inside {network.bridge}, and br_netfilter shows it to iptables: "
+            "accepted by {decision}",
         )
 
     # --- to itself
@@ -332,6 +381,12 @@ class PeerJudge:
         )
 
     # --- out of the host, and the replies back in
+
+    @property
+    def _into_a_bridge(self) -> bool:
+        """The address lies in a Docker network's subnet: it never leaves the host (egress
+        says where it goes instead)."""
+        return any(n.contains(self.target.addresses[0]) for n in self.facts.networks)
 
     @cached_property
     def _uplink(self) -> tuple[Attachment, Network] | None:
