@@ -9,6 +9,7 @@ from doctor.rules import (
     clients,
     compose,
     containers,
+    exposure,
     firewall,
     networks,
     peers,
@@ -34,6 +35,7 @@ def docker_doctor_rules() -> list[Rule]:
         *networks.RULES,
         *firewall.RULES,
         *clients.RULES,
+        *exposure.RULES,
         *platforms.RULES,
         *compose.RULES,
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from doctor.rules.exposure import is_direct_drop
+
 from doctor.facts.model import IP_FORWARD, Facts
 from doctor.plugin import (
     ENGINE_API,
@@ -95,9 +97,10 @@ def firewall_drop(ctx: RuleContext) -> Iterator[Finding]:
         or _direct_routing_drop(ctx, decision)
         or _input_from_a_container(ctx, hop)
         or (ctx.target.kind == "forward" and decision.rule is None)
+        or (decision.rule is not None and decision.table == "raw" and is_direct_drop(decision.rule))
     ):
-        return  # DOCKER_RULES_MISSING, DIRECT_ROUTING_BLOCKED, HOST_INPUT_BLOCKS_CONTAINERS or
-        # NON_DOCKER_FORWARD_BLOCKED say it better
+        return  # DOCKER_RULES_MISSING, DIRECT_ROUTING_BLOCKED (or STALE_ENGINE_RULES under an
+        # older engine), HOST_INPUT_BLOCKS_CONTAINERS or NON_DOCKER_FORWARD_BLOCKED say it better
     rule = decision.rule
     where = str(decision)
     port = ctx.target.port or ctx.path.route.container_port
@@ -272,7 +275,13 @@ def _engine_rule_missing(ctx: RuleContext, decision: Decision) -> bool:
 
 
 def _direct_routing_drop(ctx: RuleContext, decision: Decision) -> bool:
-    return ctx.target.kind == "container" and decision.table == "raw" and decision.rule is not None
+    """Engine 28's own raw PREROUTING drop (under an older engine it is STALE_ENGINE_RULES)."""
+    return (
+        ctx.target.kind == "container"
+        and decision.table == "raw"
+        and decision.rule is not None
+        and (ctx.facts.engine_major or 28) >= 28
+    )
 
 
 def _input_from_a_container(ctx: RuleContext, hop: str) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from doctor.rules.fixes import port_spec, republish
 
-from doctor.facts.model import Container, Facts, Protocol
+from doctor.facts.model import Container, Facts, Protocol, is_wildcard
 from doctor.plugin import (
     ENGINE_API,
     Evidence,
@@ -472,6 +472,51 @@ def _claimed_port(ctx: RuleContext, c: Container) -> int:
     return next((b.host_port for m in c.configured for b in m.bindings), 0)
 
 
+def bind_address_not_on_host(ctx: RuleContext) -> Iterator[Finding]:
+    """-p ADDRESS:PORT:PORT names an address no interface has: the engine cannot bind it, so
+    the container never started."""
+    host = ctx.facts.host
+    if host is None:
+        return
+    for c in _port_claimants(ctx):
+        missing = [
+            (m, b)
+            for m in c.configured
+            for b in m.bindings
+            if b.host_ip
+            and not is_wildcard(b.host_ip)
+            and b.host_ip not in host.addresses
+            and (ctx.target.kind != "port" or b.host_port == ctx.target.port)
+        ]
+        if not missing:
+            continue
+        mapping, binding = missing[0]
+        everywhere = port_spec(binding.host_port, mapping.container_port, mapping.protocol)
+        yield finding(
+            "BIND_ADDRESS_NOT_ON_HOST",
+            severity="error",
+            confidence=0.97,
+            hop=HopName.HOST_LISTENER,
+            explanation=f"{c.name} asks to publish on {binding}, but no interface of this host "
+            f'has {binding.host_ip}: the engine cannot bind it ("cannot assign requested '
+            f'address"), so {c.name} never started.',
+            evidence=[
+                Evidence(f"{c.name} HostConfig.PortBindings", str(binding), ENGINE_API),
+                Evidence("this host's addresses", list(host.addresses), "interface addresses"),
+                Evidence(f"{c.name} State", {"Status": c.status, "Error": c.error}, ENGINE_API),
+            ],
+            fix=Fix(
+                f"Publish on an address this host has (or on all of them), then start {c.name}",
+                [
+                    *republish(c, everywhere),
+                    "# or, for an address a failover daemon moves here (keepalived): "
+                    "sysctl -w net.ipv4.ip_nonlocal_bind=1",
+                ],
+            ),
+        )
+        return
+
+
 def host_network_publish_ignored(ctx: RuleContext) -> Iterator[Finding]:
     t, facts = ctx.target, ctx.facts
     if t.kind == "container":
@@ -536,6 +581,12 @@ RULES = [
         "ipv6-localhost-mismatch", ("IPV6_LOCALHOST_MISMATCH",), ipv6_localhost_mismatch, HOST_SIDE
     ),
     Rule("port-conflict", ("PORT_CONFLICT",), port_conflict, HOST_SIDE),
+    Rule(
+        "bind-address-not-on-host",
+        ("BIND_ADDRESS_NOT_ON_HOST",),
+        bind_address_not_on_host,
+        HOST_SIDE,
+    ),
     Rule(
         "host-network-publish-ignored",
         ("HOST_NETWORK_PUBLISH_IGNORED",),

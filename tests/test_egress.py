@@ -10,6 +10,7 @@ doctor's verdict, first code and what it names.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 
@@ -145,6 +146,10 @@ def test_a_docker_user_drop_on_the_uplink_kills_the_replies(stage, calling_out):
     assert found["fix"]["commands"][0] == (
         "iptables -t filter -I DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
     )
+    # The firewall's own evidence: the rule counted the replies it dropped during the probe.
+    during = evidence(found)["during the probe"]
+    assert re.fullmatch(r"filter DOCKER-USER rule 1: \+\d+ packets during the probe", during)
+    assert not during.startswith("filter DOCKER-USER rule 1: +0 ")
 
 
 def test_a_docker_user_drop_after_the_established_accept_lets_replies_through(stage, calling_out):

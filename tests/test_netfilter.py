@@ -128,6 +128,13 @@ def test_a_containers_way_out_masqueraded_and_its_replies_accepted_by_conntrack(
     # A new connection in from eth0 is no reply: no conntrack accept for it, and the policy drops.
     new = replace(REPLY, ctstate="NEW", dport=5000)
     assert traverse(rules, "filter", "FORWARD", new).verdict == "drop"
+    # --ctdir: the first packet goes the original way, its replies the other.
+    by_direction = parse_iptables_save(
+        "*filter\n:FORWARD ACCEPT [0:0]\n"
+        "-A FORWARD -m conntrack --ctorigdstport 443 --ctdir ORIGINAL -j DROP\nCOMMIT\n"
+    )
+    assert traverse(by_direction, "filter", "FORWARD", OUT).verdict == "drop"
+    assert traverse(by_direction, "filter", "FORWARD", REPLY).verdict == "accept"
     # A reply's port is the client's own, not known: a rule on it is not guessed.
     assert traverse(rules, "filter", "FORWARD", replace(REPLY, ctstate="NEW")).verdict == "unknown"
 

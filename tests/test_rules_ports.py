@@ -106,6 +106,23 @@ def test_port_conflict_names_the_process_that_holds_the_port():
     assert codes("port-conflict", context(free, "localhost:8080")) == []
 
 
+def test_bind_address_not_on_host_is_a_target_and_a_cause():
+    error = "listen tcp4 10.1.2.3:8080: bind: cannot assign requested address"
+    stopped = container("web", status="created", asked=["10.1.2.3:8080:80"], error=error)
+    ctx = context(facts(stopped), "10.1.2.3:8080")  # not bad input: a container names it
+    assert (ctx.target.kind, ctx.target.vantage) == ("port", "external")
+    (found,) = findings("bind-address-not-on-host", ctx)
+    assert (found.code, found.hop) == ("BIND_ADDRESS_NOT_ON_HOST", "host-listener")
+    assert evidence(found)["web HostConfig.PortBindings"] == "10.1.2.3:8080"
+    assert found.fix.commands[0] == "docker rm -f web"
+    assert found.fix.commands[1].startswith("docker run -d --name web -p 8080:80 busybox")
+    assert codes("bind-address-not-on-host", context(facts(stopped), "localhost:8080")) == [
+        "BIND_ADDRESS_NOT_ON_HOST"
+    ]
+    here = container("web", status="created", asked=[f"{HOST_ADDRESS}:8080:80"], error="x")
+    assert codes("bind-address-not-on-host", context(facts(here), "localhost:8080")) == []
+
+
 def test_host_network_publish_ignored():
     f = facts(container("web", on=(), mode="host", asked=["8080:80"], publish=[]))
     (found,) = findings("host-network-publish-ignored", context(f, "localhost:8080"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import platform
 import time
@@ -16,8 +17,8 @@ from doctor.collect.engine_api import Endpoint, resolve_endpoint
 from doctor.diagnosis import checkup
 from doctor.errors import CannotDiagnose
 from doctor.facts.build import build_facts
-from doctor.facts.model import Facts
-from doctor.live import confirm
+from doctor.facts.model import Facts, is_loopback
+from doctor.live import confirm, counters
 from doctor.live.connect import Observation
 from doctor.path.build import path_for
 from doctor.path.hops import NetworkPath
@@ -27,6 +28,7 @@ from doctor.plugin.rule import RuleContext
 from doctor.plugin.runner import run_rules
 from doctor.report.document import (
     SEVERITY_RANK,
+    Evidence,
     Finding,
     Hop,
     HopStatus,
@@ -35,6 +37,8 @@ from doctor.report.document import (
     Verdict,
 )
 from doctor.snapshot.store import Snapshot
+
+COUNTERS = "iptables-save -c / nft counters, before and after"
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ def diagnose(
             report = _checkup(facts, plugins, live, deadline, target)
         else:
             outside = options.probe_external and live
-            assessed = assess(facts, target, plugins, live, early, deadline, outside)
+            assessed = assess(facts, target, plugins, live, early, deadline, outside, count=True)
             report = _report(
                 target,
                 assessed.verdict,
@@ -159,27 +163,30 @@ def assess(
     early: list[Observation],
     deadline: float,
     from_outside: bool = False,
+    count: bool = False,
 ) -> Assessment:
-    """Path, live confirmation (when allowed) and rules for one target."""
+    """Path, live confirmation (when allowed) and rules for one target; ``count``: read the
+    deciding firewall rules' counters around the live probe (one target at a time only: probes
+    of targets checked side by side would move each other's counters)."""
     path = path_for(facts, target)
     static = _static_verdict(path.hops)
-    confirmed = confirm.Confirmation(path, None)
-    if live and target.source:
-        confirmed = confirm.from_container(facts, target, path, deadline)
-    elif live and from_outside and target.vantage == "external":
-        confirmed = confirm.from_outside(facts, target, path)
-    elif live and target.kind == "forward":
-        skipped = ProbeRun("live", "skipped", "a flow this host forwards: it is not the client", 0)
-        confirmed = confirm.Confirmation(path, None, (skipped,))
-    elif live and target.kind != "host":
-        confirmed = confirm.from_host(facts, target, path, early, deadline)
+    watched = counters.watch(path.decisions) if live and count and os.geteuid() == 0 else []
+    started = time.monotonic()
+    before = counters.read(watched) if watched else {}
+    confirmed = _confirm(facts, target, path, live, early, deadline, from_outside)
     path, verdict, seen = confirmed.path, confirmed.verdict, confirmed.seen
     runs = list(confirmed.runs)
+    moved: list[counters.Counted] = []
+    if watched and any(r.name.startswith("live") and r.status != "skipped" for r in runs):
+        moved = counters.counted(watched, before, counters.read(watched))
+        ms = round((time.monotonic() - started) * 1000)
+        runs.append(ProbeRun("live:counters", "ok", "; ".join(map(str, moved)), ms))
     rules = [r for r in plugins.rules if target.client in r.clients]
     findings, rule_runs = run_rules(
         rules, plugins.codes, RuleContext(facts, target, path, seen), deadline
     )
     runs += rule_runs
+    findings = [_with_counters(f, moved) for f in findings]
     findings.sort(
         key=lambda f: (
             (path.hop(f.hop) or Hop(f.hop, "unknown", "")).status != "broken",
@@ -189,6 +196,46 @@ def assess(
         )
     )
     return Assessment(target, path, static, verdict, findings, runs)
+
+
+def _confirm(
+    facts: Facts,
+    target: Target,
+    path: NetworkPath,
+    live: bool,
+    early: list[Observation],
+    deadline: float,
+    from_outside: bool,
+) -> confirm.Confirmation:
+    """The live probe that fits the target, or none."""
+    if not live or target.kind == "host":
+        return confirm.Confirmation(path, None)
+    if target.source:
+        return confirm.from_container(facts, target, path, deadline)
+    if from_outside and target.vantage == "external":
+        return confirm.from_outside(facts, target, path)
+    if elsewhere := _not_this_hosts(facts, target):
+        return confirm.Confirmation(path, None, (ProbeRun("live", "skipped", elsewhere, 0),))
+    return confirm.from_host(facts, target, path, early, deadline)
+
+
+def _with_counters(found: Finding, moved: list[counters.Counted]) -> Finding:
+    """The finding with the counters of the rule at its hop beside its evidence."""
+    at_hop = [
+        Evidence("during the probe", str(c), COUNTERS) for c in moved if c.watched.hop == found.hop
+    ]
+    return replace(found, evidence=(*found.evidence, *at_hop)) if at_hop else found
+
+
+def _not_this_hosts(facts: Facts, target: Target) -> str | None:
+    """Why a probe from this host would not be the client's connection, if it would not: a
+    flow it only forwards, or an address it does not have."""
+    if target.kind == "forward":
+        return "a flow this host forwards: it is not the client; nothing sent"
+    foreign = [a for a in target.addresses if not (is_loopback(a) or facts.is_host_address(a))]
+    if target.kind == "port" and foreign:
+        return f"{foreign[0]} is not an address of this host; nothing sent"
+    return None
 
 
 def _checkup(

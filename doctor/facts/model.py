@@ -427,6 +427,12 @@ class Facts:
         found.sort(key=lambda pair: not pair[0].running)
         return found[0] if found else None
 
+    @property
+    def engine_major(self) -> int | None:
+        """The running engine's major version (20, 28, 29), None when not known."""
+        head = self.engine.version.split(".", 1)[0] if self.engine else ""
+        return int(head) if head.isdigit() else None
+
     def route_to(self, address: str) -> HostRoute | None:
         """The host route an IPv4 packet to ``address`` takes (longest prefix wins)."""
         try:

@@ -273,6 +273,8 @@ def _match(option: str, value: str, p: Packet) -> bool | None:
     if option in ("--ctstate", "--state"):
         states = value.split(",")  # DNAT too, once a DNAT rule translated the connection
         return p.ctstate in states or ("DNAT" in states and p.orig_dst is not None)
+    if option == "--ctdir":  # a first packet goes the original way; the walked replies the other
+        return (value.upper() == "ORIGINAL") == (p.ctstate == "NEW")
     if option == "--ctorigdst":
         return _in(p.orig_dst or p.dst, value)
     if option == "--ctorigdstport":

@@ -145,7 +145,7 @@ def syn_probe(address: str, port: int, timeout: float) -> Observation:
         ttl = int(answer[IP].ttl)
         if "S" in flags and "A" in flags:
             return Observation(
-                address, port, "tcp", "open", ms, f"SYN-ACK (TTL {ttl}): the service accepts", ttl
+                address, port, "tcp", "open", ms, f"SYN-ACK: the service accepts (TTL {ttl})", ttl
             )
         return Observation(
             address, port, "tcp", "refused", ms, f"RST from {answer[IP].src}: nothing listens", ttl

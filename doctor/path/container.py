@@ -64,13 +64,9 @@ class PeerJudge:
         kind = self.place.kind
         if kind == "container":
             judge = Judge(self.facts, self.target, self.route)
-            hops += [
-                self.network(),
-                self.bridge(),
-                self.bridged(),
-                judge.container(),
-                judge.container_listener(),
-            ]
+            hops += [self.network(), self.bridge()]
+            hops += [self.bridged()] if self._shared_bridges else []
+            hops += [judge.container(), judge.container_listener()]
         elif kind == "self":
             hops.append(self.own_listener())
         elif kind == "host":
@@ -177,18 +173,26 @@ class PeerJudge:
             "; ".join(notes) or f"{open_[0].name} ({open_[0].driver}) lets containers talk",
         )
 
-    def bridged(self) -> Hop:
-        """Traffic inside one bridge passes filter FORWARD too, when br_netfilter makes the
-        bridge hand its frames to iptables (net.bridge.bridge-nf-call-iptables = 1)."""
-        dest, port = self.place.container, self.target.port
-        assert dest is not None
-        shared = [
+    @cached_property
+    def _shared_bridges(self) -> list[tuple[Network, Attachment]]:
+        """The bridge networks the source shares with the destination (icc on), each with the
+        source's endpoint there: where their traffic stays inside one bridge."""
+        dest = self.place.container
+        if dest is None or self.owner.uses_host_network:
+            return []
+        return [
             (n, a)
             for n in self.facts.shared_networks(self.owner, dest)
             if n.bridge and n.icc and (a := self.owner.attachment(n.id)) and a.ip
         ]
+
+    def bridged(self) -> Hop:
+        """Traffic inside one bridge passes filter FORWARD too, when br_netfilter makes the
+        bridge hand its frames to iptables (net.bridge.bridge-nf-call-iptables = 1)."""
+        dest, port, shared = self.place.container, self.target.port, self._shared_bridges
+        assert dest is not None
         address = self.target.addresses[0] if self.target.addresses else dest.ipv4
-        if self.owner.uses_host_network or not shared or port is None or address is None:
+        if port is None or address is None:
             return self._hop(HopName.FILTER_FORWARD, "skipped", "not bridged between the two")
         calls = self.facts.sysctls.get(BRIDGE_NF_CALL)
         network, attachment = shared[0]

@@ -361,12 +361,27 @@ class Judge:
 
     def filter_input(self) -> Hop:
         packet = self._arriving
+        if packet is not None and self._nat is not None and self._nat.dnat is not None:
+            return self._input_bypassed(packet)
         if packet is None or not packet.local_dst or self._forwarded is not None:
             return self._hop(HopName.FILTER_INPUT, "skipped", "not for a process of the host")
         if not self._rules_read:
             return self._hop(HopName.FILTER_INPUT, "unknown", why_unread(self.facts, "iptables"))
         return self._decided(
             HopName.FILTER_INPUT, walk(self.facts.rulesets, "filter", "INPUT", packet), ""
+        )
+
+    def _input_bypassed(self, packet: Packet) -> Hop:
+        """A DNAT'd packet is forwarded, so INPUT never judges it; what INPUT would have done
+        is kept (as this hop's decision) for the rule that warns of a firewall bypassed."""
+        would = walk(self.facts.rulesets, "filter", "INPUT", packet)
+        self.decisions[HopName.FILTER_INPUT] = would
+        if would.verdict in ("drop", "reject"):
+            said = f"; INPUT would {would.verdict} it ({would}), but never sees it"
+        else:
+            said = ""
+        return self._hop(
+            HopName.FILTER_INPUT, "skipped", f"DNAT'd and forwarded: not for the host{said}"
         )
 
     def _decided(self, hop: HopName, decision: Decision, accepted: str) -> Hop:

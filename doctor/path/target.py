@@ -195,8 +195,20 @@ def _resolve(spec: TargetSpec, facts: Facts, vantage: Vantage | None) -> Target:
         if spec.port is None:
             raise UsageError(f"{spec.input!r} is this host: give a port (e.g. {host}:8080)")
         return Target(spec, "port", spec.port, spec.protocol, addresses, vantage or default)
+    if is_ip(host) and _asked_for(host, facts):
+        # Not an address of this host, but a container's -p names it: why it never started.
+        if spec.port is None:
+            raise UsageError(f"{spec.input!r}: give the port a container publishes on it")
+        return Target(spec, "port", spec.port, spec.protocol, (host,), vantage or "external")
     raise UsageError(
         f"{host!r} is neither a container nor an address of this host{_did_you_mean(host, facts)}"
+    )
+
+
+def _asked_for(address: str, facts: Facts) -> bool:
+    """Whether some container's -p ADDRESS:PORT:PORT names ``address``."""
+    return any(
+        b.host_ip == address for c in facts.containers for m in c.configured for b in m.bindings
     )
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from doctor.bounded import Skip
     from doctor.firewall.iptables import IptablesRuleset
-    from doctor.firewall.model import Decision
+    from doctor.firewall.model import Decision, FirewallRule
     from doctor.live.connect import DnsAnswer, Observation, Seen
     from doctor.path.hops import FILTERING_HOPS, HopName, NetworkPath
     from doctor.path.names import Place
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "IptablesRuleset": "doctor.firewall.iptables",
     "Decision": "doctor.firewall.model",
+    "FirewallRule": "doctor.firewall.model",
     "DnsAnswer": "doctor.live.connect",
     "Observation": "doctor.live.connect",
     "Seen": "doctor.live.connect",
@@ -72,6 +73,7 @@ __all__ = [
     "DnsAnswer",
     "Evidence",
     "Finding",
+    "FirewallRule",
     "Fix",
     "HopName",
     "IptablesRuleset",

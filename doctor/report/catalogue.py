@@ -233,6 +233,39 @@ CODES: dict[str, Code] = {
         "HostConfig.ExtraHosts",
         "--add-host host.docker.internal:host-gateway (compose: extra_hosts).",
     ),
+    "PUBLISHED_PORT_BYPASSES_INPUT_FIREWALL": Code(
+        "A published port is open although the host's INPUT firewall blocks it",
+        "ufw, firewalld or a DROP in INPUT is meant to close the port, but the engine DNATs "
+        "published ports in nat PREROUTING, so they are filtered in FORWARD and INPUT never "
+        "sees them: the port is open to every machine that reaches the host.",
+        "filter INPUT walked for the packet as it arrives (what it would do), against the DNAT "
+        "and FORWARD that really judge it",
+        "Filter it in DOCKER-USER by its original port (-m conntrack --ctorigdstport), or "
+        "publish on 127.0.0.1.",
+    ),
+    "DOCKER_USER_MATCHES_HOST_PORT": Code(
+        "A DOCKER-USER rule matches the published port, which FORWARD never sees",
+        "After DNAT the packet carries the container's port: a DOCKER-USER rule with --dport "
+        "HOSTPORT never matches a port published as HOSTPORT:CONTAINERPORT.",
+        "DOCKER-USER rules naming the published port, against the port mapping",
+        "Match -m conntrack --ctorigdstport HOSTPORT --ctdir ORIGINAL instead.",
+    ),
+    "STALE_ENGINE_RULES": Code(
+        "The firewall holds rules of another engine generation",
+        "An engine replaced by another one (Engine 28 by 20.10, or the reverse) left chains and "
+        "rules the running engine neither writes nor removes, such as Engine 28's raw "
+        "PREROUTING drops or DOCKER-FORWARD chains: they change what its own rules mean.",
+        "the filter chains and raw PREROUTING rules against the running engine's version",
+        "Delete the other generation's rules and chains, then restart the engine.",
+    ),
+    "BIND_ADDRESS_NOT_ON_HOST": Code(
+        "The port is published on an address this host does not have",
+        "-p ADDRESS:PORT:PORT names an address no interface holds, so the engine cannot bind "
+        'it ("cannot assign requested address") and the container never starts.',
+        "HostConfig.PortBindings against the host's interface addresses; State.Error",
+        "Publish on an address the host has, or on all (-p PORT:PORT); for a floating address, "
+        "net.ipv4.ip_nonlocal_bind=1.",
+    ),
     "CLIENT_IN_DOCKER_SUBNET": Code(
         "The client's address lies inside a Docker network",
         "A Docker network took a range that outside clients use (a VPN, an office network): the "

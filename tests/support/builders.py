@@ -13,7 +13,7 @@ from typing import Any
 
 from doctor.rules import docker_doctor_rules
 
-from doctor.facts.model import Facts, Host, Listener, ProxyProcess, ResolvConf
+from doctor.facts.model import Engine, Facts, Host, Listener, ProxyProcess, ResolvConf
 from doctor.facts.parse import parse_container, parse_network
 from doctor.facts.platform import Platform
 from doctor.firewall.iptables import parse_iptables_save
@@ -174,12 +174,15 @@ def facts(
     addresses: Sequence[str] = ("127.0.0.1", "::1", HOST_ADDRESS),
     platform: Platform | None = None,
     unreadable: Mapping[str, str] | None = None,
+    engine: str | None = None,
     **more: Any,
 ) -> Facts:
     """The facts of a host with ``containers`` on it, and ``networks`` (the default bridge, and
-    any other network the containers are on)."""
+    any other network the containers are on); ``engine``: the running engine's version."""
     return Facts(
-        engine=None,
+        engine=Engine(engine, "1.41", "Debian", "6.1", (), "unix:///run/docker.sock")
+        if engine
+        else None,
         containers=tuple(containers),
         networks=(BRIDGE, *(networks or ())),
         host=Host("box", "6.1", 0, tuple(addresses)),
