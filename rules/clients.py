@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from doctor.rules.firewall import engine_forward_policy
+
 from doctor.plugin import ENGINE_API, Evidence, Finding, Fix, HopName, Rule, RuleContext, finding
 
 ROUTES = "/proc/net/route"
@@ -59,8 +61,8 @@ def non_docker_forward_blocked(ctx: RuleContext) -> Iterator[Finding]:
         return
     hop = next((h for h in (HopName.FILTER_FORWARD, HopName.RETURN_PATH) if ctx.broken(h)), None)
     decision = ctx.path.decisions.get(hop) if hop else None
-    if hop is None or decision is None or decision.rule is not None:
-        return  # not the policy: a rule of the host's own (FIREWALL_DROP) or no firewall at all
+    if hop is None or decision is None or not engine_forward_policy(decision, ctx.facts):
+        return  # a rule, ufw's or nftables' own policy (FIREWALL_DROP), or no firewall at all
     client = ctx.target.client_address
     packet_in, packet_out = _interfaces(ctx)
     chain = "DOCKER-USER" if _has_docker_user(ctx) else "FORWARD"

@@ -15,20 +15,25 @@ from doctor.plugin import (
     FirewallRule,
     Fix,
     HopName,
+    IptablesRuleset,
     Rule,
     RuleContext,
     finding,
 )
 
 IPTABLES = "iptables-save"
-_DPORT = re.compile(r"(?:-m (?:tcp|udp|multiport) )?--dports? (?P<ports>[\d,:]+)")
+#: A single destination port, not negated: the form a rewrite to --ctorigdstport keeps exact.
+_DPORT = re.compile(r"(?<!! )(?:-m (?:tcp|udp) )?--dport (?P<port>\d+)(?= |$)")
 #: Filter chains only Engine 28 and later write, and the one only Engine 29 does.
 SINCE_28 = ("DOCKER-FORWARD", "DOCKER-CT", "DOCKER-BRIDGE")
 SINCE_29 = ("DOCKER-INTERNAL",)
 #: Engine 29 replaced these with DOCKER-INTERNAL.
 UNTIL_28 = ("DOCKER-ISOLATION-STAGE-1", "DOCKER-ISOLATION-STAGE-2")
 #: Engine 28's raw PREROUTING rule that drops direct routing to a container's address.
-_DIRECT_DROP = re.compile(r"^-d (?P<address>[\d.]+)/32 ! -i (?P<bridge>\S+) -j DROP$")
+#: (Engine 28.0 wrote one per unpublished port: ... -p tcp -m tcp --dport N -j DROP.)
+_DIRECT_DROP = re.compile(
+    r"^-d (?P<address>[\d.]+)/32 ! -i (?P<bridge>\S+)(?: -p \w+ -m \w+ --dport \d+)? -j DROP$"
+)
 
 
 def published_port_bypasses_input(ctx: RuleContext) -> Iterator[Finding]:
@@ -44,7 +49,8 @@ def published_port_bypasses_input(ctx: RuleContext) -> Iterator[Finding]:
         or port is None
         or decision is None
         or decision.verdict not in ("drop", "reject")
-        or ctx.broken(HopName.FILTER_FORWARD)
+        or (forward := ctx.path.hop(HopName.FILTER_FORWARD)) is None
+        or forward.status != "ok"
         or nat is None
         or nat.dnat is None
     ):
@@ -87,8 +93,9 @@ def docker_user_matches_host_port(ctx: RuleContext) -> Iterator[Finding]:
     if container_port is None or container_port == port:
         return
     for rule in firewall.rules("filter", "DOCKER-USER"):
-        if "--ctorig" in rule.text or not _names_port(rule.text, port):
-            continue
+        ports = [int(m["port"]) for m in _DPORT.finditer(rule.text)]
+        if "--ctorig" in rule.text or "--dports" in rule.text or ports != [port]:
+            continue  # already by the original port, a port list or range, or another port
         corrected = _DPORT.sub(
             f"-m conntrack --ctorigdstport {port} --ctdir ORIGINAL", rule.text, count=1
         )
@@ -114,15 +121,6 @@ def docker_user_matches_host_port(ctx: RuleContext) -> Iterator[Finding]:
             ),
         )
         return
-
-
-def _names_port(text: str, port: int) -> bool:
-    for match in _DPORT.finditer(text):
-        for part in match["ports"].split(","):
-            low, _, high = part.partition(":")
-            if int(low or 0) <= port <= int(high or low or 65535):
-                return True
-    return False
 
 
 def stale_engine_rules(ctx: RuleContext) -> Iterator[Finding]:
@@ -169,11 +167,22 @@ def stale_engine_rules(ctx: RuleContext) -> Iterator[Finding]:
             "Remove what the other engine left, then restart this one to write its own",
             [
                 *(f"iptables -t raw -D PREROUTING {r.text}" for r in drops),
+                *(f"iptables -D {r.chain} {r.text}" for r in _jumps_to(firewall, foreign)),
                 *(f"iptables -F {name} && iptables -X {name}" for name in foreign),
                 "systemctl restart docker",
             ],
         ),
     )
+
+
+def _jumps_to(firewall: IptablesRuleset, chains: list[str]) -> list[FirewallRule]:
+    """The filter rules that jump or go to one of ``chains``: a chain is deleted only unused."""
+    return [
+        rule
+        for chain in firewall.tables.get("filter", {}).values()
+        for rule in chain.rules
+        if rule.target in chains and rule.chain not in chains
+    ]
 
 
 def _direct_drops(rules: tuple[FirewallRule, ...]) -> list[FirewallRule]:

@@ -96,7 +96,7 @@ def firewall_drop(ctx: RuleContext) -> Iterator[Finding]:
         _engine_rule_missing(ctx, decision)
         or _direct_routing_drop(ctx, decision)
         or _input_from_a_container(ctx, hop)
-        or (ctx.target.kind == "forward" and decision.rule is None)
+        or (ctx.target.kind == "forward" and engine_forward_policy(decision, ctx.facts))
         or (decision.rule is not None and decision.table == "raw" and is_direct_drop(decision.rule))
     ):
         return  # DOCKER_RULES_MISSING, DIRECT_ROUTING_BLOCKED (or STALE_ENGINE_RULES under an
@@ -132,7 +132,7 @@ def firewall_drop(ctx: RuleContext) -> Iterator[Finding]:
 
 def _egress_fix(hop: str, decision: Decision, ctx: RuleContext) -> tuple[str, str, list[str]]:
     """The fix for a rule that drops a container's traffic out, or the replies to it."""
-    chain, table, tool = decision.chain, decision.table, decision.tool
+    chain, (tool, table) = decision.chain, _tool_and_table(decision)
     if tool == "nft":
         return _nft_fix(decision, ctx)
     position = decision.rule.position if decision.rule else None
@@ -147,23 +147,39 @@ def _egress_fix(hop: str, decision: Decision, ctx: RuleContext) -> tuple[str, st
                 *delete,
             ],
         )
-    source = ctx.target.source
-    address = source.ipv4 if source else None
+    source = _source_address(ctx) or "SOURCE"
     return (
         owner,
         "Remove the rule, or accept the container's traffic before it",
         [
             *delete,
-            f"{tool} -t {table} -I {chain} -s {address} -d {ctx.target.addresses[0]} -p "
+            f"{tool} -t {table} -I {chain} -s {source} -d {ctx.target.addresses[0]} -p "
             f"{ctx.target.protocol} --dport {ctx.target.port} -j ACCEPT",
         ],
     )
 
 
+def _source_address(ctx: RuleContext) -> str | None:
+    """The address the source's packets leave with: its network namespace's first gateway
+    network's (a --network container:X source has X's)."""
+    if ctx.target.source is None:
+        return None
+    owner = ctx.facts.netns_owner(ctx.target.source)
+    return next((a.ip for a in owner.attachments if a.gateway and a.ip), owner.ipv4)
+
+
+def _tool_and_table(decision: Decision) -> tuple[str, str]:
+    """The command and table that hold the decision's rule: the facts keep IPv6 tables as
+    "filter6", which ip6tables calls "filter"."""
+    if decision.tool.startswith("iptables") and decision.table.endswith("6"):
+        return decision.tool.replace("iptables", "ip6tables", 1), decision.table.removesuffix("6")
+    return decision.tool, decision.table
+
+
 def _firewall_fix(
     decision: Decision, ctx: RuleContext, port: int | None
 ) -> tuple[str, str, list[str]]:
-    chain, table, tool = decision.chain, decision.table, decision.tool
+    chain, (tool, table) = decision.chain, _tool_and_table(decision)
     position = decision.rule.position if decision.rule else None
     if tool == "nft":
         return _nft_fix(decision, ctx)
@@ -211,6 +227,18 @@ def _firewall_fix(
             f"{port} "
             "-j ACCEPT",
         ],
+    )
+
+
+def engine_forward_policy(decision: Decision, facts: Facts) -> bool:
+    """Whether the decision is filter FORWARD's policy in iptables with no firewall manager
+    around (ufw sets its own policy, a foreign nft base chain has its own): the DROP the
+    engine sets when it turns forwarding on."""
+    return (
+        decision.rule is None
+        and decision.chain == "FORWARD"
+        and decision.tool.startswith("iptables")
+        and _manager(decision, facts) is None
     )
 
 
@@ -300,14 +328,8 @@ def host_input_blocks_containers(ctx: RuleContext) -> Iterator[Finding]:
     decision = blocked[1]
     assert ctx.target.source is not None
     owner = ctx.facts.netns_owner(ctx.target.source)
-    bridge = next(
-        (
-            n.bridge
-            for a in owner.attachments
-            if (n := ctx.facts.network(a.network_id)) and n.bridge
-        ),
-        "BRIDGE",
-    )
+    uplink = ctx.facts.uplink(owner)  # the packet leaves by the default route's bridge
+    bridge = (uplink[1].bridge if uplink else None) or "BRIDGE"
     port, protocol, address = ctx.target.port, ctx.target.protocol, ctx.target.addresses[0]
     via_proxy = any(p.host_port == port and p.protocol == protocol for p in ctx.facts.proxies or ())
     owner_tool, fix = _input_fix(decision, ctx.facts, bridge, port, protocol)
@@ -463,13 +485,13 @@ def egress_not_masqueraded(ctx: RuleContext) -> Iterator[Finding]:
     subnet = network.subnets[0] if network and network.subnets else "SUBNET"
     bridge = network.bridge if network and network.bridge else "BRIDGE"
     masquerade = f"iptables -t nat -A POSTROUTING -s {subnet} ! -o {bridge} -j MASQUERADE"
-    told = {key: said for key in ("iptables", "ip-masq") if (said := _told_false(facts, key))}
+    # ("ip-masq": false reaches the default bridge only, as its enable_ip_masquerade option,
+    # where the path skips the masquerade: it never explains a missing one.)
+    told = {key: said for key in ("iptables",) if (said := _told_false(facts, key))}
     engine_chains = facts.firewall is not None and facts.firewall.chain("nat", "DOCKER") is not None
     if told:
         key, (_, where) = next(iter(told.items()))
-        why = f"the engine was told {key} = false ({where}), so it " + (
-            "writes no firewall rules at all" if key == "iptables" else "masquerades nothing"
-        )
+        why = f"the engine was told {key} = false ({where}), so it writes no firewall rules at all"
         fix = Fix(
             "Let the engine write its rules, or add the masquerade yourself",
             [
@@ -507,7 +529,8 @@ def egress_not_masqueraded(ctx: RuleContext) -> Iterator[Finding]:
         confidence=0.9,
         hop=HopName.NAT_MASQUERADE,
         affects=("container",),
-        explanation=f"{source.name}'s traffic leaves the host from {source.ipv4}, unmasqueraded: "
+        explanation=f"{source.name}'s traffic leaves the host from {_source_address(ctx)}, "
+        "unmasqueraded: "
         f"{why}. The far end answers an address it has no route to.",
         evidence=[
             Evidence(f"network {network.name if network else '?'} subnet", subnet, ENGINE_API),
@@ -542,7 +565,13 @@ def bridge_address_missing(ctx: RuleContext) -> Iterator[Finding]:
     for c in owners:
         for att in c.attachments:
             network = facts.network(att.network_id)
-            if network is None or network.bridge is None or not att.gateway or network.id in said:
+            if (
+                network is None
+                or network.bridge is None
+                or not network.gateway_on_bridge
+                or not att.gateway
+                or network.id in said
+            ):
                 continue
             interface = facts.interfaces.get(network.bridge)
             if interface is not None and att.gateway in interface.addresses:

@@ -462,7 +462,7 @@ def hop_limit_too_low(ctx: RuleContext) -> Iterator[Finding]:
         affects=("container",),
         explanation=f"{reply.where} answers this host with TTL {reply.ttl}: the reply reaches the "
         f"host, and forwarding it into {owner.name}'s bridge takes its last hop, so {owner.name} "
-        "never gets it (cloud metadata services answer with a hop limit of 1).",
+        "never gets it: the service answers even the handshake with a hop limit of 1.",
         evidence=[
             Evidence("the answer to this host", str(reply), "a SYN sent from this host"),
             Evidence(
@@ -474,8 +474,8 @@ def hop_limit_too_low(ctx: RuleContext) -> Iterator[Finding]:
         fix=Fix(
             "Let the reply live one hop longer, or make this call from the host's network",
             [
-                "# AWS instance metadata: aws ec2 modify-instance-metadata-options --instance-id ID "
-                "--http-put-response-hop-limit 2",
+                f"# on {reply.where}: "
+                "sysctl -w net.ipv4.ip_default_ttl=64 (or the service's own hop-limit setting)",
                 f"docker run --network host ...  # {owner.name}'s call on the host's own stack",
             ],
         ),

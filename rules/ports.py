@@ -472,6 +472,9 @@ def _claimed_port(ctx: RuleContext, c: Container) -> int:
     return next((b.host_port for m in c.configured for b in m.bindings), 0)
 
 
+BIND_FAILED = "cannot assign requested address"  # the kernel's EADDRNOTAVAIL, in State.Error
+
+
 def bind_address_not_on_host(ctx: RuleContext) -> Iterator[Finding]:
     """-p ADDRESS:PORT:PORT names an address no interface has: the engine cannot bind it, so
     the container never started."""
@@ -492,14 +495,21 @@ def bind_address_not_on_host(ctx: RuleContext) -> Iterator[Finding]:
             continue
         mapping, binding = missing[0]
         everywhere = port_spec(binding.host_port, mapping.container_port, mapping.protocol)
+        # The engine's own error names the cause; without it (the address left after the
+        # container stopped) the missing address is the likely reason, not a certain one.
+        said = BIND_FAILED in (c.error or "").lower()
         yield finding(
             "BIND_ADDRESS_NOT_ON_HOST",
             severity="error",
-            confidence=0.97,
+            confidence=0.97 if said else 0.75,
             hop=HopName.HOST_LISTENER,
             explanation=f"{c.name} asks to publish on {binding}, but no interface of this host "
-            f'has {binding.host_ip}: the engine cannot bind it ("cannot assign requested '
-            f'address"), so {c.name} never started.',
+            f"has {binding.host_ip}: the engine cannot bind it, "
+            + (
+                f'so {c.name} never started ("{BIND_FAILED}").'
+                if said
+                else f"so {c.name} cannot start while the address is missing."
+            ),
             evidence=[
                 Evidence(f"{c.name} HostConfig.PortBindings", str(binding), ENGINE_API),
                 Evidence("this host's addresses", list(host.addresses), "interface addresses"),

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.staging import (
+    OutsideClient,
     Stage,
     engine_answers,
     ensure_engine,
@@ -89,3 +90,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
         for reason, count in reasons.items():
             terminalreporter.write_line(f"{count} skipped: {reason}", red=True, bold=True)
+
+
+@pytest.fixture
+def published(stage: Stage) -> tuple[str, OutsideClient, int]:
+    """A healthy published port (PORT:80), the outside client that reaches it, and the port."""
+    port = stage.free_port()
+    web = stage.run("web", "-p", f"{port}:80", wait_port=80)
+    client = stage.outside_client()
+    assert client.connect(client.host_address, port) == "connected"
+    return web, client, port

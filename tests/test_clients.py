@@ -5,17 +5,10 @@ Each test first proves the outcome with a real client in its own network namespa
 from __future__ import annotations
 
 from tests.support.command import run_doctor
+from tests.support.reports import evidence, first
 
 OFFICE = "172.29.0.0/16"  # the range a VPN routes to this host's clients
 NETWORK = "172.29.48.0/20"  # a Docker network inside it
-
-
-def first(report):
-    return report["findings"][0] if report["findings"] else {}
-
-
-def evidence(finding):
-    return {e["fact"]: e["value"] for e in finding["evidence"]}
 
 
 def test_a_client_inside_a_docker_subnet_never_gets_its_replies(stage):

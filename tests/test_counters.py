@@ -78,3 +78,21 @@ def test_an_nft_rule_without_a_counter_is_uncountable_not_guessed():
         "inet filter forward handle 7: +2 packets during the probe",
         "inet filter forward handle 9: uncountable (no counter)",
     ]
+
+
+def test_hops_the_probe_does_not_pass_are_not_watched_and_v6_tables_keep_their_tool():
+    drop = FirewallRule("filter6", "DOCKER-USER", 2, "-i eth0 -j DROP", "DROP")
+    decisions = {
+        "filter-forward": Decision("drop", drop, "DOCKER-USER", "filter6", tool="iptables-legacy"),
+        "filter-input": Decision("accept", None, "INPUT", "filter", policy="ACCEPT"),
+    }
+    (watched,) = counters.watch(decisions, unseen=("filter-forward",))
+    assert watched.hop == "filter-input"
+    (legacy, _) = counters.watch(decisions)
+    assert (legacy.tool, legacy.table, legacy.chain, legacy.position) == (
+        "ip6tables-legacy",
+        "filter",
+        "DOCKER-USER",
+        2,
+    )
+    assert "ip6tables-legacy" in counters.SAVE

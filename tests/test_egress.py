@@ -17,19 +17,8 @@ import subprocess
 import pytest
 
 from tests.support.command import run_doctor
+from tests.support.reports import evidence, first, hops
 from tests.support.staging import Stage, engine_started_with
-
-
-def first(report):
-    return report["findings"][0] if report["findings"] else {}
-
-
-def hops(report):
-    return {h["hop"]: h["status"] for h in report["path"]}
-
-
-def evidence(finding):
-    return {e["fact"]: e["value"] for e in finding["evidence"]}
 
 
 @pytest.fixture

@@ -4,32 +4,9 @@ another engine generation left. A real outside client proves each situation firs
 
 from __future__ import annotations
 
-import pytest
-
 from tests.support.command import run_doctor
-from tests.support.staging import running_engine_version
-
-
-def first(report):
-    return report["findings"][0] if report["findings"] else {}
-
-
-def evidence(finding):
-    return {e["fact"]: e["value"] for e in finding["evidence"]}
-
-
-def engine_28() -> bool:
-    return (running_engine_version() or "").startswith("28.")
-
-
-@pytest.fixture
-def published(stage):
-    """A port published as PORT:80, and an outside client that reaches it."""
-    port = stage.free_port()
-    web = stage.run("web", "-p", f"{port}:80", wait_port=80)
-    client = stage.outside_client()
-    assert client.connect(client.host_address, port) == "connected"
-    return web, client, port
+from tests.support.reports import evidence, first
+from tests.support.staging import engine_28
 
 
 def test_ufw_deny_does_not_close_a_published_port(stage, published):

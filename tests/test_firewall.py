@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from tests.support.command import run_doctor
-from tests.support.staging import running_engine_version
+from tests.support.staging import engine_28
 
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
 
@@ -25,20 +25,6 @@ def first(report):
 
 def hop(report, name):
     return next(h for h in report["path"] if h["hop"] == name)
-
-
-def engine_28() -> bool:
-    return (running_engine_version() or "").startswith("28.")
-
-
-@pytest.fixture
-def published(stage):
-    """A healthy published port, the outside client that reaches it, and the port."""
-    port = stage.free_port()
-    web = stage.run("web", "-p", f"{port}:80", wait_port=80)
-    client = stage.outside_client()
-    assert client.connect(client.host_address, port) == "connected"
-    return web, client, port
 
 
 def test_healthy_port_is_reachable_from_outside_through_every_chain(published):

@@ -85,5 +85,6 @@ def test_client_and_target_are_checked_as_input():
             parse_client(bad)
     with pytest.raises(UsageError, match="not --from web"):
         context(hosted(), f"{HOST_ADDRESS}:8080", vantage="web", client="10.77.0.2")
-    with pytest.raises(UsageError, match="loopback"):
-        context(hosted(), "localhost:8080", client="10.77.0.2")
+    for loopback in ("localhost:8080", "127.0.0.2:8080"):
+        with pytest.raises(UsageError, match="loopback"):
+            context(hosted(), loopback, client="10.77.0.2")

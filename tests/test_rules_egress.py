@@ -86,11 +86,11 @@ def test_no_masquerade_because_the_daemon_writes_no_rules():
     (found,) = findings("egress-not-masqueraded", context(f, SERVER, source="web"))
     assert evidence(found)["engine told iptables"] is False
     assert found.fix.commands[0] == '# /etc/docker/daemon.json: remove "iptables": false'
-    flag = DaemonSettings(argv=("dockerd", "--ip-masq=false"))
+    flag = DaemonSettings(argv=("dockerd", "--iptables=false"))
     f = egress(docker_iptables(masquerade=False), daemon=flag)
     (found,) = findings("egress-not-masqueraded", context(f, SERVER, source="web"))
-    assert found.evidence[-1].source == "dockerd --ip-masq=false"
-    assert found.fix.commands[0] == "# dockerd's command line: drop --ip-masq=false"
+    assert found.evidence[-1].source == "dockerd --iptables=false"
+    assert found.fix.commands[0] == "# dockerd's command line: drop --iptables=false"
 
 
 def test_a_network_that_does_not_masquerade_by_its_options_is_not_blamed():

@@ -119,6 +119,10 @@ def test_bind_address_not_on_host_is_a_target_and_a_cause():
     assert codes("bind-address-not-on-host", context(facts(stopped), "localhost:8080")) == [
         "BIND_ADDRESS_NOT_ON_HOST"
     ]
+    assert found.confidence == 0.97  # the engine's own error says so
+    left = container("web", status="exited", asked=["10.1.2.3:8080:80"], exit_code=0)
+    (likely,) = findings("bind-address-not-on-host", context(facts(left), "10.1.2.3:8080"))
+    assert likely.confidence < found.confidence  # the address went after it stopped, perhaps
     here = container("web", status="created", asked=[f"{HOST_ADDRESS}:8080:80"], error="x")
     assert codes("bind-address-not-on-host", context(facts(here), "localhost:8080")) == []
 

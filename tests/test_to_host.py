@@ -7,18 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.command import run_doctor
-
-
-def first(report):
-    return report["findings"][0] if report["findings"] else {}
-
-
-def hops(report):
-    return {h["hop"]: h["status"] for h in report["path"]}
-
-
-def evidence(finding):
-    return {e["fact"]: e["value"] for e in finding["evidence"]}
+from tests.support.reports import evidence, first, hops
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from doctor.facts.model import Facts, is_loopback
 from doctor.live import confirm, counters
 from doctor.live.connect import Observation
 from doctor.path.build import path_for
-from doctor.path.hops import NetworkPath
+from doctor.path.hops import NOT_SEEN_FROM_HOST, NetworkPath
 from doctor.path.target import Target, TargetSpec, Vantage, host_target, resolve_target
 from doctor.plugin.manager import Plugins, load_plugins
 from doctor.plugin.rule import RuleContext
@@ -170,7 +170,10 @@ def assess(
     of targets checked side by side would move each other's counters)."""
     path = path_for(facts, target)
     static = _static_verdict(path.hops)
-    watched = counters.watch(path.decisions) if live and count and os.geteuid() == 0 else []
+    # Sent from this host, the probe passes none of the hops an outside client's packet would.
+    from_here = not target.source and not (from_outside and target.vantage == "external")
+    unseen = NOT_SEEN_FROM_HOST if from_here else ()
+    watched = counters.watch(path.decisions, unseen) if live and count and os.geteuid() == 0 else []
     started = time.monotonic()
     before = counters.read(watched) if watched else {}
     confirmed = _confirm(facts, target, path, live, early, deadline, from_outside)

@@ -266,6 +266,14 @@ class Network:
         return self.options.get("com.docker.network.bridge.enable_icc", "true").lower() != "false"
 
     @property
+    def gateway_on_bridge(self) -> bool:
+        """Whether the bridge holds the network's IPv4 gateway: not with inhibit_ipv4 (someone
+        else routes the subnet) or gateway mode isolated (no gateway at all)."""
+        inhibit = self.options.get("com.docker.network.bridge.inhibit_ipv4", "").lower() == "true"
+        mode = self.options.get("com.docker.network.bridge.gateway_mode_ipv4", "")
+        return not inhibit and mode != "isolated"
+
+    @property
     def mtu(self) -> int | None:
         """The MTU set on the network; None: the engine's default (daemon `mtu`, else 1500)."""
         value = self.options.get("com.docker.network.driver.mtu", "")
@@ -469,6 +477,15 @@ class Facts:
             if owner is not None:
                 return owner
         return container
+
+    def uplink(self, container: Container) -> tuple[Attachment, Network] | None:
+        """The network that holds ``container``'s default route: its first attachment with a
+        gateway on a network that is not internal."""
+        for att in container.attachments:
+            network = self.network(att.network_id)
+            if att.gateway and network is not None and not network.internal:
+                return att, network
+        return None
 
     def is_default_bridge(self, network_id: str) -> bool:
         """The default bridge (or a network not read): no embedded DNS there."""

@@ -195,7 +195,7 @@ def traverse(firewall: IptablesRuleset, table: str, chain: str, packet: Packet) 
 def _with_doubts(decision: Decision, doubts: list[tuple[FirewallRule, str]]) -> Decision:
     """Unknown, if a rule that might have matched would have ended the walk differently."""
     for rule, why in doubts:
-        if TERMINAL.get(rule.target or "") != decision.verdict or decision.dnat:
+        if TERMINAL.get(rule.target or "") != decision.verdict or decision.dnat or decision.snat:
             return Decision(
                 "unknown",
                 rule,
@@ -270,18 +270,8 @@ def _match(option: str, value: str, p: Packet) -> bool | None:
         return None if p.dport is None else _port_in(p.dport, value)
     if option in ("--sport", "--source-port", "--sports", "--source-ports"):
         return None if p.sport is None else _port_in(p.sport, value)  # a client's is not known
-    if option in ("--ctstate", "--state"):
-        states = value.split(",")  # DNAT too, once a DNAT rule translated the connection
-        return p.ctstate in states or ("DNAT" in states and p.orig_dst is not None)
-    if option == "--ctdir":  # a first packet goes the original way; the walked replies the other
-        return (value.upper() == "ORIGINAL") == (p.ctstate == "NEW")
-    if option == "--ctorigdst":
-        return _in(p.orig_dst or p.dst, value)
-    if option == "--ctorigdstport":
-        port = p.orig_dport or p.dport
-        return None if port is None else _port_in(port, value)
-    if option == "--ctorigsrc":
-        return _source(value, p)
+    if option in CONNTRACK_OPTIONS:
+        return _conntrack(option, value, p)
     if option == "--dst-type":
         return _dst_type(value.split(","), p)
     if option == "--pkt-type":
@@ -301,6 +291,33 @@ def _match(option: str, value: str, p: Packet) -> bool | None:
     if option == "--hashlimit-above":
         return False  # matches only over the rate
     return None
+
+
+CONNTRACK_OPTIONS = {
+    "--ctstate",
+    "--state",
+    "--ctdir",
+    "--ctorigdst",
+    "--ctorigsrc",
+    "--ctorigdstport",
+}
+
+
+def _conntrack(option: str, value: str, p: Packet) -> bool | None:
+    """-m conntrack / -m state: what the connection tracker knows of the walked packet."""
+    if option in ("--ctstate", "--state"):
+        states = value.split(",")  # DNAT too, once a DNAT rule translated the connection
+        return p.ctstate in states or ("DNAT" in states and p.orig_dst is not None)
+    if option == "--ctdir":  # a first packet goes the original way; the walked replies the other
+        return (value.upper() == "ORIGINAL") == (p.ctstate == "NEW")
+    if option in ("--ctorigdst", "--ctorigsrc") and p.ctstate != "NEW":
+        return None  # a reply's original direction is the other way round: not modelled
+    if option == "--ctorigdst":
+        return _in(p.orig_dst or p.dst, value)
+    if option == "--ctorigsrc":
+        return _source(value, p)
+    port = p.orig_dport or p.dport  # --ctorigdstport
+    return None if port is None else _port_in(port, value)
 
 
 def _dst_type(types: list[str], p: Packet) -> bool | None:

@@ -183,22 +183,14 @@ def _walk(ruleset: NftRuleset, base: NftChain, packet: Packet) -> Decision:
         kind, argument = outcome
         if kind in ("accept", "drop", "reject"):
             return _decision(VERDICTS[kind], chain, rule, "")
-        if kind == "dnat":
+        if kind in ("dnat", "snat"):  # a nat chain's rewrite ends its walk
             return Decision(
                 "accept",
                 _as_rule(chain, rule),
                 chain.name,
                 f"nft {chain.where}",
-                dnat=argument,
-                tool="nft",
-            )
-        if kind == "snat":
-            return Decision(
-                "accept",
-                _as_rule(chain, rule),
-                chain.name,
-                f"nft {chain.where}",
-                snat=True,
+                dnat=argument if kind == "dnat" else None,
+                snat=kind == "snat",
                 tool="nft",
             )
         if kind == "return":

@@ -216,7 +216,7 @@ def from_container(
             path = path.with_hop(with_status(last, "ok" if reached else "broken", connections))
         elif not any(h.status == "broken" for h in path.hops):
             # Dropped or unroutable on the way, and the facts cannot say where.
-            if outside and (asked := _asked_from_host(seen.connections[0])):
+            if outside and (asked := _asked_from_host(seen.connections[0], deadline)):
                 seen = replace(seen, host_reply=asked)
                 runs.append(ProbeRun("live:host-reply", "ok", f"from this host: {asked}", asked.ms))
                 path = _reply_seen(path, asked, connections)
@@ -231,15 +231,26 @@ def from_container(
     return Confirmation(path, verdict, tuple(runs), seen)
 
 
-def _asked_from_host(attempt: Observation) -> Observation | None:
+def _asked_from_host(attempt: Observation, deadline: float) -> Observation | None:
     """The source's attempt out went unanswered: the same SYN sent from this host itself, raw,
-    to see whether and how the far end answers the host (root only)."""
-    if os.geteuid() != 0 or attempt.protocol != "tcp" or attempt.outcome != "timeout":
+    to see whether and how the far end answers the host (root, IPv4; within the deadline)."""
+    if (
+        os.geteuid() != 0
+        or attempt.protocol != "tcp"
+        or attempt.outcome != "timeout"
+        or ":" in attempt.address
+    ):
         return None
-    own = namespaces.of_process(os.getpid())
-    return run_inside(Plan(own, LIVE_TIMEOUT, syn=[(attempt.address, attempt.port)])).observations[
-        0
-    ]
+    plan = Plan(
+        namespaces.of_process(os.getpid()), LIVE_TIMEOUT, syn=[(attempt.address, attempt.port)]
+    )
+    budget = max(0.5, deadline - time.monotonic())
+    result = run_jobs([Job("live:host-reply", lambda: run_inside(plan), budget)], deadline)
+    answer = result["live:host-reply"]
+    if answer.status != "ok" or not answer.value.observations:
+        return None  # it could not be asked: the static path stands
+    observation: Observation = answer.value.observations[0]
+    return observation
 
 
 def _reply_seen(path: NetworkPath, asked: Observation, connections: str) -> NetworkPath:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from doctor.firewall.model import Decision
@@ -27,6 +27,7 @@ SAVE = {
     "iptables": ["iptables-save", "-c"],
     "ip6tables": ["ip6tables-save", "-c"],
     "iptables-legacy": ["iptables-legacy-save", "-c"],
+    "ip6tables-legacy": ["ip6tables-legacy-save", "-c"],
 }
 
 
@@ -57,11 +58,12 @@ class Counted:
         return f"{self.watched.shown}: +{self.packets} packets during the probe"
 
 
-def watch(decisions: Mapping[str, Decision]) -> list[Watched]:
-    """The rules (or policies) that decided each firewall hop of a path."""
+def watch(decisions: Mapping[str, Decision], unseen: Collection[str] = ()) -> list[Watched]:
+    """The rules (or policies) that decided each firewall hop of a path, but for the ``unseen``
+    hops, which the probe does not pass (a counter that cannot move would read as evidence)."""
     watched = []
     for hop, d in decisions.items():
-        if d.verdict == "unknown":
+        if d.verdict == "unknown" or hop in unseen:
             continue
         if d.tool == "nft":
             handle = _HANDLE.search(d.rule.text) if d.rule else None
@@ -73,8 +75,8 @@ def watch(decisions: Mapping[str, Decision]) -> list[Watched]:
             position = d.rule.position if d.rule else 0
             shown = f"{d.table} {d.chain} " + (f"rule {position}" if d.rule else "policy")
         tool, table = d.tool, d.table
-        if tool == "iptables" and table.endswith("6"):  # the facts keep v6 tables as "filter6"
-            tool, table = "ip6tables", table.removesuffix("6")
+        if tool.startswith("iptables") and table.endswith("6"):  # v6 tables are kept as "filter6"
+            tool, table = "ip6" + tool.removeprefix("ip"), table.removesuffix("6")
         chain = d.rule.chain if d.rule else d.chain
         watched.append(Watched(hop, tool, table, chain, position, shown))
     return watched
@@ -118,7 +120,7 @@ def _iptables(tool: str, text: str) -> dict[tuple[str, str, str, int], int]:
     for line in text.splitlines():
         if line.startswith("*"):
             table, positions = line[1:], {}
-        elif (policy := _POLICY.match(line)) and policy["policy"] != "-":
+        elif policy := _POLICY.match(line):  # a user chain's "-" has no policy to count
             counters[(tool, table, policy["chain"], 0)] = int(policy["packets"])
         elif rule := _RULE.match(line):
             chain = rule["chain"]

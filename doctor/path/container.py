@@ -71,8 +71,10 @@ class PeerJudge:
             hops.append(self.own_listener())
         elif kind == "host":
             hops += [self.gateway(), *self.into_host()]
-        elif kind == "external" and (self.owner.uses_host_network or self._into_a_bridge):
-            hops.append(self.egress())
+        elif kind == "external" and (
+            self.owner.uses_host_network or self._into_a_bridge or self._ipv6
+        ):
+            hops.append(self.egress())  # IPv6 out of the host: its tables are not walked yet
         elif kind == "external":
             hops += [
                 self.gateway_address(),
@@ -195,7 +197,7 @@ class PeerJudge:
         if port is None or address is None:
             return self._hop(HopName.FILTER_FORWARD, "skipped", "not bridged between the two")
         calls = self.facts.sysctls.get(BRIDGE_NF_CALL)
-        network, attachment = shared[0]
+        network, attachment = next(((n, a) for n, a in shared if n.contains(address)), shared[0])
         if calls != "1":
             return self._hop(
                 HopName.FILTER_FORWARD,
@@ -387,6 +389,10 @@ class PeerJudge:
     # --- out of the host, and the replies back in
 
     @property
+    def _ipv6(self) -> bool:
+        return ":" in self.target.addresses[0]
+
+    @property
     def _into_a_bridge(self) -> bool:
         """The address lies in a Docker network's subnet: it never leaves the host (egress
         says where it goes instead)."""
@@ -394,12 +400,7 @@ class PeerJudge:
 
     @cached_property
     def _uplink(self) -> tuple[Attachment, Network] | None:
-        """The source's network that holds its default route (the first with a gateway)."""
-        for att in self.owner.attachments:
-            network = self.facts.network(att.network_id)
-            if att.gateway and network is not None and not network.internal:
-                return att, network
-        return None
+        return self.facts.uplink(self.owner)
 
     @cached_property
     def _packets(self) -> tuple[Packet, Packet] | None:
@@ -429,8 +430,7 @@ class PeerJudge:
             out_iface,
             network.bridge,
             address,
-            orig_dst=address,
-            orig_dport=port,
+            orig_dport=port,  # the original direction's port: --ctorigdstport still matches
             ctstate="ESTABLISHED",
             sport=port,
         )
@@ -449,6 +449,12 @@ class PeerJudge:
         if network.bridge is None:
             return self._hop(
                 HopName.BRIDGE, "skipped", f"{network.name} is a {network.driver} network"
+            )
+        if not network.gateway_on_bridge:
+            return self._hop(
+                HopName.BRIDGE,
+                "skipped",
+                f"{network.name}'s bridge holds no gateway address by its options",
             )
         if self.facts.interfaces is None:
             return self._hop(HopName.BRIDGE, "unknown", why_unread(self.facts, "routes"))
@@ -473,12 +479,12 @@ class PeerJudge:
 
     def forward_out(self) -> Hop:
         packets = self._packets
-        if packets is None:
-            return self._hop(HopName.FILTER_FORWARD, "skipped", "no address and port to follow")
-        if self.facts.forwarding_disabled:
+        if self.facts.forwarding_disabled:  # whatever the port: nothing leaves
             return self._hop(
                 HopName.FILTER_FORWARD, "broken", f"{IP_FORWARD} = 0: the host forwards nothing out"
             )
+        if packets is None:
+            return self._hop(HopName.FILTER_FORWARD, "skipped", "no address and port to follow")
         if not self.facts.rulesets.read:
             return self._hop(HopName.FILTER_FORWARD, "unknown", why_unread(self.facts, "iptables"))
         return self._walked(HopName.FILTER_FORWARD, "FORWARD", packets[0])

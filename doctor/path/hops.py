@@ -82,12 +82,7 @@ FILTERING_HOPS = (
 )
 #: Hops a probe sent from this host never passes (the firewall's, and the replies' way back to
 #: an outside client): the facts' verdict on them stands.
-NOT_SEEN_FROM_HOST = (
-    HopName.RAW_PREROUTING,
-    HopName.FILTER_FORWARD,
-    HopName.FILTER_INPUT,
-    HopName.RETURN_PATH,
-)
+NOT_SEEN_FROM_HOST = FILTERING_HOPS
 
 
 @dataclass(frozen=True)

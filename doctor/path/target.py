@@ -161,10 +161,11 @@ def resolve_target(
         raise UsageError(
             f"--client is the address of a client on another machine: not --from {vantage}"
         )
+    loopback = UsageError(
+        f"--client {client}: a client on another machine cannot use this host's loopback"
+    )
     if spec.host is None or spec.host.lower() == "localhost":
-        raise UsageError(
-            f"--client {client}: a client on another machine cannot use this host's loopback"
-        )
+        raise loopback
     try:
         target = _resolve(spec, facts, "external")
     except UsageError:
@@ -172,6 +173,8 @@ def resolve_target(
             raise
         # Neither this host nor a container: a flow this host forwards (a VM, an LXD bridge).
         target = Target(spec, "forward", spec.port, spec.protocol, (spec.host,), "external")
+    if any(is_loopback(a) for a in target.addresses):  # 127.0.0.2, ::1, a name for them
+        raise loopback
     return replace(target, client_address=client)
 
 

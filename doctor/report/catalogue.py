@@ -123,13 +123,15 @@ CODES: dict[str, Code] = {
     ),
     "HOP_LIMIT_TOO_LOW": Code(
         "Replies arrive with a hop limit that cannot cross the host",
-        "The far end answers with TTL 1 (as cloud metadata services do with a hop limit of 1): "
-        "the host itself gets the reply, but forwarding it into the container's bridge takes "
-        "the last hop, so the container never does.",
+        "The far end answers every packet, its SYN-ACK included, with TTL 1: the host itself gets "
+        "the reply, but forwarding it into the container's bridge takes the last hop, so the "
+        "container never does. A service that limits only its HTTP answer (AWS IMDSv2 sets the "
+        "hop limit on the token PUT's response) lets the connection open and then hangs: a TCP "
+        "probe cannot see that.",
         "a SYN sent from this host, and the TTL of its answer; the container's own attempt timing "
         "out",
-        "Raise the service's hop limit (AWS: http-put-response-hop-limit 2), or make that call "
-        "from the host's network namespace.",
+        "Raise the service's hop limit (the far end's net.ipv4.ip_default_ttl or its own setting), "
+        "or make that call from the host's network namespace.",
     ),
     "FIREWALL_DROP": Code(
         "A firewall rule drops the traffic",

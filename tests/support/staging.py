@@ -169,6 +169,11 @@ def running_engine_version(timeout: float = 10.0) -> str | None:
         return None
 
 
+def engine_28() -> bool:
+    """Whether the engine answering now is of the 28 generation."""
+    return (running_engine_version() or "").startswith("28.")
+
+
 def engine_answers(timeout: float = 10.0) -> bool:
     return running_engine_version(timeout) is not None
 
