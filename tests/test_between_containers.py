@@ -14,6 +14,7 @@ import subprocess
 import pytest
 
 from tests.support.command import run_doctor
+from tests.support.reports import evidence, outcome
 
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
 
@@ -431,20 +432,12 @@ def test_a_reject_inside_one_bridge_is_named_when_br_netfilter_shows_it(stage):
         ("sysctl", "-qw", f"{calls}=1"), ("sysctl", "-qw", f"{calls}={before.strip()}")
     )
     rule = ("-i", bridge, "-o", bridge, "-p", "tcp", "--dport", "5432", "-j", "REJECT")
-    stage.change_host(
-        ("iptables", "-I", "DOCKER-USER", *rule), ("iptables", "-D", "DOCKER-USER", *rule)
-    )
+    stage.insert_rule("DOCKER-USER", *rule)
     assert stage.connect_from(web, address, 5432) == "refused"
     status, report = run_doctor(f"{db}:5432", "--from", web)
-    found = report["findings"][0]
-    assert (report["verdict"], found["code"], found["hop"], status) == (
-        "unreachable",
-        "FIREWALL_DROP",
-        "filter-forward",
-        1,
-    )
+    assert outcome(status, report) == ("unreachable", "FIREWALL_DROP", "filter-forward", 1)
     assert "NO_SHARED_NETWORK" not in [f["code"] for f in report["findings"]]
-    assert {e["fact"]: e["value"] for e in found["evidence"]}["rule"] == (
+    assert evidence(report["findings"][0])["rule"] == (
         f"-t filter -A DOCKER-USER -i {bridge} -o {bridge} -p tcp -m tcp --dport 5432 "
         "-j REJECT --reject-with icmp-port-unreachable"
     )

@@ -17,8 +17,10 @@ import subprocess
 import pytest
 
 from tests.support.command import run_doctor
-from tests.support.reports import evidence, first, hops
+from tests.support.reports import evidence, first, hops, outcome
 from tests.support.staging import Stage, engine_started_with
+
+NOT_MASQUERADED = ("unreachable", "EGRESS_NOT_MASQUERADED", "nat-masquerade", 1)
 
 
 @pytest.fixture
@@ -67,12 +69,8 @@ def test_the_masquerade_rule_deleted(stage, calling_out):
     assert stage.connect_from(web, server.client_address, port) == "timeout"
     status, report = run_doctor(target, "--from", web)
     found = first(report)
-    assert (report["verdict"], found["code"], status) == (
-        "unreachable",
-        "EGRESS_NOT_MASQUERADED",
-        1,
-    )
-    assert found["hop"] == "nat-masquerade" and evidence(found)["nat DOCKER chain present"]
+    assert outcome(status, report) == NOT_MASQUERADED
+    assert evidence(found)["nat DOCKER chain present"]
     assert found["fix"]["commands"][0] == f"iptables -t nat -A {' '.join(rule[1:])}"
 
 
@@ -91,11 +89,7 @@ def test_the_nat_table_flushed_by_a_firewall_reload(stage, calling_out, tmp_path
     assert stage.connect_from(web, server.client_address, port) == "timeout"
     status, report = run_doctor(target, "--from", web)
     found = first(report)
-    assert (report["verdict"], found["code"], status) == (
-        "unreachable",
-        "EGRESS_NOT_MASQUERADED",
-        1,
-    )
+    assert outcome(status, report) == NOT_MASQUERADED
     assert evidence(found)["nat DOCKER chain present"] is False
     assert found["fix"]["commands"][0] == "systemctl restart docker"
 
@@ -111,11 +105,7 @@ def test_an_engine_told_to_write_no_firewall_rules(engine, image, tmp_path):
         assert stage.connect_from(web, server.client_address, port) == "timeout"
         status, report = run_doctor(f"{server.client_address}:{port}", "--from", web)
     found = first(report)
-    assert (report["verdict"], found["code"], status) == (
-        "unreachable",
-        "EGRESS_NOT_MASQUERADED",
-        1,
-    )
+    assert outcome(status, report) == NOT_MASQUERADED
     told = next(e for e in found["evidence"] if e["fact"] == "engine told iptables")
     assert (told["value"], told["source"]) == (False, str(config))
 
@@ -123,14 +113,11 @@ def test_an_engine_told_to_write_no_firewall_rules(engine, image, tmp_path):
 def test_a_docker_user_drop_on_the_uplink_kills_the_replies(stage, calling_out):
     web, server, port, target = calling_out
     rule = ("-i", server.host_veth, "-j", "DROP")
-    stage.change_host(
-        ("iptables", "-I", "DOCKER-USER", *rule), ("iptables", "-D", "DOCKER-USER", *rule)
-    )
+    stage.insert_rule("DOCKER-USER", *rule)
     assert stage.connect_from(web, server.client_address, port) == "timeout"
     status, report = run_doctor(target, "--from", web)
     found = first(report)
-    assert (report["verdict"], found["code"], status) == ("unreachable", "FIREWALL_DROP", 1)
-    assert found["hop"] == "return-path"
+    assert outcome(status, report) == ("unreachable", "FIREWALL_DROP", "return-path", 1)
     assert evidence(found)["rule"] == f"-t filter -A DOCKER-USER -i {server.host_veth} -j DROP"
     assert found["fix"]["commands"][0] == (
         "iptables -t filter -I DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
@@ -146,9 +133,7 @@ def test_a_docker_user_drop_after_the_established_accept_lets_replies_through(st
     accept = ("-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
     drop = ("-i", server.host_veth, "-j", "DROP")
     for rule in (drop, accept):  # each inserted at the top: the accept ends up first
-        stage.change_host(
-            ("iptables", "-I", "DOCKER-USER", *rule), ("iptables", "-D", "DOCKER-USER", *rule)
-        )
+        stage.insert_rule("DOCKER-USER", *rule)
     assert stage.connect_from(web, server.client_address, port) == "connected"
     status, report = run_doctor(target, "--from", web)
     assert (report["verdict"], report["findings"], status) == ("reachable", [], 0)
@@ -158,18 +143,11 @@ def test_a_docker_user_drop_after_the_established_accept_lets_replies_through(st
 def test_a_drop_on_the_way_out_names_the_rule(stage, calling_out):
     web, server, port, target = calling_out
     rule = ("-d", f"{server.client_address}/32", "-p", "tcp", "-j", "DROP")
-    stage.change_host(
-        ("iptables", "-I", "DOCKER-USER", *rule), ("iptables", "-D", "DOCKER-USER", *rule)
-    )
+    stage.insert_rule("DOCKER-USER", *rule)
     assert stage.connect_from(web, server.client_address, port) == "timeout"
     status, report = run_doctor(target, "--from", web)
     found = first(report)
-    assert (report["verdict"], found["code"], found["hop"], status) == (
-        "unreachable",
-        "FIREWALL_DROP",
-        "filter-forward",
-        1,
-    )
+    assert outcome(status, report) == ("unreachable", "FIREWALL_DROP", "filter-forward", 1)
     assert evidence(found)["rule"] == (
         f"-t filter -A DOCKER-USER -d {server.client_address}/32 -p tcp -j DROP"
     )
@@ -206,12 +184,7 @@ def test_a_bridge_that_lost_its_address(stage, calling_out):
     assert stage.connect_from(web, server.client_address, port) in ("timeout", "unreachable")
     status, report = run_doctor(target, "--from", web)
     found = first(report)
-    assert (report["verdict"], found["code"], found["hop"], status) == (
-        "unreachable",
-        "BRIDGE_ADDRESS_MISSING",
-        "bridge",
-        1,
-    )
+    assert outcome(status, report) == ("unreachable", "BRIDGE_ADDRESS_MISSING", "bridge", 1)
     assert evidence(found)[f"network {net} gateway"] == gateway
     assert found["fix"]["commands"][0] == f"ip addr add {gateway}/{prefix} dev {bridge}"
     status, report = run_doctor()  # the host checkup names it too
@@ -226,10 +199,5 @@ def test_replies_with_a_hop_limit_of_1_never_reach_the_container(stage, calling_
     assert stage.connect_from(web, server.client_address, port) == "timeout"
     status, report = run_doctor(target, "--from", web)
     found = first(report)
-    assert (report["verdict"], found["code"], found["hop"], status) == (
-        "unreachable",
-        "HOP_LIMIT_TOO_LOW",
-        "return-path",
-        1,
-    )
+    assert outcome(status, report) == ("unreachable", "HOP_LIMIT_TOO_LOW", "return-path", 1)
     assert "ttl 1" in evidence(found)["the answer to this host"].lower()

@@ -60,9 +60,7 @@ def test_ip_forward_turned_off_after_the_engine_started(stage, published):
 def test_docker_user_drop_on_the_original_port(stage, published):
     _, client, port = published
     rule = ["-p", "tcp", "-m", "conntrack", "--ctorigdstport", str(port), "-j", "DROP"]
-    stage.change_host(
-        ("iptables", "-I", "DOCKER-USER", *rule), ("iptables", "-D", "DOCKER-USER", *rule)
-    )
+    stage.insert_rule("DOCKER-USER", *rule)
     assert client.connect(client.host_address, port) == "timeout"
     status, report = run_doctor(f"{client.host_address}:{port}")
     finding = first(report)
@@ -78,9 +76,7 @@ def test_docker_user_drop_on_the_original_port(stage, published):
 
 def test_reject_at_the_top_of_forward(stage, published):
     _, client, port = published
-    stage.change_host(
-        ("iptables", "-I", "FORWARD", "-j", "REJECT"), ("iptables", "-D", "FORWARD", "-j", "REJECT")
-    )
+    stage.insert_rule("FORWARD", "-j", "REJECT")
     assert client.connect(client.host_address, port) == "refused"
     status, report = run_doctor(f"{client.host_address}:{port}")
     assert (report["verdict"], first(report)["code"], status) == ("unreachable", "FIREWALL_DROP", 1)
@@ -184,17 +180,12 @@ def test_probe_external_sees_a_syn_ack_and_the_capture_sees_the_container_answer
 
 def test_probe_external_tells_silence_from_icmp(stage, published):
     _, client, port = published
-    stage.change_host(
-        ("iptables", "-I", "DOCKER-USER", "-j", "DROP"),
-        ("iptables", "-D", "DOCKER-USER", "-j", "DROP"),
-    )
+    stage.insert_rule("DOCKER-USER", "-j", "DROP")
     status, report = run_doctor(f"{client.host_address}:{port}", "--probe-external")
     outside = next(p for p in report["probes"] if p["name"] == "live:outside")
     assert (report["verdict"], first(report)["code"]) == ("unreachable", "FIREWALL_DROP")
     assert "silence" in outside["detail"] and "never reached" in outside["detail"]
-    stage.change_host(
-        ("iptables", "-I", "FORWARD", "-j", "REJECT"), ("iptables", "-D", "FORWARD", "-j", "REJECT")
-    )
+    stage.insert_rule("FORWARD", "-j", "REJECT")
     status, report = run_doctor(f"{client.host_address}:{port}", "--probe-external")
     outside = next(p for p in report["probes"] if p["name"] == "live:outside")
     assert "ICMP 3/3 (port unreachable)" in outside["detail"]
@@ -253,7 +244,7 @@ def test_input_chain_for_a_host_network_container(stage):
     client = stage.outside_client()
     assert client.connect(client.host_address, port) == "connected"
     rule = ["-p", "tcp", "--dport", str(port), "-j", "DROP"]
-    stage.change_host(("iptables", "-I", "INPUT", *rule), ("iptables", "-D", "INPUT", *rule))
+    stage.insert_rule("INPUT", *rule)
     assert client.connect(client.host_address, port) == "timeout"
     status, report = run_doctor(f"{client.host_address}:{port}")
     assert (report["verdict"], first(report)["code"], status) == ("unreachable", "FIREWALL_DROP", 1)

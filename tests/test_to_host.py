@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.command import run_doctor
-from tests.support.reports import evidence, first, hops
+from tests.support.reports import evidence, first, hops, outcome
 
 
 @pytest.fixture
@@ -26,11 +26,11 @@ def calling_home(stage):
 def test_a_drop_in_input_for_the_bridge_names_the_rule(stage, calling_home):
     web, port, gateway, bridge = calling_home
     rule = ("-i", bridge, "-p", "tcp", "--dport", str(port), "-j", "DROP")
-    stage.change_host(("iptables", "-I", "INPUT", *rule), ("iptables", "-D", "INPUT", *rule))
+    stage.insert_rule("INPUT", *rule)
     assert stage.connect_from(web, gateway, port) == "timeout"
     status, report = run_doctor(f"{gateway}:{port}", "--from", web)
     found = first(report)
-    assert (report["verdict"], found["code"], found["hop"], status) == (
+    assert outcome(status, report) == (
         "unreachable",
         "HOST_INPUT_BLOCKS_CONTAINERS",
         "filter-input",
@@ -46,15 +46,7 @@ def test_a_drop_in_input_for_the_bridge_names_the_rule(stage, calling_home):
 
 def test_ufws_default_deny_incoming_and_its_fix(stage, calling_home):
     web, port, gateway, bridge = calling_home
-    stage.ufw()
-    assert stage.connect_from(web, gateway, port) == "timeout"
-    status, report = run_doctor(f"host.docker.internal:{port}", "--from", web)
-    found = first(report)
-    assert (report["verdict"], found["code"], status) == (
-        "unreachable",
-        "HOST_INPUT_BLOCKS_CONTAINERS",
-        1,
-    )
+    found = _blocked_by_ufw(stage, web, f"host.docker.internal:{port}", gateway)
     assert "ufw drops it" in found["explanation"]
     fix = found["fix"]["commands"]
     assert fix == [f"ufw allow in on {bridge} to any port {port} proto tcp"]
@@ -74,13 +66,21 @@ def test_a_published_port_called_from_a_container_passes_input(stage):
     web = stage.run("web", "--network", net)
     gateway = stage.inspect(net, "{{(index .IPAM.Config 0).Gateway}}")
     assert stage.connect_from(web, gateway, port) == "connected"
+    found = _blocked_by_ufw(stage, web, f"{gateway}:{port}", gateway)
+    assert "delivered to docker-proxy through INPUT" in found["explanation"]
+
+
+def _blocked_by_ufw(stage, web: str, target: str, gateway: str) -> dict:
+    """Turn on ufw's defaults, prove web's connection to the host now times out, and return the
+    doctor's first finding, which must blame INPUT."""
     stage.ufw()
+    port = int(target.rpartition(":")[2])
     assert stage.connect_from(web, gateway, port) == "timeout"
-    status, report = run_doctor(f"{gateway}:{port}", "--from", web)
-    found = first(report)
-    assert (report["verdict"], found["code"], status) == (
+    status, report = run_doctor(target, "--from", web)
+    assert outcome(status, report) == (
         "unreachable",
         "HOST_INPUT_BLOCKS_CONTAINERS",
+        "filter-input",
         1,
     )
-    assert "delivered to docker-proxy through INPUT" in found["explanation"]
+    return first(report)

@@ -20,3 +20,9 @@ def hops(report: Report) -> dict[str, str]:
 def evidence(finding: dict[str, Any]) -> dict[str, Any]:
     """A finding's evidence, fact -> value."""
     return {e["fact"]: e["value"] for e in finding["evidence"]}
+
+
+def outcome(status: int, report: Report) -> tuple[str, str | None, str | None, int]:
+    """(verdict, first finding's code, its hop, exit status): what a staged case asserts first."""
+    found = first(report)
+    return report["verdict"], found.get("code"), found.get("hop"), status

@@ -884,6 +884,10 @@ class Stage:
         self._undo.append(tuple(undo))
         _run(*do)
 
+    def insert_rule(self, chain: str, *rule: str) -> None:
+        """`iptables -I CHAIN RULE...` (filter table) now, deleted when the stage closes."""
+        self.change_host(("iptables", "-I", chain, *rule), ("iptables", "-D", chain, *rule))
+
     def ufw(self, *commands: Sequence[str]) -> None:
         """ufw turned on as it ships (default deny incoming), then ``ufw COMMAND...`` each; when
         the stage closes, ufw is off and its files, the rules and the kernel's settings are as
