@@ -211,11 +211,15 @@ def collect_daemon_config(ctx: ProbeContext) -> None:
 def _dockerd() -> dict[str, Any] | None:
     """The one dockerd process of this host, as {"pid", "argv"}; None when there is none (a
     remote or virtual-machine engine) or more than one (which of them answers is not known)."""
-    found = [
-        {"pid": p.info["pid"], "argv": p.info["cmdline"]}
-        for p in psutil.process_iter(["pid", "name", "cmdline"])
-        if p.info["name"] == "dockerd" and p.info["cmdline"]
-    ]
+    found = []
+    for p in psutil.process_iter(["name"]):  # names are cheap; command lines only of dockerd
+        if p.info["name"] == "dockerd":
+            try:
+                argv = p.cmdline()
+            except psutil.Error:
+                continue  # gone meanwhile, or not ours to read
+            if argv:
+                found.append({"pid": p.pid, "argv": argv})
     return found[0] if len(found) == 1 else None
 
 
