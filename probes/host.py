@@ -180,15 +180,30 @@ def collect_sysctls(ctx: ProbeContext) -> None:
 
 
 def collect_resolver_files(ctx: ProbeContext) -> None:
-    """/etc/hosts and /etc/resolv.conf: default-bridge containers inherit the host's resolvers."""
+    """/etc/hosts and /etc/resolv.conf, where the engine takes containers' resolvers from:
+    what /etc/resolv.conf is (a file, missing, a link to nothing) and, when it names only
+    systemd-resolved's stub, the file of real upstreams the default bridge gets instead."""
     missing = []
-    for key, path in ((a.HOSTS_FILE, "/etc/hosts"), (a.RESOLV_CONF, "/etc/resolv.conf")):
+    for key, path in (
+        (a.HOSTS_FILE, "/etc/hosts"),
+        (a.RESOLV_CONF, RESOLV_CONF),
+        (a.SYSTEMD_RESOLV_CONF, SYSTEMD_RESOLV_CONF),
+    ):
         try:
             ctx.put(key, Path(path).read_bytes())
         except FileNotFoundError:
             missing.append(path)
-    if len(missing) == 2:
+    link = os.readlink(RESOLV_CONF) if os.path.islink(RESOLV_CONF) else None
+    state = "missing" if RESOLV_CONF in missing else "file"
+    if state == "missing" and link is not None:
+        state = "dangling"
+    ctx.put(a.RESOLV_CONF_STATE, {"state": state, "link": link})
+    if "/etc/hosts" in missing and state != "file":
         raise Skip("neither /etc/hosts nor /etc/resolv.conf exists")
+
+
+RESOLV_CONF = "/etc/resolv.conf"
+SYSTEMD_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"
 
 
 def collect_daemon_config(ctx: ProbeContext) -> None:

@@ -15,6 +15,7 @@ from doctor.rules import (
     peers,
     platforms,
     ports,
+    resolvers,
 )
 
 from doctor.plugin import Code, Rule, hookimpl
@@ -32,6 +33,7 @@ def docker_doctor_rules() -> list[Rule]:
         *ports.RULES,
         *containers.RULES,
         *peers.RULES,
+        *resolvers.RULES,
         *networks.RULES,
         *firewall.RULES,
         *clients.RULES,

@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Iterator
 
 from doctor.rules.ports import SOCKETS
+from doctor.rules.resolvers import explains_resolver_failure
 
 from doctor.facts.model import (
     HOST_GATEWAY_NAMES,
@@ -383,6 +384,8 @@ def dns_resolver_unreachable(ctx: RuleContext) -> Iterator[Finding]:
     if r is None or r.via not in ("none", "resolver") or ctx.facts.known_to_engine(name.lower()):
         return
     answer = ctx.seen.answer if ctx.seen and _resolver_failed(ctx) else None
+    if explains_resolver_failure(owner, ctx.facts):
+        return  # the engine's fallback, an empty host file or stale resolvers: said there
     if answer or owner.loopback_resolvers_unserved:
         yield _unreachable_resolver(owner, ctx.facts, answer)
 

@@ -123,15 +123,51 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class EngineNotes:
+    """What Engine 25 and later write below a container's resolv.conf about how they built it:
+    ``# Based on host file: '/etc/resolv.conf' (legacy)``, ``# Used default nameservers.``,
+    ``# ExtServers: [host(127.0.0.53)]``, ``# Overrides: []``. Older engines write none."""
+
+    source: str  # the host file it was built from ('' when there was none)
+    transform: str  # legacy (the default bridge) or internal resolver (the embedded DNS)
+    warnings: tuple[str, ...] = ()  # "Used default nameservers.", "NO EXTERNAL NAMESERVERS ..."
+    ext_servers: tuple[str, ...] = ()  # the embedded DNS's upstreams: "host(127.0.0.53)", ...
+    overrides: tuple[str, ...] = ()  # which of nameservers, search, options --dns* replaced
+
+    @property
+    def used_fallback(self) -> bool:
+        """The engine put its public fallback servers in, for want of usable host ones."""
+        return any(w.startswith("Used default nameservers") for w in self.warnings)
+
+
+@dataclass(frozen=True)
 class ResolvConf:
     nameservers: tuple[str, ...]
     search: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
+    notes: EngineNotes | None = None
 
     @property
     def embedded(self) -> bool:
         """Whether names go to the engine's embedded DNS server first."""
         return EMBEDDED_DNS in self.nameservers
+
+    @property
+    def ndots(self) -> int:
+        """How many dots a name needs to be tried as it is before the search domains (glibc:
+        1 by default, at most 15; the last ndots option wins)."""
+        values = [o.partition(":")[2] for o in self.options if o.startswith("ndots:")]
+        return min(int(values[-1]), 15) if values and values[-1].isdigit() else 1
+
+    def tries(self, name: str) -> tuple[str, ...]:
+        """The names a stub resolver asks for ``name``, in its order: with fewer dots than
+        ndots the search domains first, else the name itself first (a trailing dot: only it)."""
+        if name.endswith("."):
+            return (name.rstrip("."),)
+        expanded = tuple(f"{name}.{domain}" for domain in self.search)
+        if name.count(".") < self.ndots:
+            return (*expanded, name)
+        return (name, *expanded)
 
 
 @dataclass(frozen=True)
@@ -383,6 +419,11 @@ class Facts:
     firewall: IptablesRuleset | None
     hosts_file: dict[str, tuple[str, ...]] | None  # name -> addresses, in file order
     resolv_conf: ResolvConf | None = None
+    #: what /etc/resolv.conf is: file, missing or dangling (a link to nothing); None: unread
+    resolv_conf_state: str | None = None
+    resolv_conf_link: str | None = None  # where /etc/resolv.conf links to, if it is a link
+    #: /run/systemd/resolve/resolv.conf, when there is one
+    systemd_resolv_conf: ResolvConf | None = None
     #: iptables-legacy rules, when the other backend is nft
     legacy_firewall: IptablesRuleset | None = None
     #: native nft tables (not iptables-nft's, which `firewall` shows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import re
 import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -12,6 +13,7 @@ from doctor.facts.model import (
     Attachment,
     Binding,
     Container,
+    EngineNotes,
     HostRoute,
     Listener,
     Mount,
@@ -95,7 +97,36 @@ def parse_resolv_conf(text: str) -> ResolvConf:
             search = fields[1:]  # the last one wins, as in glibc
         elif fields[0] == "options":
             options += fields[1:]
-    return ResolvConf(tuple(nameservers), tuple(search), tuple(options))
+    return ResolvConf(tuple(nameservers), tuple(search), tuple(options), _engine_notes(text))
+
+
+_BASED_ON = re.compile(r"^# Based on host file: '(?P<source>[^']*)'(?: \((?P<transform>[^)]*)\))?")
+_NOTE = re.compile(r"^# (?P<key>ExtServers|Overrides|Invalid nameservers|Option ndots from): ?")
+
+
+def _engine_notes(text: str) -> EngineNotes | None:
+    """The comments an engine (25 and later) writes below the file: see EngineNotes."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if _BASED_ON.match(line)), None)
+    if start is None:
+        return None
+    based = _BASED_ON.match(lines[start])
+    assert based is not None
+    warnings, values = [], {}
+    for line in lines[start + 1 :]:
+        if not line.startswith("# "):
+            continue
+        if note := _NOTE.match(line):
+            values[note["key"]] = tuple(line[note.end() :].strip("[] ").split())
+        else:
+            warnings.append(line[2:].strip())
+    return EngineNotes(
+        based["source"],
+        based["transform"] or "",
+        tuple(warnings),
+        values.get("ExtServers", ()),
+        values.get("Overrides", ()),
+    )
 
 
 def parse_routes(text: str) -> tuple[HostRoute, ...]:

@@ -23,7 +23,7 @@ from functools import partial
 from doctor.bounded import Job, JobResult, run_jobs
 from doctor.collect import namespaces
 from doctor.facts.model import Facts, Protocol
-from doctor.live.connect import FAILED, REACHED, Observation, Seen, probe
+from doctor.live.connect import FAILED, REACHED, DnsAnswer, Observation, Seen, probe
 from doctor.live.inside import Plan
 from doctor.live.inside import run as run_inside
 from doctor.path.hops import (
@@ -35,7 +35,7 @@ from doctor.path.hops import (
     with_status,
 )
 from doctor.path.target import Target, TargetSpec
-from doctor.report.document import ProbeRun, Verdict
+from doctor.report.document import HopStatus, ProbeRun, Verdict
 
 LIVE_TIMEOUT = 1.0  # per connection attempt
 #: Where the packets of a --from probe dropped on the way are blamed, the first of these on the
@@ -195,11 +195,12 @@ def from_container(
     run = ProbeRun("live:inside", "ok", summary, result.ms)
 
     if seen.answer and (hop := path.hop(HopName.NAME_RESOLUTION)):
-        path = path.with_hop(
-            with_status(
-                hop, "ok" if seen.answer.outcome == "answered" else "broken", str(seen.answer)
-            )
+        # A search domain's answer counts as broken: the application goes where it points.
+        answered = seen.answer.outcome == "answered"
+        status: HopStatus = (
+            "ok" if answered and not _searched_elsewhere(target, seen.answer) else "broken"
         )
+        path = path.with_hop(with_status(hop, status, str(seen.answer)))
     reached = [o for o in seen.connections if o.outcome in REACHED]
     failed = [o for o in seen.connections if o.outcome in FAILED]
     runs = [run]
@@ -229,6 +230,17 @@ def from_container(
     elif failed or (seen.answer and seen.answer.outcome != "answered"):
         verdict = "unreachable"
     return Confirmation(path, verdict, tuple(runs), seen)
+
+
+def _searched_elsewhere(target: Target, answer: DnsAnswer) -> bool:
+    """A search domain's expansion answered first, with none of the addresses the name itself
+    means to the engine: the application connects somewhere else."""
+    r = target.resolution
+    if r is None or answer.outcome != "answered" or answer.name == r.name:
+        return False
+    if r.addresses:
+        return not set(answer.addresses) & set(r.addresses)
+    return "." in r.name  # a name written in full, turned into another by a search domain
 
 
 def _asked_from_host(attempt: Observation, deadline: float) -> Observation | None:
@@ -337,7 +349,13 @@ def _inside_plan(facts: Facts, target: Target, port: int | None) -> Plan | str:
     if os.geteuid() != 0:
         return f"needs root to enter {owner.name}'s network namespace"
     r = target.resolution
+    conf = owner.resolv_conf
+    tries = list(conf.tries(r.name)) if conf and r.via != "address" else []
     query = (r.name, r.nameserver) if r.via in ("none", "resolver") and r.nameserver else None
+    searched_first = bool(tries) and tries[0] != r.name and r.via != "hosts"
+    if query is None and searched_first and conf and conf.nameservers:
+        # The engine knows the name, but the search domains are asked first: see what they say.
+        query = (r.name, conf.nameservers[0])
     connect = [(a, port, target.protocol) for a in target.addresses[:1]] if port else []
     if not query and not connect:
         return (
@@ -346,5 +364,11 @@ def _inside_plan(facts: Facts, target: Target, port: int | None) -> Plan | str:
             else "no port to connect to"
         )
     return Plan(
-        namespaces.of_process(owner.pid), LIVE_TIMEOUT, query, connect, port, target.protocol
+        namespaces.of_process(owner.pid),
+        LIVE_TIMEOUT,
+        query,
+        tries if query and len(tries) > 1 else [],
+        connect,
+        port,
+        target.protocol,
     )

@@ -66,8 +66,16 @@ class DnsAnswer:
     addresses: tuple[str, ...] = ()
     ms: int = 0
     detail: str = ""
+    #: the names a stub resolver asked first (search domains), each with its outcome
+    before: tuple[str, ...] = ()
+    waited: int = 0  # ms spent on ``before``
 
     def __str__(self) -> str:
+        first = f"first {'; '.join(self.before)}; then " if self.before else ""
+        return first + self._said
+
+    @property
+    def _said(self) -> str:
         if self.outcome == "answered":
             return (
                 f"{self.server} answered {self.name} → {', '.join(self.addresses)} ({self.ms} ms)"

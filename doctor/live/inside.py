@@ -17,7 +17,7 @@ import struct
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from doctor.facts.model import Protocol
@@ -33,6 +33,8 @@ class Plan:
     netns: str  # the namespace to enter: /proc/PID/ns/net or /run/netns/NAME
     timeout: float  # per query or connection attempt
     query: tuple[str, str] | None = None  # (name, server)
+    #: the names to ask for it, in a stub resolver's order (search domains); empty: the name
+    tries: list[str] = field(default_factory=list)
     connect: list[tuple[str, int, Protocol]] = field(
         default_factory=list
     )  # (address, port, protocol)
@@ -51,10 +53,8 @@ class Result:
 
 def run(plan: Plan) -> Result:
     """Run ``plan`` in a child process that enters the namespace (needs root)."""
-    budget = (
-        plan.timeout * (1 + len(plan.connect) + len(plan.syn) + (ATTEMPTS + 1 if plan.query else 0))
-        + 3
-    )
+    queries = max(1, len(plan.tries)) * (ATTEMPTS + 1) if plan.query else 0
+    budget = plan.timeout * (1 + len(plan.connect) + len(plan.syn) + queries) + 3
     done = subprocess.run(
         [*_doctor_again(), CHILD_COMMAND, json.dumps(asdict(plan))],
         capture_output=True,
@@ -70,7 +70,13 @@ def run(plan: Plan) -> Result:
         )
     data = json.loads(done.stdout)
     answer = (
-        DnsAnswer(**{**data["answer"], "addresses": tuple(data["answer"]["addresses"])})
+        DnsAnswer(
+            **{
+                **data["answer"],
+                "addresses": tuple(data["answer"]["addresses"]),
+                "before": tuple(data["answer"]["before"]),
+            }
+        )
         if data["answer"]
         else None
     )
@@ -95,9 +101,12 @@ def _execute(plan: Plan) -> dict[str, Any]:
     from doctor.collect import namespaces
 
     namespaces.enter(plan.netns)
-    answer = query(plan.query[0], plan.query[1], plan.timeout) if plan.query else None
+    answer = (
+        resolve(plan.tries or [plan.query[0]], plan.query[1], plan.timeout) if plan.query else None
+    )
     targets = [(address, port, protocol) for address, port, protocol in plan.connect]
-    if not targets and answer and plan.port:
+    searched = answer is not None and plan.query is not None and answer.name != plan.query[0]
+    if answer and plan.port and (not targets or searched):  # where the application would go
         targets = [(address, plan.port, plan.protocol) for address in answer.addresses[:1]]
     observations = [
         probe(address, port, protocol, plan.timeout, linger=False)
@@ -169,6 +178,20 @@ def syn_probe(address: str, port: int, timeout: float) -> Observation:
 ATTEMPTS = (
     2  # as a stub resolver retries (resolv.conf's attempts:2): one lost datagram is no verdict
 )
+
+
+def resolve(names: list[str], server: str, timeout: float) -> DnsAnswer:
+    """Ask for each of ``names`` in turn, as a stub resolver walks its search list, until one
+    is answered with an address; the last answer, with what was asked before it."""
+    before: list[str] = []
+    waited = 0
+    for name in names:
+        answer = query(name, server, timeout)
+        if answer.outcome == "answered" or name == names[-1]:
+            return replace(answer, before=tuple(before), waited=waited)
+        before.append(str(answer))
+        waited += answer.ms
+    raise ValueError("no name to ask")
 
 
 def query(name: str, server: str, timeout: float) -> DnsAnswer:

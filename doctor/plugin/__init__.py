@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from doctor.bounded import Skip
+    from doctor.facts.dns import FALLBACK_RESOLVERS, Provenance, provenance, stale_resolvers
     from doctor.firewall.iptables import IptablesRuleset
     from doctor.firewall.model import Decision, FirewallRule
     from doctor.live.connect import DnsAnswer, Observation, Seen
@@ -32,9 +33,13 @@ if TYPE_CHECKING:
     from doctor.plugin.probe import Probe, ProbeContext
     from doctor.plugin.rule import CLIENTS, ENGINE_API, Code, Rule, RuleContext, finding
     from doctor.preflight.compose import Port, Project, Service, Where
-    from doctor.report.document import Evidence, Finding, Fix, Location
+    from doctor.report.document import Evidence, Finding, Fix, Location, Severity
 
 _WHERE = {
+    "FALLBACK_RESOLVERS": "doctor.facts.dns",
+    "Provenance": "doctor.facts.dns",
+    "provenance": "doctor.facts.dns",
+    "stale_resolvers": "doctor.facts.dns",
     "IptablesRuleset": "doctor.firewall.iptables",
     "Decision": "doctor.firewall.model",
     "FirewallRule": "doctor.firewall.model",
@@ -63,10 +68,12 @@ _WHERE = {
     "Finding": "doctor.report.document",
     "Fix": "doctor.report.document",
     "Location": "doctor.report.document",
+    "Severity": "doctor.report.document",
 }
 __all__ = [
     "CLIENTS",
     "ENGINE_API",
+    "FALLBACK_RESOLVERS",
     "FILTERING_HOPS",
     "Code",
     "Decision",
@@ -85,14 +92,18 @@ __all__ = [
     "Probe",
     "ProbeContext",
     "Project",
+    "Provenance",
     "Rule",
     "RuleContext",
     "Seen",
     "Service",
+    "Severity",
     "Skip",
     "Where",
     "finding",
     "hookimpl",
+    "provenance",
+    "stale_resolvers",
 ]
 
 

@@ -228,6 +228,45 @@ CODES: dict[str, Code] = {
         "the container's resolv.conf",
         "Set the daemon's dns option or --dns.",
     ),
+    "DNS_FALLBACK_UNREACHABLE": Code(
+        "The container got Docker's public fallback resolvers, which this network cannot reach",
+        "The host's only nameservers are loopback ones (systemd-resolved's 127.0.0.53, a "
+        "dnsmasq): the engine drops those for a default-bridge container, and with none left "
+        "writes its public fallback (8.8.8.8, 8.8.4.4) instead. Where the network does not "
+        "reach them, nothing resolves. On a user-defined network the embedded DNS would ask the "
+        "host's own resolver from the host's namespace, so the same name resolves there.",
+        "the host's resolv.conf, the container's, and a live query to the fallback server",
+        "Give the containers a resolver they reach (--dns, or daemon.json dns: a non-loopback "
+        "upstream or the stub listening on the bridge's gateway), or use a user-defined network.",
+    ),
+    "HOST_RESOLV_CONF_BROKEN": Code(
+        "The host's /etc/resolv.conf gives the engine no nameserver",
+        "/etc/resolv.conf is missing, empty or a link to nothing, so the engine has no upstream "
+        "to give containers: the default bridge gets the public fallback servers, and the "
+        "embedded DNS gets none at all (Engine 28 and later) or the fallback (older engines).",
+        "what /etc/resolv.conf is (file, missing, dangling link) and its nameservers",
+        "Restore /etc/resolv.conf (systemd-resolved: ln -sf /run/systemd/resolve/resolv.conf "
+        "/etc/resolv.conf), or set daemon.json dns; then restart the containers.",
+    ),
+    "STALE_DNS_CONFIG": Code(
+        "The container's resolvers are not what it would get now",
+        "The engine writes a container's resolv.conf when it starts, from the host's file of "
+        "that moment, and does not follow later changes: a container started during a boot race "
+        "(an empty host resolv.conf) or before the host's resolvers changed keeps the old ones.",
+        "the container's nameservers (or its embedded DNS's upstreams) against what the host's "
+        "file gives today",
+        "docker restart CONTAINER (compose: docker compose up -d --force-recreate SERVICE).",
+    ),
+    "DNS_SEARCH_LEAK": Code(
+        "The host's search domains send a name upstream before it is tried as written",
+        "The engine copies the host's search domains (and ndots) into the container: a name "
+        "with fewer dots than ndots is asked as NAME.SEARCHDOMAIN first, and an upstream that "
+        "answers that (a wildcard record) sends the application elsewhere, or every lookup waits "
+        "for the upstream first.",
+        "the container's search and ndots; the live queries in resolver order",
+        "--dns-search . (compose: dns_search: .) or --dns-option ndots:0 for the container, or "
+        "fix the host's search/ndots; or use the fully qualified name with a trailing dot.",
+    ),
     "HOST_GATEWAY_MISSING": Code(
         "host.docker.internal is not defined",
         "On Linux, host.docker.internal exists only with --add-host "

@@ -16,6 +16,11 @@ PROXIES = "host/docker-proxy.json"  # [{"pid": ..., "argv": [...]}]
 SYSCTLS = "host/sysctl.json"
 HOSTS_FILE = "host/etc-hosts"
 RESOLV_CONF = "host/resolv.conf"
+#: What /etc/resolv.conf is: {"state": "file" | "missing" | "dangling", "link": target or null}
+RESOLV_CONF_STATE = "host/resolv.conf.json"
+#: systemd-resolved's list of real upstreams, which the engine reads for the default bridge
+#: when /etc/resolv.conf names only its stub (127.0.0.53)
+SYSTEMD_RESOLV_CONF = "host/systemd-resolv.conf"
 ROUTES = "host/proc-net-route"  # /proc/net/route: the host's IPv4 routes (main table)
 INTERFACES = "host/interfaces.json"  # {name: {"mtu": int | None, "addresses": [str]}}
 IPTABLES = "firewall/iptables-save.txt"

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -61,6 +61,7 @@ STOP_SIGNAL_ARG = "--stop-signal=SIGKILL"
 
 OUTSIDE_NETWORK = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range
 PORT_RANGE = (20000, 40000)
+RESOLV_CONF = "/etc/resolv.conf"
 
 
 class CommandError(RuntimeError):
@@ -781,6 +782,10 @@ class Stage:
     def stop(self, container: str) -> None:
         _docker("stop", container)
 
+    def restart(self, container: str) -> None:
+        """`docker restart CONTAINER`: the engine writes its resolv.conf anew."""
+        _docker("restart", container)
+
     @staticmethod
     def inspect(name: str, template: str) -> str:
         """`docker inspect -f TEMPLATE NAME`, stripped."""
@@ -887,6 +892,92 @@ class Stage:
     def insert_rule(self, chain: str, *rule: str) -> None:
         """`iptables -I CHAIN RULE...` (filter table) now, deleted when the stage closes."""
         self.change_host(("iptables", "-I", chain, *rule), ("iptables", "-D", chain, *rule))
+
+    def host_resolv_conf(self, text: str | None, link: str | None = None) -> None:
+        """Replace the host's /etc/resolv.conf with ``text``, or remove it (``text`` None), or
+        make it a link to ``link``; as it was when the stage closes, first. Containers get
+        their resolvers from it when they start, so start them after this."""
+        saved = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-resolv-")) / "resolv.conf"
+        _run("cp", "-a", RESOLV_CONF, str(saved))
+        self._undo.append(
+            (
+                "sh",
+                "-c",
+                f"rm -f {RESOLV_CONF} && cp -a {saved} {RESOLV_CONF} && rm -r {saved.parent}",
+            )
+        )
+        Path(RESOLV_CONF).unlink()
+        if link is not None:
+            os.symlink(link, RESOLV_CONF)
+        elif text is not None:
+            Path(RESOLV_CONF).write_text(text)
+
+    def blackhole(self, *addresses: str) -> None:
+        """Routes that drop every packet to ``addresses`` (public resolvers the engine could fall
+        back to: nothing of a test may leave the machine), removed when the stage closes."""
+        for address in addresses:
+            family = "-6" if ":" in address else "-4"
+            self.change_host(
+                ("ip", family, "route", "add", "blackhole", address),
+                ("ip", family, "route", "del", "blackhole", address),
+            )
+
+    def dns_server(
+        self, records: Mapping[str, str], address: str | None = None, *, wildcard: bool = False
+    ) -> str:
+        """A real DNS server (dnsmasq) answering each name of ``records`` with its IPv4 address
+        (with ``wildcard``, every name under it too), and nothing else: on the host at
+        ``address`` (a stub such as 127.0.0.53), or in a namespace of its own (a resolver on
+        another machine) when None. Returns the address it answers on, once it does."""
+        if shutil.which("dnsmasq") is None:
+            raise RuntimeError("dnsmasq is not installed (apt-get install dnsmasq-base)")
+        client = None
+        if address is None:
+            client = self.outside_client(default_route=False)
+            address = client.client_address
+        inside = ["ip", "netns", "exec", client.namespace] if client else []
+        # dnsmasq answers a name and everything under it; an exact name alone takes a host-record.
+        answers = [
+            f"--address=/{name}/{ip}" if wildcard else f"--host-record={name},{ip}"
+            for name, ip in records.items()
+        ]
+        process = subprocess.Popen(
+            [
+                *inside,
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                f"--listen-address={address}",
+                "--port=53",
+                "--user=root",
+                "--pid-file=",
+                *answers,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._processes.append(process)
+        deadline = time.monotonic() + 10
+        while not _listening(process.pid, 53, "udp"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                _, stderr = process.communicate(timeout=10)
+                raise CommandError(f"dnsmasq did not start on {address}:\n{stderr.strip()}")
+            time.sleep(0.05)
+        return address
+
+    def nslookup(self, container: str, name: str) -> list[str]:
+        """The IPv4 addresses ``name`` resolves to inside ``container``, by the image's own
+        nslookup (its resolver follows the container's resolv.conf, search and ndots too);
+        [] when it does not resolve."""
+        result = _docker("exec", container, "nslookup", "-type=a", name, check=False, timeout=30)
+        answer = result.stdout.partition("Name:")[2]
+        return re.findall(r"^Address:\s*(\d+\.\d+\.\d+\.\d+)\s*$", answer, re.MULTILINE)
 
     def ufw(self, *commands: Sequence[str]) -> None:
         """ufw turned on as it ships (default deny incoming), then ``ufw COMMAND...`` each; when
