@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
+from doctor.facts.model import Container
 from doctor.plugin import (
     ENGINE_API,
     Evidence,
@@ -75,10 +77,59 @@ def container_not_running(ctx: RuleContext) -> Iterator[Finding]:
         )
 
 
+#: What a shell (127, "sh: curl: not found") or the runtime (exec form) says of a missing command.
+_NOT_FOUND = re.compile(
+    r'(?:^|: )(?P<shell>[^:\s]+): not found|exec: "(?P<exec>[^"]+)": executable file not found'
+)
+
+
+def _missing_health_command(c: Container) -> str | None:
+    """The healthcheck's command the image lacks, when that is why it fails."""
+    if c.health != "unhealthy" or c.health_output is None:
+        return None
+    found = _NOT_FOUND.search(c.health_output)
+    if found is None or (c.health_exit_code != 127 and not found["exec"]):
+        return None
+    return found["shell"] or found["exec"]
+
+
+def healthcheck_command_missing(ctx: RuleContext) -> Iterator[Finding]:
+    c = ctx.path.route.container
+    command = _missing_health_command(c) if c is not None and c.running else None
+    if c is None or command is None:
+        return
+    yield finding(
+        "HEALTHCHECK_COMMAND_MISSING",
+        severity="warning",
+        confidence=0.9,
+        hop=HopName.CONTAINER,
+        explanation=f"{c.name} is unhealthy because its healthcheck runs {command}, which its "
+        f"image does not have (exit {c.health_exit_code}): that says nothing about the "
+        "service, but what waits for it to be healthy never starts.",
+        evidence=[
+            Evidence(f"{c.name} Config.Healthcheck.Test", list(c.health_test), ENGINE_API),
+            Evidence(f"{c.name} last healthcheck exit code", c.health_exit_code, ENGINE_API),
+            Evidence(f"{c.name} last healthcheck output", c.health_output, ENGINE_API),
+        ],
+        fix=Fix(
+            f"Check {c.name} with a command its image has, or add {command} to the image",
+            [
+                f"docker exec {c.name} sh -c 'command -v wget curl nc'  # what the image has",
+                "# Dockerfile: HEALTHCHECK CMD wget -q -O /dev/null http://127.0.0.1:PORT/ "
+                "|| exit 1",
+                '# compose: healthcheck: test: ["CMD-SHELL", "wget -q -O /dev/null '
+                'http://127.0.0.1:PORT/ || exit 1"]',
+            ],
+        ),
+    )
+
+
 def container_unhealthy(ctx: RuleContext) -> Iterator[Finding]:
     c = ctx.path.route.container
     if c is None or not c.running or c.health != "unhealthy":
         return
+    if _missing_health_command(c):
+        return  # HEALTHCHECK_COMMAND_MISSING says why
     yield finding(
         "CONTAINER_UNHEALTHY",
         severity="warning",
@@ -139,5 +190,10 @@ def internal_network(ctx: RuleContext) -> Iterator[Finding]:
 RULES = [
     Rule("container-not-running", ("CONTAINER_NOT_RUNNING",), container_not_running),
     Rule("container-unhealthy", ("CONTAINER_UNHEALTHY",), container_unhealthy),
+    Rule(
+        "healthcheck-command-missing",
+        ("HEALTHCHECK_COMMAND_MISSING",),
+        healthcheck_command_missing,
+    ),
     Rule("internal-network", ("INTERNAL_NETWORK",), internal_network, ("host", "external")),
 ]

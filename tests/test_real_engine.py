@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -175,6 +176,36 @@ def test_container_unhealthy(stage):
         1,
     )
     assert report["findings"][0]["severity"] == "warning"
+
+
+def test_a_healthcheck_command_the_image_does_not_have(stage):
+    port = stage.free_port()
+    web = stage.run(
+        "web",
+        "-p",
+        f"{port}:80",
+        "--health-cmd",
+        "curl -f http://127.0.0.1/",  # the test image has no curl
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        cmd=[*HTTPD, "80"],
+        wait_port=80,
+    )
+    stage.wait_health(web, "unhealthy")
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass  # the service itself answers
+    status, report = run_doctor(f"localhost:{port}")
+    assert (report["verdict"], first_code(report), status) == (
+        "reachable",
+        "HEALTHCHECK_COMMAND_MISSING",
+        1,
+    )
+    found = report["findings"][0]
+    assert found["severity"] == "warning"
+    assert found["evidence"][1]["value"] == 127
+    assert "CONTAINER_UNHEALTHY" not in [f["code"] for f in report["findings"]]
 
 
 def test_host_binding_restricted_seen_from_an_outside_client(stage):

@@ -153,3 +153,14 @@ def test_container_unhealthy_is_a_warning():
     (found,) = findings("container-unhealthy", context(f, "localhost:8080"))
     assert (found.code, found.severity) == ("CONTAINER_UNHEALTHY", "warning")
     assert evidence(found)["web last healthcheck output"] == "check failed"
+
+
+def test_a_healthcheck_whose_command_the_image_lacks():
+    missing = {"health": "unhealthy", "health_output": "/bin/sh: curl: not found"}
+    f = facts(container("web", publish=["8080:80"], health_exit=127, **missing))
+    (found,) = findings("healthcheck-command-missing", context(f, "localhost:8080"))
+    assert (found.code, found.severity) == ("HEALTHCHECK_COMMAND_MISSING", "warning")
+    assert evidence(found)["web last healthcheck exit code"] == 127
+    assert codes("container-unhealthy", context(f, "localhost:8080")) == []  # said precisely
+    failing = facts(container("web", publish=["8080:80"], health="unhealthy"))
+    assert codes("healthcheck-command-missing", context(failing, "localhost:8080")) == []

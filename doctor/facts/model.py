@@ -191,6 +191,8 @@ class Container:
     exposed: tuple[tuple[int, Protocol], ...]
     labels: dict[str, str] = field(default_factory=dict)
     mounts: tuple[Mount, ...] = ()
+    health_exit_code: int | None = None  # of the last healthcheck run
+    health_test: tuple[str, ...] = ()  # Config.Healthcheck.Test: ["CMD-SHELL", "curl ..."]
     extra_hosts: tuple[str, ...] = ()  # HostConfig.ExtraHosts: "name:address" (--add-host)
     links: tuple[str, ...] = ()  # HostConfig.Links: legacy --link
     dns: tuple[str, ...] = ()  # HostConfig.Dns: --dns

@@ -232,6 +232,8 @@ def parse_container(
         error=state.get("Error") or "",
         health=health.get("Status") if health else None,
         health_output=(health_log[-1].get("Output") or "").strip() if health_log else None,
+        health_exit_code=health_log[-1].get("ExitCode") if health_log else None,
+        health_test=tuple((config.get("Healthcheck") or {}).get("Test") or ()),
         network_mode=host_config.get("NetworkMode") or "default",
         attachments=attachments,
         published=_mappings(settings.get("Ports")),

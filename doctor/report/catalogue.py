@@ -69,6 +69,15 @@ CODES: dict[str, Code] = {
         "Read the healthcheck output (docker inspect NAME --format '{{json .State.Health}}') and "
         "fix the service or the check.",
     ),
+    "HEALTHCHECK_COMMAND_MISSING": Code(
+        "The healthcheck runs a command the image does not have",
+        "The container is unhealthy only because its healthcheck's command (often curl or "
+        'wget) is not in the image: the shell answers 127, "not found", every time, whatever '
+        "the service does. The port may work; what waits for service_healthy never starts.",
+        "the healthcheck's test, its exit status 127 and its output",
+        "Use a command the image has (or add it to the image), e.g. wget or the service's own "
+        "client, in HEALTHCHECK / healthcheck.test.",
+    ),
     "HOST_BINDING_RESTRICTED": Code(
         "Published on another address than the one used",
         "The port is published on 127.0.0.1 (or one specific address), so clients connecting to "

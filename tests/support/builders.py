@@ -96,6 +96,8 @@ def container(
     exit_code: int = 0,
     error: str = "",
     health: str | None = None,
+    health_output: str = "check failed",
+    health_exit: int = 1,
     labels: Mapping[str, str] | None = None,
     mode: str | None = None,
     resolv: ResolvConf | None = None,
@@ -128,7 +130,12 @@ def container(
             "ExitCode": exit_code if not running else 0,
             "Error": error,
             **(
-                {"Health": {"Status": health, "Log": [{"Output": "check failed"}]}}
+                {
+                    "Health": {
+                        "Status": health,
+                        "Log": [{"Output": health_output, "ExitCode": health_exit}],
+                    }
+                }
                 if health
                 else {}
             ),
