@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from doctor.rules.ports import SOCKETS
+from doctor.rules.ports import NETNS, SOCKETS
 from doctor.rules.resolvers import explains_resolver_failure
 
 from doctor.facts.model import (
@@ -485,6 +485,77 @@ def hop_limit_too_low(ctx: RuleContext) -> Iterator[Finding]:
     )
 
 
+def localhost_in_container(ctx: RuleContext) -> Iterator[Finding]:
+    """--from web localhost:5432 while the service is another container's: localhost is web."""
+    t, owner, facts = ctx.target, _owner(ctx), ctx.facts
+    if t.port is None or not t.addresses or not all(is_loopback(a) for a in t.addresses):
+        return
+    if not ctx.broken(HopName.CONTAINER_LISTENER):
+        return
+    servers = [
+        c
+        for c in facts.containers
+        if c.running and c.id != owner.id and c.listeners_on(t.port, t.protocol)
+    ]
+    on_host = bool(facts.host_listeners_on(t.port, t.protocol))
+    if not servers and not on_host:
+        return
+    shared = [c for c in servers if _shared_name(owner, c, facts)]
+    if shared:
+        server = shared[0]
+        name = _shared_name(owner, server, facts)
+        where = f"{server.name} listens on {t.protocol} {t.port}; {owner.name} reaches it as {name}"
+        commands = [f"# in {owner.name}'s configuration: {name}:{t.port}, not localhost:{t.port}"]
+    elif servers:
+        server, name = servers[0], servers[0].compose_service or servers[0].name
+        where = f"{server.name} listens on {t.protocol} {t.port}, on no network {owner.name} shares"
+        commands = [
+            f"docker network create {owner.name}-{server.name}",
+            f"docker network connect {owner.name}-{server.name} {owner.name}",
+            f"docker network connect {owner.name}-{server.name} {server.name}",
+            f"# then in {owner.name}'s configuration: {name}:{t.port}",
+        ]
+    else:
+        name = "host.docker.internal"
+        where = f"a process of this host listens on {t.protocol} {t.port}"
+        commands = [
+            f"docker run --add-host host.docker.internal:host-gateway ...  # then {name}:{t.port}",
+            '# compose: extra_hosts: ["host.docker.internal:host-gateway"]',
+        ]
+    yield finding(
+        "LOCALHOST_IN_CONTAINER",
+        severity="error",
+        confidence=0.9,
+        hop=HopName.CONTAINER_LISTENER,
+        affects=CLIENT,
+        explanation=f"Inside {owner.name}, localhost is {owner.name} itself, and nothing in it "
+        f"listens on {t.protocol} {t.port}: {where}.",
+        evidence=[
+            Evidence(
+                f"{owner.name} listeners",
+                [str(listener) for listener in owner.listeners or ()],
+                NETNS,
+            ),
+            Evidence(
+                f"listening on {t.protocol} {t.port}",
+                [c.name for c in servers] + (["this host"] if on_host else []),
+                f"{NETNS}s, {SOCKETS}",
+            ),
+        ],
+        fix=Fix(f"Connect to {name}:{t.port}, not localhost", commands),
+    )
+
+
+def _shared_name(a: Container, b: Container, facts: Facts) -> str | None:
+    """The name ``a`` reaches ``b`` by on a user-defined network they share (the compose
+    service name first), or None."""
+    for network in facts.shared_networks(a, b):
+        if network.is_default_bridge:
+            continue
+        return b.compose_service or b.name
+    return None
+
+
 def host_gateway_missing(ctx: RuleContext) -> Iterator[Finding]:
     owner, name = _owner(ctx), _name(ctx)
     if name.lower() not in HOST_GATEWAY_NAMES or not ctx.broken(HopName.NAME_RESOLUTION):
@@ -552,6 +623,7 @@ RULES = [
     ),
     Rule("loopback-resolvers", ("DNS_RESOLVER_UNREACHABLE",), loopback_resolvers, ("host",)),
     Rule("host-gateway-missing", ("HOST_GATEWAY_MISSING",), host_gateway_missing, CLIENT),
+    Rule("localhost-in-container", ("LOCALHOST_IN_CONTAINER",), localhost_in_container, CLIENT),
     Rule(
         "host-service-bound-to-loopback",
         ("HOST_SERVICE_BOUND_TO_LOOPBACK",),

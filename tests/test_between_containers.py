@@ -309,6 +309,25 @@ def test_a_stopped_destination_is_named(stage):
     )
 
 
+def test_localhost_from_a_container_is_the_container_itself(stage):
+    net = stage.network("net")
+    web = stage.run("web", "--network", net)
+    db = stage.run("db", "--network", net, cmd=[*HTTPD, "5432"], wait_port=5432)
+    assert stage.connect_from(web, "127.0.0.1", 5432) == "refused"
+    status, report = run_doctor("localhost:5432", "--from", web)
+    assert outcome(status, report) == (
+        "unreachable",
+        "LOCALHOST_IN_CONTAINER",
+        "container-listener",
+        1,
+    )
+    assert evidence(report["findings"][0])["listening on tcp 5432"] == [db]
+    address = stage.inspect(db, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
+    assert stage.connect_from(web, address, 5432) == "connected"
+    status, report = run_doctor(f"{db}:5432", "--from", web)  # the name the doctor gives
+    assert (report["verdict"], status) == ("reachable", 0)
+
+
 def test_destination_app_bound_to_loopback(stage):
     net = stage.network("net")
     web = stage.run("web", "--network", net)

@@ -142,3 +142,16 @@ def test_a_reject_between_two_containers_on_one_bridge_is_a_firewall_drop_not_no
     # Without br_netfilter the bridge never shows its frames to iptables.
     unseen = context(shop(), "db:5432", source="web")
     assert unseen.path.hop("filter-forward").status == "skipped"
+
+
+def test_localhost_inside_a_container_is_that_container():
+    ctx = context(shop(), "localhost:5432", source="web")
+    (found,) = findings("localhost-in-container", ctx)
+    assert (found.code, found.hop) == ("LOCALHOST_IN_CONTAINER", "container-listener")
+    assert evidence(found)["listening on tcp 5432"] == ["db"]
+    assert found.fix.commands == ("# in web's configuration: db:5432, not localhost:5432",)
+    assert codes("localhost-in-container", context(shop(), "localhost:80", source="web")) == []
+    alone = container("cache", on=((FRONT, "172.31.0.2"),), listeners=[])
+    f = facts(alone, *shop().containers, networks=[BACK, FRONT])
+    (apart,) = findings("localhost-in-container", context(f, "localhost:5432", source="cache"))
+    assert apart.fix.commands[1] == "docker network connect cache-db cache"

@@ -209,6 +209,16 @@ CODES: dict[str, Code] = {
         "names and aliases on the client's networks",
         "Use one of the existing names (closest matches are listed).",
     ),
+    "LOCALHOST_IN_CONTAINER": Code(
+        "localhost inside a container is that container itself",
+        "Each container has its own network namespace: its localhost is its own loopback, not "
+        "the host's and not another container's. The service on that port runs in another "
+        "container (or on the host), so the client must use its name.",
+        "the client's own listeners, and the containers (or host processes) that listen on the "
+        "port",
+        "Use the service's name on a shared network (NAME:PORT; compose: the service name), or "
+        "host.docker.internal for the host.",
+    ),
     "HOST_PORT_USED_INSIDE": Code(
         "The published host port is used between containers",
         "Between containers, use the name and the container port; the host port (or localhost) is "
