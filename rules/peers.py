@@ -189,6 +189,16 @@ def default_bridge_no_dns(ctx: RuleContext) -> Iterator[Finding]:
     if not ctx.facts.shared_networks(owner, dest):
         return  # NO_SHARED_NETWORK says it, and its fix also brings the names
     network = f"{owner.name}-net"
+    # The legacy --link the other way round: an etc/hosts entry in the linking container only.
+    backwards = _link_aliases(dest, owner)
+    link = (
+        f" {dest.name} reaches {owner.name} as {backwards[0]} through --link, but a link is an "
+        f"entry in {dest.name}'s etc/hosts only: {owner.name} gets no name for {dest.name}."
+        if backwards
+        else ""
+    )
+    if backwards:
+        evidence.append(Evidence(f"{dest.name} HostConfig.Links", list(dest.links), ENGINE_API))
     yield finding(
         "DEFAULT_BRIDGE_NO_DNS",
         severity="error",
@@ -198,7 +208,7 @@ def default_bridge_no_dns(ctx: RuleContext) -> Iterator[Finding]:
         explanation=f"{owner.name} and {dest.name} are on the default bridge network, which has no "
         "embedded DNS: "
         f"container names resolve only on user-defined networks (compose's default network is one; "
-        "`network_mode: bridge` is not).",
+        "`network_mode: bridge` is not)." + link,
         fix=Fix(
             "Put both containers on a user-defined network and use the name there",
             [
@@ -208,6 +218,17 @@ def default_bridge_no_dns(ctx: RuleContext) -> Iterator[Finding]:
             ],
         ),
     )
+
+
+def _link_aliases(linking: Container, linked: Container) -> list[str]:
+    """The aliases ``linking`` gave ``linked`` with --link (HostConfig.Links holds
+    "/LINKED:/LINKING/ALIAS")."""
+    aliases = []
+    for entry in linking.links:
+        target, _, alias = entry.partition(":")
+        if target.lstrip("/") == linked.name:
+            aliases.append(alias.rsplit("/", 1)[-1] or linked.name)
+    return aliases
 
 
 def no_shared_network(ctx: RuleContext) -> Iterator[Finding]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -139,6 +140,24 @@ def test_default_bridge_has_no_names(stage):
     address = stage.inspect(db, "{{.NetworkSettings.IPAddress}}")
     status, report = run_doctor(f"{address}:5432", "--from", web)
     assert (report["verdict"], errors(report), status) == ("reachable", [], 0)
+
+
+def test_a_legacy_link_names_one_direction_only(stage):
+    db = stage.run("db", cmd=[*HTTPD, "5432"], wait_port=5432)
+    web = stage.run("web", "--link", f"{db}:database")
+    hosts = _docker_exec(web, "cat", "/etc/hosts")
+    assert re.search(r"^\S+\s+database\b", hosts, re.MULTILINE)  # web has the name...
+    assert web not in _docker_exec(db, "cat", "/etc/hosts")  # ...db has none for web
+    status, report = run_doctor("database:5432", "--from", web)
+    assert (report["verdict"], status) == ("reachable", 0)
+    status, report = run_doctor(f"{web}:80", "--from", db)
+    assert outcome(status, report) == (
+        "unreachable",
+        "DEFAULT_BRIDGE_NO_DNS",
+        "name-resolution",
+        1,
+    )
+    assert f"{web} reaches {db} as database through --link" in report["findings"][0]["explanation"]
 
 
 def test_typo_in_an_alias_suggests_the_closest(stage):
@@ -460,3 +479,9 @@ def test_a_reject_inside_one_bridge_is_named_when_br_netfilter_shows_it(stage):
         f"-t filter -A DOCKER-USER -i {bridge} -o {bridge} -p tcp -m tcp --dport 5432 "
         "-j REJECT --reject-with icmp-port-unreachable"
     )
+
+
+def _docker_exec(container: str, *argv: str) -> str:
+    return subprocess.run(
+        ["docker", "exec", container, *argv], capture_output=True, text=True, check=True, timeout=30
+    ).stdout

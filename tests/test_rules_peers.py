@@ -43,6 +43,12 @@ def test_the_default_bridge_has_no_names():
     assert found.code == "DEFAULT_BRIDGE_NO_DNS" and "docker network create" in " ".join(
         found.fix.commands
     )
+    # A --link gives a name one way only: the linking container's etc/hosts.
+    linking = container("web", on=((BRIDGE, "172.17.0.2"),), links=["/db:/web/database"])
+    f = facts(linking, db)
+    (found,) = findings("default-bridge-no-dns", context(f, "web:80", source="db"))
+    assert "web reaches db as database through --link" in found.explanation
+    assert evidence(found)["web HostConfig.Links"] == ["/db:/web/database"]
 
 
 def test_no_shared_network_between_the_tiers():
