@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 
 from doctor.rules.ports import NETNS, SOCKETS
@@ -82,7 +83,8 @@ def name_not_found(ctx: RuleContext) -> Iterator[Finding]:
     if _resolver_failed(ctx) or owner.loopback_resolvers_unserved:
         return  # the resolver, not the name, is what fails: DNS_RESOLVER_UNREACHABLE
     resolvable = sorted(_resolvable_names(owner, ctx.facts))
-    close = difflib.get_close_matches(key, resolvable, n=3, cutoff=0.6)
+    hint = _naming_hint(key, owner, ctx.facts)
+    close = [hint[1]] if hint else difflib.get_close_matches(key, resolvable, n=3, cutoff=0.6)
     evidence = [
         Evidence("name", name, "command line"),
         Evidence(f"names {owner.name} can resolve", resolvable, "embedded DNS and etc/hosts"),
@@ -118,8 +120,51 @@ def name_not_found(ctx: RuleContext) -> Iterator[Finding]:
         evidence=evidence,
         fix=fix,
         explanation=f"No container, alias, service or hosts entry is called {name}, and DNS does "
-        "not know it" + (f"; did you mean {', '.join(close)}?" if close else "."),
+        "not know it"
+        + (f": {hint[0]}" if hint else f"; did you mean {', '.join(close)}?" if close else "."),
     )
+
+
+#: Compose v1 named containers PROJECT_SERVICE_N; Compose v2 names them PROJECT-SERVICE-N.
+_COMPOSE_V1_NAME = re.compile(r"^(?P<project>.+)_(?P<service>[^_]+)_(?P<index>\d+)$")
+
+
+def _naming_hint(key: str, owner: Container, facts: Facts) -> tuple[str, str] | None:
+    """(why, the name to use) when ``key`` is a name that means a container by another
+    naming: Compose v1's project_service_1, or a container's hostname, which the embedded
+    DNS does not answer unless it is also an alias."""
+    reachable = [
+        c
+        for c in facts.containers
+        if c.running and c.id != owner.id and _shares_user_network(owner, c, facts)
+    ]
+    if old := _COMPOSE_V1_NAME.match(key):
+        for c in reachable:
+            if (c.compose_service or "").lower() == old["service"] and (
+                (c.compose_project or "").lower() == old["project"].replace("_", "")
+                or (c.compose_project or "").lower() == old["project"]
+            ):
+                return (
+                    f"that is Compose v1's name for the {c.compose_service} service; Compose "
+                    f"v2 calls the container {c.name}, and the service name "
+                    f"{c.compose_service} resolves on the project's network whatever the "
+                    "version",
+                    c.compose_service or c.name,
+                )
+    for c in reachable:
+        if c.hostname.lower() == key and not c.id.startswith(c.hostname):
+            return (
+                f"it is {c.name}'s hostname, and a hostname is no name the embedded DNS "
+                f"answers (names, aliases and compose services are); use {c.name}, or give it "
+                f"the alias {key} (docker network connect --alias {key} NETWORK {c.name}; "
+                f"compose: networks: NETWORK: aliases: [{key}])",
+                c.name,
+            )
+    return None
+
+
+def _shares_user_network(a: Container, b: Container, facts: Facts) -> bool:
+    return any(not n.is_default_bridge for n in facts.shared_networks(a, b))
 
 
 def _resolvable_names(owner: Container, facts: Facts) -> set[str]:
@@ -570,11 +615,7 @@ def localhost_in_container(ctx: RuleContext) -> Iterator[Finding]:
 def _shared_name(a: Container, b: Container, facts: Facts) -> str | None:
     """The name ``a`` reaches ``b`` by on a user-defined network they share (the compose
     service name first), or None."""
-    for network in facts.shared_networks(a, b):
-        if network.is_default_bridge:
-            continue
-        return b.compose_service or b.name
-    return None
+    return (b.compose_service or b.name) if _shares_user_network(a, b, facts) else None
 
 
 def host_gateway_missing(ctx: RuleContext) -> Iterator[Finding]:

@@ -17,6 +17,7 @@ import pytest
 from tests.support.command import run_doctor
 from tests.support.reports import evidence, outcome
 
+IP = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
 
 
@@ -140,6 +141,39 @@ def test_default_bridge_has_no_names(stage):
     address = stage.inspect(db, "{{.NetworkSettings.IPAddress}}")
     status, report = run_doctor(f"{address}:5432", "--from", web)
     assert (report["verdict"], errors(report), status) == ("reachable", [], 0)
+
+
+def test_a_compose_v1_container_name_gets_the_service_name(stage):
+    net = stage.network("net")
+    project = f"{stage.prefix}-shop"
+    labels = ["--label", f"com.docker.compose.project={project}"]
+    labels += ["--label", "com.docker.compose.service=db"]
+    # As Compose v2 runs a service: PROJECT-SERVICE-N, with the service name as an alias.
+    db = stage.run(
+        "shop-db-1", "--network", net, "--network-alias", "db", *labels, cmd=[*HTTPD, "5432"]
+    )
+    web = stage.run("web", "--network", net)
+    assert stage.nslookup(web, f"{project}_db_1") == []
+    assert stage.nslookup(web, "db") == [stage.inspect(db, IP)]
+    status, report = run_doctor(f"{project}_db_1:5432", "--from", web)
+    assert outcome(status, report) == ("unreachable", "NAME_NOT_FOUND", "name-resolution", 1)
+    found = report["findings"][0]
+    assert "Compose v1's name for the db service" in found["explanation"]
+    assert found["fix"]["commands"] == [
+        f"# in {web}'s configuration: db:5432 instead of {project}_db_1:5432"
+    ]
+
+
+def test_a_hostname_given_at_run_is_also_an_alias(stage):
+    """Both engines here list --hostname among the endpoint's Aliases, so the embedded DNS
+    answers it and the doctor must not call it missing (the hostname hint of NAME_NOT_FOUND is
+    for containers whose hostname the engine does not answer: tests/test_rules_peers.py)."""
+    net = stage.network("net")
+    db = stage.run("db", "--network", net, "--hostname", "dbhost", cmd=[*HTTPD, "5432"])
+    web = stage.run("web", "--network", net)
+    assert stage.nslookup(web, "dbhost") == [stage.inspect(db, IP)]
+    status, report = run_doctor("dbhost:5432", "--from", web)
+    assert (report["verdict"], status) == ("reachable", 0)
 
 
 def test_a_legacy_link_names_one_direction_only(stage):

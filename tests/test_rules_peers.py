@@ -161,3 +161,15 @@ def test_localhost_inside_a_container_is_that_container():
     f = facts(alone, *shop().containers, networks=[BACK, FRONT])
     (apart,) = findings("localhost-in-container", context(f, "localhost:5432", source="cache"))
     assert apart.fix.commands[1] == "docker network connect cache-db cache"
+
+
+def test_names_by_another_naming_scheme_get_the_name_to_use():
+    labels = {"com.docker.compose.project": "shop", "com.docker.compose.service": "db"}
+    db = container("shop-db-1", on=((BACK, "172.30.0.3"),), labels=labels, hostname="dbhost")
+    web = container("web", on=((BACK, "172.30.0.2"),))
+    f = facts(web, db, networks=[BACK])
+    (old,) = findings("name-not-found", context(f, "shop_db_1:5432", source="web"))
+    assert "Compose v1's name for the db service" in old.explanation
+    assert old.fix.commands == ("# in web's configuration: db:5432 instead of shop_db_1:5432",)
+    (host,) = findings("name-not-found", context(f, "dbhost:5432", source="web"))
+    assert "it is shop-db-1's hostname" in host.explanation

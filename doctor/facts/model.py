@@ -193,6 +193,7 @@ class Container:
     mounts: tuple[Mount, ...] = ()
     health_exit_code: int | None = None  # of the last healthcheck run
     health_test: tuple[str, ...] = ()  # Config.Healthcheck.Test: ["CMD-SHELL", "curl ..."]
+    hostname: str = ""  # Config.Hostname: its short id unless --hostname (compose: hostname:)
     extra_hosts: tuple[str, ...] = ()  # HostConfig.ExtraHosts: "name:address" (--add-host)
     links: tuple[str, ...] = ()  # HostConfig.Links: legacy --link
     dns: tuple[str, ...] = ()  # HostConfig.Dns: --dns

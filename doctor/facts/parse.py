@@ -234,6 +234,7 @@ def parse_container(
         health_output=(health_log[-1].get("Output") or "").strip() if health_log else None,
         health_exit_code=health_log[-1].get("ExitCode") if health_log else None,
         health_test=tuple((config.get("Healthcheck") or {}).get("Test") or ()),
+        hostname=config.get("Hostname") or "",
         network_mode=host_config.get("NetworkMode") or "default",
         attachments=attachments,
         published=_mappings(settings.get("Ports")),

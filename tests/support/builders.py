@@ -105,6 +105,7 @@ def container(
     aliases: Sequence[str] = (),
     extra_hosts: Sequence[str] = (),
     links: Sequence[str] = (),
+    hostname: str = "",
     privileged: bool = False,
     mounts: Sequence[Mapping[str, str]] = (),
 ) -> Any:
@@ -142,6 +143,7 @@ def container(
         },
         "Config": {
             "Image": "busybox",
+            "Hostname": hostname,
             "Cmd": ["httpd"],
             "Labels": dict(labels or {}),
             "ExposedPorts": {(e if "/" in e else f"{e}/tcp"): {} for e in exposed},
