@@ -12,6 +12,7 @@ from tests.support.command import run_doctor
 from tests.support.reports import evidence, first, outcome
 
 STUB = "127.0.0.53"
+RESOLV_CONF = "/etc/resolv.conf"
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def stub(stage):
     port = stage.free_port()
     server = stage.remote_server(port)
     stage.dns_server({"app.test": server.client_address}, STUB)
-    stage.host_resolv_conf(f"nameserver {STUB}\n")
+    stage.host_file(RESOLV_CONF, f"nameserver {STUB}\n")
     return server, port
 
 
@@ -60,7 +61,7 @@ def test_the_same_stub_answers_a_user_defined_network(stage, stub):
 def test_a_host_resolv_conf_that_links_to_nothing(stage):
     stage.blackhole(*FALLBACK_RESOLVERS)
     link = "/run/systemd/resolve/stub-resolv.conf.missing"
-    stage.host_resolv_conf(None, link=link)
+    stage.host_file(RESOLV_CONF, None, link=link)
     web = stage.run("web")
     api = stage.run("api", "--network", stage.network("net"))
     for container in (web, api):
@@ -83,10 +84,10 @@ def test_resolvers_left_from_before_the_host_changed(stage):
     server = stage.remote_server(port)
     old = stage.dns_server({"app.test": server.client_address})
     new = stage.dns_server({"app.test": server.client_address})
-    stage.host_resolv_conf(f"nameserver {old}\n")
+    stage.host_file(RESOLV_CONF, f"nameserver {old}\n")
     web = stage.run("web")
     assert stage.nslookup(web, "app.test") == [server.client_address]
-    stage.host_resolv_conf(f"nameserver {new}\n")  # the host moved on...
+    stage.host_file(RESOLV_CONF, f"nameserver {new}\n")  # the host moved on...
     stage.blackhole(old)  # ...and the old resolver is gone
     assert stage.nslookup(web, "app.test") == []
     status, report = run_doctor(f"app.test:{port}", "--from", web)
@@ -104,7 +105,7 @@ def test_search_domains_from_the_host_answer_before_a_containers_name(stage):
     stage.blackhole(*FALLBACK_RESOLVERS)
     elsewhere = stage.outside_client(default_route=False)  # nothing listens there
     resolver = stage.dns_server({"corp.test": elsewhere.client_address}, wildcard=True)
-    stage.host_resolv_conf(f"nameserver {resolver}\nsearch corp.test\noptions ndots:2\n")
+    stage.host_file(RESOLV_CONF, f"nameserver {resolver}\nsearch corp.test\noptions ndots:2\n")
     net = stage.network("net")
     db = stage.run("db", "--network", net, wait_port=80)
     web = stage.run("web", "--network", net)

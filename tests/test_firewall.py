@@ -14,7 +14,8 @@ import subprocess
 import pytest
 
 from tests.support.command import run_doctor
-from tests.support.staging import engine_28
+from tests.support.reports import outcome
+from tests.support.staging import connect_here, engine_28
 
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
 
@@ -133,6 +134,29 @@ def test_loopback_only_publish_reached_through_ipv6_localhost(stage):
         "IPV6_LOCALHOST_MISMATCH",
         1,
     )
+
+
+def test_localhost_follows_the_client_that_tries_ipv6_first(stage):
+    """With ::1 localhost in /etc/hosts (as Debian ships it) clients try ::1 first; a port
+    published on 127.0.0.1 only fails them, whatever 127.0.0.1 does."""
+    stage.host_file("/etc/hosts", "::1 localhost ip6-localhost\n127.0.0.1 localhost\n")
+    port = stage.free_port()
+    stage.run("web", "-p", f"127.0.0.1:{port}:80", wait_port=80)
+    assert (connect_here("::1", port), connect_here("127.0.0.1", port)) == ("refused", "connected")
+    status, report = run_doctor(f"localhost:{port}")
+    assert outcome(status, report) == (
+        "unreachable",
+        "IPV6_LOCALHOST_MISMATCH",
+        "host-listener",
+        1,
+    )
+    listener = next(h for h in report["path"] if h["hop"] == "host-listener")
+    assert "clients try ::1 first and fail" in listener["live"]
+    assert "127.0.0.1" in listener["live"]
+    wide = stage.free_port()  # the healthy twin: published for both families
+    stage.run("both", "-p", f"127.0.0.1:{wide}:80", "-p", f"[::1]:{wide}:80", wait_port=80)
+    status, report = run_doctor(f"localhost:{wide}")
+    assert (report["verdict"], status) == ("reachable", 0)
 
 
 def test_direct_routing_to_a_container_address(stage):

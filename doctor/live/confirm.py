@@ -22,7 +22,7 @@ from functools import partial
 
 from doctor.bounded import Job, JobResult, run_jobs
 from doctor.collect import namespaces
-from doctor.facts.model import Facts, Protocol
+from doctor.facts.model import Facts, Protocol, is_ip
 from doctor.live.connect import FAILED, REACHED, DnsAnswer, Observation, Seen, probe
 from doctor.live.inside import Plan
 from doctor.live.inside import run as run_inside
@@ -129,8 +129,19 @@ def from_host(
                 )
             )
             return Confirmation(path, None, tuple(runs))
-    path, verdict = _target_seen(path, seen)
+    path, verdict = _target_seen(path, seen, first_tried(facts, target))
     return Confirmation(path, verdict, tuple(runs))
+
+
+def first_tried(facts: Facts, target: Target) -> str | None:
+    """The address a client tries first for a name with both loopbacks (localhost), when that
+    is not simply the first: getaddrinfo sorts ::1 before 127.0.0.1 (RFC 6724) where the host
+    has ::1, and clients that do not fall back (Node.js 17+, Java, many HTTP libraries) stay
+    with it."""
+    addresses = set(target.addresses)
+    if is_ip(target.spec.host) or not {"::1", "127.0.0.1"} <= addresses:
+        return None  # an address given is the one tried
+    return "::1" if facts.host is not None and "::1" in facts.host.addresses else None
 
 
 def _direct_probe(facts: Facts, target: Target, path: NetworkPath) -> Job | None:
@@ -159,11 +170,23 @@ def _listener_seen(path: NetworkPath, direct: list[Observation]) -> NetworkPath:
     return path
 
 
-def _target_seen(path: NetworkPath, seen: list[Observation]) -> tuple[NetworkPath, Verdict | None]:
+def _target_seen(
+    path: NetworkPath, seen: list[Observation], first: str | None = None
+) -> tuple[NetworkPath, Verdict | None]:
+    """The host-listener hop and the verdict from the connects to the target's addresses; with
+    ``first``, the verdict follows the address clients try first (see first_tried)."""
     reached = [o for o in seen if o.outcome in REACHED]
     failed = [o for o in seen if o.outcome in FAILED]
     summary = "; ".join(str(o) for o in seen)
     hop = path.hop(HopName.HOST_LISTENER)
+    lead = next((o for o in seen if o.address == first), None)
+    if hop and reached and lead is not None and lead.outcome in FAILED:
+        works = ", ".join(o.address for o in reached)
+        summary += (
+            f" — clients try {first} first and fail; only those that fall back to {works} "
+            "get through"
+        )
+        return path.with_hop(with_status(hop, "broken", summary)), "unreachable"
     if path.route.container is not None and not path.route.live:
         # The port is wanted by a container that does not have it: whatever answers is not it.
         return (path.with_hop(with_status(hop, hop.status, summary)) if hop else path), None

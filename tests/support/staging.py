@@ -61,7 +61,6 @@ STOP_SIGNAL_ARG = "--stop-signal=SIGKILL"
 
 OUTSIDE_NETWORK = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544 benchmarking range
 PORT_RANGE = (20000, 40000)
-RESOLV_CONF = "/etc/resolv.conf"
 
 
 class CommandError(RuntimeError):
@@ -513,6 +512,11 @@ def _connect(
     return outcome
 
 
+def connect_here(address: str, port: int, timeout: float = 2.0) -> str:
+    """Connect over TCP from this host itself; one of CONNECT_OUTCOMES."""
+    return _connect([], address, port, timeout)
+
+
 class OutsideClient:
     """A network namespace joined to the host by a veth pair: a client on another machine.
 
@@ -893,24 +897,21 @@ class Stage:
         """`iptables -I CHAIN RULE...` (filter table) now, deleted when the stage closes."""
         self.change_host(("iptables", "-I", chain, *rule), ("iptables", "-D", chain, *rule))
 
-    def host_resolv_conf(self, text: str | None, link: str | None = None) -> None:
-        """Replace the host's /etc/resolv.conf with ``text``, or remove it (``text`` None), or
-        make it a link to ``link``; as it was when the stage closes, first. Containers get
-        their resolvers from it when they start, so start them after this."""
-        saved = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-resolv-")) / "resolv.conf"
-        _run("cp", "-a", RESOLV_CONF, str(saved))
+    def host_file(self, path: str, text: str | None, link: str | None = None) -> None:
+        """Replace the host's file at ``path`` (/etc/resolv.conf, /etc/hosts) with ``text``, or
+        remove it (``text`` None), or make it a link to ``link``; as it was when the stage
+        closes, first. Containers get their resolvers from the host's when they start, so start
+        them after this."""
+        saved = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-file-")) / Path(path).name
+        _run("cp", "-a", path, str(saved))
         self._undo.append(
-            (
-                "sh",
-                "-c",
-                f"rm -f {RESOLV_CONF} && cp -a {saved} {RESOLV_CONF} && rm -r {saved.parent}",
-            )
+            ("sh", "-c", f"rm -f {path} && cp -a {saved} {path} && rm -r {saved.parent}")
         )
-        Path(RESOLV_CONF).unlink()
+        Path(path).unlink()
         if link is not None:
-            os.symlink(link, RESOLV_CONF)
+            os.symlink(link, path)
         elif text is not None:
-            Path(RESOLV_CONF).write_text(text)
+            Path(path).write_text(text)
 
     def blackhole(self, *addresses: str) -> None:
         """Routes that drop every packet to ``addresses`` (public resolvers the engine could fall
