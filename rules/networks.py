@@ -100,6 +100,29 @@ def mtu_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     else:
         return
     seen: set[str] = set()
+    for network, told, where in _daemon_mtu_not_applied(ctx):
+        seen.add(network.id)
+        yield finding(
+            "MTU_MISMATCH",
+            severity="warning",
+            confidence=0.8,
+            hop=HopName.EGRESS if ctx.target.source else HopName.BRIDGE,
+            explanation=f"The engine was told mtu {told} ({where}), but that applies to the "
+            f"default bridge only: {network.name} sets no MTU of its own, so it kept "
+            f"{DEFAULT_MTU}, and its containers send packets the path was meant to be spared.",
+            evidence=[
+                Evidence("daemon mtu", told, where),
+                Evidence(f"network {network.name} MTU", DEFAULT_MTU, f"default {DEFAULT_MTU}"),
+            ],
+            fix=Fix(
+                f"Give {network.name} the MTU too (a network's MTU is set when it is created)",
+                [
+                    f"docker network create -o com.docker.network.driver.mtu={told} NETWORK",
+                    "# compose: networks: default: driver_opts: "
+                    f"com.docker.network.driver.mtu: {told}",
+                ],
+            ),
+        )
     for network, mtu, device, device_mtu in filter(None, found):
         if network.id in seen:
             continue
@@ -131,6 +154,29 @@ def mtu_mismatch(ctx: RuleContext) -> Iterator[Finding]:
                 ],
             ),
         )
+
+
+def _daemon_mtu_not_applied(ctx: RuleContext) -> list[tuple[Network, int, str]]:
+    """(network, the daemon's mtu, where it was said) for the user-defined bridge networks of
+    the source (or, in a checkup, of every running container) that kept the default MTU
+    although the daemon was told a smaller one."""
+    facts = ctx.facts
+    said = facts.daemon.setting("mtu") if facts.daemon else None
+    if said is None or not str(said[0]).isdigit() or int(said[0]) >= DEFAULT_MTU:
+        return []
+    if ctx.target.source:
+        users = [facts.netns_owner(ctx.target.source)]
+    elif ctx.target.kind == "host":
+        users = [c for c in facts.containers if c.running]
+    else:
+        return []
+    found: dict[str, Network] = {}
+    for c in users:
+        for att in c.attachments:
+            network = facts.network(att.network_id)
+            if network and network.bridge and not network.is_default_bridge and not network.mtu:
+                found.setdefault(network.id, network)
+    return [(n, int(said[0]), said[1]) for n in found.values()]
 
 
 def _host_isolated(c: Container, facts: Facts) -> list[Network]:
@@ -182,8 +228,53 @@ def macvlan_host_isolation(ctx: RuleContext) -> Iterator[Finding]:
     )
 
 
+def mtu_blackhole(ctx: RuleContext) -> Iterator[Finding]:
+    """The live probe found the largest packet that gets through below the interface's MTU,
+    with no ICMP error back."""
+    mtu = ctx.seen.mtu if ctx.seen else None
+    if mtu is None or not mtu.blackhole or mtu.largest is None or ctx.target.source is None:
+        return
+    owner = ctx.facts.netns_owner(ctx.target.source)
+    uplink = ctx.facts.uplink(owner)
+    network = uplink[1] if uplink else None
+    fits = mtu.largest
+    if network is None or network.is_default_bridge:
+        setting = f'/etc/docker/daemon.json: {{"mtu": {fits}}}, then restart the engine'
+    else:
+        setting = (
+            f"docker network create -o com.docker.network.driver.mtu={fits} NETWORK  "
+            f"# {network.name} cannot change: recreate it (compose: driver_opts)"
+        )
+    yield finding(
+        "MTU_BLACKHOLE",
+        severity="error",
+        confidence=0.85,
+        hop=HopName.EGRESS,
+        affects=("container",),
+        explanation=f"From {owner.name}, {mtu.address} answers packets up to {fits} bytes; "
+        f"{owner.name} sends up to {mtu.interface_mtu}, and larger ones vanish on the way with "
+        "no ICMP fragmentation-needed back, so the sender never shrinks them: connections open, "
+        "small requests work, TLS handshakes, uploads and large transfers hang.",
+        evidence=[
+            Evidence("largest packet through (DF set)", fits, "ICMP echoes from the container"),
+            Evidence(f"{owner.name} route MTU to {mtu.address}", mtu.interface_mtu, "IP_MTU"),
+            Evidence("ICMP fragmentation-needed", "none came back", "the same echoes"),
+        ],
+        fix=Fix(
+            f"Make {owner.name}'s packets fit {fits} bytes, or let TCP agree on smaller segments",
+            [
+                setting,
+                "iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS "
+                f"--set-mss {fits - 40}",
+                "# or let the ICMP through: fragmentation-needed must reach the sender",
+            ],
+        ),
+    )
+
+
 RULES = [
     Rule("subnet-overlap", ("SUBNET_OVERLAP",), subnet_overlap),
     Rule("mtu-mismatch", ("MTU_MISMATCH",), mtu_mismatch),
+    Rule("mtu-blackhole", ("MTU_BLACKHOLE",), mtu_blackhole, ("container",)),
     Rule("macvlan-host-isolation", ("MACVLAN_HOST_ISOLATION",), macvlan_host_isolation),
 ]

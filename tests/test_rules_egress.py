@@ -169,3 +169,34 @@ def test_a_reply_with_ttl_1_dies_on_the_way_to_the_container():
         connections=[attempt], host_reply=Observation("203.0.113.10", 80, "tcp", "open", 1, ttl=63)
     )
     assert codes("hop-limit-too-low", context(egress(), SERVER, source="web", seen=healthy)) == []
+
+
+def test_an_mtu_black_hole_found_by_the_probe():
+    from doctor.live.connect import PathMtu
+
+    hole = PathMtu("203.0.113.10", 1500, 1392)
+    assert hole.blackhole
+    (found,) = findings(
+        "mtu-blackhole", context(egress(), SERVER, source="web", seen=Seen(mtu=hole))
+    )
+    assert (found.code, found.hop) == ("MTU_BLACKHOLE", "egress")
+    assert evidence(found)["largest packet through (DF set)"] == 1392
+    assert found.fix.commands[0].startswith('/etc/docker/daemon.json: {"mtu": 1392}')  # bridge
+    assert "--set-mss 1352" in found.fix.commands[1]
+    for fine in (PathMtu("203.0.113.10", 1500, 1500), PathMtu("203.0.113.10", 1500, 1392, 1400)):
+        seen = Seen(mtu=fine)  # all through, or PMTU discovery announced the limit
+        assert codes("mtu-blackhole", context(egress(), SERVER, source="web", seen=seen)) == []
+
+
+def test_the_daemon_mtu_does_not_reach_user_defined_networks():
+    net = network("net", "172.30.0.0/16", **{"com.docker.network.bridge.name": "br-net"})
+    api = container("api", on=((net, "172.30.0.2"),), listeners=[])
+    told = DaemonSettings({"mtu": 1400})
+    f = facts(api, networks=[net], iptables=docker_iptables(), routes=ROUTES, daemon=told)
+    (found,) = findings("mtu-mismatch", context(f, SERVER, source="api"))
+    assert evidence(found)["daemon mtu"] == 1400
+    assert evidence(found)["network net MTU"] == 1500
+    sized = network("net", "172.30.0.0/16", **{"com.docker.network.driver.mtu": "1400"})
+    fitted = container("api", on=((sized, "172.30.0.2"),), listeners=[])
+    g = facts(fitted, networks=[sized], iptables=docker_iptables(), routes=ROUTES, daemon=told)
+    assert codes("mtu-mismatch", context(g, SERVER, source="api")) == []

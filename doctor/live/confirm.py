@@ -22,7 +22,7 @@ from functools import partial
 
 from doctor.bounded import Job, JobResult, run_jobs
 from doctor.collect import namespaces
-from doctor.facts.model import Facts, Protocol, is_ip
+from doctor.facts.model import Facts, Protocol, is_ip, is_loopback
 from doctor.live.connect import FAILED, REACHED, DnsAnswer, Observation, Seen, probe
 from doctor.live.inside import Plan
 from doctor.live.inside import run as run_inside
@@ -213,8 +213,8 @@ def from_container(
         return Confirmation(
             path, None, (ProbeRun("live:inside", result.status, result.detail, result.ms),)
         )
-    seen = Seen(result.value.answer, result.value.observations)
-    summary = "; ".join(map(str, filter(None, [seen.answer, *seen.connections])))
+    seen = Seen(result.value.answer, result.value.observations, mtu=result.value.mtu)
+    summary = "; ".join(map(str, filter(None, [seen.answer, *seen.connections, seen.mtu])))
     run = ProbeRun("live:inside", "ok", summary, result.ms)
 
     if seen.answer and (hop := path.hop(HopName.NAME_RESOLUTION)):
@@ -248,6 +248,10 @@ def from_container(
                 middle = next((h for name in BETWEEN_THE_ENDS if (h := path.hop(name))), last)
                 path = path.with_hop(with_status(middle, "broken", connections))
     verdict: Verdict | None = None
+    if seen.mtu and seen.mtu.blackhole and (egress := path.hop(HopName.EGRESS)):
+        # It connects, but what is larger than the path carries vanishes: TLS, uploads hang.
+        path = path.with_hop(with_status(egress, "broken", str(seen.mtu)))
+        return Confirmation(path, "unreachable", tuple(runs), seen)
     if reached:
         verdict = "reachable"
     elif failed or (seen.answer and seen.answer.outcome != "answered"):
@@ -386,6 +390,7 @@ def _inside_plan(facts: Facts, target: Target, port: int | None) -> Plan | str:
             if port
             else "no port to connect to"
         )
+    outside = target.protocol == "tcp" and _leaves_the_host(facts, target)
     return Plan(
         namespaces.of_process(owner.pid),
         LIVE_TIMEOUT,
@@ -394,4 +399,14 @@ def _inside_plan(facts: Facts, target: Target, port: int | None) -> Plan | str:
         connect,
         port,
         target.protocol,
+        mtu_to=target.addresses[0] if outside and target.addresses else None,
     )
+
+
+def _leaves_the_host(facts: Facts, target: Target) -> bool:
+    """An IPv4 destination outside this host and its containers: where a path MTU below the
+    source's own can hide."""
+    address = target.addresses[0] if target.addresses else None
+    if address is None or ":" in address or is_loopback(address) or facts.is_host_address(address):
+        return False
+    return not any(n.contains(address) for n in facts.networks)

@@ -83,6 +83,39 @@ class DnsAnswer:
         return f"{self.server} for {self.name}: {self.detail or self.outcome} ({self.ms} ms)"
 
 
+@dataclass(frozen=True)
+class PathMtu:
+    """How large a packet gets through to ``address`` with DF set, found by ICMP echoes of
+    growing size from the source's namespace."""
+
+    address: str
+    interface_mtu: int  # what the source's stack would send (its route's MTU)
+    largest: int | None  # the largest echo answered; None: not even a small one was
+    announced: int | None = None  # the MTU an ICMP "fragmentation needed" announced, if any
+    ms: int = 0
+
+    @property
+    def blackhole(self) -> bool:
+        """Packets above ``largest`` vanish without the ICMP error that would shrink them."""
+        return self.largest is not None and self.largest < self.interface_mtu and not self.announced
+
+    def __str__(self) -> str:
+        if self.largest is None:
+            return f"{self.address} answers no ICMP echo: the path MTU is not known ({self.ms} ms)"
+        if self.announced:
+            return (
+                f"{self.address}: packets above {self.announced} bytes are refused with ICMP "
+                f"fragmentation-needed (path MTU discovery works) ({self.ms} ms)"
+            )
+        if not self.blackhole:
+            return f"{self.address}: {self.interface_mtu}-byte packets get through ({self.ms} ms)"
+        return (
+            f"{self.address}: the largest packet through is {self.largest} bytes of the "
+            f"interface's {self.interface_mtu}; larger ones vanish, DF set, no ICMP back "
+            f"({self.ms} ms)"
+        )
+
+
 @dataclass
 class Seen:
     """What the live probes saw, for rules to weigh beside the facts."""
@@ -91,6 +124,7 @@ class Seen:
     connections: list[Observation] = field(default_factory=list)
     #: the same destination asked from this host itself, when the source's attempt went unanswered
     host_reply: Observation | None = None
+    mtu: PathMtu | None = None  # the path MTU to a destination out of the host, when probed
 
 
 def probe(

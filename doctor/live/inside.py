@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from doctor.facts.model import Protocol
-from doctor.live.connect import DnsAnswer, DnsOutcome, Observation, probe
+from doctor.live.connect import REACHED, DnsAnswer, DnsOutcome, Observation, PathMtu, probe
 
 CHILD_COMMAND = "__inside"  # the hidden first word that makes docker-doctor the child
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
@@ -43,18 +43,22 @@ class Plan:
     syn: list[tuple[str, int]] = field(
         default_factory=list
     )  # raw SYN probes (scapy): (address, port)
+    #: probe the path MTU to this address once a connection to it got through
+    mtu_to: str | None = None
 
 
 @dataclass
 class Result:
     answer: DnsAnswer | None
     observations: list[Observation]
+    mtu: PathMtu | None = None
 
 
 def run(plan: Plan) -> Result:
     """Run ``plan`` in a child process that enters the namespace (needs root)."""
     queries = max(1, len(plan.tries)) * (ATTEMPTS + 1) if plan.query else 0
-    budget = plan.timeout * (1 + len(plan.connect) + len(plan.syn) + queries) + 3
+    echoes = MTU_TIMEOUT * 12 if plan.mtu_to else 0  # the bisection's, at the most
+    budget = plan.timeout * (1 + len(plan.connect) + len(plan.syn) + queries) + echoes + 3
     done = subprocess.run(
         [*_doctor_again(), CHILD_COMMAND, json.dumps(asdict(plan))],
         capture_output=True,
@@ -80,7 +84,8 @@ def run(plan: Plan) -> Result:
         if data["answer"]
         else None
     )
-    return Result(answer, [Observation(**o) for o in data["observations"]])
+    mtu = PathMtu(**data["mtu"]) if data.get("mtu") else None
+    return Result(answer, [Observation(**o) for o in data["observations"]], mtu)
 
 
 def _doctor_again() -> list[str]:
@@ -113,10 +118,65 @@ def _execute(plan: Plan) -> dict[str, Any]:
         for address, port, protocol in targets
     ]
     observations += [syn_probe(address, port, plan.timeout) for address, port in plan.syn]
+    through = any(o.outcome in REACHED for o in observations)
+    mtu = path_mtu(plan.mtu_to, MTU_TIMEOUT) if plan.mtu_to and through else None
     return {
         "answer": asdict(answer) if answer else None,
         "observations": [asdict(o) for o in observations],
+        "mtu": asdict(mtu) if mtu else None,
     }
+
+
+MTU_TIMEOUT = 0.5  # per echo: an answer on a working path takes a round trip
+MIN_PROBE = 576  # every IPv4 path carries this much (RFC 791)
+IP_MTU = 14  # getsockopt: the MTU the kernel would use towards a connected address
+
+
+def path_mtu(address: str, timeout: float) -> PathMtu:
+    """The largest ICMP echo with DF set that ``address`` answers, by bisection between 576
+    bytes and the route's MTU; an ICMP "fragmentation needed" on the way ends the search (path
+    MTU discovery works). One echo when the whole MTU gets through."""
+    from doctor.live.capture import quiet_scapy
+
+    quiet_scapy()
+    from scapy.layers.inet import ICMP, IP
+    from scapy.packet import Raw
+    from scapy.sendrecv import sr1
+
+    started = time.monotonic()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect((address, 9))
+        interface_mtu = sock.getsockopt(socket.IPPROTO_IP, IP_MTU)
+    ident = int.from_bytes(os.urandom(2), "big")
+
+    def echo(size: int) -> tuple[str, int | None]:
+        """("answered", None), ("too big", the MTU an ICMP error announced) or ("silence", None)."""
+        packet = IP(dst=address, flags="DF") / ICMP(id=ident, seq=size) / Raw(b"\0" * (size - 28))
+        answer = sr1(packet, timeout=timeout, verbose=0)
+        if answer is not None and ICMP in answer:
+            if answer[ICMP].type == 3 and answer[ICMP].code == 4:
+                return "too big", int(answer[ICMP].nexthopmtu) or size - 1
+            if answer[ICMP].type == 0:
+                return "answered", None
+        return "silence", None
+
+    def done(largest: int | None, announced: int | None = None) -> PathMtu:
+        ms = round((time.monotonic() - started) * 1000)
+        return PathMtu(address, interface_mtu, largest, announced, ms)
+
+    said, announced = echo(interface_mtu)
+    if said != "silence":
+        return done(interface_mtu if said == "answered" else None, announced)
+    if echo(MIN_PROBE)[0] != "answered":
+        return done(None)
+    low, high = MIN_PROBE, interface_mtu  # low gets through, high does not
+    while high - low > 8:
+        middle = (low + high) // 2
+        said, announced = echo(middle)
+        if said == "too big":
+            return done(low, announced)
+        low, high = (middle, high) if said == "answered" else (low, middle)
+    return done(low)
 
 
 ICMP_UNREACHABLE = {

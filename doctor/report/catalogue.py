@@ -185,9 +185,20 @@ CODES: dict[str, Code] = {
     "MTU_MISMATCH": Code(
         "The bridge MTU is larger than the path out",
         "Small requests work, large transfers and TLS hang: packets larger than the egress MTU are "
-        "dropped.",
-        "bridge MTU vs egress interface MTU",
+        "dropped. The daemon's mtu setting applies to the default bridge only: a user-defined or "
+        "compose network keeps 1500 unless it sets com.docker.network.driver.mtu itself.",
+        "bridge MTU vs egress interface MTU; the daemon's mtu against each network's",
         "Set the network or daemon mtu to the egress MTU, or clamp TCP MSS.",
+    ),
+    "MTU_BLACKHOLE": Code(
+        "Packets above a size vanish on the way, with no ICMP to say so",
+        "The path carries less than the container's MTU (a VPN, a cloud network at 1450) and the "
+        'ICMP "fragmentation needed" that would make the sender shrink its packets is '
+        "blocked: connections open and small requests work, TLS handshakes, uploads and large "
+        "downloads hang. Found by ICMP echoes with DF set, of growing size, from the container.",
+        "the largest echo answered against the interface's MTU; no ICMP error came back",
+        "Lower the MTU to what gets through (daemon mtu for the default bridge, "
+        "com.docker.network.driver.mtu for a network), or clamp TCP MSS in mangle FORWARD.",
     ),
     # --- between containers
     "NO_SHARED_NETWORK": Code(

@@ -512,6 +512,39 @@ def _connect(
     return outcome
 
 
+# argv = address, port, size, timeout. Sends size bytes, half-closes, and prints how many bytes
+# the server says it got, or "timeout" when the transfer stalls.
+_UPLOAD_SNIPPET = """
+import socket, sys
+address, port, size, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+try:
+    with socket.create_connection((address, port), timeout=timeout) as sock:
+        sock.sendall(b"x" * size)
+        sock.shutdown(socket.SHUT_WR)
+        print(sock.recv(64).decode().strip() or "reset")
+except (TimeoutError, socket.timeout):
+    print("timeout")
+"""
+# argv = port, address. Reads each connection to its end (each in a thread of its own: a
+# stalled upload must not hold up the next) and answers with the byte count.
+_SINK_SNIPPET = """
+import socket, sys, threading
+port, address = int(sys.argv[1]), sys.argv[2]
+server = socket.create_server((address, port))
+print("ready", flush=True)
+
+def sink(conn):
+    with conn:
+        got = 0
+        while data := conn.recv(65536):
+            got += len(data)
+        conn.sendall(f"{got}\\n".encode())
+
+while True:
+    threading.Thread(target=sink, args=(server.accept()[0],), daemon=True).start()
+"""
+
+
 def connect_here(address: str, port: int, timeout: float = 2.0) -> str:
     """Connect over TCP from this host itself; one of CONNECT_OUTCOMES."""
     return _connect([], address, port, timeout)
@@ -866,6 +899,59 @@ class Stage:
         server = self.outside_client(default_route=False)
         self.hold_port(port, server.client_address, "tcp", client=server)
         return server
+
+    def sink_server(self, port: int) -> OutsideClient:
+        """A server on another machine (as remote_server) that reads each connection to its
+        end and answers with how many bytes it got: the far end of an upload."""
+        server = self.outside_client(default_route=False)
+        process = subprocess.Popen(
+            [
+                *("ip", "netns", "exec", server.namespace),
+                *(sys.executable, "-c", _SINK_SNIPPET, str(port), server.client_address),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._processes.append(process)
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 10.0)
+        if not ready or process.stdout.readline().strip() != "ready":
+            raise CommandError(f"the sink server did not start on {server.client_address}:{port}")
+        return server
+
+    def upload_from(
+        self, container: str, address: str, port: int, size: int, timeout: float = 3.0
+    ) -> str:
+        """Send ``size`` bytes from inside ``container``'s namespace: the byte count the far
+        end confirms, or "timeout" when the transfer stalls."""
+        pid = self.inspect(container, "{{.State.Pid}}")
+        return _run(
+            "nsenter",
+            f"--net=/proc/{pid}/ns/net",
+            sys.executable,
+            "-c",
+            _UPLOAD_SNIPPET,
+            address,
+            str(port),
+            str(size),
+            str(timeout),
+            timeout=timeout + 10,
+        ).stdout.strip()
+
+    def shrink_path(self, server: OutsideClient, mtu: int) -> None:
+        """Make the way to ``server`` carry at most ``mtu`` bytes, as a VPN or a cloud network
+        would, and drop the ICMP fragmentation-needed this host would send back: a black hole
+        for larger packets (undone when the stage closes)."""
+        route = (f"{server.client_address}/32", "dev", server.host_veth)
+        self.change_host(
+            ("ip", "route", "add", *route, "mtu", "lock", str(mtu)),
+            ("ip", "route", "del", *route),
+        )
+        self.insert_rule(
+            "OUTPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP"
+        )
 
     def connect_from(self, container: str, address: str, port: int, timeout: float = 2.0) -> str:
         """Connect over TCP from inside ``container``'s network namespace, as the container would
