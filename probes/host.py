@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +275,30 @@ def _read(path: str) -> str | None:
         return None
 
 
+CONNTRACK_PROC = "/proc/net/nf_conntrack"
+CONNTRACK_MAX_LINES = 20_000  # a busy host holds hundreds of thousands: the newest are enough
+
+
+def collect_conntrack(ctx: ProbeContext) -> None:
+    """The kernel's UDP connection-tracking entries: a flow keeps the NAT decision of its
+    first packet, so an entry made before a port was published bypasses its DNAT. Read from
+    /proc/net/nf_conntrack, or `conntrack -L` (netlink) where the kernel has no proc file."""
+    ctx.need_linux_host("connection tracking")
+    ctx.need_root("read the connection-tracking table")
+    kept: list[str] = []
+    try:
+        with open(CONNTRACK_PROC, encoding="ascii", errors="replace") as table:
+            for line in table:
+                if " udp " in line:
+                    kept.append(line)
+                    if len(kept) >= CONNTRACK_MAX_LINES or time.monotonic() > ctx.deadline:
+                        break
+    except FileNotFoundError:
+        listed = ctx.run(["conntrack", "-L", "-p", "udp", "-o", "extended"])
+        kept = [line + "\n" for line in listed.splitlines()[:CONNTRACK_MAX_LINES]]
+    ctx.put(a.CONNTRACK, "".join(kept))
+
+
 PROBES = [
     Probe("host-platform", collect_platform),
     Probe("host-sockets", collect_sockets),
@@ -281,4 +306,5 @@ PROBES = [
     Probe("resolver-files", collect_resolver_files),
     Probe("routes", collect_routes),
     Probe("daemon-config", collect_daemon_config),
+    Probe("conntrack", collect_conntrack),
 ]

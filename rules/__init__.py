@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from doctor.rules import (
     clients,
     compose,
+    conntrack,
     containers,
     exposure,
     firewall,
@@ -38,6 +39,7 @@ def docker_doctor_rules() -> list[Rule]:
         *firewall.RULES,
         *clients.RULES,
         *exposure.RULES,
+        *conntrack.RULES,
         *platforms.RULES,
         *compose.RULES,
     ]

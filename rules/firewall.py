@@ -401,7 +401,9 @@ def _input_fix(
 def docker_rules_missing(ctx: RuleContext) -> Iterator[Finding]:
     route = ctx.path.route
     blocked = _blocking(ctx)
-    nat_missing = ctx.broken(HopName.NAT_DNAT)
+    nat = ctx.path.decisions.get(HopName.NAT_DNAT)
+    # Broken with a DNAT found is a flow that bypasses it (STALE_CONNTRACK), not a lost rule.
+    nat_missing = ctx.broken(HopName.NAT_DNAT) and not (nat and nat.dnat)
     if not nat_missing and not (blocked and _engine_rule_missing(ctx, blocked[1])):
         return
     c = route.container

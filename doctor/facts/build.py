@@ -16,6 +16,7 @@ from doctor.facts.model import (
 )
 from doctor.facts.parse import (
     demux_log,
+    parse_conntrack,
     parse_container,
     parse_hosts,
     parse_network,
@@ -102,6 +103,7 @@ def build_facts(snapshot: Snapshot) -> Facts:
         resolv_conf_state=(snapshot.json(a.RESOLV_CONF_STATE) or {}).get("state"),
         resolv_conf_link=(snapshot.json(a.RESOLV_CONF_STATE) or {}).get("link"),
         systemd_resolv_conf=_parsed(snapshot, a.SYSTEMD_RESOLV_CONF, parse_resolv_conf),
+        conntrack=_parsed(snapshot, a.CONNTRACK, parse_conntrack),
         legacy_firewall=_parsed(snapshot, a.IPTABLES_LEGACY, parse_iptables_save),
         nftables=_parsed(snapshot, a.NFT_RULESET, lambda text: _nft(text, iptables is not None)),
         routes=_parsed(snapshot, a.ROUTES, parse_routes),

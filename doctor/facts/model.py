@@ -7,7 +7,7 @@ that nothing listens because the listeners of a container were unreadable.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -120,6 +120,32 @@ class Mount:
     type: str  # bind, volume, tmpfs, npipe
     source: str
     destination: str
+
+
+@dataclass(frozen=True)
+class FlowTuple:
+    """One direction of a tracked flow."""
+
+    src: str
+    dst: str
+    sport: int
+    dport: int
+
+
+@dataclass(frozen=True)
+class ConntrackEntry:
+    """A flow the kernel tracks: the first packet's NAT decision holds for all the rest."""
+
+    protocol: Protocol
+    original: FlowTuple  # as the first packet came
+    reply: FlowTuple  # what replies look like: src is where the packet really went
+    unreplied: bool
+    text: str  # the line as the kernel printed it
+
+    @property
+    def translated(self) -> bool:
+        """A DNAT (or REDIRECT) took the first packet somewhere else."""
+        return self.reply.src != self.original.dst or self.reply.sport != self.original.dport
 
 
 @dataclass(frozen=True)
@@ -427,6 +453,8 @@ class Facts:
     resolv_conf_link: str | None = None  # where /etc/resolv.conf links to, if it is a link
     #: /run/systemd/resolve/resolv.conf, when there is one
     systemd_resolv_conf: ResolvConf | None = None
+    #: the kernel's tracked UDP flows; None: unread
+    conntrack: tuple[ConntrackEntry, ...] | None = None
     #: iptables-legacy rules, when the other backend is nft
     legacy_firewall: IptablesRuleset | None = None
     #: native nft tables (not iptables-nft's, which `firewall` shows)
@@ -511,6 +539,32 @@ class Facts:
         return value is not None and value.strip() == "0"
 
     # --- as containers see each other
+
+    def stale_flows(
+        self, container: Container, port: int, protocol: Protocol, addresses: Iterable[str] = ()
+    ) -> list[ConntrackEntry]:
+        """Tracked flows to ``port`` on this host (or ``addresses``) that bypass the DNAT to
+        ``container`` now: untranslated (they began before the port was published), or
+        translated to a Docker address that is no longer the container's. Empty where
+        docker-proxy listens on the port: what reaches the host itself still gets through."""
+        if self.conntrack is None or self.host is None:
+            return []
+        if any(p.host_port == port and p.protocol == protocol for p in self.proxies or ()):
+            return []
+        local = {*self.host.addresses, *addresses}
+        mine = set(container.addresses)
+
+        def elsewhere(address: str) -> bool:
+            return address not in mine and any(n.contains(address) for n in self.networks)
+
+        return [
+            e
+            for e in self.conntrack
+            if e.protocol == protocol
+            and e.original.dport == port
+            and e.original.dst in local
+            and (not e.translated or elsewhere(e.reply.src))
+        ]
 
     def netns_owner(self, container: Container) -> Container:
         """The container whose network namespace (and resolver files) ``container`` uses:

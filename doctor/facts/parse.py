@@ -12,8 +12,10 @@ from typing import Any
 from doctor.facts.model import (
     Attachment,
     Binding,
+    ConntrackEntry,
     Container,
     EngineNotes,
+    FlowTuple,
     HostRoute,
     Listener,
     Mount,
@@ -286,3 +288,31 @@ def demux_log(raw: bytes) -> list[str]:
             offset += 8 + size
         raw = b"".join(chunks)
     return raw.decode("utf-8", "replace").splitlines()
+
+
+_FIELD = re.compile(r"(src|dst|sport|dport)=(\S+)")
+
+
+def parse_conntrack(text: str) -> tuple[ConntrackEntry, ...]:
+    """/proc/net/nf_conntrack (or `conntrack -L -o extended`): each flow's two tuples. Lines
+    not of the form are left out."""
+    entries = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 6 or fields[2] not in ("tcp", "udp"):
+            continue
+        values = _FIELD.findall(line)
+        if len(values) < 8:
+            continue
+        try:
+            tuples = [
+                FlowTuple(v["src"], v["dst"], int(v["sport"]), int(v["dport"]))
+                for v in (dict(values[:4]), dict(values[4:8]))
+            ]
+        except (KeyError, ValueError):
+            continue
+        protocol: Protocol = "tcp" if fields[2] == "tcp" else "udp"
+        entries.append(
+            ConntrackEntry(protocol, tuples[0], tuples[1], "[UNREPLIED]" in line, line.strip())
+        )
+    return tuple(entries)

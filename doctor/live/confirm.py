@@ -114,10 +114,12 @@ def from_host(
         # Sent from this host, the probe skips raw PREROUTING, FORWARD and the way back to the
         # client: what the facts say of those hops stands (--probe-external sends from a real
         # outside client).
+        # Nor is it the --client's own flow: what the facts say breaks for that client stands.
         unseen = [
             h
             for h in path.hops
-            if h.hop in NOT_SEEN_FROM_HOST and h.status in ("broken", "unknown")
+            if (h.hop in NOT_SEEN_FROM_HOST and h.status in ("broken", "unknown"))
+            or (target.client_address and h.status == "broken")
         ]
         if unseen:
             runs.append(

@@ -12,7 +12,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
 
-from doctor.facts.model import IP_FORWARD, Binding, Facts, Listener, PortMapping
+from doctor.facts.model import (
+    IP_FORWARD,
+    Binding,
+    ConntrackEntry,
+    Container,
+    Facts,
+    Listener,
+    PortMapping,
+)
 from doctor.firewall.iptables import after_dnat
 from doctor.firewall.model import Decision, Packet
 from doctor.firewall.walk import walk
@@ -287,6 +295,14 @@ class Judge:
             "nothing in raw PREROUTING drops it",
         )
 
+    def _clients_stale_flows(self, c: Container) -> ConntrackEntry | None:
+        """The --client's first tracked flow to the port that bypasses today's DNAT."""
+        t = self.target
+        if t.client_address is None or t.port is None:
+            return None
+        flows = self.facts.stale_flows(c, t.port, t.protocol, t.addresses)
+        return next((e for e in flows if e.original.src == t.client_address), None)
+
     def nat_dnat(self) -> Hop:
         c, route = self.backend, self.route
         if c is None or not route.live:
@@ -309,6 +325,14 @@ class Judge:
         self.decisions[HopName.NAT_DNAT] = nat
         if nat.dnat:
             address, port = nat.dnat
+            if stale := self._clients_stale_flows(c):
+                return self._hop(
+                    HopName.NAT_DNAT,
+                    "broken",
+                    f"{nat} → {address}:{port}, but the client's flow "
+                    f"{stale.original.src}:{stale.original.sport} keeps a tracked entry made "
+                    "before it: its packets bypass the DNAT",
+                )
             return self._hop(HopName.NAT_DNAT, "ok", f"{nat} → {address}:{port}")
         if nat.verdict == "unknown":
             return self._hop(HopName.NAT_DNAT, "unknown", f"{nat}: {nat.detail}")

@@ -304,6 +304,15 @@ CODES: dict[str, Code] = {
         "HostConfig.ExtraHosts",
         "--add-host host.docker.internal:host-gateway (compose: extra_hosts).",
     ),
+    "STALE_CONNTRACK": Code(
+        "A tracked flow keeps a NAT decision made before the port was published",
+        "The kernel decides NAT once per flow, on its first packet. A UDP client that kept "
+        "sending from the same port while nothing was published (or while the container had "
+        "another address) keeps that entry alive: its packets go to the host itself, not to "
+        "the container, although new flows are DNAT'd.",
+        "the conntrack entries to the published port whose reply side is not the container",
+        "conntrack -D for just those entries (the doctor names them).",
+    ),
     "PUBLISHED_PORT_BYPASSES_INPUT_FIREWALL": Code(
         "A published port is open although the host's INPUT firewall blocks it",
         "ufw, firewalld or a DROP in INPUT is meant to close the port, but the engine DNATs "

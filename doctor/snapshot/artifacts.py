@@ -22,6 +22,7 @@ RESOLV_CONF_STATE = "host/resolv.conf.json"
 #: when /etc/resolv.conf names only its stub (127.0.0.53)
 SYSTEMD_RESOLV_CONF = "host/systemd-resolv.conf"
 ROUTES = "host/proc-net-route"  # /proc/net/route: the host's IPv4 routes (main table)
+CONNTRACK = "host/conntrack-udp.txt"  # the UDP lines of /proc/net/nf_conntrack (or conntrack -L)
 INTERFACES = "host/interfaces.json"  # {name: {"mtu": int | None, "addresses": [str]}}
 IPTABLES = "firewall/iptables-save.txt"
 IP6TABLES = "firewall/ip6tables-save.txt"
