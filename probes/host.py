@@ -276,7 +276,7 @@ def _read(path: str) -> str | None:
 
 
 CONNTRACK_PROC = "/proc/net/nf_conntrack"
-CONNTRACK_MAX_LINES = 20_000  # a busy host holds hundreds of thousands: the newest are enough
+CONNTRACK_MAX_LINES = 20_000  # UDP flows kept at most (the table is in hash order, not age)
 
 
 def collect_conntrack(ctx: ProbeContext) -> None:
@@ -289,9 +289,11 @@ def collect_conntrack(ctx: ProbeContext) -> None:
     try:
         with open(CONNTRACK_PROC, encoding="ascii", errors="replace") as table:
             for line in table:
+                if time.monotonic() > ctx.deadline:
+                    raise TimeoutError(f"{CONNTRACK_PROC} is too large to read in time")
                 if " udp " in line:
                     kept.append(line)
-                    if len(kept) >= CONNTRACK_MAX_LINES or time.monotonic() > ctx.deadline:
+                    if len(kept) >= CONNTRACK_MAX_LINES:
                         break
     except FileNotFoundError:
         listed = ctx.run(["conntrack", "-L", "-p", "udp", "-o", "extended"])

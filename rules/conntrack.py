@@ -17,7 +17,10 @@ def _stale(ctx: RuleContext) -> list[ConntrackEntry]:
     t, route = ctx.target, ctx.path.route
     if t.kind != "port" or t.port is None or route.container is None or not route.live:
         return []
-    return ctx.facts.stale_flows(route.container, t.port, t.protocol, t.addresses)
+    nat = ctx.path.decisions.get(HopName.NAT_DNAT)
+    if nat is None or nat.dnat is None:
+        return []  # no DNAT to bypass: DOCKER_RULES_MISSING, not old flows
+    return ctx.facts.stale_flows(route.container, t.port, t.protocol)
 
 
 def stale_conntrack(ctx: RuleContext) -> Iterator[Finding]:
@@ -54,8 +57,9 @@ def stale_conntrack(ctx: RuleContext) -> Iterator[Finding]:
         fix=Fix(
             "Delete just those flows' entries: their next packet is a new flow, and meets the DNAT",
             [
-                f"conntrack -D -p {e.protocol} --orig-src {e.original.src} --orig-dst "
-                f"{e.original.dst} --sport {e.original.sport} --dport {e.original.dport}"
+                f"conntrack -D{' -f ipv6' if ':' in e.original.src else ''} -p {e.protocol} "
+                f"--orig-src {e.original.src} --orig-dst {e.original.dst} "
+                f"--sport {e.original.sport} --dport {e.original.dport}"
                 for e in stale[:SHOWN]
             ],
         ),

@@ -79,7 +79,8 @@ def container_not_running(ctx: RuleContext) -> Iterator[Finding]:
 
 #: What a shell (127, "sh: curl: not found") or the runtime (exec form) says of a missing command.
 _NOT_FOUND = re.compile(
-    r'(?:^|: )(?P<shell>[^:\s]+): not found|exec: "(?P<exec>[^"]+)": executable file not found'
+    r"(?:^|: )(?P<shell>[^:\s]+): (?:command )?not found"
+    r'|exec: "(?P<exec>[^"]+)": executable file not found'
 )
 
 

@@ -100,26 +100,28 @@ def mtu_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     else:
         return
     seen: set[str] = set()
-    for network, told, where in _daemon_mtu_not_applied(ctx):
-        seen.add(network.id)
+    egress = {f[0].id: f[3] for f in filter(None, found)}  # network id -> its egress MTU
+    for network, said, where in _daemon_mtu_not_applied(ctx):
+        seen.add(network.id)  # one finding per network: this one, with what fits both
+        fits = min(said, egress.get(network.id, said))
         yield finding(
             "MTU_MISMATCH",
             severity="warning",
             confidence=0.8,
             hop=HopName.EGRESS if ctx.target.source else HopName.BRIDGE,
-            explanation=f"The engine was told mtu {told} ({where}), but that applies to the "
+            explanation=f"The engine was told mtu {said} ({where}), but that applies to the "
             f"default bridge only: {network.name} sets no MTU of its own, so it kept "
             f"{DEFAULT_MTU}, and its containers send packets the path was meant to be spared.",
             evidence=[
-                Evidence("daemon mtu", told, where),
+                Evidence("daemon mtu", said, where),
                 Evidence(f"network {network.name} MTU", DEFAULT_MTU, f"default {DEFAULT_MTU}"),
             ],
             fix=Fix(
                 f"Give {network.name} the MTU too (a network's MTU is set when it is created)",
                 [
-                    f"docker network create -o com.docker.network.driver.mtu={told} NETWORK",
+                    f"docker network create -o com.docker.network.driver.mtu={fits} NETWORK",
                     "# compose: networks: default: driver_opts: "
-                    f"com.docker.network.driver.mtu: {told}",
+                    f"com.docker.network.driver.mtu: {fits}",
                 ],
             ),
         )
@@ -172,10 +174,10 @@ def _daemon_mtu_not_applied(ctx: RuleContext) -> list[tuple[Network, int, str]]:
         return []
     found: dict[str, Network] = {}
     for c in users:
-        for att in c.attachments:
-            network = facts.network(att.network_id)
-            if network and network.bridge and not network.is_default_bridge and not network.mtu:
-                found.setdefault(network.id, network)
+        uplink = facts.uplink(c)  # the network its traffic out of the host leaves by
+        network = uplink[1] if uplink else None
+        if network and network.bridge and not network.is_default_bridge and not network.mtu:
+            found.setdefault(network.id, network)
     return [(n, int(said[0]), said[1]) for n in found.values()]
 
 

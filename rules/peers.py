@@ -13,6 +13,7 @@ from doctor.facts.model import (
     HOST_GATEWAY_NAMES,
     Container,
     Facts,
+    Listener,
     Network,
     is_loopback,
 )
@@ -130,9 +131,8 @@ _COMPOSE_V1_NAME = re.compile(r"^(?P<project>.+)_(?P<service>[^_]+)_(?P<index>\d
 
 
 def _naming_hint(key: str, owner: Container, facts: Facts) -> tuple[str, str] | None:
-    """(why, the name to use) when ``key`` is a name that means a container by another
-    naming: Compose v1's project_service_1, or a container's hostname, which the embedded
-    DNS does not answer unless it is also an alias."""
+    """(why, the name to use) when ``key`` is Compose v1's name of a container
+    (project_service_1) that Compose v2 names project-service-1."""
     reachable = [
         c
         for c in facts.containers
@@ -151,15 +151,6 @@ def _naming_hint(key: str, owner: Container, facts: Facts) -> tuple[str, str] | 
                     "version",
                     c.compose_service or c.name,
                 )
-    for c in reachable:
-        if c.hostname.lower() == key and not c.id.startswith(c.hostname):
-            return (
-                f"it is {c.name}'s hostname, and a hostname is no name the embedded DNS "
-                f"answers (names, aliases and compose services are); use {c.name}, or give it "
-                f"the alias {key} (docker network connect --alias {key} NETWORK {c.name}; "
-                f"compose: networks: NETWORK: aliases: [{key}])",
-                c.name,
-            )
     return None
 
 
@@ -450,7 +441,7 @@ def dns_resolver_unreachable(ctx: RuleContext) -> Iterator[Finding]:
     if r is None or r.via not in ("none", "resolver") or ctx.facts.known_to_engine(name.lower()):
         return
     answer = ctx.seen.answer if ctx.seen and _resolver_failed(ctx) else None
-    if explains_resolver_failure(owner, ctx.facts):
+    if explains_resolver_failure(ctx):
         return  # the engine's fallback, an empty host file or stale resolvers: said there
     if answer or owner.loopback_resolvers_unserved:
         yield _unreachable_resolver(owner, ctx.facts, answer)
@@ -558,12 +549,16 @@ def localhost_in_container(ctx: RuleContext) -> Iterator[Finding]:
         return
     if not ctx.broken(HopName.CONTAINER_LISTENER):
         return
+
+    def reachable(listeners: list[Listener] | None) -> bool:  # not on its own loopback only
+        return any(not listener.loopback_only for listener in listeners or ())
+
     servers = [
         c
         for c in facts.containers
-        if c.running and c.id != owner.id and c.listeners_on(t.port, t.protocol)
+        if c.running and c.id != owner.id and reachable(c.listeners_on(t.port, t.protocol))
     ]
-    on_host = bool(facts.host_listeners_on(t.port, t.protocol))
+    on_host = reachable(facts.host_listeners_on(t.port, t.protocol))
     if not servers and not on_host:
         return
     shared = [c for c in servers if _shared_name(owner, c, facts)]

@@ -36,6 +36,11 @@ def _owner(ctx: RuleContext) -> Container:
     return ctx.facts.netns_owner(ctx.target.source)
 
 
+def _name(ctx: RuleContext) -> str:
+    r = ctx.target.resolution
+    return r.name if r else ctx.target.spec.host or ""
+
+
 def _failed_answer(ctx: RuleContext) -> DnsAnswer | None:
     answer = ctx.seen.answer if ctx.seen else None
     return answer if answer is not None and answer.outcome in FAILURES else None
@@ -55,13 +60,11 @@ def host_file_gives_nothing(facts: Facts) -> bool:
     )
 
 
-def explains_resolver_failure(c: Container, facts: Facts) -> bool:
-    """Whether how the engine built ``c``'s resolvers explains a failed lookup better than the
-    plain DNS_RESOLVER_UNREACHABLE does."""
-    now = provenance(c, facts)
-    if now is None or now.mode in ("override", "host"):
-        return False
-    return now.fallback or host_file_gives_nothing(facts) or stale_resolvers(c, facts) is not None
+def explains_resolver_failure(ctx: RuleContext) -> bool:
+    """Whether one of this module's rules speaks for a failed lookup: how the engine built the
+    container's resolvers explains it better than DNS_RESOLVER_UNREACHABLE does."""
+    causes = (dns_fallback_unreachable, host_resolv_conf_broken, stale_dns_config)
+    return any(next(rule(ctx), None) is not None for rule in causes)
 
 
 def _container_servers(c: Container) -> Evidence:
@@ -100,10 +103,11 @@ def dns_fallback_unreachable(ctx: RuleContext) -> Iterator[Finding]:
         hop=HopName.NAME_RESOLUTION,
         affects=CLIENT,
         explanation=f"{owner.name} is on the default bridge, which has no embedded DNS: the "
-        f"engine read {now.source} ({', '.join(now.host_servers)}), left out the loopback "
-        f"ones (inside {owner.name} they would be its own loopback), and with none left wrote "
-        f"its public fallback {', '.join(now.servers)}. {answer.server} does not answer from "
-        f"here: {answer.detail or answer.outcome}.",
+        f"engine read {now.source} ({', '.join(now.host_servers)}), left out those it cannot "
+        f"use (a loopback one would be {owner.name}'s own loopback; an IPv6 one needs IPv6 on "
+        f"the network), and with none left wrote its public fallback "
+        f"{', '.join(now.servers)}. {answer.server} does not answer from here: "
+        f"{answer.detail or answer.outcome}.",
         evidence=[
             Evidence("host resolv.conf nameservers", list(now.host_servers), now.source),
             _container_servers(owner),
@@ -129,8 +133,10 @@ def host_resolv_conf_broken(ctx: RuleContext) -> Iterator[Finding]:
     now = provenance(owner, facts)
     if now is None or now.mode in ("override", "host") or not host_file_gives_nothing(facts):
         return
-    if not _lookup_failed(ctx):
-        return
+    answer = _failed_answer(ctx)
+    unknown_name = not facts.known_to_engine(_name(ctx).lower())
+    if answer is None and not (ctx.seen is None and unknown_name and _lookup_failed(ctx)):
+        return  # a live answer came, or the name is a container's: the embedded DNS knows it
     state = facts.resolv_conf_state
     shown = {
         "missing": "missing",
@@ -142,7 +148,6 @@ def host_resolv_conf_broken(ctx: RuleContext) -> Iterator[Finding]:
         else f"gave {owner.name}'s embedded DNS "
         + (f"the public fallback {', '.join(now.servers)}" if now.servers else "no upstream")
     )
-    answer = ctx.seen.answer if ctx.seen else None
     restore = (
         "systemctl restart systemd-resolved  # it writes " + facts.resolv_conf_link
         if state == "dangling" and facts.resolv_conf_link and "systemd" in facts.resolv_conf_link
@@ -155,7 +160,7 @@ def host_resolv_conf_broken(ctx: RuleContext) -> Iterator[Finding]:
         hop=HopName.NAME_RESOLUTION,
         affects=CLIENT,
         explanation=f"This host's {HOST_FILE} is {shown}, so the engine had no nameserver to "
-        f"give and {got}; nothing resolves names for {owner.name}.",
+        f"give and {got}: names outside the engine do not resolve for {owner.name}.",
         evidence=[
             Evidence(HOST_FILE, shown, "the host's file system"),
             _container_servers(owner),
@@ -229,6 +234,12 @@ def dns_search_leak(ctx: RuleContext) -> Iterator[Finding]:
             f"{answer.name} is answered first ({', '.join(answer.addresses)}), so the "
             f"application connects there, not to {means or name}"
         )
+    elif answer.name != name and answer.outcome in FAILURES:
+        severity, confidence = "error", 0.85
+        said = (
+            f"that query gets {answer.detail or answer.outcome}, and a stub resolver stops "
+            f"there: {name} itself is never asked"
+        )
     elif not searched and answer.before and answer.waited >= SLOW_MS:
         severity, confidence = "warning", 0.8
         said = f"every lookup of {name} first waits {answer.waited} ms for {answer.before[0]}"
@@ -263,7 +274,7 @@ def dns_search_leak(ctx: RuleContext) -> Iterator[Finding]:
             [
                 "docker run --dns-search . ...  # compose: dns_search: .",
                 "docker run --dns-option ndots:0 ...  # names are asked as written first",
-                f"# or in the application: {name}. (a trailing dot: never a search domain)",
+                f"# or in the application: {name}. with a trailing dot (never searched)",
             ],
         ),
     )

@@ -165,15 +165,16 @@ def test_a_compose_v1_container_name_gets_the_service_name(stage):
 
 
 def test_a_hostname_given_at_run_is_also_an_alias(stage):
-    """Both engines here list --hostname among the endpoint's Aliases, so the embedded DNS
-    answers it and the doctor must not call it missing (the hostname hint of NAME_NOT_FOUND is
-    for containers whose hostname the engine does not answer: tests/test_rules_peers.py)."""
+    """Both engines answer --hostname from the embedded DNS, so the doctor must not call it
+    missing, with live probes or without."""
     net = stage.network("net")
     db = stage.run("db", "--network", net, "--hostname", "dbhost", cmd=[*HTTPD, "5432"])
     web = stage.run("web", "--network", net)
     assert stage.nslookup(web, "dbhost") == [stage.inspect(db, IP)]
     status, report = run_doctor("dbhost:5432", "--from", web)
     assert (report["verdict"], status) == ("reachable", 0)
+    status, report = run_doctor("dbhost:5432", "--from", web, "--no-live")
+    assert "NAME_NOT_FOUND" not in [f["code"] for f in report["findings"]]
 
 
 def test_a_legacy_link_names_one_direction_only(stage):

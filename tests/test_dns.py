@@ -5,6 +5,8 @@ nothing leaves this machine. Each case first asks the container's own nslookup."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from doctor.facts.dns import FALLBACK_RESOLVERS
@@ -19,6 +21,8 @@ RESOLV_CONF = "/etc/resolv.conf"
 def stub(stage):
     """A stub resolver on the host's loopback, the host's only nameserver; it answers app.test
     with a server that listens on the returned port."""
+    # With this file the engine would read systemd-resolved's upstreams instead of the stub.
+    assert not Path("/run/systemd/resolve/resolv.conf").exists()
     stage.blackhole(*FALLBACK_RESOLVERS)
     port = stage.free_port()
     server = stage.remote_server(port)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from doctor.facts.model import ProxyProcess
 from doctor.facts.parse import parse_conntrack
 from tests.support.builders import (
     HOST_ADDRESS,
     codes,
     container,
     context,
+    docker_iptables,
     evidence,
     facts,
     findings,
@@ -26,9 +28,10 @@ OLD_ADDRESS = NEW.replace("sport=40001", "sport=40002").replace("dport=40001", "
 OLD_ADDRESS = OLD_ADDRESS.replace("src=172.17.0.2", "src=172.17.0.9")
 
 
-def published(*lines: str):
-    dns = container("dns", publish=["5353:53/udp"], listeners=["udp 0.0.0.0:53"])
-    return facts(dns, conntrack=parse_conntrack("\n".join(lines)))
+def published(*lines: str, publish: str = "5353:53/udp", dnat: bool = True, **more):
+    dns = container("dns", publish=[publish], listeners=["udp 0.0.0.0:53"])
+    rules = docker_iptables(5353, container_port=53, protocol="udp", dnat=dnat)
+    return facts(dns, iptables=rules, conntrack=parse_conntrack("\n".join(lines)), **more)
 
 
 def test_a_flow_from_before_the_port_was_published():
@@ -54,3 +57,19 @@ def test_a_flow_translated_to_an_address_the_container_left():
     )
     assert "172.17.0.9, an address dns no longer has" in found.explanation
     assert codes("stale-conntrack", context(published(NEW), f"{HOST_ADDRESS}:5353/udp")) == []
+
+
+def test_flows_that_are_fine_are_left_alone():
+    target = f"{HOST_ADDRESS}:5353/udp"
+    quiet = {
+        "no DNAT to bypass": published(BEFORE, dnat=False),
+        "docker-proxy takes them": published(
+            BEFORE, proxies=(ProxyProcess(77, "udp", "0.0.0.0", 5353, "172.17.0.2", 53),)
+        ),
+        "proxies unread": published(BEFORE, proxies=None),
+        "not an address the port is published on": published(
+            BEFORE, publish="127.0.0.1:5353:53/udp"
+        ),
+    }
+    for why, f in quiet.items():
+        assert codes("stale-conntrack", context(f, target)) == [], why

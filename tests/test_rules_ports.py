@@ -162,5 +162,10 @@ def test_a_healthcheck_whose_command_the_image_lacks():
     assert (found.code, found.severity) == ("HEALTHCHECK_COMMAND_MISSING", "warning")
     assert evidence(found)["web last healthcheck exit code"] == 127
     assert codes("container-unhealthy", context(f, "localhost:8080")) == []  # said precisely
+    bash = {"health": "unhealthy", "health_output": "/bin/sh: line 1: curl: command not found"}
+    g = facts(container("web", publish=["8080:80"], health_exit=127, **bash))
+    assert codes("healthcheck-command-missing", context(g, "localhost:8080")) == [
+        "HEALTHCHECK_COMMAND_MISSING"
+    ]
     failing = facts(container("web", publish=["8080:80"], health="unhealthy"))
     assert codes("healthcheck-command-missing", context(failing, "localhost:8080")) == []

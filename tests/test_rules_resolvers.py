@@ -30,14 +30,16 @@ def silence(server: str, name: str = "app.test") -> Seen:
 
 def test_the_engines_notes_are_read_from_the_file():
     notes = parse_resolv_conf(FALLBACK_FILE).notes
-    assert notes is not None and notes.used_fallback
+    assert notes is not None and notes.warnings == ("Used default nameservers.",)
     assert (notes.source, notes.transform) == ("/etc/resolv.conf", "legacy")
     internal = parse_resolv_conf(
         "nameserver 127.0.0.11\noptions ndots:0\n\n"
         "# Based on host file: '/etc/resolv.conf' (internal resolver)\n"
-        "# ExtServers: [host(127.0.0.53) 10.0.0.2]\n# Overrides: []\n"
+        "# ExtServers: [host(127.0.0.53) host(10.0.0.2)]\n# Overrides: []\n"
+        "# Option ndots from: internal\n"
     ).notes
-    assert internal is not None and internal.ext_servers == ("host(127.0.0.53)", "10.0.0.2")
+    assert internal is not None and internal.warnings == ()  # the known notes are no warnings
+    assert internal.ext_servers == ("host(127.0.0.53)", "host(10.0.0.2)")
     assert parse_resolv_conf("nameserver 10.0.0.2\n").notes is None  # Engine 20.10 writes none
 
 
@@ -125,7 +127,6 @@ def test_resolvers_left_from_an_earlier_start():
 def test_search_domains_that_answer_before_the_name():
     leaky = parse_resolv_conf("nameserver 127.0.0.11\nsearch corp.test\noptions ndots:2\n")
     assert leaky.tries("db") == ("db.corp.test", "db")
-    assert leaky.tries("db.") == ("db",)
     web = container("web", on=((NET, "172.30.0.2"),), resolv=leaky, listeners=[])
     db = container("db", on=((NET, "172.30.0.3"),))
     f = host(web, db, resolv=parse_resolv_conf("nameserver 10.0.0.2\nsearch corp.test\n"))
@@ -152,3 +153,32 @@ def test_search_domains_that_answer_before_the_name():
     plain = container("web", on=((NET, "172.30.0.2"),), listeners=[])  # ndots:0: as written first
     g = host(plain, db)
     assert codes("dns-search-leak", context(g, "db:80", source="web", seen=Seen(wildcard))) == []
+
+
+def test_a_search_domain_that_times_out_ends_the_lookup():
+    leaky = parse_resolv_conf("nameserver 127.0.0.11\nsearch corp.test\noptions ndots:2\n")
+    web = container("web", on=((NET, "172.30.0.2"),), resolv=leaky, listeners=[])
+    db = container("db", on=((NET, "172.30.0.3"),))
+    silent = DnsAnswer("db.corp.test", "127.0.0.11", "timeout", (), 2000, "no answer")
+    ctx = context(host(web, db), "db:80", source="web", seen=Seen(silent))
+    (found,) = findings("dns-search-leak", ctx)
+    assert found.severity == "error" and "db itself is never asked" in found.explanation
+
+
+def test_resolvers_the_daemon_or_the_user_named_are_not_the_hosts():
+    from doctor.facts.model import DaemonSettings
+
+    web = container("web", resolv=parse_resolv_conf("nameserver 10.9.9.9\n"), listeners=[])
+    told = DaemonSettings({"dns": ["10.9.9.9"]})
+    f = host(web, resolv=parse_resolv_conf("nameserver 10.0.0.2\n"), daemon=told)
+    assert provenance(web, f).mode == "override"
+    assert codes("stale-dns-config", context(f, "app.test:80", source="web")) == []
+    # A resolv.conf of the user's own (bind-mounted) on a stub host: the plain rule speaks.
+    mounted = container(
+        "web",
+        resolv=parse_resolv_conf("nameserver 10.9.9.9\n"),
+        listeners=[],
+        mounts=[{"Type": "bind", "Source": "/srv/resolv.conf", "Destination": "/etc/resolv.conf"}],
+    )
+    ctx = context(host(mounted), "app.test:80", source="web", seen=silence("10.9.9.9"))
+    assert codes("dns-resolver-unreachable", ctx) == ["DNS_RESOLVER_UNREACHABLE"]

@@ -73,6 +73,11 @@ def provenance(container: Container, facts: Facts) -> Provenance | None:
         return None
     if owner.dns:
         return Provenance("override", "HostConfig.Dns", None, owner.dns)
+    told = facts.daemon.setting("dns") if facts.daemon else None
+    if told and isinstance(told[0], list) and told[0]:  # daemon.json dns: every container's
+        return Provenance("override", told[1], None, tuple(map(str, told[0])))
+    if facts.daemon and facts.daemon.setting("resolv-conf"):
+        return None  # the engine reads another file, which the doctor did not
     etc = facts.resolv_conf if facts.resolv_conf_state == "file" else None
     etc_servers = etc.nameservers if etc is not None else None
     if owner.uses_host_network:
@@ -120,11 +125,13 @@ def stale_resolvers(
         return None
     if any(m.destination == "/etc/resolv.conf" for m in owner.mounts):
         return None  # the user's own file, bind-mounted: the engine writes none
+    if conf.notes is not None and "nameservers" in conf.notes.overrides:
+        return None  # named by --dns (or the daemon's dns) when it started: not the host's
     if now.mode == "legacy":
         has = conf.nameservers
         return (has, now) if set(has) != set(now.servers) and not conf.embedded else None
     notes = conf.notes  # the embedded DNS's upstreams are written down only by Engine 25+
-    if notes is None or not conf.embedded:
+    if notes is None or not conf.embedded or "nameservers" in notes.overrides:
         return None
     has = tuple(s.removeprefix("host(").rstrip(")") for s in notes.ext_servers)
     return (has, now) if set(has) != set(now.servers) else None

@@ -7,7 +7,7 @@ that nothing listens because the listeners of a container were unreadable.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,6 +20,7 @@ Protocol = Literal["tcp", "udp"]
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
+MAX_SEARCH_DOMAINS = 6  # glibc's MAXDNSRCH
 EMBEDDED_DNS = "127.0.0.11"  # the engine's resolver inside containers on user-defined networks
 DEFAULT_MTU = 1500  # the engine's, when neither the network nor the daemon sets one
 IP_FORWARD = "net.ipv4.ip_forward"
@@ -160,11 +161,6 @@ class EngineNotes:
     ext_servers: tuple[str, ...] = ()  # the embedded DNS's upstreams: "host(127.0.0.53)", ...
     overrides: tuple[str, ...] = ()  # which of nameservers, search, options --dns* replaced
 
-    @property
-    def used_fallback(self) -> bool:
-        """The engine put its public fallback servers in, for want of usable host ones."""
-        return any(w.startswith("Used default nameservers") for w in self.warnings)
-
 
 @dataclass(frozen=True)
 class ResolvConf:
@@ -187,10 +183,8 @@ class ResolvConf:
 
     def tries(self, name: str) -> tuple[str, ...]:
         """The names a stub resolver asks for ``name``, in its order: with fewer dots than
-        ndots the search domains first, else the name itself first (a trailing dot: only it)."""
-        if name.endswith("."):
-            return (name.rstrip("."),)
-        expanded = tuple(f"{name}.{domain}" for domain in self.search)
+        ndots the search domains first, else the name itself first (glibc reads six domains)."""
+        expanded = tuple(f"{name}.{domain}" for domain in self.search[:MAX_SEARCH_DOMAINS])
         if name.count(".") < self.ndots:
             return (*expanded, name)
         return (name, *expanded)
@@ -265,8 +259,12 @@ class Container:
         return next((att for att in self.attachments if att.network_id == network_id), None)
 
     def dns_names(self, attachment: Attachment) -> set[str]:
-        """The names the embedded DNS answers with this container's address on that network."""
+        """The names the embedded DNS answers with this container's address on that network:
+        its name, short id, aliases, compose service and hostname (both engines here answer
+        --hostname; moby's buildEndpointDNSNames)."""
         names = {self.name, self.id[:12], *attachment.aliases}
+        if self.hostname:
+            names.add(self.hostname)
         if self.compose_service:
             names.add(self.compose_service)
         return {n.lower() for n in names}
@@ -449,7 +447,7 @@ class Facts:
     hosts_file: dict[str, tuple[str, ...]] | None  # name -> addresses, in file order
     resolv_conf: ResolvConf | None = None
     #: what /etc/resolv.conf is: file, missing or dangling (a link to nothing); None: unread
-    resolv_conf_state: str | None = None
+    resolv_conf_state: Literal["file", "missing", "dangling"] | None = None
     resolv_conf_link: str | None = None  # where /etc/resolv.conf links to, if it is a link
     #: /run/systemd/resolve/resolv.conf, when there is one
     systemd_resolv_conf: ResolvConf | None = None
@@ -541,29 +539,38 @@ class Facts:
     # --- as containers see each other
 
     def stale_flows(
-        self, container: Container, port: int, protocol: Protocol, addresses: Iterable[str] = ()
+        self, container: Container, port: int, protocol: Protocol
     ) -> list[ConntrackEntry]:
-        """Tracked flows to ``port`` on this host (or ``addresses``) that bypass the DNAT to
-        ``container`` now: untranslated (they began before the port was published), or
-        translated to a Docker address that is no longer the container's. Empty where
-        docker-proxy listens on the port: what reaches the host itself still gets through."""
-        if self.conntrack is None or self.host is None:
+        """Tracked flows to ``container``'s published ``port`` that bypass its DNAT now:
+        addressed to one of its bindings but untranslated (they began before the port was
+        published, or while the rule was away), or translated to a Docker address no
+        container publishing the port has any more. Empty where docker-proxy listens on the
+        port (what reaches the host itself still gets through) or the proxies were not read."""
+        if self.conntrack is None or self.proxies is None:
             return []
-        if any(p.host_port == port and p.protocol == protocol for p in self.proxies or ()):
+        if any(p.host_port == port and p.protocol == protocol for p in self.proxies):
             return []
-        local = {*self.host.addresses, *addresses}
-        mine = set(container.addresses)
+        bindings = [b for _, b in container.publishing(port, protocol)]
+        targets = {
+            address
+            for c in self.containers
+            if c.publishing(port, protocol)
+            for address in c.addresses
+        }
 
-        def elsewhere(address: str) -> bool:
-            return address not in mine and any(n.contains(address) for n in self.networks)
+        def bypassed(e: ConntrackEntry) -> bool:
+            if not e.translated:
+                return True
+            moved = e.reply.src not in targets
+            return moved and any(n.contains(e.reply.src) for n in self.networks)
 
         return [
             e
             for e in self.conntrack
             if e.protocol == protocol
             and e.original.dport == port
-            and e.original.dst in local
-            and (not e.translated or elsewhere(e.reply.src))
+            and any(b.accepts(e.original.dst) for b in bindings)
+            and bypassed(e)
         ]
 
     def netns_owner(self, container: Container) -> Container:

@@ -306,7 +306,7 @@ def parse_conntrack(text: str) -> tuple[ConntrackEntry, ...]:
             continue
         try:
             tuples = [
-                FlowTuple(v["src"], v["dst"], int(v["sport"]), int(v["dport"]))
+                FlowTuple(_address(v["src"]), _address(v["dst"]), int(v["sport"]), int(v["dport"]))
                 for v in (dict(values[:4]), dict(values[4:8]))
             ]
         except (KeyError, ValueError):
@@ -316,3 +316,8 @@ def parse_conntrack(text: str) -> tuple[ConntrackEntry, ...]:
             ConntrackEntry(protocol, tuples[0], tuples[1], "[UNREPLIED]" in line, line.strip())
         )
     return tuple(entries)
+
+
+def _address(text: str) -> str:
+    """An address as the rest of the facts write it (the kernel prints IPv6 uncompressed)."""
+    return str(ipaddress.ip_address(text))

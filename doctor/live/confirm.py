@@ -114,12 +114,13 @@ def from_host(
         # Sent from this host, the probe skips raw PREROUTING, FORWARD and the way back to the
         # client: what the facts say of those hops stands (--probe-external sends from a real
         # outside client).
-        # Nor is it the --client's own flow: what the facts say breaks for that client stands.
+        # Nor is it the --client's own flow: a tracked flow of that client's that bypasses the
+        # DNAT (STALE_CONNTRACK) stands.
         unseen = [
             h
             for h in path.hops
             if (h.hop in NOT_SEEN_FROM_HOST and h.status in ("broken", "unknown"))
-            or (target.client_address and h.status == "broken")
+            or (target.client_address and h.hop == HopName.NAT_DNAT and h.status == "broken")
         ]
         if unseen:
             runs.append(
@@ -207,6 +208,7 @@ def from_container(
     plan = _inside_plan(facts, target, path.route.container_port or target.port)
     if isinstance(plan, str):
         return Confirmation(path, None, (ProbeRun("live:inside", "skipped", plan, 0),))
+    plan = replace(plan, until=deadline)
     result = run_jobs(
         [Job("live:inside", lambda: run_inside(plan), max(0.5, deadline - time.monotonic()))],
         deadline,
@@ -219,13 +221,14 @@ def from_container(
     summary = "; ".join(map(str, filter(None, [seen.answer, *seen.connections, seen.mtu])))
     run = ProbeRun("live:inside", "ok", summary, result.ms)
 
+    elsewhere = seen.answer is not None and _searched_elsewhere(target, seen.answer)
     if seen.answer and (hop := path.hop(HopName.NAME_RESOLUTION)):
         # A search domain's answer counts as broken: the application goes where it points.
         answered = seen.answer.outcome == "answered"
-        status: HopStatus = (
-            "ok" if answered and not _searched_elsewhere(target, seen.answer) else "broken"
-        )
+        status: HopStatus = "ok" if answered and not elsewhere else "broken"
         path = path.with_hop(with_status(hop, status, str(seen.answer)))
+    if elsewhere:  # whatever answers there, it is not what the name means
+        return Confirmation(path, "unreachable", (run,), seen)
     reached = [o for o in seen.connections if o.outcome in REACHED]
     failed = [o for o in seen.connections if o.outcome in FAILED]
     runs = [run]

@@ -100,13 +100,13 @@ class PathMtu:
         return self.largest is not None and self.largest < self.interface_mtu and not self.announced
 
     def __str__(self) -> str:
-        if self.largest is None:
-            return f"{self.address} answers no ICMP echo: the path MTU is not known ({self.ms} ms)"
         if self.announced:
             return (
                 f"{self.address}: packets above {self.announced} bytes are refused with ICMP "
                 f"fragmentation-needed (path MTU discovery works) ({self.ms} ms)"
             )
+        if self.largest is None:
+            return f"{self.address} answers no ICMP echo: the path MTU is not known ({self.ms} ms)"
         if not self.blackhole:
             return f"{self.address}: {self.interface_mtu}-byte packets get through ({self.ms} ms)"
         return (

@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -45,6 +46,7 @@ class Plan:
     )  # raw SYN probes (scapy): (address, port)
     #: probe the path MTU to this address once a connection to it got through
     mtu_to: str | None = None
+    until: float | None = None  # time.monotonic() by which the child must be done
 
 
 @dataclass
@@ -57,8 +59,10 @@ class Result:
 def run(plan: Plan) -> Result:
     """Run ``plan`` in a child process that enters the namespace (needs root)."""
     queries = max(1, len(plan.tries)) * (ATTEMPTS + 1) if plan.query else 0
-    echoes = MTU_TIMEOUT * 12 if plan.mtu_to else 0  # the bisection's, at the most
+    echoes = MTU_TIMEOUT * 24 if plan.mtu_to else 0  # the bisection's, at the most
     budget = plan.timeout * (1 + len(plan.connect) + len(plan.syn) + queries) + echoes + 3
+    if plan.until is not None:  # never past the caller's deadline (the clock is the system's)
+        budget = max(0.5, min(budget, plan.until - time.monotonic() + 0.5))
     done = subprocess.run(
         [*_doctor_again(), CHILD_COMMAND, json.dumps(asdict(plan))],
         capture_output=True,
@@ -119,7 +123,12 @@ def _execute(plan: Plan) -> dict[str, Any]:
     ]
     observations += [syn_probe(address, port, plan.timeout) for address, port in plan.syn]
     through = any(o.outcome in REACHED for o in observations)
-    mtu = path_mtu(plan.mtu_to, MTU_TIMEOUT) if plan.mtu_to and through else None
+    mtu = None
+    if plan.mtu_to and through:
+        try:
+            mtu = path_mtu(plan.mtu_to, MTU_TIMEOUT, plan.until)
+        except OSError:
+            mtu = None  # not asked: the DNS answer and the connections still stand
     return {
         "answer": asdict(answer) if answer else None,
         "observations": [asdict(o) for o in observations],
@@ -127,15 +136,17 @@ def _execute(plan: Plan) -> dict[str, Any]:
     }
 
 
-MTU_TIMEOUT = 0.5  # per echo: an answer on a working path takes a round trip
+MTU_TIMEOUT = 0.4  # per echo: an answer on a working path takes a round trip
 MIN_PROBE = 576  # every IPv4 path carries this much (RFC 791)
 IP_MTU = 14  # getsockopt: the MTU the kernel would use towards a connected address
 
 
-def path_mtu(address: str, timeout: float) -> PathMtu:
-    """The largest ICMP echo with DF set that ``address`` answers, by bisection between 576
-    bytes and the route's MTU; an ICMP "fragmentation needed" on the way ends the search (path
-    MTU discovery works). One echo when the whole MTU gets through."""
+Echo = Callable[[int], tuple[str, int | None]]
+
+
+def path_mtu(address: str, timeout: float, until: float | None) -> PathMtu | None:
+    """The largest ICMP echo with DF set that ``address`` answers (see bisect_mtu), sent with
+    scapy from this namespace; None when it could not be asked, or not before ``until``."""
     from doctor.live.capture import quiet_scapy
 
     quiet_scapy()
@@ -149,8 +160,12 @@ def path_mtu(address: str, timeout: float) -> PathMtu:
         interface_mtu = sock.getsockopt(socket.IPPROTO_IP, IP_MTU)
     ident = int.from_bytes(os.urandom(2), "big")
 
+    class OutOfTime(Exception):
+        pass
+
     def echo(size: int) -> tuple[str, int | None]:
-        """("answered", None), ("too big", the MTU an ICMP error announced) or ("silence", None)."""
+        if until is not None and time.monotonic() + timeout > until:
+            raise OutOfTime
         packet = IP(dst=address, flags="DF") / ICMP(id=ident, seq=size) / Raw(b"\0" * (size - 28))
         answer = sr1(packet, timeout=timeout, verbose=0)
         if answer is not None and ICMP in answer:
@@ -160,23 +175,44 @@ def path_mtu(address: str, timeout: float) -> PathMtu:
                 return "answered", None
         return "silence", None
 
-    def done(largest: int | None, announced: int | None = None) -> PathMtu:
-        ms = round((time.monotonic() - started) * 1000)
-        return PathMtu(address, interface_mtu, largest, announced, ms)
+    try:
+        largest, announced = bisect_mtu(echo, interface_mtu)
+    except OutOfTime:
+        return None
+    ms = round((time.monotonic() - started) * 1000)
+    return PathMtu(address, interface_mtu, largest, announced, ms)
 
-    said, announced = echo(interface_mtu)
+
+def bisect_mtu(echo: Echo, interface_mtu: int, tries: int = 2) -> tuple[int | None, int | None]:
+    """(the largest size answered, the MTU an ICMP "fragmentation needed" announced) by
+    bisection between 576 bytes and the route's MTU. ``echo(size)`` says "answered", "too big"
+    (with the announced MTU) or "silence"; each size is asked up to ``tries`` times, since one
+    lost echo is no verdict, and the full size is asked again at the end before a size is
+    called the largest: a black hole is found twice or not at all. One echo when the whole MTU
+    gets through; (None, None) when not even 576 bytes are answered (echo blocked: unknown)."""
+
+    def ask(size: int) -> tuple[str, int | None]:
+        said: tuple[str, int | None] = ("silence", None)
+        for _ in range(tries):
+            said = echo(size)
+            if said[0] != "silence":
+                break
+        return said
+
+    said, announced = ask(interface_mtu)
     if said != "silence":
-        return done(interface_mtu if said == "answered" else None, announced)
-    if echo(MIN_PROBE)[0] != "answered":
-        return done(None)
+        return (interface_mtu if said == "answered" else None), announced
+    if ask(MIN_PROBE)[0] != "answered":
+        return None, None
     low, high = MIN_PROBE, interface_mtu  # low gets through, high does not
     while high - low > 8:
         middle = (low + high) // 2
-        said, announced = echo(middle)
+        said, announced = ask(middle)
         if said == "too big":
-            return done(low, announced)
+            return low, announced
         low, high = (middle, high) if said == "answered" else (low, middle)
-    return done(low)
+    said, announced = ask(interface_mtu)  # still gone? then it is the path, not a lost echo
+    return (interface_mtu, None) if said == "answered" else (low, announced)
 
 
 ICMP_UNREACHABLE = {
@@ -240,14 +276,20 @@ ATTEMPTS = (
 )
 
 
+#: Answers after which a stub resolver (glibc's res_search) goes on to the next name; after
+#: silence or an unreachable server it gives up.
+SEARCH_GOES_ON = ("nxdomain", "no-address", "failed")
+
+
 def resolve(names: list[str], server: str, timeout: float) -> DnsAnswer:
     """Ask for each of ``names`` in turn, as a stub resolver walks its search list, until one
-    is answered with an address; the last answer, with what was asked before it."""
+    is answered with an address or the resolver would give up; that answer, with what was
+    asked before it."""
     before: list[str] = []
     waited = 0
     for name in names:
         answer = query(name, server, timeout)
-        if answer.outcome == "answered" or name == names[-1]:
+        if answer.outcome not in SEARCH_GOES_ON or name == names[-1]:
             return replace(answer, before=tuple(before), waited=waited)
         before.append(str(answer))
         waited += answer.ms

@@ -300,7 +300,7 @@ class Judge:
         t = self.target
         if t.client_address is None or t.port is None:
             return None
-        flows = self.facts.stale_flows(c, t.port, t.protocol, t.addresses)
+        flows = self.facts.stale_flows(c, t.port, t.protocol)
         return next((e for e in flows if e.original.src == t.client_address), None)
 
     def nat_dnat(self) -> Hop:

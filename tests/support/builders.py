@@ -177,7 +177,7 @@ def facts(
     *containers: Any,
     networks: Sequence[Any] = (),
     host_listeners: Sequence[Listener] = (),
-    proxies: Sequence[ProxyProcess] = (),
+    proxies: Sequence[ProxyProcess] | None = (),
     sysctls: Mapping[str, str] | None = None,
     iptables: str | None = None,
     addresses: Sequence[str] = ("127.0.0.1", "::1", HOST_ADDRESS),
@@ -196,7 +196,7 @@ def facts(
         networks=(BRIDGE, *(networks or ())),
         host=Host("box", "6.1", 0, tuple(addresses)),
         host_listeners=tuple(host_listeners),
-        proxies=tuple(proxies),
+        proxies=None if proxies is None else tuple(proxies),
         sysctls={"net.ipv4.ip_forward": "1", **(sysctls or {})},
         firewall=parse_iptables_save(iptables) if iptables is not None else None,
         hosts_file={"localhost": ("127.0.0.1", "::1")},
@@ -256,6 +256,7 @@ def docker_iptables(
     dnat: bool = True,
     masquerade: bool = True,
     forward_policy: str = "DROP",
+    protocol: str = "tcp",
 ) -> str:
     """iptables-save as Engine 20.10 leaves it for one port published on docker0; ``user``:
     DOCKER-USER rules before its RETURN, ``raw``: raw PREROUTING rules, ``host_input``: the host's
@@ -277,8 +278,8 @@ def docker_iptables(
             "-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
             "-A FORWARD -o docker0 -j DOCKER",
             "-A FORWARD -i docker0 ! -o docker0 -j ACCEPT",
-            f"-A DOCKER -d {address}/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport {container_port}"
-            " -j ACCEPT",
+            f"-A DOCKER -d {address}/32 ! -i docker0 -o docker0 -p {protocol} -m {protocol}"
+            f" --dport {container_port} -j ACCEPT",
             *(f"-A DOCKER-USER {r}" for r in user),
             "-A DOCKER-USER -j RETURN",
             "COMMIT",
@@ -291,8 +292,8 @@ def docker_iptables(
             *(["-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE"] if masquerade else []),
             *(
                 [
-                    f"-A DOCKER ! -i docker0 -p tcp -m tcp --dport {port} -j DNAT --to-destination "
-                    f"{address}:{container_port}"
+                    f"-A DOCKER ! -i docker0 -p {protocol} -m {protocol} --dport {port} -j DNAT"
+                    f" --to-destination {address}:{container_port}"
                 ]
                 if dnat
                 else []
