@@ -61,3 +61,22 @@ def test_the_search_list_is_walked_as_a_stub_resolver_does(monkeypatch):
     # Silence at a search domain ends the lookup: the name itself is never asked.
     stopped = inside.resolve(["db.lab.test", "db"], "127.0.0.11", 1.0)
     assert (stopped.name, stopped.outcome) == ("db.lab.test", "timeout")
+
+
+def ip_header(source: str) -> bytes:
+    import socket
+
+    return bytes([0x45]) + bytes(11) + socket.inet_aton(source) + bytes(4)
+
+
+def test_echo_packets_are_built_and_read_as_the_kernel_does():
+    import struct
+
+    request = inside._echo_request(0x1234, 1400, 1372)
+    assert len(request) == 8 + 1372 and inside._checksum(request) == 0  # a valid checksum
+    reply = ip_header("198.18.0.2") + struct.pack(">BBHHH", 0, 0, 0, 0x1234, 1400)
+    assert inside._echo_answer(reply, 0x1234, 1400, "198.18.0.2") == ("answered", None)
+    assert inside._echo_answer(reply, 0x1234, 1401, "198.18.0.2") is None  # another echo's
+    original = ip_header("172.17.0.2") + request[:8]
+    too_big = ip_header("10.0.0.1") + struct.pack(">BBHHH", 3, 4, 0, 0, 1400) + original
+    assert inside._echo_answer(too_big, 0x1234, 1400, "198.18.0.2") == ("too big", 1400)
