@@ -164,7 +164,7 @@ def _source_address(ctx: RuleContext) -> str | None:
     network's (a --network container:X source has X's)."""
     if ctx.target.source is None:
         return None
-    owner = ctx.facts.netns_owner(ctx.target.source)
+    owner = ctx.sender
     return next((a.ip for a in owner.attachments if a.gateway and a.ip), owner.ipv4)
 
 
@@ -326,8 +326,7 @@ def host_input_blocks_containers(ctx: RuleContext) -> Iterator[Finding]:
     if blocked is None or not _input_from_a_container(ctx, blocked[0]):
         return
     decision = blocked[1]
-    assert ctx.target.source is not None
-    owner = ctx.facts.netns_owner(ctx.target.source)
+    owner = ctx.sender
     uplink = ctx.facts.uplink(owner)  # the packet leaves by the default route's bridge
     bridge = (uplink[1].bridge if uplink else None) or "BRIDGE"
     port, protocol, address = ctx.target.port, ctx.target.protocol, ctx.target.addresses[0]
@@ -480,7 +479,7 @@ def egress_not_masqueraded(ctx: RuleContext) -> Iterator[Finding]:
     """Nothing rewrites the source of the container's traffic out of the host."""
     if not ctx.broken(HopName.NAT_MASQUERADE) or ctx.target.source is None:
         return
-    source, facts = ctx.facts.netns_owner(ctx.target.source), ctx.facts
+    source, facts = ctx.sender, ctx.facts
     network = next(
         (n for a in source.attachments if a.gateway and (n := facts.network(a.network_id))), None
     )
@@ -558,7 +557,7 @@ def bridge_address_missing(ctx: RuleContext) -> Iterator[Finding]:
     if ctx.target.source is not None:
         if not ctx.broken(HopName.BRIDGE):
             return
-        owners = [facts.netns_owner(ctx.target.source)]
+        owners = [ctx.sender]
     elif ctx.target.kind == "host":
         owners = [c for c in facts.containers if c.running]
     else:

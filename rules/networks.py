@@ -45,7 +45,7 @@ def _networks_on_path(ctx: RuleContext) -> set[str] | None:
     """Network ids the diagnosed traffic crosses; None: every network (a host checkup)."""
     if ctx.target.kind == "host":
         return None
-    c = ctx.facts.netns_owner(ctx.target.source) if ctx.target.source else ctx.path.route.container
+    c = ctx.sender if ctx.target.source else ctx.path.route.container
     ids = {a.network_id for a in c.attachments} if c else set()
     for address in ctx.target.addresses:
         ids |= {n.id for n in ctx.facts.networks if n.contains(address)}
@@ -91,7 +91,7 @@ def mtu_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     if ctx.target.source:
         if ctx.path.destination.kind != "external":
             return
-        owner = facts.netns_owner(ctx.target.source)
+        owner = ctx.sender
         found = [facts.egress_mtu(owner, ctx.target.addresses[0])]
     elif ctx.target.kind == "host":
         default = facts.route_to("0.0.0.0")
@@ -167,7 +167,7 @@ def _daemon_mtu_not_applied(ctx: RuleContext) -> list[tuple[Network, int, str]]:
     if said is None or not str(said[0]).isdigit() or int(said[0]) >= DEFAULT_MTU:
         return []
     if ctx.target.source:
-        users = [facts.netns_owner(ctx.target.source)]
+        users = [ctx.sender]
     elif ctx.target.kind == "host":
         users = [c for c in facts.containers if c.running]
     else:
@@ -236,7 +236,7 @@ def mtu_blackhole(ctx: RuleContext) -> Iterator[Finding]:
     mtu = ctx.seen.mtu if ctx.seen else None
     if mtu is None or not mtu.blackhole or mtu.largest is None or ctx.target.source is None:
         return
-    owner = ctx.facts.netns_owner(ctx.target.source)
+    owner = ctx.sender
     uplink = ctx.facts.uplink(owner)
     network = uplink[1] if uplink else None
     fits = mtu.largest

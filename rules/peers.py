@@ -43,17 +43,6 @@ LOOPBACK_NAMES = {
 }
 
 
-def _owner(ctx: RuleContext) -> Container:
-    assert ctx.target.source is not None
-    return ctx.facts.netns_owner(ctx.target.source)
-
-
-def _name(ctx: RuleContext) -> str:
-    return (
-        ctx.target.resolution.name if ctx.target.resolution else ctx.target.spec.host
-    ) or "localhost"
-
-
 def _with_port(name: str, port: int | None) -> str:
     return f"{name}:{port}" if port else name
 
@@ -73,7 +62,7 @@ def _resolver_failed(ctx: RuleContext) -> bool:
 
 
 def name_not_found(ctx: RuleContext) -> Iterator[Finding]:
-    name, owner = _name(ctx), _owner(ctx)
+    name, owner = ctx.asked_name, ctx.sender
     key = name.lower()
     if (
         not ctx.broken(HopName.NAME_RESOLUTION)
@@ -173,7 +162,7 @@ def _resolvable_names(owner: Container, facts: Facts) -> set[str]:
 
 
 def default_bridge_no_dns(ctx: RuleContext) -> Iterator[Finding]:
-    owner, name = _owner(ctx), _name(ctx)
+    owner, name = ctx.sender, ctx.asked_name
     if not ctx.broken(HopName.NAME_RESOLUTION) or ctx.facts.uses_embedded_dns(owner):
         return
     peers = ctx.facts.named_containers(name.lower())
@@ -268,7 +257,7 @@ def _link_aliases(linking: Container, linked: Container) -> list[str]:
 
 
 def no_shared_network(ctx: RuleContext) -> Iterator[Finding]:
-    owner = _owner(ctx)
+    owner = ctx.sender
     place = ctx.path.destination
     dest = place.container
     if place.kind != "container" or dest is None or owner.uses_host_network:
@@ -322,7 +311,7 @@ def no_shared_network(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def host_port_used_inside(ctx: RuleContext) -> Iterator[Finding]:
-    t, owner = ctx.target, _owner(ctx)
+    t, owner = ctx.target, ctx.sender
     place = ctx.path.destination
     port = t.port
     if port is None or place.kind not in ("self", "container"):
@@ -337,7 +326,7 @@ def host_port_used_inside(ctx: RuleContext) -> Iterator[Finding]:
         return
     dest = publishers[0]
     mapping, binding = dest.publishing(port, t.protocol)[0]
-    used = _with_port(_name(ctx), port)
+    used = _with_port(ctx.asked_name, port)
     right = f"{dest.compose_service or dest.name}:{mapping.container_port}"
     commands = [f"# in {owner.name}'s configuration: {right}"]
     if not ctx.facts.shared_networks(owner, dest) and (networks := _user_networks(dest, ctx.facts)):
@@ -368,7 +357,7 @@ def host_port_used_inside(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def icc_disabled(ctx: RuleContext) -> Iterator[Finding]:
-    owner = _owner(ctx)
+    owner = ctx.sender
     dest = ctx.path.destination.container
     if dest is None or not ctx.broken(HopName.BRIDGE):
         return
@@ -409,7 +398,7 @@ def icc_disabled(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def internal_network_egress(ctx: RuleContext) -> Iterator[Finding]:
-    owner = _owner(ctx)
+    owner = ctx.sender
     if ctx.path.destination.kind != "external" or not ctx.broken(HopName.EGRESS):
         return
     networks = [ctx.facts.network(a.network_id) for a in owner.attachments]
@@ -436,7 +425,7 @@ def internal_network_egress(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def dns_resolver_unreachable(ctx: RuleContext) -> Iterator[Finding]:
-    owner, name = _owner(ctx), _name(ctx)
+    owner, name = ctx.sender, ctx.asked_name
     r = ctx.target.resolution
     if r is None or r.via not in ("none", "resolver") or ctx.facts.known_to_engine(name.lower()):
         return
@@ -513,7 +502,7 @@ def hop_limit_too_low(ctx: RuleContext) -> Iterator[Finding]:
         return
     if any(o.outcome in ("open", "answered") for o in seen.connections):
         return
-    owner = _owner(ctx)
+    owner = ctx.sender
     yield finding(
         "HOP_LIMIT_TOO_LOW",
         severity="error",
@@ -544,7 +533,7 @@ def hop_limit_too_low(ctx: RuleContext) -> Iterator[Finding]:
 
 def localhost_in_container(ctx: RuleContext) -> Iterator[Finding]:
     """--from web localhost:5432 while the service is another container's: localhost is web."""
-    t, owner, facts = ctx.target, _owner(ctx), ctx.facts
+    t, owner, facts = ctx.target, ctx.sender, ctx.facts
     if t.port is None or not t.addresses or not all(is_loopback(a) for a in t.addresses):
         return
     if not ctx.broken(HopName.CONTAINER_LISTENER):
@@ -614,7 +603,7 @@ def _shared_name(a: Container, b: Container, facts: Facts) -> str | None:
 
 
 def host_gateway_missing(ctx: RuleContext) -> Iterator[Finding]:
-    owner, name = _owner(ctx), _name(ctx)
+    owner, name = ctx.sender, ctx.asked_name
     if name.lower() not in HOST_GATEWAY_NAMES or not ctx.broken(HopName.NAME_RESOLUTION):
         return
     yield finding(
@@ -653,13 +642,13 @@ def host_service_bound_to_loopback(ctx: RuleContext) -> Iterator[Finding]:
         confidence=0.9,
         hop=HopName.HOST_LISTENER,
         explanation=f"The host service on port {port} listens on loopback only; from "
-        f"{_owner(ctx).name} the host is {address}, a different address, so the connection is "
+        f"{ctx.sender.name} the host is {address}, a different address, so the connection is "
         "refused.",
         evidence=[
             Evidence(
                 f"host listeners on {port}", [str(listener) for listener in listeners], SOCKETS
             ),
-            Evidence(f"{_owner(ctx).name} dials", f"{address}:{port}", "the target"),
+            Evidence(f"{ctx.sender.name} dials", f"{address}:{port}", "the target"),
         ],
         fix=Fix(
             f"Make the host service listen on 0.0.0.0 or on {address}",

@@ -31,16 +31,6 @@ FAILURES = ("timeout", "refused", "error", "failed")
 SLOW_MS = 500  # search-domain queries that cost this much before the name itself answers
 
 
-def _owner(ctx: RuleContext) -> Container:
-    assert ctx.target.source is not None
-    return ctx.facts.netns_owner(ctx.target.source)
-
-
-def _name(ctx: RuleContext) -> str:
-    r = ctx.target.resolution
-    return r.name if r else ctx.target.spec.host or ""
-
-
 def _failed_answer(ctx: RuleContext) -> DnsAnswer | None:
     answer = ctx.seen.answer if ctx.seen else None
     return answer if answer is not None and answer.outcome in FAILURES else None
@@ -89,7 +79,7 @@ def _live(answer: DnsAnswer) -> Evidence:
 
 
 def dns_fallback_unreachable(ctx: RuleContext) -> Iterator[Finding]:
-    owner, answer = _owner(ctx), _failed_answer(ctx)
+    owner, answer = ctx.sender, _failed_answer(ctx)
     now = provenance(owner, ctx.facts)
     if answer is None or now is None or now.mode != "legacy" or not now.fallback:
         return
@@ -129,12 +119,12 @@ def dns_fallback_unreachable(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def host_resolv_conf_broken(ctx: RuleContext) -> Iterator[Finding]:
-    facts, owner = ctx.facts, _owner(ctx)
+    facts, owner = ctx.facts, ctx.sender
     now = provenance(owner, facts)
     if now is None or now.mode in ("override", "host") or not host_file_gives_nothing(facts):
         return
     answer = _failed_answer(ctx)
-    unknown_name = not facts.known_to_engine(_name(ctx).lower())
+    unknown_name = not facts.known_to_engine(ctx.asked_name.lower())
     if answer is None and not (ctx.seen is None and unknown_name and _lookup_failed(ctx)):
         return  # a live answer came, or the name is a container's: the embedded DNS knows it
     state = facts.resolv_conf_state
@@ -180,7 +170,7 @@ def host_resolv_conf_broken(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def stale_dns_config(ctx: RuleContext) -> Iterator[Finding]:
-    owner = _owner(ctx)
+    owner = ctx.sender
     found = stale_resolvers(owner, ctx.facts)
     if found is None or host_file_gives_nothing(ctx.facts):
         return
@@ -215,7 +205,7 @@ def stale_dns_config(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def dns_search_leak(ctx: RuleContext) -> Iterator[Finding]:
-    owner = _owner(ctx)
+    owner = ctx.sender
     conf, r = owner.resolv_conf, ctx.target.resolution
     answer = ctx.seen.answer if ctx.seen else None
     if conf is None or not conf.search or answer is None or r is None or is_ip(r.name):

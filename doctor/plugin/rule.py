@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from doctor.report.document import Evidence, Finding, Fix, Location, Severity
 
 if TYPE_CHECKING:
-    from doctor.facts.model import Facts
+    from doctor.facts.model import Container, Facts
     from doctor.live.connect import Seen
     from doctor.path.hops import NetworkPath
     from doctor.path.target import Target
@@ -36,6 +36,19 @@ class RuleContext:
         """Whether ``hop`` is on this path and broken there."""
         found = self.path.hop(hop)
         return found is not None and found.status == "broken"
+
+    @property
+    def sender(self) -> Container:
+        """With --from: the container whose network namespace the packets leave (the source,
+        or X for ``--network container:X``), whose addresses, resolvers and listeners count."""
+        assert self.target.source is not None, "only for --from targets"
+        return self.facts.netns_owner(self.target.source)
+
+    @property
+    def asked_name(self) -> str:
+        """The name the client asks for: the target's host part as the source resolves it."""
+        r = self.target.resolution
+        return (r.name if r else self.target.spec.host) or "localhost"
 
 
 @dataclass(frozen=True)
