@@ -1,11 +1,16 @@
-"""The Engine API: version, info, every container (stopped ones too) and network."""
+"""The Engine API: version, info, networks, and the containers a run can involve (all of them
+for a checkup or a bundle; doctor.collect.scope says which)."""
 
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import struct
 
-from doctor.collect.engine_api import EngineClient, NotFound, connect, get_json
+from msgspec import to_builtins
+
+from doctor.collect.engine_api import EngineClient, NotFound, connect
+from doctor.collect.scope import involved
 from doctor.facts.parse import multiplexed
 from doctor.plugin import Probe, ProbeContext
 from doctor.snapshot import artifacts as a
@@ -22,7 +27,13 @@ def collect_engine(ctx: ProbeContext) -> None:
     ctx.put(a.ENGINE_ENDPOINT, {"host": ctx.endpoint.host, "source": ctx.endpoint.source})
     client = connect(ctx.endpoint, timeout=ctx.remaining())
     ctx.put(a.ENGINE_VERSION, client.get("/version"))
-    summaries = get_json(client, "/containers/json", all=1)
+    listing = client.get("/containers/json", all=1)
+    summaries = json.loads(listing)
+    scope = involved(None if ctx.thorough else ctx.question, summaries)
+    ctx.put(a.SCOPE, to_builtins(scope))
+    if not scope.complete:
+        ctx.put(a.CONTAINER_LIST, listing)  # what was left out, for a replay to see
+    summaries = [s for s in summaries if s["Id"] in scope.read]
     with concurrent.futures.ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
         info = pool.submit(client.get, "/info")
         networks = pool.submit(client.get, "/networks")

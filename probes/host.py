@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import sys
 import time
 from pathlib import Path
@@ -210,7 +211,7 @@ SYSTEMD_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"
 def collect_daemon_config(ctx: ProbeContext) -> None:
     """What the engine was told: dockerd's command line (flags such as --iptables=false, and
     which configuration file it reads) and that file, /etc/docker/daemon.json by default."""
-    daemon = _dockerd()
+    daemon = _dockerd(ctx.endpoint.host)
     path = DAEMON_JSON
     if daemon is not None:
         path = _config_file(daemon["argv"]) or DAEMON_JSON
@@ -224,9 +225,18 @@ def collect_daemon_config(ctx: ProbeContext) -> None:
         raise Skip(f"needs root to read {path}") from None
 
 
-def _dockerd() -> dict[str, Any] | None:
-    """The one dockerd process of this host, as {"pid", "argv"}; None when there is none (a
-    remote or virtual-machine engine) or more than one (which of them answers is not known)."""
+def _dockerd(endpoint: str) -> dict[str, Any] | None:
+    """The dockerd that answers on ``endpoint``, as {"pid", "argv"}: the peer of its unix
+    socket; else the one dockerd of this host. None when there is none (a remote or
+    virtual-machine engine) or more than one (which of them answers is not known)."""
+    peer = _socket_peer(endpoint)
+    if peer is not None:
+        try:
+            process = psutil.Process(peer)
+            if process.name() == "dockerd":
+                return {"pid": peer, "argv": process.cmdline()}
+        except psutil.Error:
+            pass  # gone, or not ours to read: look for it by name
     found = []
     for p in psutil.process_iter(["name"]):  # names are cheap; command lines only of dockerd
         if p.info["name"] == "dockerd":
@@ -237,6 +247,28 @@ def _dockerd() -> dict[str, Any] | None:
             if argv:
                 found.append({"pid": p.pid, "argv": argv})
     return found[0] if len(found) == 1 else None
+
+
+def _socket_peer(endpoint: str) -> int | None:
+    """The pid of the process that listens on a unix:// endpoint (SO_PEERCRED): dockerd, or
+    systemd when the socket is socket-activated. No scan of every process: a host with a
+    thousand containers runs two thousand of them."""
+    if not endpoint.startswith("unix://") or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            sock.connect(endpoint.removeprefix("unix://"))
+            credentials = sock.getsockopt(
+                socket.SOL_SOCKET, socket.SO_PEERCRED, PEER_CREDENTIALS.size
+            )
+    except OSError:
+        return None
+    pid, _, _ = PEER_CREDENTIALS.unpack(credentials)
+    return pid or None
+
+
+PEER_CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
 def _config_file(argv: list[str]) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 
@@ -74,6 +73,8 @@ def name_not_found(ctx: RuleContext) -> Iterator[Finding]:
         return  # the resolver, not the name, is what fails: DNS_RESOLVER_UNREACHABLE
     resolvable = sorted(_resolvable_names(owner, ctx.facts))
     hint = _naming_hint(key, owner, ctx.facts)
+    import difflib  # only when a name is wrong
+
     close = [hint[1]] if hint else difflib.get_close_matches(key, resolvable, n=3, cutoff=0.6)
     evidence = [
         Evidence("name", name, "command line"),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
+
+from msgspec.structs import replace
 
 from doctor.firewall.iptables import after_dnat, parse_iptables_save, traverse
 from doctor.firewall.model import Packet
@@ -46,7 +47,6 @@ def test_iptables_dnat_then_the_per_port_accept():
     nat = traverse(rules, "nat", "PREROUTING", OUTSIDE)
     assert nat.dnat == ("172.17.0.2", 80) and nat.rule.chain == "DOCKER"
     forwarded = after_dnat(OUTSIDE, nat.dnat)
-    from dataclasses import replace
 
     decision = traverse(rules, "filter", "FORWARD", replace(forwarded, out_iface="docker0"))
     assert (decision.verdict, decision.rule.chain, decision.rule.position) == (
@@ -62,7 +62,6 @@ def test_an_unjudgeable_match_before_a_drop_is_unknown_not_a_guess():
             "-A DOCKER-USER -j RETURN", "-A DOCKER-USER -m set --match-set blocklist src -j DROP"
         )
     )
-    from dataclasses import replace
 
     packet = replace(after_dnat(OUTSIDE, ("172.17.0.2", 80)), out_iface="docker0")
     decision = traverse(rules, "filter", "FORWARD", packet)
@@ -88,7 +87,6 @@ def test_engine_29_nftables_tables_walk_like_the_kernel():
     assert nat.dnat is not None and nat.rule.text.startswith(
         'iifname != "docker0" tcp dport 8080 dnat to'
     )
-    from dataclasses import replace
 
     forwarded = replace(after_dnat(OUTSIDE, nat.dnat), out_iface="docker0")
     assert evaluate(ruleset, "forward", forwarded).verdict == "accept"
@@ -238,3 +236,38 @@ def test_nft_return_from_a_base_chain_meets_its_policy_and_named_sets_are_not_gu
         evaluate(nft([in_set, port, {"drop": None}], policy="accept"), "forward", OUTSIDE).verdict
         == "accept"
     )
+
+
+def blocklist(count: int, before: str = "", after: str = "") -> str:
+    """A fail2ban-like FORWARD: ``count`` source DROP rules, with ``before``/``after`` rules."""
+    lines = ["*filter", ":FORWARD ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":SVC - [0:0]"]
+    lines += [f"-A FORWARD {before}"] if before else []
+    lines += [f"-A FORWARD -s 100.64.{n // 256}.{n % 256}/32 -j DROP" for n in range(count)]
+    lines += [f"-A FORWARD {after}"] if after else []
+    lines += [
+        f"-A INPUT -d 10.96.{n // 256}.{n % 256}/32 -p tcp --dport 443 -j SVC" for n in range(count)
+    ]
+    lines += ["-A SVC -j REJECT", "COMMIT", ""]
+    return "\n".join(lines)
+
+
+def test_a_walk_through_thousands_of_host_rules_finds_the_one_that_matches():
+    rules = parse_iptables_save(blocklist(5000, after="! -s 192.0.2.9/32 -j DROP"))
+    blocked = replace(OUTSIDE, src="100.64.7.200")  # rule 7 * 256 + 200, position + 1
+    decision = traverse(rules, "filter", "FORWARD", blocked)
+    assert (decision.verdict, decision.rule.position) == ("drop", 7 * 256 + 200 + 1)
+    # Not on the list: past all of it, to the negated rule, which no index may skip.
+    other = traverse(rules, "filter", "FORWARD", replace(OUTSIDE, src="192.0.2.10"))
+    assert (other.verdict, other.rule.position) == ("drop", 5001)
+    assert traverse(rules, "filter", "FORWARD", replace(OUTSIDE, src="192.0.2.9")).rule is None
+    # An outside client of unknown address may be on the list: the first rule is named.
+    unknown = traverse(rules, "filter", "FORWARD", OUTSIDE)
+    assert (unknown.verdict, unknown.rule.position) == ("unknown", 1)
+    # Order still rules: an accept before the list wins.
+    first = parse_iptables_save(blocklist(100, before="-p tcp --dport 8080 -j ACCEPT"))
+    assert traverse(first, "filter", "FORWARD", blocked).verdict == "accept"
+    # By destination: the one service rule for the address is the one jumped through.
+    to_service = replace(OUTSIDE, dst="10.96.3.4", dport=443, local_dst=False)
+    service = traverse(rules, "filter", "INPUT", to_service)
+    assert (service.verdict, service.rule.chain) == ("reject", "SVC")
+    assert traverse(rules, "filter", "INPUT", replace(to_service, dst="10.97.0.1")).rule is None

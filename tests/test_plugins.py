@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from doctor.bounded import Job, Skip, run_jobs
+from doctor.bounded import Job, Skip, run_in_turn, run_jobs
 from doctor.collect.collector import collect
 from doctor.collect.engine_api import resolve_endpoint
 from doctor.diagnosis.diagnose import Options, diagnose
@@ -93,3 +93,28 @@ def test_jobs_wait_for_what_they_require_and_respect_the_deadline():
     assert order == ["a", "b"]
     assert outcomes["skip"].status == "skipped" and outcomes["skip"].detail == "needs root to x"
     assert outcomes["slow"].status == "timeout"
+
+
+def test_jobs_in_turn_go_on_past_a_hung_one_and_stop_at_the_deadline():
+    ran = []
+    jobs = [
+        Job("first", lambda: ran.append("first"), 1),
+        Job("hangs", lambda: time.sleep(5), 0.2),
+        Job("after", lambda: ran.append("after") or "value", 1),
+        Job("fails", lambda: 1 / 0, 1),
+    ]
+    started = time.monotonic()
+    outcomes = run_in_turn(jobs, started + 3)
+    assert time.monotonic() - started < 1.5
+    assert {n: o.status for n, o in outcomes.items()} == {
+        "first": "ok",
+        "hangs": "timeout",
+        "after": "ok",
+        "fails": "failed",
+    }
+    assert ran == ["first", "after"] and outcomes["after"].value == "value"
+    late = run_in_turn(
+        [Job("hangs", lambda: time.sleep(5), 10), Job("never", lambda: 0, 1)],
+        time.monotonic() + 0.2,
+    )
+    assert (late["hangs"].status, late["never"].detail) == ("timeout", "no time left")

@@ -286,6 +286,41 @@ def test_a_saved_snapshot_replays_to_the_same_findings(stage, tmp_path):
     assert {p["name"]: p["status"] for p in replayed["probes"]}["live"] == "skipped"
 
 
+def test_a_diagnosis_reads_only_the_containers_its_question_involves(stage, tmp_path):
+    network = stage.network("scope")
+    ports = [stage.free_port() for _ in range(3)]
+    web = stage.run("web", "--network", network, "-p", f"{ports[0]}:80", wait_port=80)
+    other = stage.run("other", "--network", network, "-p", f"{ports[1]}:80", wait_port=80)
+    alone = stage.run("alone", "-p", f"{ports[2]}:80", wait_port=80)
+    stopped = stage.create_container("stopped", "-p", f"{stage.free_port()}:80", cmd=["false"])
+    snap = tmp_path / "snap"
+    status, live = run_doctor(f"localhost:{ports[0]}", "--save-snapshot", str(snap))
+    assert (live["verdict"], status) == ("reachable", 0)
+    read = {
+        c["Name"].lstrip("/") for c in json.loads((snap / "engine/containers.json").read_text())
+    }
+    assert {web, stopped} <= read and not {other, alone} & read
+    scope = json.loads((snap / "engine/scope.json").read_text())
+    assert scope["complete"] is False and scope["listed"] >= 4
+    probe = {p["name"]: p for p in live["probes"]}["scope"]
+    assert probe["status"] == "ok" and f"read {len(read)} of {scope['listed']}" in probe["detail"]
+    # Replayed, the same question gives the same answer; another one says what it lacks.
+    _, replayed = run_doctor(f"localhost:{ports[0]}", "--snapshot", str(snap))
+    assert replayed["findings"] == live["findings"]
+    assert [(h["hop"], h["status"]) for h in replayed["path"]] == [
+        (h["hop"], h.get("static", h["status"])) for h in live["path"]
+    ]
+    _, elsewhere = run_doctor(f"localhost:{ports[2]}", "--snapshot", str(snap))
+    probe = {p["name"]: p for p in elsewhere["probes"]}["scope"]
+    assert probe["status"] == "skipped" and "not in the snapshot" in probe["detail"]
+    # A checkup reads them all.
+    _, checkup = run_doctor("--no-live")
+    assert "scope" not in {p["name"] for p in checkup["probes"]}
+    assert {f"container {name}" for name in (web, other, alone)} <= {
+        h["hop"] for h in checkup["path"]
+    }
+
+
 def test_without_root_the_root_only_checks_are_skipped_not_silent(stage, monkeypatch, capsys):
     port = stage.free_port()
     stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "127.0.0.1:80"], wait_port=80)

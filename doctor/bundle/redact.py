@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
 from typing import Any
+
+from msgspec import Struct, to_builtins
 
 from doctor.snapshot import artifacts as a
 from doctor.snapshot.store import Snapshot
@@ -43,8 +44,7 @@ AUTH_HEADER = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Redaction:
+class Redaction(Struct, frozen=True):
     file: str
     field: str
     rule: str  # secret-name, url-credentials, secret-argument, inline-secret
@@ -192,4 +192,4 @@ def _tree(r: Redactor, value: Any, file: str, field: str) -> Any:
 
 
 def report(redactions: list[Redaction]) -> list[dict[str, str]]:
-    return [asdict(x) for x in redactions]
+    return [to_builtins(x) for x in redactions]

@@ -18,8 +18,9 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from msgspec import Struct, field
 
 from doctor import __version__
 from doctor.bundle.obfuscate import obfuscate_snapshot
@@ -36,8 +37,7 @@ REPORT = "report.json"
 REDACTIONS = "redactions.json"
 
 
-@dataclass
-class Summary:
+class Summary(Struct):
     path: Path
     size: int
     artifacts: int

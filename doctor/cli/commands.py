@@ -6,14 +6,14 @@ Imported by :mod:`doctor.cli` only once it knows it has real work to do, so that
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from doctor import PROG, __version__
 from doctor.cli import dockercli
@@ -106,8 +106,7 @@ def diagnose_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(Struct, frozen=True):
     flags: ClientFlags  # the docker CLI's global options
     debug: bool
     args: list[str]  # the rest: docker-doctor's own command line
@@ -426,6 +425,8 @@ def _explain(opts: argparse.Namespace, flags: ClientFlags) -> int:
         return _list_codes(plugins, opts.json)
     code = opts.code.upper().replace("-", "_")
     if code not in plugins.codes:
+        import difflib  # only when a name is wrong
+
         close = difflib.get_close_matches(code, plugins.codes, n=3)
         raise UsageError(
             f"unknown cause code {opts.code!r}"
@@ -520,8 +521,7 @@ def _plugin(opts: argparse.Namespace, flags: ClientFlags) -> int:
     return ExitStatus.OK
 
 
-@dataclass(frozen=True)
-class Subcommand:
+class Subcommand(Struct, frozen=True):
     parser: Callable[[], argparse.ArgumentParser]
     run: Callable[[argparse.Namespace, ClientFlags], int]
 

@@ -9,10 +9,14 @@ from collections.abc import Sequence
 from doctor.bounded import Job, JobResult, run_jobs
 from doctor.collect.engine_api import Endpoint
 from doctor.collect.platforms import local_guess
+from doctor.collect.scope import Question
 from doctor.errors import CannotDiagnose
 from doctor.plugin.probe import Probe, ProbeContext
 from doctor.report.document import ProbeRun
+from doctor.snapshot import artifacts as a
 from doctor.snapshot.store import Snapshot
+
+ENGINE = "engine"  # the probe that lists and inspects containers
 
 
 def collect(
@@ -21,9 +25,14 @@ def collect(
     endpoint: Endpoint,
     extra: Sequence[Job] = (),
     thorough: bool = False,
+    question: Question | None = None,
+    snapshot: Snapshot | None = None,
 ) -> tuple[Snapshot, dict[str, JobResult]]:
-    """Run every probe (and ``extra`` jobs alongside) into a fresh snapshot of ``endpoint``'s engine."""
-    snapshot = Snapshot(meta={"created": time.time(), "hostname": socket.gethostname()})
+    """Run ``probes`` (and ``extra`` jobs alongside) into a fresh snapshot of ``endpoint``'s
+    engine, or into ``snapshot`` (their earlier runs there replaced). ``question``: read only
+    the containers it can involve (doctor.collect.scope); None: every one."""
+    if snapshot is None:
+        snapshot = Snapshot(meta={"created": time.time(), "hostname": socket.gethostname()})
     contexts: dict[str, ProbeContext] = {}
     where = local_guess(endpoint.host, endpoint.source)
 
@@ -36,6 +45,7 @@ def collect(
                 endpoint=endpoint,
                 thorough=thorough,
                 platform=where,
+                question=question,
             )
             p.collect(ctx)
             snapshot.artifacts.update(ctx.artifacts)
@@ -43,13 +53,26 @@ def collect(
         return Job(p.name, call, p.timeout, p.requires)
 
     outcomes = run_jobs([job(p) for p in probes] + list(extra), deadline)
+    rerun = {p.name for p in probes}
+    snapshot.probes[:] = [r for r in snapshot.probes if r.name not in rerun]
     for p in probes:
         o = outcomes[p.name]
         snapshot.probes.append(ProbeRun(p.name, o.status, o.detail, o.ms))
     return snapshot, outcomes
 
 
+def widen(
+    snapshot: Snapshot, probes: list[Probe], deadline: float, endpoint: Endpoint, why: str
+) -> dict[str, JobResult]:
+    """Read every container into ``snapshot``, which read only some, because ``why``: the
+    engine probe and the probes that read containers run again."""
+    again = [p for p in probes if p.name == ENGINE or ENGINE in p.requires]
+    snapshot.artifacts.pop(a.CONTAINER_LIST, None)
+    question = Question("", None, None, widened=why)
+    return collect(again, deadline, endpoint, snapshot=snapshot, question=question)[1]
+
+
 def stop_if_engine_unreachable(outcomes: dict[str, JobResult]) -> None:
-    error = outcomes["engine"].error if "engine" in outcomes else None
+    error = outcomes[ENGINE].error if ENGINE in outcomes else None
     if isinstance(error, CannotDiagnose):
         raise error

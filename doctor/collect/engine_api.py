@@ -7,17 +7,17 @@ the whole job.  Every other endpoint (tcp with TLS, ssh) goes through the SDK.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
 import socket
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
+
+from msgspec import Struct
 
 from doctor.errors import CannotDiagnose, UsageError
 
@@ -25,8 +25,7 @@ DEFAULT_HOST = "unix:///var/run/docker.sock"
 SOCKET_DEFAULTS = {"unix": "/var/run/docker.sock", "npipe": "//./pipe/docker_engine"}
 
 
-@dataclass(frozen=True)
-class ClientFlags:
+class ClientFlags(Struct, frozen=True):
     """The docker CLI's global options, as given on the command line (docker-doctor takes them
     too, and the docker CLI passes them on to ``docker doctor``); None or False: not given."""
 
@@ -40,27 +39,26 @@ class ClientFlags:
     tlskey: str | None = None
 
 
-@dataclass(frozen=True)
-class Tls:
+class Tls(Struct, frozen=True):
     ca: str | None
     cert: str | None
     key: str | None
     verify: bool
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(Struct, frozen=True):
     host: str
     source: str  # how it was chosen: "-H", "DOCKER_HOST", "context NAME", "default"
     tls: Tls | None = None
 
 
 def resolve_endpoint(
-    env: Mapping[str, str] | None = None, flags: ClientFlags = ClientFlags()
+    env: Mapping[str, str] | None = None, flags: ClientFlags | None = None
 ) -> Endpoint:
     """The endpoint the docker CLI would use, in its order: --context, -H, DOCKER_HOST,
     DOCKER_CONTEXT, the configuration's current context, the default socket."""
     env = os.environ if env is None else env
+    flags = flags or ClientFlags()
     if flags.context and flags.host:
         raise UsageError("conflicting options: either specify --host or --context, not both")
     config_dir = Path(flags.config or env.get("DOCKER_CONFIG") or Path.home() / ".docker")
@@ -79,6 +77,8 @@ def resolve_endpoint(
         return _default_context(
             flags.host or env.get("DOCKER_HOST") or "", "default", flags, env, config_dir
         )
+    import hashlib  # here: only a named context needs it (~6 ms to import)
+
     digest = hashlib.sha256(context.encode()).hexdigest()
     try:
         meta = json.loads((config_dir / "contexts" / "meta" / digest / "meta.json").read_text())

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 import pathlib
-import platform
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from functools import partial
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from doctor import __version__
 from doctor.bounded import Job, run_jobs
-from doctor.collect.collector import collect, stop_if_engine_unreachable
+from doctor.collect.collector import collect, stop_if_engine_unreachable, widen
 from doctor.collect.engine_api import Endpoint, resolve_endpoint
+from doctor.collect.scope import Question, involved
 from doctor.diagnosis import checkup
 from doctor.errors import CannotDiagnose
 from doctor.facts.build import build_facts
@@ -21,8 +23,8 @@ from doctor.facts.model import Facts, is_loopback
 from doctor.live import confirm, counters
 from doctor.live.connect import Observation
 from doctor.path.build import path_for
-from doctor.path.hops import NOT_SEEN_FROM_HOST, NetworkPath
-from doctor.path.target import Target, TargetSpec, Vantage, host_target, resolve_target
+from doctor.path.hops import NOT_SEEN_FROM_HOST, HopName, NetworkPath
+from doctor.path.target import PLACES, Target, TargetSpec, Vantage, host_target, resolve_target
 from doctor.plugin.manager import Plugins, load_plugins
 from doctor.plugin.rule import RuleContext
 from doctor.plugin.runner import run_rules
@@ -36,13 +38,13 @@ from doctor.report.document import (
     Report,
     Verdict,
 )
+from doctor.snapshot.artifacts import CONTAINER_LIST
 from doctor.snapshot.store import Snapshot
 
 COUNTERS = "iptables-save -c / nft counters, before and after"
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(Struct, frozen=True):
     live: bool = True
     timeout: float = 10.0  # the whole run
     vantage: Vantage | None = None
@@ -54,8 +56,7 @@ class Options:
     endpoint: Endpoint | None = None
 
 
-@dataclass
-class Assessment:
+class Assessment(Struct):
     """One target judged: its path, the live verdict if probes were sent, the findings."""
 
     target: Target
@@ -82,16 +83,17 @@ def diagnose(
     plugins = plugins or load_plugins()
     runs: list[ProbeRun] = []
     early: list[Observation] = []
+    question = _question(spec, options)
+    replaying = snapshot is not None
+    endpoint = options.endpoint or (None if replaying else resolve_endpoint())
     if snapshot is None:
         # Loopback targets need no facts to be probed: connect while the probes read.
         early_job = confirm.loopback_job(spec) if options.live and spec else None
-        endpoint = options.endpoint or resolve_endpoint()
+        assert endpoint is not None
         snapshot, outcomes = collect(
-            plugins.probes, deadline, endpoint, [early_job] if early_job else []
+            plugins.probes, deadline, endpoint, [early_job] if early_job else [], question=question
         )
         stop_if_engine_unreachable(outcomes)
-        if options.save_snapshot:
-            snapshot.write(options.save_snapshot)
         if early_job:
             early, early_run = confirm.observed(outcomes[early_job.name])
             runs.append(early_run)
@@ -101,16 +103,22 @@ def diagnose(
     if live_skip:
         runs.append(ProbeRun("live", "skipped", live_skip, 0))
 
-    facts = build_facts(snapshot)
-    if facts.engine is None:
-        raise CannotDiagnose(
-            f"no Engine data: {facts.unreadable.get('engine', 'the engine probe did not run')}"
-        )
+    facts = _facts(snapshot)
+    target = None if spec is None else resolve_target(spec, facts, options.vantage, options.client)
+    wider = _needs_every_container(facts, target) if target else None
+    if wider and not replaying:
+        assert endpoint is not None
+        widen(snapshot, plugins.probes, deadline, endpoint, wider)
+        facts = _facts(snapshot)
+        assert spec is not None
+        target = resolve_target(spec, facts, options.vantage, options.client)
+    if options.save_snapshot and not replaying:
+        snapshot.write(options.save_snapshot)
+    runs += _scope_runs(facts, snapshot, question, wider if replaying else None)
     live = live_skip is None
-    if spec is None:
+    if target is None:
         report = _checkup(facts, plugins, live, deadline, host_target(facts))
     else:
-        target = resolve_target(spec, facts, options.vantage, options.client)
         if target.kind == "container" and target.port is None and target.source is None:
             report = _checkup(facts, plugins, live, deadline, target)
         else:
@@ -125,6 +133,7 @@ def diagnose(
                 {"static": assessed.static, "live": assessed.live},
             )
     report.probes[:0] = [*plugins.failures, *snapshot.probes, *runs]
+    assert facts.engine is not None
     report.doctor = {
         "version": __version__,
         "engine": f"{facts.engine.version} (API {facts.engine.api_version}) at "
@@ -134,6 +143,58 @@ def diagnose(
         "ms": round((time.monotonic() - started) * 1000),
     }
     return report
+
+
+def _facts(snapshot: Snapshot) -> Facts:
+    facts = build_facts(snapshot)
+    if facts.engine is None:
+        raise CannotDiagnose(
+            f"no Engine data: {facts.unreadable.get('engine', 'the engine probe did not run')}"
+        )
+    return facts
+
+
+def _question(spec: TargetSpec | None, options: Options) -> Question | None:
+    """What to read for ``spec``: None (every container) for a checkup, of the host or of one
+    container (no port), and for a --client flow."""
+    if spec is None or spec.port is None or options.client:
+        return None
+    source = options.vantage if options.vantage not in (None, *PLACES) else None
+    return Question(spec.input, spec.host, spec.port, source)
+
+
+def _needs_every_container(facts: Facts, target: Target) -> str | None:
+    """Why the path of ``target`` calls for every container when only some were read."""
+    if facts.every_container_read:
+        return None
+    path = path_for(facts, target)
+    if target.kind == "port" and path.route.container is None:
+        return f"nothing publishes {target.spec.input}: who serves it unpublished is the question"
+    listener = path.hop(HopName.CONTAINER_LISTENER)
+    if target.source and listener is not None and listener.status == "broken":
+        return "the destination does not listen there: who does is the question"
+    return None
+
+
+def _scope_runs(
+    facts: Facts, snapshot: Snapshot, question: Question | None, wider: str | None
+) -> list[ProbeRun]:
+    """What was read in full, when not every container was; on a replay, what this question
+    needs that the snapshot's run did not read."""
+    scope = facts.scope
+    if scope is None or scope.complete:
+        return []
+    missing = wider
+    listing = snapshot.json(CONTAINER_LIST)
+    if not missing and isinstance(listing, list):
+        wanted = involved(question, listing)
+        unread = sorted(set(wanted.read) - set(scope.read))
+        if unread:
+            missing = f"{len(unread)} more containers ({wanted.why})"
+    if missing:
+        detail = f"{scope.detail()}; this question also needs {missing}, not in the snapshot"
+        return [ProbeRun("scope", "skipped", detail, 0)]
+    return [ProbeRun("scope", "ok", scope.detail(), 0)]
 
 
 def _report(
@@ -349,6 +410,8 @@ def _static_verdict(hops: Sequence[Hop]) -> Verdict:
 
 
 def _platform(facts: Facts) -> str:
+    import platform  # only a snapshot without host facts needs it
+
     host = facts.host
     parts = [f"Linux {host.kernel}" if host else platform.platform()]
     if facts.engine and facts.engine.os:

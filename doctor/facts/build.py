@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import msgspec
+
+from doctor.collect.scope import Scope
 from doctor.facts.model import (
     DAEMON_JSON,
     DaemonSettings,
@@ -112,7 +115,16 @@ def build_facts(snapshot: Snapshot) -> Facts:
         unreadable={p.name: p.detail for p in snapshot.probes if p.status != "ok"},
         artifacts=snapshot.artifacts,
         daemon=_daemon(snapshot),
+        scope=_scope(snapshot),
     )
+
+
+def _scope(snapshot: Snapshot) -> Scope | None:
+    data = snapshot.json(a.SCOPE)
+    try:
+        return None if data is None else msgspec.convert(data, Scope)
+    except msgspec.ValidationError:
+        return None  # unreadable: as if every container was read, which is all there is
 
 
 def _daemon(snapshot: Snapshot) -> DaemonSettings | None:

@@ -13,8 +13,9 @@ starts, not when the host's changes. (moby: libnetwork/internal/resolvconf, sand
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from msgspec import Struct
 
 from doctor.facts.model import Container, Facts, ResolvConf, is_loopback
 
@@ -30,8 +31,7 @@ NO_INTERNAL_FALLBACK_SINCE = 28
 Mode = Literal["legacy", "internal", "override", "host"]
 
 
-@dataclass(frozen=True)
-class Provenance:
+class Provenance(Struct, frozen=True):
     """What the engine writes for one container today, and from what."""
 
     mode: Mode  # legacy: the default bridge; internal: the embedded DNS; override: --dns

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from msgspec import Struct, field
+
+from doctor.collect.scope import Scope
 from doctor.facts.platform import Platform
 from doctor.firewall.iptables import IptablesRuleset
 from doctor.firewall.nftables import NftRuleset
@@ -47,8 +49,7 @@ def is_wildcard(address: str) -> bool:
     return address in ("", "0.0.0.0", "::")
 
 
-@dataclass(frozen=True)
-class Listener:
+class Listener(Struct, frozen=True):
     """A bound socket: a TCP socket in LISTEN state, or an unconnected UDP socket."""
 
     protocol: Protocol
@@ -73,8 +74,7 @@ class Listener:
         return f"{self.process} (pid {self.pid})"
 
 
-@dataclass(frozen=True)
-class Binding:
+class Binding(Struct, frozen=True):
     """One host side of a published port."""
 
     host_ip: str
@@ -95,8 +95,7 @@ class Binding:
         return f"{host}:{self.host_port}"
 
 
-@dataclass(frozen=True)
-class PortMapping:
+class PortMapping(Struct, frozen=True):
     """A container port, and the host bindings that publish it (none: only exposed)."""
 
     container_port: int
@@ -104,8 +103,7 @@ class PortMapping:
     bindings: tuple[Binding, ...] = ()
 
 
-@dataclass(frozen=True)
-class Attachment:
+class Attachment(Struct, frozen=True):
     """A container's endpoint on one network."""
 
     network: str
@@ -116,15 +114,13 @@ class Attachment:
     aliases: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(Struct, frozen=True):
     type: str  # bind, volume, tmpfs, npipe
     source: str
     destination: str
 
 
-@dataclass(frozen=True)
-class FlowTuple:
+class FlowTuple(Struct, frozen=True):
     """One direction of a tracked flow."""
 
     src: str
@@ -133,8 +129,7 @@ class FlowTuple:
     dport: int
 
 
-@dataclass(frozen=True)
-class ConntrackEntry:
+class ConntrackEntry(Struct, frozen=True):
     """A flow the kernel tracks: the first packet's NAT decision holds for all the rest."""
 
     protocol: Protocol
@@ -149,8 +144,7 @@ class ConntrackEntry:
         return self.reply.src != self.original.dst or self.reply.sport != self.original.dport
 
 
-@dataclass(frozen=True)
-class EngineNotes:
+class EngineNotes(Struct, frozen=True):
     """What Engine 25 and later write below a container's resolv.conf about how they built it:
     ``# Based on host file: '/etc/resolv.conf' (legacy)``, ``# Used default nameservers.``,
     ``# ExtServers: [host(127.0.0.53)]``, ``# Overrides: []``. Older engines write none."""
@@ -162,8 +156,7 @@ class EngineNotes:
     overrides: tuple[str, ...] = ()  # which of nameservers, search, options --dns* replaced
 
 
-@dataclass(frozen=True)
-class ResolvConf:
+class ResolvConf(Struct, frozen=True):
     nameservers: tuple[str, ...]
     search: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
@@ -190,8 +183,7 @@ class ResolvConf:
         return (name, *expanded)
 
 
-@dataclass(frozen=True)
-class Container:
+class Container(Struct, frozen=True):
     id: str
     name: str
     image: str
@@ -299,8 +291,7 @@ class Container:
         ]
 
 
-@dataclass(frozen=True)
-class Network:
+class Network(Struct, frozen=True):
     id: str
     name: str
     driver: str
@@ -357,8 +348,7 @@ class Network:
             return False
 
 
-@dataclass(frozen=True)
-class ProxyProcess:
+class ProxyProcess(Struct, frozen=True):
     """A docker-proxy process: the userland side of one published port."""
 
     pid: int
@@ -369,8 +359,7 @@ class ProxyProcess:
     container_port: int
 
 
-@dataclass(frozen=True)
-class HostRoute:
+class HostRoute(Struct, frozen=True):
     """One IPv4 route of the host's main table."""
 
     destination: ipaddress.IPv4Network
@@ -383,8 +372,7 @@ class HostRoute:
         return f"{dst}{via} dev {self.device}"
 
 
-@dataclass(frozen=True)
-class Interface:
+class Interface(Struct, frozen=True):
     name: str
     mtu: int | None
     addresses: tuple[str, ...]
@@ -393,8 +381,7 @@ class Interface:
 DAEMON_JSON = "/etc/docker/daemon.json"
 
 
-@dataclass(frozen=True)
-class DaemonSettings:
+class DaemonSettings(Struct, frozen=True):
     """What dockerd was told: its command-line flags, and its configuration file."""
 
     config: Mapping[str, Any] = field(default_factory=dict)
@@ -415,8 +402,7 @@ class DaemonSettings:
         return None
 
 
-@dataclass(frozen=True)
-class Engine:
+class Engine(Struct, frozen=True):
     version: str
     api_version: str
     os: str  # info.OperatingSystem
@@ -425,16 +411,14 @@ class Engine:
     endpoint: str
 
 
-@dataclass(frozen=True)
-class Host:
+class Host(Struct, frozen=True):
     hostname: str
     kernel: str
     euid: int | None
     addresses: tuple[str, ...]  # every address on an interface, loopback included
 
 
-@dataclass(frozen=True)
-class Facts:
+class Facts(Struct, frozen=True):
     engine: Engine | None
     containers: tuple[Container, ...]
     networks: tuple[Network, ...]
@@ -465,6 +449,13 @@ class Facts:
     daemon: DaemonSettings | None = None
     #: Every raw artifact of the snapshot, by key: a plugin's rule reads its own probe's here.
     artifacts: Mapping[str, bytes] = field(default_factory=dict)
+    #: which containers were read in full (``containers``), and why; None: every one (a
+    #: snapshot from before scopes)
+    scope: Scope | None = None
+
+    @property
+    def every_container_read(self) -> bool:
+        return self.scope is None or self.scope.complete
 
     @property
     def rulesets(self) -> Rulesets:

@@ -4,14 +4,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from msgspec import Struct
 
 Kind = Literal["linux", "desktop", "wsl2", "rootless"]
 
 
-@dataclass(frozen=True)
-class Platform:
+class Platform(Struct, frozen=True):
     kind: Kind
     detail: str
     wsl_mode: Literal["nat", "mirrored"] | None = None

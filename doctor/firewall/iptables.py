@@ -10,9 +10,14 @@ could change the outcome and whose matches cannot be told makes the decision
 
 from __future__ import annotations
 
+import bisect
+import functools
 import ipaddress
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from doctor.firewall.model import Action, Decision, FirewallRule, Packet, within
 
@@ -48,18 +53,59 @@ MAX_DEPTH = 32
 MAX_STEPS = 100_000
 
 
-@dataclass(frozen=True)
-class IptablesChain:
+class IptablesChain(Struct, frozen=True):
     name: str
     policy: str | None  # built-in chains only
     rules: tuple[FirewallRule, ...]
 
 
-@dataclass(frozen=True)
-class IptablesRuleset:
+class ChainIndex(Struct, frozen=True):
+    """A chain's rules by the one match that prunes most: an exact source or destination host
+    (fail2ban's and CrowdSec's blocklists, kube-proxy's service addresses, Docker's per-container
+    rules). A packet's walk then looks at the rules that can match it, not at every rule."""
+
+    general: tuple[int, ...]  # rules with no such match: always candidates
+    by_source: dict[str, tuple[int, ...]]
+    by_destination: dict[str, tuple[int, ...]]
+    #: rules with a source match, by target: for a packet whose source is not known, only the
+    #: first of each target can change the outcome (the rest would be the same doubt again)
+    sourced_by_target: dict[str, tuple[int, ...]]
+
+    def candidates(self, start: int, packet: Packet, doubted: set[str]) -> Iterator[int]:
+        """The positions (0-based, from ``start``, in order) of the rules that can match."""
+        lists = [self.general]
+        if packet.src is not None:
+            lists.append(self.by_source.get(packet.src, ()))
+        else:
+            lists += [v for t, v in self.sourced_by_target.items() if t not in doubted]
+        lists.append(self.by_destination.get(packet.dst, ()))
+        heads = [(positions, bisect.bisect_left(positions, start)) for positions in lists]
+        while True:
+            best = None
+            for n, (positions, at) in enumerate(heads):
+                if at < len(positions) and (
+                    best is None or positions[at] < heads[best][0][heads[best][1]]
+                ):
+                    best = n
+            if best is None:
+                return
+            positions, at = heads[best]
+            heads[best] = (positions, at + 1)
+            yield positions[at]
+
+
+class IptablesRuleset(Struct, frozen=True):
     """An iptables ruleset: table -> chain name -> chain."""
 
     tables: dict[str, dict[str, IptablesChain]]
+    #: a cache: each chain's index, made the first time a packet walks the chain
+    indexes: dict[tuple[str, str], ChainIndex] = field(default_factory=dict)
+
+    def index(self, table: str, chain: IptablesChain) -> ChainIndex:
+        found = self.indexes.get((table, chain.name))
+        if found is None:
+            found = self.indexes[table, chain.name] = index_chain(chain)
+        return found
 
     def chain(self, table: str, name: str) -> IptablesChain | None:
         return self.tables.get(table, {}).get(name)
@@ -105,6 +151,54 @@ def parse_iptables_save(text: str) -> IptablesRuleset:
 
 
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+#: An exact host match (-s/-d ADDRESS, or ADDRESS/32 or /128), not negated; also the option
+#: before it, to tell it is not negated.
+_HOST_MATCH = re.compile(
+    r"(?:^|(?<=\s))(!\s+)?(-s|--source|-d|--destination)\s+([0-9a-fA-F.:]+)(/32|/128)?(?=\s|$)"
+)
+
+
+def index_chain(chain: IptablesChain) -> ChainIndex:
+    general: list[int] = []
+    by_source: dict[str, list[int]] = {}
+    by_destination: dict[str, list[int]] = {}
+    sourced: dict[str, list[int]] = {}
+    for n, rule in enumerate(chain.rules):
+        source = destination = None
+        for negated, option, address, prefix in _HOST_MATCH.findall(_QUOTED.sub('""', rule.text)):
+            host = _host(address, prefix)
+            if negated or host is None:
+                continue
+            if option in ("-s", "--source"):
+                source = host
+            else:
+                destination = host
+        if source is not None:
+            by_source.setdefault(source, []).append(n)
+            sourced.setdefault(rule.target or "", []).append(n)
+        elif destination is not None:
+            by_destination.setdefault(destination, []).append(n)
+        else:
+            general.append(n)
+    return ChainIndex(
+        tuple(general),
+        {k: tuple(v) for k, v in by_source.items()},
+        {k: tuple(v) for k, v in by_destination.items()},
+        {k: tuple(v) for k, v in sourced.items()},
+    )
+
+
+def _host(address: str, prefix: str) -> str | None:
+    """The address of an exact host match in the form a Packet carries it; None if not one."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None  # a name, or a network without a prefix length
+    if prefix and prefix != f"/{ip.max_prefixlen}":
+        return None
+    return str(ip)
+
+
 _JUMP = re.compile(r"(?:^|\s)(?:-j|--jump|-g|--goto)\s+(\S+)")
 
 
@@ -115,8 +209,10 @@ def _jump_target(rule: str) -> str | None:
     return match.group(1) if match else None
 
 
-def tokens(text: str) -> list[str]:
-    return [t[1:-1] if t.startswith('"') else t for t in _TOKEN.findall(text)]
+@functools.lru_cache(maxsize=65536)
+def tokens(text: str) -> tuple[str, ...]:
+    # Cached: a checkup walks the same rules once per published port.
+    return tuple(t[1:-1] if t.startswith('"') else t for t in _TOKEN.findall(text))
 
 
 def traverse(firewall: IptablesRuleset, table: str, chain: str, packet: Packet) -> Decision:
@@ -130,6 +226,7 @@ def traverse(firewall: IptablesRuleset, table: str, chain: str, packet: Packet) 
     doubts: list[
         tuple[FirewallRule, str]
     ] = []  # rules that might have matched, each with the reason
+    doubted: set[str] = set()  # their targets
 
     def decided(verdict: Action, rule: FirewallRule | None, where: str, **more: object) -> Decision:
         return _with_doubts(Decision(verdict, rule, where, table, **more), doubts)  # type: ignore[arg-type]
@@ -151,12 +248,14 @@ def traverse(firewall: IptablesRuleset, table: str, chain: str, packet: Packet) 
                 detail=f"more than {MAX_STEPS} rules walked (a loop?)",
             )
         current, index = stack.pop()
-        if index >= len(current.rules):
+        candidates = firewall.index(table, current).candidates(index, packet, doubted)
+        position = next(candidates, None)
+        if position is None:
             if not stack:
                 return policy()
             continue  # the end of a user chain: back to the caller
-        rule = current.rules[index]
-        stack.append((current, index + 1))
+        rule = current.rules[position]
+        stack.append((current, position + 1))
         matched, why = matches(rule, packet)
         if matched is False:
             continue
@@ -166,6 +265,7 @@ def traverse(firewall: IptablesRuleset, table: str, chain: str, packet: Packet) 
             continue
         if matched is None:
             doubts.append((rule, why))
+            doubted.add(target)
             continue  # as if it did not match; the doubt is weighed against the outcome
         if target in TERMINAL:
             return decided(TERMINAL[target], rule, current.name)
@@ -354,6 +454,7 @@ def _iface(pattern: str, iface: str | None, not_in: tuple[str, ...]) -> bool | N
     return None
 
 
+@functools.lru_cache(maxsize=65536)
 def _in(address: str, network: str) -> bool | None:
     try:
         return ipaddress.ip_address(address) in ipaddress.ip_network(network, strict=False)

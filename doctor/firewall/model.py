@@ -4,8 +4,9 @@ evidence (an iptables rule, or an nft rule shown the same way), and the decision
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from typing import Literal
+
+from msgspec import Struct
 
 Action = Literal["accept", "drop", "reject", "unknown"]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -21,8 +22,7 @@ def within(network: Network, subnet: str) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class FirewallRule:
+class FirewallRule(Struct, frozen=True):
     """One rule, as its tool lists it: an iptables rule as iptables-save wrote it, or an nft rule."""
 
     table: str  # iptables' table, or "nft FAMILY TABLE"
@@ -35,8 +35,7 @@ class FirewallRule:
         return f"-t {self.table} -A {self.chain} {self.text}"
 
 
-@dataclass(frozen=True)
-class Packet:
+class Packet(Struct, frozen=True):
     """A packet of a connection as it is at the hook being walked: its first packet (NEW), or
     a reply (ESTABLISHED), whose destination port is the client's and not known."""
 
@@ -55,8 +54,7 @@ class Packet:
     sport: int | None = None  # None: not known (a client's own port)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(Struct, frozen=True):
     verdict: Action
     rule: FirewallRule | None  # the rule that decided; None: the chain policy (or nothing decided)
     chain: str  # where it was decided

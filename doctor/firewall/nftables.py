@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from doctor.firewall.model import Action, Decision, FirewallRule, Packet, within
 
@@ -27,8 +28,7 @@ SOURCE_NAT = {"masquerade", "snat"}  # in a nat chain: the rewrite that ends it
 FAMILIES = {"ip": 4, "ip6": 6, "inet": 0}
 
 
-@dataclass(frozen=True)
-class NftRule:
+class NftRule(Struct, frozen=True):
     position: int
     handle: int | None
     expr: tuple[Any, ...]
@@ -39,8 +39,7 @@ class NftRule:
         return shown + (f' comment "{self.comment}"' if self.comment else "")
 
 
-@dataclass(frozen=True)
-class NftChain:
+class NftChain(Struct, frozen=True):
     family: str
     table: str
     name: str
@@ -55,8 +54,7 @@ class NftChain:
         return f"{self.family} {self.table}"
 
 
-@dataclass(frozen=True)
-class NftRuleset:
+class NftRuleset(Struct, frozen=True):
     chains: dict[tuple[str, str, str], NftChain]  # (family, table, name) -> chain
     maps: dict[tuple[str, str, str], dict[str, Any]] = field(
         default_factory=dict

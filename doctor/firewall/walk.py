@@ -8,7 +8,8 @@ that translates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from msgspec import Struct
+from msgspec.structs import replace
 
 from doctor.firewall.iptables import IptablesRuleset, traverse
 from doctor.firewall.model import Decision, Packet
@@ -24,8 +25,7 @@ NFT_HOOKS = {
 }
 
 
-@dataclass(frozen=True)
-class Rulesets:
+class Rulesets(Struct, frozen=True):
     """Every ruleset read from one host; None: not read."""
 
     #: what `iptables-save` shows (v6 tables as "filter6", "nat6", ...)

@@ -17,8 +17,10 @@ import contextlib
 import os
 import socket
 import time
-from dataclasses import dataclass, replace
 from functools import partial
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from doctor.bounded import Job, JobResult, run_jobs
 from doctor.collect import namespaces
@@ -43,8 +45,7 @@ LIVE_TIMEOUT = 1.0  # per connection attempt
 BETWEEN_THE_ENDS = (HopName.NETWORK, HopName.EGRESS, HopName.BRIDGE, HopName.GATEWAY)
 
 
-@dataclass(frozen=True)
-class Confirmation:
+class Confirmation(Struct, frozen=True):
     path: NetworkPath  # the path with what the probes saw at its hops
     verdict: Verdict | None  # what the probes say of the target; None: they could not tell
     runs: tuple[ProbeRun, ...] = ()

@@ -8,8 +8,9 @@ from __future__ import annotations
 import errno
 import socket
 import time
-from dataclasses import dataclass, field
 from typing import Literal
+
+from msgspec import Struct, field
 
 from doctor.facts.model import Protocol
 
@@ -39,8 +40,7 @@ _MEANING: dict[Outcome, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(Struct, frozen=True):
     address: str
     port: int
     protocol: Protocol
@@ -58,8 +58,7 @@ class Observation:
         return f"{self.where}: {self.detail or _MEANING[self.outcome]} ({self.ms} ms)"
 
 
-@dataclass(frozen=True)
-class DnsAnswer:
+class DnsAnswer(Struct, frozen=True):
     name: str
     server: str
     outcome: DnsOutcome
@@ -83,8 +82,7 @@ class DnsAnswer:
         return f"{self.server} for {self.name}: {self.detail or self.outcome} ({self.ms} ms)"
 
 
-@dataclass(frozen=True)
-class PathMtu:
+class PathMtu(Struct, frozen=True):
     """How large a packet gets through to ``address`` with DF set, found by ICMP echoes of
     growing size from the source's namespace."""
 
@@ -116,8 +114,7 @@ class PathMtu:
         )
 
 
-@dataclass
-class Seen:
+class Seen(Struct):
     """What the live probes saw, for rules to weigh beside the facts."""
 
     answer: DnsAnswer | None = None

@@ -14,7 +14,8 @@ import json
 import re
 import subprocess
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from doctor.firewall.model import Decision
 
@@ -31,8 +32,7 @@ SAVE = {
 }
 
 
-@dataclass(frozen=True)
-class Watched:
+class Watched(Struct, frozen=True):
     """One rule (or chain policy) whose counter is read around the probe."""
 
     hop: str
@@ -47,8 +47,7 @@ class Watched:
         return (self.tool, self.table, self.chain, self.position)
 
 
-@dataclass(frozen=True)
-class Counted:
+class Counted(Struct, frozen=True):
     watched: Watched
     packets: int | None  # packets during the probe; None: the rule has no counter
 

@@ -18,8 +18,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from msgspec import Struct, field, to_builtins
+from msgspec.structs import replace
 
 from doctor.facts.model import Protocol
 from doctor.live.connect import REACHED, DnsAnswer, DnsOutcome, Observation, PathMtu, probe
@@ -29,8 +31,7 @@ RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
 TYPE_A, CLASS_IN = 1, 1
 
 
-@dataclass
-class Plan:
+class Plan(Struct):
     netns: str  # the namespace to enter: /proc/PID/ns/net or /run/netns/NAME
     timeout: float  # per query or connection attempt
     query: tuple[str, str] | None = None  # (name, server)
@@ -49,8 +50,7 @@ class Plan:
     until: float | None = None  # time.monotonic() by which the child must be done
 
 
-@dataclass
-class Result:
+class Result(Struct):
     answer: DnsAnswer | None
     observations: list[Observation]
     mtu: PathMtu | None = None
@@ -64,7 +64,7 @@ def run(plan: Plan) -> Result:
     if plan.until is not None:  # never past the caller's deadline (the clock is the system's)
         budget = max(0.5, min(budget, plan.until - time.monotonic() + 0.5))
     done = subprocess.run(
-        [*_doctor_again(), CHILD_COMMAND, json.dumps(asdict(plan))],
+        [*_doctor_again(), CHILD_COMMAND, json.dumps(to_builtins(plan))],
         capture_output=True,
         text=True,
         timeout=budget,
@@ -130,9 +130,9 @@ def _execute(plan: Plan) -> dict[str, Any]:
         except OSError:
             mtu = None  # not asked: the DNS answer and the connections still stand
     return {
-        "answer": asdict(answer) if answer else None,
-        "observations": [asdict(o) for o in observations],
-        "mtu": asdict(mtu) if mtu else None,
+        "answer": to_builtins(answer) if answer else None,
+        "observations": [to_builtins(o) for o in observations],
+        "mtu": to_builtins(mtu) if mtu else None,
     }
 
 

@@ -13,8 +13,9 @@ source → name resolution → then, by where the address leads:
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import cached_property
+
+from msgspec.structs import replace
 
 from doctor.facts.model import IP_FORWARD, Attachment, Container, Facts, Network, is_wildcard
 from doctor.firewall.iptables import after_dnat

@@ -7,8 +7,10 @@ path (:meth:`NetworkPath.with_hop`), so the path the facts built stays as it was
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from enum import StrEnum
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from doctor.facts.model import Binding, Container, PortMapping
 from doctor.firewall.model import Decision
@@ -85,8 +87,7 @@ FILTERING_HOPS = (
 NOT_SEEN_FROM_HOST = FILTERING_HOPS
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(Struct, frozen=True):
     """The container and port mapping behind the target, as far as the facts tell."""
 
     container: Container | None = None
@@ -99,8 +100,7 @@ class Route:
         return self.mapping.container_port if self.mapping else None
 
 
-@dataclass(frozen=True)
-class NetworkPath:
+class NetworkPath(Struct, frozen=True):
     hops: tuple[Hop, ...]
     route: Route
     #: hop -> the firewall's decision behind its verdict (raw-prerouting, nat-dnat, filter-*)

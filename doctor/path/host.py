@@ -9,8 +9,9 @@ later confirm or contradict a hop (see :mod:`doctor.live.connect`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from functools import cached_property
+
+from msgspec.structs import replace
 
 from doctor.facts.model import (
     IP_FORWARD,

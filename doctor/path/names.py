@@ -11,8 +11,9 @@ world outside.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from msgspec import Struct
 
 from doctor.facts.model import (
     EMBEDDED_DNS,
@@ -29,8 +30,7 @@ Via = Literal["address", "hosts", "embedded-dns", "resolver", "none"]
 Destination = Literal["self", "container", "host", "external", "unknown"]
 
 
-@dataclass(frozen=True)
-class Resolution:
+class Resolution(Struct, frozen=True):
     """What a name becomes inside the source container, as far as the facts tell."""
 
     name: str
@@ -160,8 +160,7 @@ def _first(values: tuple[str, ...]) -> str | None:
     return values[0] if values else None
 
 
-@dataclass(frozen=True)
-class Place:
+class Place(Struct, frozen=True):
     """Where an address leads from the source."""
 
     kind: Destination

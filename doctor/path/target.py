@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import re
 import socket
-from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import urlsplit
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from doctor.bounded import call_bounded
 from doctor.errors import UsageError
@@ -27,8 +28,7 @@ Vantage = str  # "host", "external", or a container reference given to --from
 PLACES = ("host", "external")
 
 
-@dataclass(frozen=True)
-class TargetSpec:
+class TargetSpec(Struct, frozen=True):
     """What the user typed, checked for form only."""
 
     input: str
@@ -113,8 +113,7 @@ def _host(value: str, text: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Struct, frozen=True):
     """A target resolved against the facts: what it is, and where a client would connect."""
 
     spec: TargetSpec
@@ -251,6 +250,8 @@ def _did_you_mean(ref: str, facts: Facts) -> str:
     names = {c.name for c in facts.containers} | {
         c.compose_service for c in facts.containers if c.compose_service
     }
+    import difflib  # only when a name is wrong
+
     close = difflib.get_close_matches(ref, sorted(names), n=3)
     return f" (did you mean {', '.join(close)}?)" if close else ""
 

@@ -9,11 +9,11 @@ contribution and is listed among the probes of every report as "could not load".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
+from msgspec import Struct
 
 from doctor.bounded import describe_error
 from doctor.plugin import hookspecs
@@ -22,8 +22,7 @@ from doctor.plugin.rule import Code, Rule
 from doctor.report.document import ProbeRun
 
 
-@dataclass
-class Plugins:
+class Plugins(Struct):
     probes: list[Probe]
     rules: list[Rule]
     codes: dict[str, Code]  # every registered cause code

@@ -7,19 +7,20 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from doctor.bounded import Skip
 from doctor.collect.engine_api import Endpoint
 from doctor.collect.platforms import skip_reason
+from doctor.collect.scope import Question
 from doctor.facts.platform import Kind
 from doctor.snapshot import artifacts
 from doctor.snapshot.store import Snapshot
 
 
-@dataclass
-class ProbeContext:
+class ProbeContext(Struct):
     """What a probe gets: somewhere to put artifacts, and what earlier probes read."""
 
     snapshot: Snapshot  # artifacts of the probes this one ``requires``, once they ended
@@ -31,6 +32,8 @@ class ProbeContext:
     #: where the engine runs, as known before anything is read (local_guess)
     platform: Kind = "linux"
     is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
+    #: what the diagnosis asks, to read only the containers it can involve; None: read all
+    question: Question | None = None
     artifacts: dict[str, bytes] = field(default_factory=dict)
 
     def put(self, key: str, data: bytes | str | Any) -> None:
@@ -44,8 +47,9 @@ class ProbeContext:
         return max(0.05, self.deadline - time.monotonic())
 
     def running_containers(self) -> list[tuple[dict[str, Any], int]]:
-        """The running containers the engine probe listed, with their pids (for a probe that
-        ``requires`` "engine"); Skip when the engine probe did not answer."""
+        """The running containers the engine probe read, with their pids (for a probe that
+        ``requires`` "engine"): those the question can involve (doctor.collect.scope); Skip
+        when the engine probe did not answer."""
         containers = self.snapshot.json(artifacts.CONTAINERS)
         if containers is None:
             raise Skip("no container list (the engine probe did not answer)")
@@ -79,8 +83,7 @@ class ProbeContext:
         return done.stdout
 
 
-@dataclass(frozen=True)
-class Probe:
+class Probe(Struct, frozen=True):
     """Reads raw artifacts from the host into the snapshot."""
 
     name: str

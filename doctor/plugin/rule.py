@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from doctor.report.document import Evidence, Finding, Fix, Location, Severity
 
@@ -22,8 +24,7 @@ CLIENTS = ("host", "external", "container")
 ENGINE_API = "Engine API"
 
 
-@dataclass(frozen=True)
-class RuleContext:
+class RuleContext(Struct, frozen=True):
     """What a rule is given: the facts, the target and its path, what live probes saw."""
 
     facts: Facts
@@ -51,8 +52,7 @@ class RuleContext:
         return (r.name if r else self.target.spec.host) or "localhost"
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Struct, frozen=True):
     """A pure function from facts and the path to findings.
 
     ``codes`` are the cause codes it may report (each registered by some plugin, see
@@ -67,8 +67,7 @@ class Rule:
     clients: tuple[str, ...] = CLIENTS
 
 
-@dataclass(frozen=True)
-class Code:
+class Code(Struct, frozen=True):
     """A cause code's registration: the words every finding of it carries, and ``explain``'s."""
 
     title: str

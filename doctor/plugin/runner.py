@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 
-from doctor.bounded import Job, run_jobs
+from doctor.bounded import Job, run_in_turn
 from doctor.plugin.rule import Code, Rule, RuleContext, completed
 from doctor.report.document import Finding, ProbeRun
 
@@ -19,10 +19,10 @@ def run_rules(
     ctx: RuleContext,
     deadline: float,
 ) -> tuple[list[Finding], list[ProbeRun]]:
-    """Every rule of ``rules`` for ``ctx``, concurrently, each within RULE_TIMEOUT: the findings,
+    """Every rule of ``rules`` for ``ctx``, in turn, each within RULE_TIMEOUT: the findings,
     titled from their codes' registrations, and a run for each rule that could not check."""
     jobs = [Job(f"rule:{rule.name}", partial(_findings, rule, ctx), RULE_TIMEOUT) for rule in rules]
-    outcomes = run_jobs(jobs, max(deadline, time.monotonic() + 0.5))
+    outcomes = run_in_turn(jobs, max(deadline, time.monotonic() + 0.5))
     findings: list[Finding] = []
     runs: list[ProbeRun] = []
     for name, outcome in outcomes.items():

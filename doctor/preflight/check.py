@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from doctor import __version__
 from doctor.collect.collector import collect
@@ -32,8 +33,7 @@ from doctor.snapshot.store import Snapshot
 IGNORE_FILE = ".docker-doctor.yaml"
 
 
-@dataclass(frozen=True)
-class Waiver:
+class Waiver(Struct, frozen=True):
     code: str
     service: str | None
     reason: str

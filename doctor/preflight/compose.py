@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from doctor.errors import UsageError
 
@@ -29,8 +30,7 @@ _PORT = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Where:
+class Where(Struct, frozen=True):
     file: str
     line: int
 
@@ -38,8 +38,7 @@ class Where:
         return f"{self.file}:{self.line}"
 
 
-@dataclass
-class Node:
+class Node(Struct):
     """A YAML value with where it was written."""
 
     value: Any  # dict[str, Node], list[Node], or a scalar
@@ -58,8 +57,7 @@ class Node:
         return self.value
 
 
-@dataclass(frozen=True)
-class Port:
+class Port(Struct, frozen=True):
     host_ip: str  # "" for all interfaces
     host_port: int | None  # None: an ephemeral port the engine picks
     container_port: int
@@ -72,8 +70,7 @@ class Port:
         return f"{host}{published}{self.container_port}/{self.protocol}"
 
 
-@dataclass(frozen=True)
-class Service:
+class Service(Struct, frozen=True):
     name: str
     where: Where
     image: str
@@ -89,15 +86,14 @@ class Service:
     cap_drop: tuple[str, ...]
     user: str | None
     read_only: bool
-    node: Node = field(repr=False, compare=False)
+    node: Node
 
     def line(self, key: str) -> Where:
         found = self.node.get(key)
         return found.where if found else self.where
 
 
-@dataclass(frozen=True)
-class ComposeNetwork:
+class ComposeNetwork(Struct, frozen=True):
     name: str
     internal: bool
     external: bool
@@ -105,8 +101,7 @@ class ComposeNetwork:
     where: Where
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(Struct, frozen=True):
     name: str
     files: tuple[str, ...]
     services: tuple[Service, ...]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from msgspec import Struct, field, to_builtins
+from msgspec.structs import force_setattr
 
 SCHEMA_ID = "docker-doctor/report/v1"
 
@@ -17,8 +18,7 @@ Verdict = Literal["reachable", "unreachable", "ambiguous", "undetermined"]
 SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(Struct, frozen=True):
     """One fact a finding rests on, and where it was read."""
 
     fact: str
@@ -26,25 +26,22 @@ class Evidence:
     source: str
 
 
-@dataclass(frozen=True)
-class Fix:
+class Fix(Struct, frozen=True):
     summary: str
     commands: Sequence[str] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "commands", tuple(self.commands))  # frozen all the way down
+        force_setattr(self, "commands", tuple(self.commands))  # frozen all the way down
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(Struct, frozen=True):
     """Where in a file a finding points (compose pre-flight checks)."""
 
     file: str
     line: int
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Struct, frozen=True):
     code: str
     severity: Severity
     confidence: float
@@ -57,8 +54,7 @@ class Finding:
     location: Location | None = None
 
 
-@dataclass(frozen=True)
-class Hop:
+class Hop(Struct, frozen=True):
     """One step of the path a packet takes, judged from facts and, if allowed, live."""
 
     hop: str
@@ -68,16 +64,14 @@ class Hop:
     live: str | None = None  # the live probe's observation at this hop
 
 
-@dataclass(frozen=True)
-class ProbeRun:
+class ProbeRun(Struct, frozen=True):
     name: str
     status: ProbeStatus
     detail: str
     ms: int
 
 
-@dataclass(frozen=True)
-class TargetSummary:
+class TargetSummary(Struct, frozen=True):
     """The target as the report states it (its "target" object)."""
 
     input: str
@@ -89,8 +83,7 @@ class TargetSummary:
     client: str | None = None  # --client ADDRESS: an outside client's own address
 
 
-@dataclass
-class Report:
+class Report(Struct):
     target: TargetSummary
     vantage: str
     verdict: Verdict
@@ -100,7 +93,7 @@ class Report:
     doctor: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = to_builtins(self)
         if data["target"]["client"] is None:
             del data["target"]["client"]
         for hop in data["path"]:

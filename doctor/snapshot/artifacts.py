@@ -5,7 +5,10 @@ from typing import Literal
 ENGINE_ENDPOINT = "engine/endpoint.json"
 ENGINE_VERSION = "engine/version.json"
 ENGINE_INFO = "engine/info.json"
-CONTAINERS = "engine/containers.json"  # a list of `docker inspect` objects
+CONTAINERS = "engine/containers.json"  # a list of `docker inspect` objects: those in SCOPE
+#: The engine's list of every container (`GET /containers/json?all=1`), kept when not all were read
+CONTAINER_LIST = "engine/container-list.json"
+SCOPE = "engine/scope.json"  # which containers were read in full, and why (doctor.collect.scope)
 NETWORKS = "engine/networks.json"  # a list of `docker network inspect` objects
 DAEMON_CONFIG = "engine/daemon.json"  # the file dockerd reads (/etc/docker/daemon.json), if any
 DAEMON_ARGV = "engine/dockerd.json"  # the local dockerd: {"pid", "argv", "config_file"}
