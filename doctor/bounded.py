@@ -93,36 +93,55 @@ def run_jobs(jobs: list[Job], deadline: float) -> dict[str, JobResult]:
 def run_in_turn(jobs: list[Job], deadline: float) -> dict[str, JobResult]:
     """``jobs`` one after another in one worker thread, each within its timeout and all by
     ``deadline``: for calls that only compute (rules), which a thread each would not speed up
-    under the GIL, and which a checkup of a hundred ports runs thousands of. A job that
-    overruns is written off, and a fresh worker takes the jobs after it."""
+    under the GIL, and which a checkup of a hundred ports runs thousands of. The caller wakes
+    only when the batch is done or the running job's time is up; a job that overruns is
+    written off, and a fresh worker takes the jobs after it."""
     outcomes: dict[str, JobResult] = {}
     pending = list(jobs)
     while pending:
         batch, pending = pending, []
-        done: queue.Queue[JobResult] = queue.Queue()
-
-        def worker(batch: list[Job] = batch, done: queue.Queue[JobResult] = done) -> None:
-            for job in batch:
-                done.put(_outcome(job, time.monotonic()))
-
-        threading.Thread(target=worker, name="doctor:in-turn", daemon=True).start()
-        for n, job in enumerate(batch):
-            started = time.monotonic()  # about when the worker took this job up
-            limit = min(started + job.timeout, deadline)
-            try:
-                outcomes[job.name] = done.get(timeout=max(0.0, limit - started))
-            except queue.Empty:
-                late = f"no answer within {max(0.0, limit - started):.1f} s"
-                outcomes[job.name] = JobResult(
-                    job.name, "timeout", late, ms=round((limit - started) * 1000)
-                )
-                if time.monotonic() >= deadline:
-                    for rest in batch[n + 1 :]:
-                        outcomes[rest.name] = JobResult(rest.name, "timeout", "no time left")
-                else:
-                    pending = batch[n + 1 :]
+        turn = _Turn()
+        threading.Thread(
+            target=turn.work, args=(batch,), name="doctor:in-turn", daemon=True
+        ).start()
+        while not turn.finished.is_set():
+            at, since = turn.running
+            limit = min(since + batch[at].timeout, deadline)
+            if turn.finished.wait(max(0.0, limit - time.monotonic())):
                 break
+            if turn.running != (at, since) or len(turn.results) > at:
+                continue  # it moved on meanwhile: watch the next one
+            late = round((time.monotonic() - since) * 1000)
+            outcomes[batch[at].name] = JobResult(
+                batch[at].name, "timeout", f"no answer within {limit - since:.1f} s", ms=late
+            )
+            turn.abandoned = True  # should the job ever return, its worker stops there
+            if time.monotonic() >= deadline:
+                for rest in batch[at + 1 :]:
+                    outcomes[rest.name] = JobResult(rest.name, "timeout", "no time left")
+            else:
+                pending = batch[at + 1 :]
+            break
+        outcomes.update((r.name, r) for r in turn.results if r.name not in outcomes)
     return outcomes
+
+
+class _Turn:
+    """A worker's progress through its batch, read by the thread that waits for it."""
+
+    def __init__(self) -> None:
+        self.running = (0, time.monotonic())  # the job being run, and since when (one tuple)
+        self.results: list[JobResult] = []
+        self.finished = threading.Event()
+        self.abandoned = False
+
+    def work(self, batch: list[Job]) -> None:
+        for n, job in enumerate(batch):
+            if self.abandoned:
+                return
+            self.running = (n, time.monotonic())
+            self.results.append(_outcome(job, self.running[1]))
+        self.finished.set()
 
 
 def _outcome(job: Job, started: float) -> JobResult:

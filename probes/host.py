@@ -87,12 +87,11 @@ def collect_sockets(ctx: ProbeContext) -> None:
     proxies: list[dict[str, Any]] = []
     others: list[tuple[int, str]] = []
     for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
-        try:
-            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        try:  # a thousand containers run two thousand processes: no pathlib per file here
+            name = _read_proc(f"/proc/{pid}/comm").strip().decode(errors="replace")
             if name == "docker-proxy":
-                proxies.append(
-                    {"pid": pid, "argv": Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]}
-                )
+                argv = _read_proc(f"/proc/{pid}/cmdline").decode(errors="replace")
+                proxies.append({"pid": pid, "argv": argv.split("\0")[:-1]})
             else:
                 others.append((pid, name))
         except OSError:
@@ -111,8 +110,10 @@ def collect_sockets(ctx: ProbeContext) -> None:
         if (protocol, address, str(port)) in by_proxy
     }
     # The rest are found by their file descriptors, lowest pids (system daemons) first,
-    # stopping as soon as every socket has its owner.
-    wanted = {inode for *_, inode in found} - set(owners)
+    # stopping as soon as every socket has its owner; for a question about one port, only
+    # the sockets on that port (the others' owners cannot change its answer).
+    port = ctx.question.port if ctx.question else None
+    wanted = {inode for _, _, on, inode in found if port is None or on == port} - set(owners)
     for pid, name in others:
         if not wanted:
             break
@@ -170,6 +171,14 @@ def _psutil_listeners() -> list[dict[str, Any]]:
 
 def _socket_order(listener: dict[str, Any]) -> tuple[int, str, str]:
     return listener["port"], listener["protocol"], listener["address"]
+
+
+def _read_proc(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 65536)
+    finally:
+        os.close(fd)
 
 
 def _arg(argv: list[str], flag: str) -> str | None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import pathlib
 import time
-from collections.abc import Sequence
-from functools import partial
+from collections.abc import Mapping, Sequence
 
 from msgspec import Struct
 from msgspec.structs import replace
 
 from doctor import __version__
-from doctor.bounded import Job, run_jobs
+from doctor.bounded import describe_error
 from doctor.collect.collector import collect, stop_if_engine_unreachable, widen
 from doctor.collect.engine_api import Endpoint, resolve_endpoint
 from doctor.collect.scope import Question, involved
@@ -238,13 +237,28 @@ def assess(
     started = time.monotonic()
     before = counters.read(watched) if watched else {}
     confirmed = _confirm(facts, target, path, live, early, deadline, from_outside)
-    path, verdict, seen = confirmed.path, confirmed.verdict, confirmed.seen
     runs = list(confirmed.runs)
     moved: list[counters.Counted] = []
     if watched and any(r.name.startswith("live") and r.status != "skipped" for r in runs):
         moved = counters.counted(watched, before, counters.read(watched))
         ms = round((time.monotonic() - started) * 1000)
         runs.append(ProbeRun("live:counters", "ok", "; ".join(map(str, moved)), ms))
+    return _judged(facts, target, plugins, static, confirmed, runs, deadline, moved)
+
+
+def _judged(
+    facts: Facts,
+    target: Target,
+    plugins: Plugins,
+    static: Verdict,
+    confirmed: confirm.Confirmation,
+    runs: list[ProbeRun],
+    deadline: float,
+    moved: Sequence[counters.Counted] = (),
+) -> Assessment:
+    """The rules on ``target``'s path as the live probes left it; findings ranked by the hop
+    they explain (broken ones first), then severity and confidence."""
+    path, verdict, seen = confirmed.path, confirmed.verdict, confirmed.seen
     rules = [r for r in plugins.rules if target.client in r.clients]
     findings, rule_runs = run_rules(
         rules, plugins.codes, RuleContext(facts, target, path, seen), deadline
@@ -270,8 +284,10 @@ def _confirm(
     early: list[Observation],
     deadline: float,
     from_outside: bool,
+    made: Mapping[confirm.Connect, Observation] | None = None,
 ) -> confirm.Confirmation:
-    """The live probe that fits the target, or none."""
+    """The live probe that fits the target, or none; ``made``: the connects from this host
+    already made (a checkup makes every target's at once)."""
     if not live or target.kind == "host":
         return confirm.Confirmation(path, None)
     if target.source:
@@ -280,10 +296,10 @@ def _confirm(
         return confirm.from_outside(facts, target, path)
     if elsewhere := _not_this_hosts(facts, target):
         return confirm.Confirmation(path, None, (ProbeRun("live", "skipped", elsewhere, 0),))
-    return confirm.from_host(facts, target, path, early, deadline)
+    return confirm.from_host(facts, target, path, early, deadline, made)
 
 
-def _with_counters(found: Finding, moved: list[counters.Counted]) -> Finding:
+def _with_counters(found: Finding, moved: Sequence[counters.Counted]) -> Finding:
     """The finding with the counters of the rule at its hop beside its evidence."""
     at_hop = [
         Evidence("during the probe", str(c), COUNTERS) for c in moved if c.watched.hop == found.hop
@@ -311,31 +327,31 @@ def _checkup(
     targets = [subject] + [
         resolve_target(spec, facts, "host") for spec in checkup.port_targets(containers)
     ]
-    budget = max(0.5, deadline - time.monotonic())
-    jobs = [
-        Job(
-            f"check:{t.spec.input or t.kind}",
-            partial(assess, facts, t, plugins, live, [], deadline),
-            budget,
-        )
-        for t in targets
+    # Shared work first, then only the waiting side by side: every path from the same facts
+    # (and firewall indexes), every connect from this host at once (each distinct one once),
+    # then each target's live verdict and rules in turn. Rules and connects of a hundred ports
+    # in threads of their own kept the connects waiting for the interpreter's lock.
+    paths = [path_for(facts, t) for t in targets]
+    connects = [
+        c
+        for t, path in zip(targets, paths, strict=True)
+        for wanted in confirm.host_connects(facts, t, path, []).values()
+        for c in wanted
     ]
-    outcomes = run_jobs(jobs, deadline)
+    made = confirm.connect_all(connects, deadline) if live else {}
     assessed: list[Assessment] = []
     runs: list[ProbeRun] = []
-    for job in jobs:
-        outcome = outcomes[job.name]
-        if outcome.status == "ok":
-            assessed.append(outcome.value)
-            runs += [
-                replace(r, name=f"{job.name} {r.name}")
-                for r in outcome.value.runs
-                if r.status != "ok"
-            ]
-        else:
-            runs.append(
-                ProbeRun(job.name, outcome.status, f"could not check: {outcome.detail}", outcome.ms)
-            )
+    for t, path in zip(targets, paths, strict=True):
+        name = f"check:{t.spec.input or t.kind}"
+        try:
+            confirmed = _confirm(facts, t, path, live, [], deadline, False, made)
+        except Exception as exc:  # one port's trouble is a line of the report, not the end
+            confirmed = confirm.Confirmation(path, None)
+            runs.append(ProbeRun(name, "failed", f"could not check: {describe_error(exc)}", 0))
+        static = _static_verdict(path.hops)
+        judged = _judged(facts, t, plugins, static, confirmed, list(confirmed.runs), deadline)
+        assessed.append(judged)
+        runs += [replace(r, name=f"{name} {r.name}") for r in judged.runs if r.status != "ok"]
 
     ports = [_port_line(a) for a in assessed if a.target.kind == "port"]
     if only:

@@ -17,12 +17,13 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Iterable, Mapping
 from functools import partial
 
 from msgspec import Struct
 from msgspec.structs import replace
 
-from doctor.bounded import Job, JobResult, run_jobs
+from doctor.bounded import Job, JobResult, Status, run_jobs
 from doctor.collect import namespaces
 from doctor.facts.model import Facts, Protocol, is_ip, is_loopback
 from doctor.live.connect import FAILED, REACHED, DnsAnswer, Observation, Seen, probe
@@ -64,20 +65,35 @@ def _localhost_addresses() -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(i[4][0]) for i in infos))
 
 
-def _probe_job(name: str, probes: list[tuple[str, int, Protocol, bool]]) -> Job:
+#: One connect from this host: address, port, protocol, and whether to linger for a hang-up.
+Connect = tuple[str, int, Protocol, bool]
+
+
+def _probe_job(name: str, probes: list[Connect]) -> Job:
     def call() -> list[Observation]:
-        jobs = [
-            Job(
-                str(i),
-                partial(probe, address, port, protocol, LIVE_TIMEOUT, linger=linger),
-                LIVE_TIMEOUT + 1,
-            )
-            for i, (address, port, protocol, linger) in enumerate(probes)
-        ]
-        results = run_jobs(jobs, time.monotonic() + LIVE_TIMEOUT + 1)
-        return [results[j.name].value for j in jobs if results[j.name].status == "ok"]
+        seen = connect_all(probes, time.monotonic() + LIVE_TIMEOUT + 1)
+        return [seen[c] for c in probes if c in seen]
 
     return Job(name, call, LIVE_TIMEOUT + 1.5)
+
+
+def connect_all(connects: Iterable[Connect], deadline: float) -> dict[Connect, Observation]:
+    """Every distinct connect side by side, one thread each, all by ``deadline``."""
+    unique = list(dict.fromkeys(connects))
+    jobs = [
+        Job(
+            str(i),
+            partial(probe, address, port, protocol, LIVE_TIMEOUT, linger=linger),
+            LIVE_TIMEOUT + 1,
+        )
+        for i, (address, port, protocol, linger) in enumerate(unique)
+    ]
+    results = run_jobs(jobs, deadline)
+    return {
+        c: results[j.name].value
+        for c, j in zip(unique, jobs, strict=True)
+        if results[j.name].status == "ok"
+    }
 
 
 def observed(result: JobResult) -> tuple[list[Observation], ProbeRun]:
@@ -87,26 +103,43 @@ def observed(result: JobResult) -> tuple[list[Observation], ProbeRun]:
     return observations, ProbeRun(result.name, result.status, detail, result.ms)
 
 
-def from_host(
-    facts: Facts, target: Target, path: NetworkPath, early: list[Observation], deadline: float
-) -> Confirmation:
-    """Connects from this host: to the target (unless ``early`` has them) and to the container's
-    own address, which tells the listener apart from the way in."""
-    jobs: list[Job] = []
+def host_connects(
+    facts: Facts, target: Target, path: NetworkPath, early: list[Observation]
+) -> dict[str, list[Connect]]:
+    """The connects :func:`from_host` makes, by run: to the target (unless ``early`` has
+    them) and to the container's own address, which tells the listener apart from the way in."""
+    wanted: dict[str, list[Connect]] = {}
     if target.kind == "port" and not early and target.port:
-        jobs.append(
-            _probe_job(
-                "live:target", [(a, target.port, target.protocol, True) for a in target.addresses]
-            )
-        )
-    direct = _direct_probe(facts, target, path)
+        wanted["live:target"] = [(a, target.port, target.protocol, True) for a in target.addresses]
+    direct = _direct_connect(facts, target, path)
     if direct:
-        jobs.append(direct)
+        wanted["live:container"] = [direct]
+    return wanted
+
+
+def from_host(
+    facts: Facts,
+    target: Target,
+    path: NetworkPath,
+    early: list[Observation],
+    deadline: float,
+    made: Mapping[Connect, Observation] | None = None,
+) -> Confirmation:
+    """Connects from this host (:func:`host_connects`), or what ``made`` saw of them: a
+    checkup makes every target's connects at once (:func:`connect_all`)."""
+    wanted = host_connects(facts, target, path, early)
+    started = time.monotonic()
+    if made is None:
+        made = connect_all((c for connects in wanted.values() for c in connects), deadline)
     observations: dict[str, list[Observation]] = {"live:target": early}
     runs: list[ProbeRun] = []
-    for name, result in (run_jobs(jobs, deadline) if jobs else {}).items():
-        observations[name], run = observed(result)
-        runs.append(run)
+    for name, connects in wanted.items():
+        seen = observations[name] = [made[c] for c in connects if c in made]
+        missed = len(seen) < len(connects)
+        status: Status = "timeout" if missed else "ok"
+        detail = f"no answer within {LIVE_TIMEOUT + 1:.1f} s" if missed else ""
+        ms = max((o.ms for o in seen), default=round((time.monotonic() - started) * 1000))
+        runs.append(ProbeRun(name, status, "; ".join(str(o) for o in seen) or detail, ms))
     path = _listener_seen(path, observations.get("live:container", []))
     seen = observations["live:target"]
     if not seen:
@@ -148,7 +181,7 @@ def first_tried(facts: Facts, target: Target) -> str | None:
     return "::1" if facts.host is not None and "::1" in facts.host.addresses else None
 
 
-def _direct_probe(facts: Facts, target: Target, path: NetworkPath) -> Job | None:
+def _direct_connect(facts: Facts, target: Target, path: NetworkPath) -> Connect | None:
     """A connect to the container's own address, where the host can route to it."""
     container, port = path.route.container, path.route.container_port
     if (
@@ -161,7 +194,7 @@ def _direct_probe(facts: Facts, target: Target, path: NetworkPath) -> Job | None
         or container.ipv4 is None
     ):
         return None
-    return _probe_job("live:container", [(container.ipv4, port, "tcp", False)])
+    return (container.ipv4, port, "tcp", False)
 
 
 def _listener_seen(path: NetworkPath, direct: list[Observation]) -> NetworkPath:

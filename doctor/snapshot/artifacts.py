@@ -29,7 +29,8 @@ CONNTRACK = "host/conntrack-udp.txt"  # the UDP lines of /proc/net/nf_conntrack 
 INTERFACES = "host/interfaces.json"  # {name: {"mtu": int | None, "addresses": [str]}}
 IPTABLES = "firewall/iptables-save.txt"
 IP6TABLES = "firewall/ip6tables-save.txt"
-NFT_RULESET = "firewall/nft-ruleset.json"  # nft -j list ruleset
+#: nft -j list ruleset; or, where iptables-save reads iptables-nft's tables, the other tables only
+NFT_RULESET = "firewall/nft-ruleset.json"
 IPTABLES_LEGACY = "firewall/iptables-legacy-save.txt"  # the other backend, when the tool exists
 
 NETNS_FILES: dict[str, Literal["tcp", "udp"]] = {
