@@ -266,43 +266,51 @@ def main() -> None:
     image = staging.ensure_image()
     results: dict[str, dict[str, Measured]] = {}  # column (N=5, +rules) -> label -> measured
     bundle_kib: dict[str, float] = {}
-    for size in sizes:
-        column = f"N={size}"
-        with staging.Stage(image) as stage, tempfile.TemporaryDirectory() as tmp:
-            started = time.monotonic()
-            ports = stage_containers(stage, size, args.published)
-            print(f"{column}: staged in {time.monotonic() - started:.0f} s", file=sys.stderr)
-            commands = {"manual": shell(MANUAL), **doctor_commands(doctors, stage, ports[0], tmp)}
-            results[column] = interleaved(commands, args.repetitions)
-            for name in doctors:
-                bundle_kib[f"{column} {name}"] = Path(tmp, f"{name}.tar.gz").stat().st_size / 1024
-            if size == sizes[0] and args.rules:
-                for extra_column, ladder, extra in (
-                    ("+rules", MANUAL, extra_iptables_rules(args.rules)),
-                    ("+nft rules", MANUAL_NFT, extra_nft_rules(args.rules)),
-                ):
-                    with extra:
-                        commands = {"manual": shell(ladder)}
-                        commands |= {
-                            label: command
-                            for label, command in doctor_commands(
-                                doctors, stage, ports[0], tmp
-                            ).items()
-                            if label.startswith(("diagnosis", "host checkup"))
-                        }
-                        results[extra_column] = interleaved(commands, args.repetitions)
-            print(f"{column}: measured", file=sys.stderr)
-    version = interleaved(
-        {
-            "bare interpreter": ([sys.executable, "-c", "pass"], False),
-            **{
-                f"--version ({name})": ([path, "--version"], False)
-                for name, path in doctors.items()
+    version: dict[str, Measured] = {}
+    try:
+        for size in sizes:
+            column = f"N={size}"
+            with staging.Stage(image) as stage, tempfile.TemporaryDirectory() as tmp:
+                started = time.monotonic()
+                ports = stage_containers(stage, size, args.published)
+                print(f"{column}: staged in {time.monotonic() - started:.0f} s", file=sys.stderr)
+                commands = {
+                    "manual": shell(MANUAL),
+                    **doctor_commands(doctors, stage, ports[0], tmp),
+                }
+                results[column] = interleaved(commands, args.repetitions)
+                for name in doctors:
+                    bundle_kib[f"{column} {name}"] = (
+                        Path(tmp, f"{name}.tar.gz").stat().st_size / 1024
+                    )
+                if size == sizes[0] and args.rules:
+                    for extra_column, ladder, extra in (
+                        ("+rules", MANUAL, extra_iptables_rules(args.rules)),
+                        ("+nft rules", MANUAL_NFT, extra_nft_rules(args.rules)),
+                    ):
+                        with extra:
+                            commands = {"manual": shell(ladder)}
+                            commands |= {
+                                label: command
+                                for label, command in doctor_commands(
+                                    doctors, stage, ports[0], tmp
+                                ).items()
+                                if label.startswith(("diagnosis", "host checkup"))
+                            }
+                            results[extra_column] = interleaved(commands, args.repetitions)
+                print(f"{column}: measured", file=sys.stderr)
+        version = interleaved(
+            {
+                "bare interpreter": ([sys.executable, "-c", "pass"], False),
+                **{
+                    f"--version ({name})": ([path, "--version"], False)
+                    for name, path in doctors.items()
+                },
             },
-        },
-        max(args.repetitions, 20),
-    )
-    report(results, version, bundle_kib, sizes, args.repetitions)
+            max(args.repetitions, 20),
+        )
+    finally:  # what was measured is shown, even when removing the containers fails
+        report(results, version, bundle_kib, sizes, args.repetitions)
 
 
 def report(
@@ -319,17 +327,17 @@ def report(
             if label != "manual":
                 ratios[f"{label} / manual, {column}"] = m.median / manual
     first, last = f"N={sizes[0]}", f"N={sizes[-1]}"
-    if len(sizes) > 1:
+    if first != last and {first, last} <= set(results):
         ratios[f"diagnosis {last} / diagnosis {first}"] = (
             results[last]["diagnosis"].median / results[first]["diagnosis"].median
         )
-    bare = version.pop("bare interpreter").median
-    for label, m in version.items():
-        ratios[f"{label} / bare interpreter".replace(" (installed)", "")] = m.median / bare
+    bare = version.pop("bare interpreter", None)
+    for label, m in version.items() if bare else ():
+        ratios[f"{label} / bare interpreter".replace(" (installed)", "")] = m.median / bare.median
 
     labels = list(dict.fromkeys(label for measured in results.values() for label in measured))
     columns = list(results)
-    width = max(map(len, labels)) + 2
+    width = max(map(len, [*labels, "peak memory, +nft rules"])) + 2
     print(f"\nmedian seconds of {repetitions} interleaved runs (peak RSS in MiB)")
     print(f"{'':<{width}}" + "".join(f"{c:>18}" for c in columns))
     for label in labels:

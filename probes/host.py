@@ -295,13 +295,16 @@ def collect_routes(ctx: ProbeContext) -> None:
     ctx.put(a.ROUTES, Path("/proc/net/route").read_bytes())
     addresses = psutil.net_if_addrs()
     interfaces = {}
-    for link in Path("/sys/class/net").iterdir():
-        mtu = _read(str(link / "mtu"))
-        interfaces[link.name] = {
+    for name in os.listdir("/sys/class/net"):  # a veth per container: no pathlib per file here
+        try:
+            mtu: str | None = _read_proc(f"/sys/class/net/{name}/mtu").decode().strip()
+        except OSError:
+            mtu = None  # gone meanwhile
+        interfaces[name] = {
             "mtu": int(mtu) if mtu and mtu.isdigit() else None,
             "addresses": [
                 a.address.split("%")[0]
-                for a in addresses.get(link.name, ())
+                for a in addresses.get(name, ())
                 if a.family in (socket.AF_INET, socket.AF_INET6)
             ],
         }

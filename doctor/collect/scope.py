@@ -81,26 +81,27 @@ def involved(question: Question | None, summaries: list[Mapping[str, Any]]) -> S
         why = _always(s)
         if why:
             read[s["Id"]] = why
-    named = [(ref, f"--from {ref}") for ref in (question.source,) if ref]
-    host = question.host
-    by_name = host and host not in HOST_NAMES and _matching(host, summaries)
-    if host and host not in HOST_NAMES:
-        named.append((host, f"the target {host}"))
+    named: dict[str, str] = {}  # a container reference -> why what it names is read
+    if question.source:
+        named[question.source] = f"--from {question.source}"
+    if question.host and question.host not in HOST_NAMES:
+        named.setdefault(question.host, f"the target {question.host}")
+    matches = {ref: _matching(ref, summaries) for ref in named}
+    names_a_container = bool(question.host and matches.get(question.host))
     for s in summaries if question.port is not None else ():
         ports = s.get("Ports") or ()
         if any(p.get("PublicPort") == question.port for p in ports):
             read.setdefault(s["Id"], f"publishes port {question.port}")  # or holds what it asks
-        elif not by_name and any(p.get("PrivatePort") == question.port for p in ports):
+        elif not names_a_container and any(p.get("PrivatePort") == question.port for p in ports):
             read.setdefault(s["Id"], f"exposes port {question.port}")
-    for ref, why in named:
-        matches = _matching(ref, summaries)
-        if not matches:
+    for ref, why in named.items():
+        if not matches[ref]:
             if _is_address(ref):
                 continue  # an address of this host or beyond: the port decides
             return everything(f"{ref} names no container by name, ID or service", summaries)
-        for s in matches:
+        for s in matches[ref]:
             read.setdefault(s["Id"], why)
-        networks = {n for s in matches for n in _user_networks(s)}
+        networks = {n for s in matches[ref] for n in _user_networks(s)}
         for s in summaries:
             if s.get("State") == "running" and networks & _user_networks(s):
                 read.setdefault(s["Id"], f"shares a network with {ref}")

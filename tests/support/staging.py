@@ -1120,7 +1120,9 @@ class Stage:
             process.kill()
             process.communicate(timeout=10)
         if self._containers:
-            result = _docker("rm", "-f", "-v", *self._containers, check=False)
+            # A benchmark's thousand containers take the engine minutes to remove.
+            timeout = 60 + 0.5 * len(self._containers)
+            result = _docker("rm", "-f", "-v", *self._containers, timeout=timeout, check=False)
             errors += [
                 line for line in result.stderr.splitlines() if "No such container" not in line
             ]
