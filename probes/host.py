@@ -112,7 +112,7 @@ def collect_sockets(ctx: ProbeContext) -> None:
     # The rest are found by their file descriptors, lowest pids (system daemons) first,
     # stopping as soon as every socket has its owner; for a question about one port, only
     # the sockets on that port (the others' owners cannot change its answer).
-    port = ctx.question.port if ctx.question else None
+    port = ctx.question.host_port if ctx.question else None
     wanted = {inode for _, _, on, inode in found if port is None or on == port} - set(owners)
     for pid, name in others:
         if not wanted:

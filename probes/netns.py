@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from doctor.collect import netlink
 from doctor.collect.namespaces import setns
 from doctor.facts.parse import format_proc_net
 from doctor.plugin import Probe, ProbeContext, Skip
@@ -26,10 +27,7 @@ from doctor.snapshot import artifacts as a
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
-NLMSG_ERROR, NLMSG_DONE = 2, 3
 TCP_LISTEN = 10
-_NLMSG = struct.Struct("=IHHII")
 _FAMILIES = {"tcp": socket.AF_INET, "tcp6": socket.AF_INET6}
 
 
@@ -106,30 +104,15 @@ def tcp_listen_dump(sock: socket.socket, family: int) -> list[tuple[str, int, in
     """(address, port, inode) of every TCP socket in LISTEN state, from sock_diag."""
     # struct inet_diag_req_v2: family, protocol, ext, pad, states; then a zeroed inet_diag_sockid.
     request = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << TCP_LISTEN) + bytes(48)
-    sock.send(
-        _NLMSG.pack(
-            _NLMSG.size + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0
-        )
-        + request
-    )
     width = 4 if family == socket.AF_INET else 16
     listeners: list[tuple[str, int, int]] = []
-    while True:
-        data, offset = sock.recv(65536), 0
-        while offset + _NLMSG.size <= len(data):
-            length, kind = _NLMSG.unpack_from(data, offset)[:2]
-            body = offset + _NLMSG.size
-            if kind == NLMSG_DONE:
-                return listeners
-            if kind == NLMSG_ERROR:
-                err = -struct.unpack_from("=i", data, body)[0]
-                raise OSError(err, f"sock_diag: {os.strerror(err)}")
-            # struct inet_diag_msg: family, state, timer, retrans, then sport (big-endian), dport, src...
-            port = struct.unpack_from(">H", data, body + 4)[0]
-            address = ipaddress.ip_address(data[body + 8 : body + 8 + width])
-            inode = struct.unpack_from("=I", data, body + 68)[0]
-            listeners.append((str(address), port, inode))
-            offset += (length + 3) & ~3
+    for body in netlink.dump(sock, SOCK_DIAG_BY_FAMILY, request):
+        # struct inet_diag_msg: family, state, timer, retrans, then sport (big-endian), dport, src...
+        port = struct.unpack_from(">H", body, 4)[0]
+        address = ipaddress.ip_address(body[8 : 8 + width])
+        inode = struct.unpack_from("=I", body, 68)[0]
+        listeners.append((str(address), port, inode))
+    return listeners
 
 
 PROBES = [Probe("container-listeners", collect_listeners, requires=("engine",))]

@@ -14,7 +14,7 @@ def summary(
         "State": state,
         "Ports": [dict(p) for p in ports],
         "Labels": {"com.docker.compose.service": service} if service else {},
-        "HostConfig": {"NetworkMode": mode or networks[0]},
+        "HostConfig": {"NetworkMode": mode or (networks[0] if networks else "none")},
         "NetworkSettings": {
             "Networks": {n: {"IPAddress": ip or "", "GlobalIPv6Address": ""} for n in networks}
         },
@@ -76,3 +76,27 @@ def test_an_address_of_no_container_is_a_port_question():
 def test_no_question_reads_everything():
     scope = involved(None, HOST)
     assert scope.complete and scope.detail() == "" and len(scope.read) == len(HOST)
+
+
+def test_a_stopped_container_named_reads_everything_for_who_holds_its_ports():
+    scope = involved(Question("gone:80", "gone", 80), HOST)
+    assert scope.complete and "gone is not running" in scope.why
+
+
+def test_a_source_in_another_containers_namespace_brings_that_ones_peers():
+    host = [
+        *HOST,
+        summary("app", networks=("backend",)),
+        summary("postgres", networks=("backend",)),
+    ]
+    host.append(summary("web2", mode="container:app", networks=()))
+    scope = involved(Question("db:5432", "10.0.0.1", 5432, source="web2"), host)
+    by_id = {s["Id"]: s["Names"][0][1:] for s in host}
+    assert {"web2", "app", "postgres"} <= {by_id[cid] for cid in scope.read}
+
+
+def test_only_a_port_of_this_host_is_a_host_port():
+    assert Question("localhost:80", "localhost", 80).host_port == 80
+    assert Question(":80", None, 80).host_port == 80
+    assert Question("192.0.2.1:80", "192.0.2.1", 80).host_port == 80
+    assert Question("web:80", "web", 80).host_port is None

@@ -67,9 +67,11 @@ def widen(
     """Read every container into ``snapshot``, which read only some, because ``why``: the
     engine probe and the probes that read containers run again."""
     again = [p for p in probes if p.name == ENGINE or ENGINE in p.requires]
-    snapshot.artifacts.pop(a.CONTAINER_LIST, None)
     question = Question("", None, None, widened=why)
-    return collect(again, deadline, endpoint, snapshot=snapshot, question=question)[1]
+    outcomes = collect(again, deadline, endpoint, snapshot=snapshot, question=question)[1]
+    if outcomes[ENGINE].status == "ok":  # every container read: no list of the rest to keep
+        snapshot.artifacts.pop(a.CONTAINER_LIST, None)
+    return outcomes
 
 
 def stop_if_engine_unreachable(outcomes: dict[str, JobResult]) -> None:

@@ -47,6 +47,12 @@ class Question(Struct, frozen=True):
     #: why every container is wanted after all (the path asked); None: only those involved
     widened: str | None = None
 
+    @property
+    def host_port(self) -> int | None:
+        """The port, when it is one of this host's (or beyond): not a container's own port."""
+        on_host = self.host is None or self.host in HOST_NAMES or _is_address(self.host)
+        return self.port if on_host else None
+
 
 class Scope(Struct, frozen=True):
     """The containers a run read in full, each with why; the rest were only listed."""
@@ -76,44 +82,68 @@ def involved(question: Question | None, summaries: list[Mapping[str, Any]]) -> S
         return everything("a checkup or a bundle reads every container", summaries)
     if question.widened:
         return everything(question.widened, summaries)
-    read: dict[str, str] = {}
-    for s in summaries:
-        why = _always(s)
-        if why:
-            read[s["Id"]] = why
+    read = {s["Id"]: why for s in summaries if (why := _always(s))}
     named: dict[str, str] = {}  # a container reference -> why what it names is read
     if question.source:
         named[question.source] = f"--from {question.source}"
     if question.host and question.host not in HOST_NAMES:
         named.setdefault(question.host, f"the target {question.host}")
     matches = {ref: _matching(ref, summaries) for ref in named}
-    names_a_container = bool(question.host and matches.get(question.host))
-    for s in summaries if question.port is not None else ():
-        ports = s.get("Ports") or ()
-        if any(p.get("PublicPort") == question.port for p in ports):
-            read.setdefault(s["Id"], f"publishes port {question.port}")  # or holds what it asks
-        elif not names_a_container and any(p.get("PrivatePort") == question.port for p in ports):
-            read.setdefault(s["Id"], f"exposes port {question.port}")
+    if question.port is not None:
+        exposers = not (question.host and matches.get(question.host))  # a port of this host
+        _add_port_holders(read, question.port, exposers, summaries)
     for ref, why in named.items():
         if not matches[ref]:
             if _is_address(ref):
                 continue  # an address of this host or beyond: the port decides
             return everything(f"{ref} names no container by name, ID or service", summaries)
-        for s in matches[ref]:
-            read.setdefault(s["Id"], why)
-        networks = {n for s in matches[ref] for n in _user_networks(s)}
-        for s in summaries:
-            if s.get("State") == "running" and networks & _user_networks(s):
-                read.setdefault(s["Id"], f"shares a network with {ref}")
+        if any(s.get("State") != "running" for s in matches[ref]):
+            # Only its inspect says which host ports it asked for, and who holds them matters.
+            return everything(f"{ref} is not running", summaries)
+        _add_with_peers(read, ref, why, matches[ref], summaries)
     joined = {
-        mode.removeprefix("container:")
-        for s in summaries
-        if (mode := _mode(s)).startswith("container:")
+        m.removeprefix("container:") for s in summaries if (m := _mode(s)).startswith("container:")
     }
     for s in summaries:
         if s["Id"] in joined or _names(s) & joined:
             read.setdefault(s["Id"], "another container shares its network namespace")
     return Scope(False, f"what {question.input} can involve", read, len(summaries))
+
+
+def _add_port_holders(
+    read: dict[str, str], port: int, exposers: bool, summaries: list[Mapping[str, Any]]
+) -> None:
+    """The containers publishing host port ``port`` (either protocol: they may hold what
+    another asks for) and, with ``exposers``, those that expose it unpublished."""
+    for s in summaries:
+        ports = s.get("Ports") or ()
+        if any(p.get("PublicPort") == port for p in ports):
+            read.setdefault(s["Id"], f"publishes port {port}")
+        elif exposers and any(p.get("PrivatePort") == port for p in ports):
+            read.setdefault(s["Id"], f"exposes port {port}")
+
+
+def _add_with_peers(
+    read: dict[str, str],
+    ref: str,
+    why: str,
+    matches: list[Mapping[str, Any]],
+    summaries: list[Mapping[str, Any]],
+) -> None:
+    """The containers ``ref`` names, and the running peers on their user-defined networks (a
+    container in another's namespace has that one's networks)."""
+    owners = [
+        o
+        for s in matches
+        if _mode(s).startswith("container:")
+        for o in _matching(_mode(s).removeprefix("container:"), summaries)
+    ]
+    for s in matches:
+        read.setdefault(s["Id"], why)
+    networks = {n for s in [*matches, *owners] for n in _user_networks(s)}
+    for s in summaries:
+        if s.get("State") == "running" and networks & _user_networks(s):
+            read.setdefault(s["Id"], f"shares a network with {ref}")
 
 
 def _always(s: Mapping[str, Any]) -> str | None:

@@ -12,7 +12,7 @@ from msgspec.structs import replace
 
 from doctor import __version__
 from doctor.bounded import describe_error
-from doctor.collect.collector import collect, stop_if_engine_unreachable, widen
+from doctor.collect.collector import ENGINE, collect, stop_if_engine_unreachable, widen
 from doctor.collect.engine_api import Endpoint, resolve_endpoint
 from doctor.collect.scope import Question, involved
 from doctor.diagnosis import checkup
@@ -93,6 +93,8 @@ def diagnose(
             plugins.probes, deadline, endpoint, [early_job] if early_job else [], question=question
         )
         stop_if_engine_unreachable(outcomes)
+        if options.save_snapshot:  # before anything can fail: a bug report needs it most then
+            snapshot.write(options.save_snapshot)
         if early_job:
             early, early_run = confirm.observed(outcomes[early_job.name])
             runs.append(early_run)
@@ -105,15 +107,18 @@ def diagnose(
     facts = _facts(snapshot)
     target = None if spec is None else resolve_target(spec, facts, options.vantage, options.client)
     wider = _needs_every_container(facts, target) if target else None
+    unwidened = None
     if wider and not replaying:
         assert endpoint is not None
-        widen(snapshot, plugins.probes, deadline, endpoint, wider)
+        engine = widen(snapshot, plugins.probes, deadline, endpoint, wider)[ENGINE]
+        if engine.status != "ok":
+            unwidened = f"{wider}, but reading them failed: {engine.detail}"
         facts = _facts(snapshot)
         assert spec is not None
         target = resolve_target(spec, facts, options.vantage, options.client)
-    if options.save_snapshot and not replaying:
-        snapshot.write(options.save_snapshot)
-    runs += _scope_runs(facts, snapshot, question, wider if replaying else None)
+        if options.save_snapshot:  # read again, and more (the manifest lists what is current)
+            snapshot.write(options.save_snapshot)
+    runs += _scope_runs(facts, snapshot, question, wider if replaying else None, unwidened)
     live = live_skip is None
     if target is None:
         report = _checkup(facts, plugins, live, deadline, host_target(facts))
@@ -176,13 +181,20 @@ def _needs_every_container(facts: Facts, target: Target) -> str | None:
 
 
 def _scope_runs(
-    facts: Facts, snapshot: Snapshot, question: Question | None, wider: str | None
+    facts: Facts,
+    snapshot: Snapshot,
+    question: Question | None,
+    wider: str | None,
+    unwidened: str | None,
 ) -> list[ProbeRun]:
-    """What was read in full, when not every container was; on a replay, what this question
-    needs that the snapshot's run did not read."""
+    """What was read in full, when not every container was: on a replay, with what this
+    question needs that the snapshot's run did not read (``wider``: all of them, why); live,
+    with why reading every container failed (``unwidened``)."""
     scope = facts.scope
     if scope is None or scope.complete:
         return []
+    if unwidened:
+        return [ProbeRun("scope", "failed", f"{scope.detail()}; {unwidened}", 0)]
     missing = wider
     listing = snapshot.json(CONTAINER_LIST)
     if not missing and isinstance(listing, list):
@@ -299,6 +311,16 @@ def _confirm(
     return confirm.from_host(facts, target, path, early, deadline, made)
 
 
+def _sends_from_host(facts: Facts, target: Target, from_outside: bool) -> bool:
+    """Whether the live probe of ``target`` is connects from this host (:func:`_confirm`)."""
+    return not (
+        target.kind == "host"
+        or target.source
+        or (from_outside and target.vantage == "external")
+        or _not_this_hosts(facts, target)
+    )
+
+
 def _with_counters(found: Finding, moved: Sequence[counters.Counted]) -> Finding:
     """The finding with the counters of the rule at its hop beside its evidence."""
     at_hop = [
@@ -331,25 +353,35 @@ def _checkup(
     # (and firewall indexes), every connect from this host at once (each distinct one once),
     # then each target's live verdict and rules in turn. Rules and connects of a hundred ports
     # in threads of their own kept the connects waiting for the interpreter's lock.
-    paths = [path_for(facts, t) for t in targets]
+    assessed: list[Assessment] = []
+    runs: list[ProbeRun] = []
+    paths: dict[str, tuple[Target, NetworkPath]] = {}
+    for t in targets:
+        name = f"check:{t.spec.input or t.kind}"
+        try:
+            paths[name] = (t, path_for(facts, t))
+        except Exception as exc:  # one port's trouble is a line of the report, not the end
+            runs.append(ProbeRun(name, "failed", f"could not check: {describe_error(exc)}", 0))
     connects = [
         c
-        for t, path in zip(targets, paths, strict=True)
+        for t, path in paths.values()
+        if live and _sends_from_host(facts, t, False)
         for wanted in confirm.host_connects(facts, t, path, []).values()
         for c in wanted
     ]
-    made = confirm.connect_all(connects, deadline) if live else {}
-    assessed: list[Assessment] = []
-    runs: list[ProbeRun] = []
-    for t, path in zip(targets, paths, strict=True):
-        name = f"check:{t.spec.input or t.kind}"
+    made = confirm.connect_all(connects, deadline)
+    judge_by = max(deadline, time.monotonic() + 0.5)  # rules get half a second at least, once
+    for name, (t, path) in paths.items():
+        if time.monotonic() >= judge_by:
+            runs.append(ProbeRun(name, "timeout", "could not check: no time left", 0))
+            continue
         try:
             confirmed = _confirm(facts, t, path, live, [], deadline, False, made)
-        except Exception as exc:  # one port's trouble is a line of the report, not the end
-            confirmed = confirm.Confirmation(path, None)
+            static = _static_verdict(path.hops)
+            judged = _judged(facts, t, plugins, static, confirmed, list(confirmed.runs), judge_by)
+        except Exception as exc:
             runs.append(ProbeRun(name, "failed", f"could not check: {describe_error(exc)}", 0))
-        static = _static_verdict(path.hops)
-        judged = _judged(facts, t, plugins, static, confirmed, list(confirmed.runs), deadline)
+            continue
         assessed.append(judged)
         runs += [replace(r, name=f"{name} {r.name}") for r in judged.runs if r.status != "ok"]
 

@@ -205,7 +205,7 @@ _JUMP = re.compile(r"(?:^|\s)(?:-j|--jump|-g|--goto)\s+(\S+)")
 def _jump_target(rule: str) -> str | None:
     # Quoted text (comments) may say "-j" too: blank it out first. shlex would be exact
     # but costs ~0.2 ms a rule, most of a run on a host with hundreds of rules.
-    match = _JUMP.search(_QUOTED.sub('""', rule))
+    match = _JUMP.search(_QUOTED.sub('""', rule) if '"' in rule else rule)
     return match.group(1) if match else None
 
 
