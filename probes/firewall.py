@@ -43,12 +43,14 @@ def collect_nftables(ctx: ProbeContext) -> None:
     except OSError:  # no nfnetlink here: as nft lists them
         listed = json.loads(ctx.run(["nft", "-j", "list", "tables"])).get("nftables", [])
         tables = [(t["family"], t["name"]) for i in listed if (t := i.get("table"))]
-    items: list[dict[str, object]] = []
-    for family, name in tables:
-        if family in ("ip", "ip6") and name in IPTABLES_TABLES:
-            continue
-        shown = json.loads(ctx.run(["nft", "-j", "list", "table", family, name]))
-        items += [i for i in shown.get("nftables", []) if "metainfo" not in i]
+    foreign = [t for t in tables if not (t[0] in ("ip", "ip6") and t[1] in IPTABLES_TABLES)]
+    shown = [ctx.run(["nft", "-j", "list", "table", family, name]) for family, name in foreign]
+    if len(shown) == 1:
+        ctx.put(a.NFT_RULESET, shown[0])  # as nft printed it: decoding it to join costs 0.1 s
+        return
+    items = [
+        i for text in shown for i in json.loads(text).get("nftables", []) if "metainfo" not in i
+    ]
     ctx.put(a.NFT_RULESET, {"nftables": items})
 
 
