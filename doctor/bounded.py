@@ -49,18 +49,23 @@ def run_jobs(jobs: list[Job], deadline: float) -> dict[str, JobResult]:
     outcomes: dict[str, JobResult] = {}
     done: queue.Queue[JobResult] = queue.Queue()
 
-    def work(job: Job, started: float) -> None:
+    def work(job: Job, started: float, gate: threading.Event) -> None:
+        gate.wait()
         done.put(_outcome(job, started))
 
     def start_ready() -> None:
+        # Thread.start() waits until the new thread has held the GIL once: while its elder
+        # siblings compute, a switch interval (5 ms) each. So the threads of all ready jobs
+        # start, park at a gate, and are let go together.
+        gate, started = threading.Event(), time.monotonic()
         for name, job in list(waiting.items()):
             if all(r in outcomes or r not in names for r in job.requires):
                 del waiting[name]
-                started = time.monotonic()
                 running[name] = (job, started)
                 threading.Thread(
-                    target=work, args=(job, started), name=f"doctor:{name}", daemon=True
+                    target=work, args=(job, started, gate), name=f"doctor:{name}", daemon=True
                 ).start()
+        gate.set()
 
     start_ready()
     while running:

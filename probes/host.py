@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 from doctor.probes.netns import diag_socket, tcp_listen_dump
 
+from doctor.collect import netlink
 from doctor.facts.model import DAEMON_JSON
 from doctor.facts.parse import proc_net_listeners
 from doctor.plugin import Probe, ProbeContext, Skip
@@ -36,14 +36,19 @@ SYSCTLS = (
 
 
 def collect_platform(ctx: ProbeContext) -> None:
-    addresses = sorted(
-        {
-            addr.address.split("%")[0]
-            for addrs in psutil.net_if_addrs().values()
-            for addr in addrs
-            if addr.family in (socket.AF_INET, socket.AF_INET6)
-        }
-    )
+    if sys.platform == "linux":
+        addresses = sorted({address for _, address in netlink.addresses(ctx.remaining())})
+    else:  # Docker Desktop's host: psutil asks the OS
+        import psutil
+
+        addresses = sorted(
+            {
+                addr.address.split("%")[0]
+                for addrs in psutil.net_if_addrs().values()
+                for addr in addrs
+                if addr.family in (socket.AF_INET, socket.AF_INET6)
+            }
+        )
     ctx.put(
         a.HOST,
         {
@@ -84,18 +89,10 @@ def collect_sockets(ctx: ProbeContext) -> None:
             ("udp", address, port, inode)
             for address, port, inode in proc_net_listeners(text, "udp")
         ]
-    proxies: list[dict[str, Any]] = []
-    others: list[tuple[int, str]] = []
-    for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
-        try:  # a thousand containers run two thousand processes: no pathlib per file here
-            name = _read_proc(f"/proc/{pid}/comm").strip().decode(errors="replace")
-            if name == "docker-proxy":
-                argv = _read_proc(f"/proc/{pid}/cmdline").decode(errors="replace")
-                proxies.append({"pid": pid, "argv": argv.split("\0")[:-1]})
-            else:
-                others.append((pid, name))
-        except OSError:
-            continue  # gone meanwhile
+    # docker-proxy processes are dockerd's children: their command lines name the sockets
+    # they hold. Every other process is read only if a socket that matters has no owner yet.
+    children = _dockerd_children(ctx.endpoint.host)
+    proxies = [p for p in map(_proxy, _pids() if children is None else sorted(children)) if p]
     by_proxy = {
         (
             _arg(p["argv"], "-proto") or "tcp",
@@ -114,12 +111,11 @@ def collect_sockets(ctx: ProbeContext) -> None:
     # the sockets on that port (the others' owners cannot change its answer).
     port = ctx.question.host_port if ctx.question else None
     wanted = {inode for _, _, on, inode in found if port is None or on == port} - set(owners)
-    for pid, name in others:
-        if not wanted:
-            break
-        if name.startswith(NEVER_LISTENS):
-            continue
+    for pid in _pids() if wanted else ():
         try:
+            name = _read_proc(f"/proc/{pid}/comm").strip().decode(errors="replace")
+            if name.startswith(NEVER_LISTENS):
+                continue
             for fd in os.listdir(f"/proc/{pid}/fd"):
                 link = os.readlink(f"/proc/{pid}/fd/{fd}")
                 if link.startswith("socket:[") and int(link[8:-1]) in wanted:
@@ -127,6 +123,11 @@ def collect_sockets(ctx: ProbeContext) -> None:
                     owners[int(link[8:-1])] = (pid, name)
         except OSError:
             continue  # gone meanwhile, or another user's (without root)
+        orphan = name == "docker-proxy" and children is not None and pid not in children
+        if orphan and (proxy := _proxy(pid)):
+            proxies.append(proxy)  # left by an earlier dockerd: not its child
+        if not wanted:
+            break
     listeners: list[dict[str, Any]] = []
     for protocol, address, port, inode in found:
         owner, process = owners.get(inode, (None, None))
@@ -144,6 +145,8 @@ def collect_sockets(ctx: ProbeContext) -> None:
 
 
 def _psutil_listeners() -> list[dict[str, Any]]:
+    import psutil  # off Linux only: 20 ms to import
+
     listeners: list[dict[str, Any]] = []
     for conn in psutil.net_connections(kind="inet"):
         tcp = conn.type == socket.SOCK_STREAM
@@ -167,6 +170,37 @@ def _psutil_listeners() -> list[dict[str, Any]]:
             }
         )
     return sorted(listeners, key=_socket_order)
+
+
+def _pids() -> list[int]:
+    return sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+
+
+def _proxy(pid: int) -> dict[str, Any] | None:
+    """{"pid", "argv"} of docker-proxy process ``pid``; None for any other (or one gone)."""
+    try:  # a thousand containers run two thousand processes: no pathlib per file here
+        if _read_proc(f"/proc/{pid}/comm").strip() != b"docker-proxy":
+            return None
+        argv = _read_proc(f"/proc/{pid}/cmdline").decode(errors="replace")
+    except OSError:
+        return None
+    return {"pid": pid, "argv": argv.split("\0")[:-1]}
+
+
+def _dockerd_children(endpoint: str) -> set[int] | None:
+    """The child processes of the dockerd answering on ``endpoint``; None when that is not
+    known (a remote engine, another user's daemon, a kernel without the children file)."""
+    peer = _dockerd_peer(endpoint)
+    if peer is None:
+        return None
+    try:
+        return {
+            int(child)
+            for task in os.listdir(f"/proc/{peer}/task")
+            for child in _read_proc(f"/proc/{peer}/task/{task}/children").split()
+        }
+    except OSError:
+        return None
 
 
 def _socket_order(listener: dict[str, Any]) -> tuple[int, str, str]:
@@ -238,24 +272,35 @@ def _dockerd(endpoint: str) -> dict[str, Any] | None:
     """The dockerd that answers on ``endpoint``, as {"pid", "argv"}: the peer of its unix
     socket; else the one dockerd of this host. None when there is none (a remote or
     virtual-machine engine) or more than one (which of them answers is not known)."""
-    peer = _socket_peer(endpoint)
+    peer = _dockerd_peer(endpoint)
     if peer is not None:
         try:
-            process = psutil.Process(peer)
-            if process.name() == "dockerd":
-                return {"pid": peer, "argv": process.cmdline()}
-        except psutil.Error:
-            pass  # gone, or not ours to read: look for it by name
+            argv = _read_proc(f"/proc/{peer}/cmdline").decode(errors="replace")
+            return {"pid": peer, "argv": argv.split("\0")[:-1]}
+        except OSError:
+            pass  # gone: look for it by name
+    import psutil  # only here and off Linux: 20 ms to import
+
     found = []
     for p in psutil.process_iter(["name"]):  # names are cheap; command lines only of dockerd
         if p.info["name"] == "dockerd":
             try:
-                argv = p.cmdline()
+                argv_list = p.cmdline()
             except psutil.Error:
                 continue  # gone meanwhile, or not ours to read
-            if argv:
-                found.append({"pid": p.pid, "argv": argv})
+            if argv_list:
+                found.append({"pid": p.pid, "argv": argv_list})
     return found[0] if len(found) == 1 else None
+
+
+def _dockerd_peer(endpoint: str) -> int | None:
+    """The pid of the dockerd listening on a unix:// ``endpoint``; None when that is not
+    known (a remote engine, socket activation by systemd, another user's daemon)."""
+    peer = _socket_peer(endpoint)
+    try:
+        return peer if peer and _read_proc(f"/proc/{peer}/comm").strip() == b"dockerd" else None
+    except OSError:
+        return None
 
 
 def _socket_peer(endpoint: str) -> int | None:
@@ -293,21 +338,14 @@ def collect_routes(ctx: ProbeContext) -> None:
     """The IPv4 routing table, and every interface with its MTU and addresses (where clients arrive)."""
     ctx.need_linux_host("routes and interfaces", rootless=True)
     ctx.put(a.ROUTES, Path("/proc/net/route").read_bytes())
-    addresses = psutil.net_if_addrs()
-    interfaces = {}
-    for name in os.listdir("/sys/class/net"):  # a veth per container: no pathlib per file here
-        try:
-            mtu: str | None = _read_proc(f"/sys/class/net/{name}/mtu").decode().strip()
-        except OSError:
-            mtu = None  # gone meanwhile
-        interfaces[name] = {
-            "mtu": int(mtu) if mtu and mtu.isdigit() else None,
-            "addresses": [
-                a.address.split("%")[0]
-                for a in addresses.get(name, ())
-                if a.family in (socket.AF_INET, socket.AF_INET6)
-            ],
-        }
+    # netlink, not psutil and /sys: a thousand containers mean a thousand veths
+    links = netlink.links(ctx.remaining())
+    interfaces: dict[str, dict[str, Any]] = {
+        name: {"mtu": mtu, "addresses": []} for name, mtu in links.values()
+    }
+    for index, address in netlink.addresses(ctx.remaining()):
+        if index in links:
+            interfaces[links[index][0]]["addresses"].append(address)
     ctx.put(a.INTERFACES, interfaces)
 
 

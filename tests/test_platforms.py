@@ -25,9 +25,11 @@ LINUX_HOST_PROBES = {
 
 @pytest.mark.parametrize("system", ["darwin", "win32"])
 def test_on_macos_and_windows_linux_host_probes_are_skipped_with_a_reason(system, monkeypatch):
-    probes = (
-        load_plugins().probes
-    )  # imported first: psutil picks its backend by sys.platform at import
+    # Both imported first: psutil picks its backend by sys.platform at import, and the
+    # probes import it only where they use it.
+    import psutil  # noqa: F401
+
+    probes = load_plugins().probes
     monkeypatch.setattr(sys, "platform", system)
     snapshot, _ = collect(probes, time.monotonic() + 10, resolve_endpoint())
     runs = {p.name: p for p in snapshot.probes}

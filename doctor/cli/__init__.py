@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
         return ExitStatus.OK
     debug = any(arg in ("-D", "--debug") or arg.startswith("--debug=t") for arg in args)
     try:
+        from doctor.collect import early
+
+        early.start(args)  # the firewall dumps, while the rest is imported
         if args[:1] == ["__inside"]:  # the child that probes from a container's namespace
             from doctor.live import inside
 

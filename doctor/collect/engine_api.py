@@ -1,16 +1,15 @@
 """Talk to the Docker Engine API, wherever DOCKER_CONTEXT, DOCKER_HOST or the CLI's context points.
 
-A local ``unix://`` socket (nearly every Linux host) is spoken to with the standard
-library: importing the docker SDK costs ~150 ms, more than the docker CLI needs for
-the whole job.  Every other endpoint (tcp with TLS, ssh) goes through the SDK.
+A local ``unix://`` socket (nearly every Linux host) is spoken to by
+:mod:`doctor.collect.unixhttp`: importing the docker SDK costs ~150 ms, more than the docker
+CLI needs for the whole job, and http.client ~25 ms. Every other endpoint (tcp with TLS,
+ssh) goes through the SDK.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 from msgspec import Struct
 
+from doctor.collect import unixhttp
 from doctor.errors import CannotDiagnose, UsageError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -180,70 +180,61 @@ def get_json(client: EngineClient, path: str, **query: Any) -> Any:
     return json.loads(client.get(path, **query))
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, socket_path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = socket_path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
-
-
 class UnixSocketClient:
     def __init__(self, socket_path: str, timeout: float):
         self.socket_path = socket_path
         self.timeout = timeout
         self._local = threading.local()
 
-    def _connection(self) -> _UnixConnection:
-        # One kept-alive connection per thread: http.client is not thread-safe, and
-        # a hundred inspect requests cost less without a connect and teardown each.
+    def _connection(self) -> unixhttp.Connection:
+        # One kept-alive connection per thread: a connection is not thread-safe, and a
+        # hundred inspect requests cost less without a connect and teardown each.
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = _UnixConnection(self.socket_path, self.timeout)
+            conn = self._local.conn = unixhttp.Connection(self.socket_path, self.timeout)
         return conn
-
-    def _fresh_connection(self) -> _UnixConnection:
-        self._connection().close()
-        self._local.conn = None
-        return self._connection()
 
     def get(self, path: str, **query: Any) -> bytes:
         url = quote(path) + (f"?{urlencode(query)}" if query else "")
+        conn = self._connection()
         try:
             try:
-                conn = self._connection()
-                conn.request("GET", url)
-                response = conn.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                conn = self._fresh_connection()  # the daemon closed an idle connection: once more
-                conn.request("GET", url)
-                response = conn.getresponse()
-            body = response.read()
-        except FileNotFoundError:
-            raise CannotDiagnose(
-                f"cannot reach the Docker daemon: no socket at {self.socket_path}"
-                " (is it running? try: sudo systemctl start docker)"
-            ) from None
-        except ConnectionRefusedError:
-            raise CannotDiagnose(
-                f"cannot reach the Docker daemon at {self.socket_path}: connection refused"
-                " (is it running? try: sudo systemctl start docker)"
-            ) from None
-        except PermissionError:
-            raise CannotDiagnose(
-                f"permission denied on {self.socket_path}: run with sudo, or join the docker"
-                " group (sudo usermod -aG docker $USER, then log in again)"
-            ) from None
-        except TimeoutError:
-            raise CannotDiagnose(
-                f"the Docker daemon at {self.socket_path} did not answer within {self.timeout:.1f} "
-                "s"
-            ) from None
-        _check_status(path, response.status, body)
+                status, body = conn.get(url)
+            except (unixhttp.Closed, BrokenPipeError, ConnectionResetError):
+                conn.close()  # the daemon closed an idle connection: once more, on a fresh one
+                status, body = conn.get(url)
+        except BaseException as exc:
+            conn.close()  # a half-read answer leaves the connection unusable
+            error = self._unreachable(exc)
+            if error is exc:
+                raise
+            raise error from None
+        _check_status(path, status, body)
         return body
+
+    def _unreachable(self, exc: BaseException) -> BaseException:
+        """What to tell the user for ``exc``, met while asking the daemon (``exc`` itself
+        when it is not about the daemon: an interrupt, a bug)."""
+        where = self.socket_path
+        start = " (is it running? try: sudo systemctl start docker)"
+        if isinstance(exc, FileNotFoundError):
+            return CannotDiagnose(f"cannot reach the Docker daemon: no socket at {where}{start}")
+        if isinstance(exc, ConnectionRefusedError):
+            return CannotDiagnose(
+                f"cannot reach the Docker daemon at {where}: connection refused{start}"
+            )
+        if isinstance(exc, PermissionError):
+            return CannotDiagnose(
+                f"permission denied on {where}: run with sudo, or join the docker"
+                " group (sudo usermod -aG docker $USER, then log in again)"
+            )
+        if isinstance(exc, TimeoutError):
+            return CannotDiagnose(
+                f"the Docker daemon at {where} did not answer within {self.timeout:.1f} s"
+            )
+        if isinstance(exc, ConnectionError):  # not refused: it broke off, or spoke no HTTP
+            return CannotDiagnose(f"the Docker daemon at {where} broke off its answer: {exc}")
+        return exc
 
 
 class SdkClient:

@@ -12,6 +12,7 @@ from typing import Any
 from msgspec import Struct, field
 
 from doctor.bounded import Skip
+from doctor.collect import early
 from doctor.collect.engine_api import Endpoint
 from doctor.collect.platforms import skip_reason
 from doctor.collect.scope import Question
@@ -72,15 +73,19 @@ class ProbeContext(Struct):
 
     def run(self, argv: Sequence[str]) -> str:
         """Run a command within this probe's time; its stdout, or an error with stderr."""
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=self.remaining())
-        except FileNotFoundError:
-            raise Skip(f"{argv[0]} is not installed") from None
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[:200]}"
-            )
-        return done.stdout
+        ran = early.take(tuple(argv), self.remaining())  # started at the beginning of the run
+        if ran is None:
+            try:
+                done = subprocess.run(
+                    argv, capture_output=True, text=True, timeout=self.remaining()
+                )
+            except FileNotFoundError:
+                raise Skip(f"{argv[0]} is not installed") from None
+            ran = (done.returncode, done.stdout, done.stderr)
+        status, stdout, stderr = ran
+        if status != 0:
+            raise RuntimeError(f"{' '.join(argv)} exited {status}: {stderr.strip()[:200]}")
+        return stdout
 
 
 class Probe(Struct, frozen=True):
