@@ -117,3 +117,26 @@ def test_proc_net_decodes_addresses_and_skips_non_listeners():
         (listener.address, listener.port, listener.protocol)
         for listener in parse_proc_net(udp, "udp")
     ] == [("::", 5353, "udp")]
+
+
+def test_malformed_artifacts_are_named_and_left_out_and_the_rest_still_diagnoses(tmp_path):
+    copy = tmp_path / "snapshot"
+    Snapshot.read(FIXTURES / "docker-user-drop").write(copy)
+    (copy / "engine" / "info.json").write_text("[1, 2]")  # a list where an object belongs
+    (copy / "host" / "sockets.json").write_text('{"not": "json"')  # cut short
+    containers = json.loads((copy / "engine" / "containers.json").read_text())
+    (copy / "engine" / "containers.json").write_text(json.dumps([*containers, {"Id": 7}]))
+    status, report = run_doctor("192.0.2.2:8080", "--snapshot", str(copy))
+    assert ([f["code"] for f in report["findings"]], report["verdict"], status) == (
+        ["FIREWALL_DROP"],
+        "unreachable",
+        1,
+    )
+    parsed = {p["name"]: p for p in report["probes"] if p["name"].startswith("parse:")}
+    assert sorted(parsed) == [
+        "parse:engine/containers.json",
+        "parse:engine/info.json",
+        "parse:host/sockets.json",
+    ]
+    assert all(p["status"] == "failed" for p in parsed.values())
+    assert "1 left out" in parsed["parse:engine/containers.json"]["detail"]

@@ -36,6 +36,7 @@ from doctor.report.document import (
     ProbeRun,
     Report,
     Verdict,
+    unparsable_runs,
 )
 from doctor.snapshot.artifacts import CONTAINER_LIST
 from doctor.snapshot.store import Snapshot
@@ -136,7 +137,12 @@ def diagnose(
                 assessed.runs,
                 {"static": assessed.static, "live": assessed.live},
             )
-    report.probes[:0] = [*plugins.failures, *snapshot.probes, *runs]
+    report.probes[:0] = [
+        *plugins.failures,
+        *snapshot.probes,
+        *unparsable_runs(facts.unparsable),
+        *runs,
+    ]
     assert facts.engine is not None
     report.doctor = {
         "version": __version__,

@@ -10,14 +10,17 @@ import msgspec
 from doctor.collect.scope import Scope
 from doctor.facts.model import (
     DAEMON_JSON,
+    Container,
     DaemonSettings,
     Engine,
     Facts,
     Host,
     Interface,
     Listener,
+    ProxyProcess,
 )
 from doctor.facts.parse import (
+    Unreadable,
     demux_log,
     parse_conntrack,
     parse_container,
@@ -39,131 +42,181 @@ __all__ = ["Facts", "build_facts"]
 T = TypeVar("T")
 
 
+#: what a parser raises for an artifact that is not what it reads (a parser's own error is
+#: ValueError; the rest are the shapes a hand-edited or fuzzed JSON artifact can take)
+MALFORMED = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+class _Reader:
+    """The snapshot's artifacts for :func:`build_facts`: one that is not what its parser
+    reads gives None and an entry in ``unparsable``, never an exception. The other facts
+    still stand, and the report names what was left out."""
+
+    def __init__(self, snapshot: Snapshot):
+        self.snapshot = snapshot
+        self.unparsable: dict[str, str] = {}
+
+    def parsed(self, key: str, parse: Callable[[Any], T], shape: type = str) -> T | None:
+        """``parse`` of artifact ``key`` (its text, or with ``shape`` dict or list its JSON
+        value); None when the snapshot lacks it or it is malformed."""
+        try:
+            value = self.snapshot.text(key) if shape is str else self.snapshot.json(key)
+            if value is None:
+                return None
+            if not isinstance(value, shape):
+                raise TypeError(f"a JSON {type(value).__name__} where a {shape.__name__} belongs")
+            return parse(value)
+        except MALFORMED as exc:
+            self.unparsable[key] = f"{type(exc).__name__}: {exc}"[:300]
+            return None
+
+    def json(self, key: str, shape: type) -> Any:
+        return self.parsed(key, lambda value: value, shape)
+
+    def each(self, key: str, parse: Callable[[Any], T]) -> tuple[T, ...]:
+        """``parse`` of each item of the JSON list ``key``; the malformed ones are left out."""
+        found, left_out = [], []
+        for item in self.json(key, list) or ():
+            try:
+                found.append(parse(item))
+            except MALFORMED as exc:
+                left_out.append(str(exc))
+        if left_out:
+            self.unparsable[key] = f"{len(left_out)} left out: {'; '.join(left_out)}"[:300]
+        return tuple(found)
+
+
 def build_facts(snapshot: Snapshot) -> Facts:
-    version = snapshot.json(a.ENGINE_VERSION)
-    info = snapshot.json(a.ENGINE_INFO) or {}
-    endpoint = snapshot.json(a.ENGINE_ENDPOINT) or {}
-    engine = None
-    if version is not None:
-        engine = Engine(
-            version=version.get("Version", "?"),
-            api_version=version.get("ApiVersion", "?"),
-            os=info.get("OperatingSystem", ""),
-            kernel=info.get("KernelVersion") or version.get("KernelVersion", ""),
-            security_options=tuple(info.get("SecurityOptions") or ()),
-            endpoint=endpoint.get("host", ""),
-        )
-    containers = tuple(
-        parse_container(
-            inspect,
-            listeners=_container_listeners(snapshot, inspect["Id"]),
-            log_tail=demux_log(snapshot.artifacts.get(a.container_log(inspect["Id"]), b"")),
-            resolv_conf=_parsed(
-                snapshot, a.container_file(inspect["Id"], "resolv.conf"), parse_resolv_conf
-            ),
-            hosts=_parsed(snapshot, a.container_file(inspect["Id"], "hosts"), parse_hosts),
-        )
-        for inspect in snapshot.json(a.CONTAINERS) or ()
-    )
-    networks = tuple(parse_network(n) for n in snapshot.json(a.NETWORKS) or ())
-    host_info = snapshot.json(a.HOST)
-    host = None
-    if host_info is not None:
-        host = Host(
-            hostname=host_info.get("hostname", ""),
-            kernel=host_info.get("kernel", ""),
-            euid=host_info.get("euid"),
-            addresses=tuple(host_info.get("addresses", ())),
-        )
-    interfaces = _interfaces(snapshot.json(a.INTERFACES))
+    read = _Reader(snapshot)
+    version = read.json(a.ENGINE_VERSION, dict)
+    info = read.json(a.ENGINE_INFO, dict) or {}
+    endpoint = read.json(a.ENGINE_ENDPOINT, dict) or {}
+    engine = None if version is None else _engine(version, info, endpoint)
+    containers = read.each(a.CONTAINERS, lambda inspect: _container(read, inspect))
+    networks = read.each(a.NETWORKS, parse_network)
+    host = read.parsed(a.HOST, _host, dict)
+    interfaces = read.parsed(a.INTERFACES, _interfaces, dict)
     platform = detect(
-        info.get("OperatingSystem", ""),
-        info.get("KernelVersion", ""),
-        tuple(info.get("SecurityOptions") or ()),
+        _string(info.get("OperatingSystem")),
+        _string(info.get("KernelVersion")),
+        tuple(map(_string, _list(info.get("SecurityOptions")))),
         host.kernel if host else "",
         tuple(interfaces or ()),
-        endpoint.get("source", "") + " " + endpoint.get("host", ""),
+        _string(endpoint.get("source")) + " " + _string(endpoint.get("host")),
     )
-    sockets = snapshot.json(a.HOST_SOCKETS)
-    proxies = snapshot.json(a.PROXIES)
-    iptables = snapshot.text(a.IPTABLES)
-    hosts_text = snapshot.text(a.HOSTS_FILE)
+    iptables = read.parsed(a.IPTABLES, lambda text: text)
     return Facts(
         engine=engine,
         containers=containers,
         networks=networks,
         host=host,
-        host_listeners=None if sockets is None else tuple(Listener(**s) for s in sockets),
-        proxies=None
-        if proxies is None
-        else tuple(p for p in (parse_proxy_cmdline(e["pid"], e["argv"]) for e in proxies) if p),
-        sysctls=snapshot.json(a.SYSCTLS) or {},
+        host_listeners=read.parsed(
+            a.HOST_SOCKETS, lambda sockets: tuple(Listener(**s) for s in sockets), list
+        ),
+        proxies=read.parsed(a.PROXIES, _proxies, list),
+        sysctls=read.json(a.SYSCTLS, dict) or {},
         firewall=None
         if iptables is None
-        else _merged_firewall(iptables, snapshot.text(a.IP6TABLES)),
-        hosts_file=None if hosts_text is None else parse_hosts(hosts_text),
-        resolv_conf=_parsed(snapshot, a.RESOLV_CONF, parse_resolv_conf),
-        resolv_conf_state=(snapshot.json(a.RESOLV_CONF_STATE) or {}).get("state"),
-        resolv_conf_link=(snapshot.json(a.RESOLV_CONF_STATE) or {}).get("link"),
-        systemd_resolv_conf=_parsed(snapshot, a.SYSTEMD_RESOLV_CONF, parse_resolv_conf),
-        conntrack=_parsed(snapshot, a.CONNTRACK, parse_conntrack),
-        legacy_firewall=_parsed(snapshot, a.IPTABLES_LEGACY, parse_iptables_save),
-        nftables=_parsed(snapshot, a.NFT_RULESET, lambda text: _nft(text, iptables is not None)),
-        routes=_parsed(snapshot, a.ROUTES, parse_routes),
+        else _merged_firewall(iptables, read.parsed(a.IP6TABLES, lambda text: text)),
+        hosts_file=read.parsed(a.HOSTS_FILE, parse_hosts),
+        resolv_conf=read.parsed(a.RESOLV_CONF, parse_resolv_conf),
+        resolv_conf_state=(read.json(a.RESOLV_CONF_STATE, dict) or {}).get("state"),
+        resolv_conf_link=(read.json(a.RESOLV_CONF_STATE, dict) or {}).get("link"),
+        systemd_resolv_conf=read.parsed(a.SYSTEMD_RESOLV_CONF, parse_resolv_conf),
+        conntrack=read.parsed(a.CONNTRACK, parse_conntrack),
+        legacy_firewall=read.parsed(a.IPTABLES_LEGACY, parse_iptables_save),
+        nftables=read.parsed(a.NFT_RULESET, lambda text: _nft(text, iptables is not None)),
+        routes=read.parsed(a.ROUTES, parse_routes),
         interfaces=interfaces,
         platform=platform,
         unreadable={p.name: p.detail for p in snapshot.probes if p.status != "ok"},
+        unparsable=read.unparsable,
         artifacts=snapshot.artifacts,
-        daemon=_daemon(snapshot),
-        scope=_scope(snapshot),
+        daemon=_daemon(read),
+        scope=_scope(read),
     )
 
 
-def _scope(snapshot: Snapshot) -> Scope | None:
-    data = snapshot.json(a.SCOPE)
-    try:
-        return None if data is None else msgspec.convert(data, Scope)
-    except msgspec.ValidationError:
-        return None  # unreadable: as if every container was read, which is all there is
+def _engine(version: dict[str, Any], info: dict[str, Any], endpoint: dict[str, Any]) -> Engine:
+    return Engine(
+        version=_string(version.get("Version"), "?"),
+        api_version=_string(version.get("ApiVersion"), "?"),
+        os=_string(info.get("OperatingSystem")),
+        kernel=_string(info.get("KernelVersion") or version.get("KernelVersion")),
+        security_options=tuple(map(_string, _list(info.get("SecurityOptions")))),
+        endpoint=_string(endpoint.get("host")),
+    )
 
 
-def _daemon(snapshot: Snapshot) -> DaemonSettings | None:
-    process = snapshot.json(a.DAEMON_ARGV)
-    try:
-        config = snapshot.json(a.DAEMON_CONFIG)
-    except ValueError:  # a file the engine itself would refuse to start with
-        config = None
+def _string(value: Any, missing: str = "") -> str:
+    """A string of an Engine answer; ``missing`` when it is absent or not a string."""
+    return value if isinstance(value, str) else missing
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _host(info: dict[str, Any]) -> Host:
+    return Host(
+        hostname=_string(info.get("hostname")),
+        kernel=_string(info.get("kernel")),
+        euid=info.get("euid") if isinstance(info.get("euid"), int) else None,
+        addresses=tuple(map(_string, _list(info.get("addresses")))),
+    )
+
+
+def _proxies(entries: list[Any]) -> tuple[ProxyProcess, ...]:
+    return tuple(p for p in (parse_proxy_cmdline(e["pid"], e["argv"]) for e in entries) if p)
+
+
+def _container(read: _Reader, inspect: Any) -> Container:
+    cid = _string(inspect.get("Id")) if isinstance(inspect, dict) else ""
+    if not cid:
+        raise Unreadable("a container without an ID")
+    return parse_container(
+        inspect,
+        listeners=_container_listeners(read, cid),
+        log_tail=demux_log(read.snapshot.artifacts.get(a.container_log(cid), b"")),
+        resolv_conf=read.parsed(a.container_file(cid, "resolv.conf"), parse_resolv_conf),
+        hosts=read.parsed(a.container_file(cid, "hosts"), parse_hosts),
+    )
+
+
+def _scope(read: _Reader) -> Scope | None:
+    """None, as if every container was read (which is all there is), when there is none."""
+    return read.parsed(a.SCOPE, lambda data: msgspec.convert(data, Scope), dict)
+
+
+def _daemon(read: _Reader) -> DaemonSettings | None:
+    process = read.json(a.DAEMON_ARGV, dict)
+    # a file the engine itself would refuse to start with: unparsable, and no settings
+    config = read.json(a.DAEMON_CONFIG, dict)
     if process is None and config is None:
         return None
+    argv = (process or {}).get("argv")
     return DaemonSettings(
-        config if isinstance(config, dict) else {},
-        (process or {}).get("config_file") or DAEMON_JSON,
-        tuple((process or {}).get("argv") or ()),
+        config or {},
+        _string((process or {}).get("config_file")) or DAEMON_JSON,
+        tuple(map(_string, _list(argv))),
     )
-
-
-def _parsed(snapshot: Snapshot, key: str, parse: Callable[[str], T]) -> T | None:
-    text = snapshot.text(key)
-    return None if text is None else parse(text)
 
 
 def _nft(text: str, iptables_read: bool) -> NftRuleset:
     return parse_ruleset(text, iptables_read)
 
 
-def _interfaces(raw: dict[str, Any] | None) -> dict[str, Interface] | None:
-    if raw is None:
-        return None
+def _interfaces(raw: dict[str, Any]) -> dict[str, Interface]:
     return {
-        name: Interface(name, v.get("mtu"), tuple(v.get("addresses", ())))
+        name: Interface(name, v.get("mtu"), tuple(map(_string, _list(v.get("addresses")))))
         for name, v in raw.items()
     }
 
 
-def _container_listeners(snapshot: Snapshot, container_id: str) -> list[Listener] | None:
+def _container_listeners(read: _Reader, container_id: str) -> list[Listener] | None:
     # Looked up by key, not by scanning every artifact: that was quadratic in containers.
     texts = [
-        (snapshot.text(a.netns_file(container_id, name)), protocol)
+        (read.snapshot.text(a.netns_file(container_id, name)), protocol)
         for name, protocol in a.NETNS_FILES.items()
     ]
     if all(text is None for text, _ in texts):

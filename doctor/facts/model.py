@@ -444,7 +444,9 @@ class Facts(Struct, frozen=True):
     routes: tuple[HostRoute, ...] | None = None
     interfaces: dict[str, Interface] | None = None
     platform: Platform = field(default_factory=lambda: Platform("linux", "Linux"))
-    unreadable: dict[str, str] = field(default_factory=dict)  # what -> why
+    unreadable: dict[str, str] = field(default_factory=dict)  # probe -> why it read nothing
+    #: artifact -> why it could not be parsed (read, but malformed: its facts are left out)
+    unparsable: dict[str, str] = field(default_factory=dict)
     #: what dockerd was told; None: neither its command line nor its file was read
     daemon: DaemonSettings | None = None
     #: Every raw artifact of the snapshot, by key: a plugin's rule reads its own probe's here.

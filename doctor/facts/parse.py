@@ -26,6 +26,12 @@ from doctor.facts.model import (
     ResolvConf,
 )
 
+
+class Unreadable(ValueError):
+    """An artifact that is not what its parser reads (a hand-edited snapshot, an engine
+    answering garbage): its facts are left out, and the report says which and why."""
+
+
 TCP_LISTEN = "0A"
 UDP_UNCONNECTED = "07"  # TCP_CLOSE: a bound UDP socket with no peer
 
@@ -57,7 +63,8 @@ def parse_proc_net(text: str, protocol: Protocol) -> list[Listener]:
 
 
 def proc_net_listeners(text: str, protocol: Protocol) -> list[tuple[str, int, int | None]]:
-    """(address, port, inode) of the listening (TCP) or unconnected (UDP) sockets in the file."""
+    """(address, port, inode) of the listening (TCP) or unconnected (UDP) sockets in the file;
+    a line the kernel would not write is left out."""
     wanted = TCP_LISTEN if protocol == "tcp" else UDP_UNCONNECTED
     listeners = []
     for line in text.splitlines()[1:]:
@@ -65,13 +72,17 @@ def proc_net_listeners(text: str, protocol: Protocol) -> list[tuple[str, int, in
         if len(fields) < 4 or fields[3] != wanted:
             continue
         local, _, port = fields[1].partition(":")
-        address = _proc_net_address(local)
+        try:
+            address = _proc_net_address(local)
+            number = int(port, 16)
+        except (ValueError, struct.error):
+            continue  # not a line the kernel writes
         # An IPv4-mapped v6 address is the v4 socket it stands for.
         mapped = ipaddress.ip_address(address)
         if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped:
             address = str(mapped.ipv4_mapped)
         inode = int(fields[9]) if len(fields) > 9 and fields[9].isdigit() else None
-        listeners.append((address, int(port, 16), inode))
+        listeners.append((address, number, inode))
     return listeners
 
 
@@ -138,14 +149,17 @@ def parse_routes(text: str) -> tuple[HostRoute, ...]:
         fields = line.split()
         if len(fields) < 8:
             continue
-        flags = int(fields[3], 16)
+        try:
+            flags = int(fields[3], 16)
+            destination, gateway, mask = (
+                ipaddress.IPv4Address(struct.pack("<I", int(f, 16)))
+                for f in (fields[1], fields[2], fields[7])
+            )
+            network = ipaddress.IPv4Network(f"{destination}/{mask}", strict=False)
+        except (ValueError, struct.error):
+            continue  # not a line the kernel writes
         if not flags & 0x1:  # RTF_UP
             continue
-        destination, gateway, mask = (
-            ipaddress.IPv4Address(struct.pack("<I", int(f, 16)))
-            for f in (fields[1], fields[2], fields[7])
-        )
-        network = ipaddress.IPv4Network(f"{destination}/{mask}", strict=False)
         routes.append(
             HostRoute(network, fields[0], str(gateway) if flags & 0x2 else None)
         )  # RTF_GATEWAY
@@ -201,6 +215,32 @@ def parse_container(
     resolv_conf: ResolvConf | None = None,
     hosts: dict[str, tuple[str, ...]] | None = None,
 ) -> Container:
+    """A container from its inspect object; Unreadable if it is not one."""
+    try:
+        return _container(inspect, listeners, log_tail, resolv_conf, hosts)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise Unreadable(f"container {_id(inspect)}: {type(exc).__name__}: {exc}") from None
+
+
+def _id(inspect: Any) -> str:
+    found = inspect.get("Id") if isinstance(inspect, Mapping) else None
+    return found[:12] if isinstance(found, str) else "without an ID"
+
+
+def _text(value: Any) -> str:
+    """A string the Engine writes; TypeError for anything else."""
+    if not isinstance(value, str):
+        raise TypeError(f"{value!r} where the Engine writes a string")
+    return value
+
+
+def _container(
+    inspect: Mapping[str, Any],
+    listeners: Iterable[Listener] | None,
+    log_tail: Iterable[str],
+    resolv_conf: ResolvConf | None,
+    hosts: dict[str, tuple[str, ...]] | None,
+) -> Container:
     state = inspect.get("State") or {}
     config = inspect.get("Config") or {}
     host_config = inspect.get("HostConfig") or {}
@@ -209,7 +249,7 @@ def parse_container(
     health_log = (health or {}).get("Log") or []
     attachments = tuple(
         Attachment(
-            network=name,
+            network=_text(name),
             network_id=net.get("NetworkID") or "",
             ip=net.get("IPAddress") or None,
             ipv6=net.get("GlobalIPv6Address") or None,
@@ -222,11 +262,11 @@ def parse_container(
         for name, net in sorted((settings.get("Networks") or {}).items())
     )
     return Container(
-        id=inspect["Id"],
-        name=inspect.get("Name", "").lstrip("/"),
-        image=config.get("Image") or inspect.get("Image", ""),
+        id=_text(inspect["Id"]),
+        name=_text(inspect.get("Name", "")).lstrip("/"),
+        image=_text(config.get("Image") or inspect.get("Image", "")),
         command=tuple(config.get("Cmd") or ()),
-        status=state.get("Status", "unknown"),
+        status=_text(state.get("Status", "unknown")),
         pid=state.get("Pid") or None,
         exit_code=state.get("ExitCode"),
         oom_killed=bool(state.get("OOMKilled")),
@@ -258,11 +298,19 @@ def parse_container(
 
 
 def parse_network(inspect: Mapping[str, Any]) -> Network:
+    """A network from its inspect object; Unreadable if it is not one."""
+    try:
+        return _network(inspect)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise Unreadable(f"network {_id(inspect)}: {type(exc).__name__}: {exc}") from None
+
+
+def _network(inspect: Mapping[str, Any]) -> Network:
     ipam = (inspect.get("IPAM") or {}).get("Config") or []
     return Network(
-        id=inspect["Id"],
-        name=inspect.get("Name", ""),
-        driver=inspect.get("Driver", ""),
+        id=_text(inspect["Id"]),
+        name=_text(inspect.get("Name", "")),
+        driver=_text(inspect.get("Driver", "")),
         internal=bool(inspect.get("Internal")),
         enable_ipv6=bool(inspect.get("EnableIPv6")),
         subnets=tuple(c["Subnet"] for c in ipam if c.get("Subnet")),

@@ -116,6 +116,7 @@ class IptablesRuleset(Struct, frozen=True):
 
 
 def parse_iptables_save(text: str) -> IptablesRuleset:
+    """The tables of iptables-save's output; a line it does not print is left out."""
     tables: dict[str, dict[str, IptablesChain]] = {}
     policies: dict[str, str | None] = {}
     rules: dict[str, list[FirewallRule]] = {}
@@ -132,12 +133,12 @@ def parse_iptables_save(text: str) -> IptablesRuleset:
         if line.startswith("*"):
             close_table()
             table, policies, rules = line[1:].strip(), {}, {}
-        elif line.startswith(":") and table:
-            name, policy = line[1:].split()[:2]
+        elif line.startswith(":") and table and len(fields := line[1:].split()) >= 2:
+            name, policy = fields[:2]
             policies[name] = None if policy == "-" else policy
             rules[name] = []
-        elif line.startswith("-A ") and table:
-            _, chain, rest = line.split(" ", 2)
+        elif line.startswith("-A ") and table and len(fields := line.split(None, 2)) == 3:
+            _, chain, rest = fields
             policies.setdefault(chain, None)
             chain_rules = rules.setdefault(chain, [])
             chain_rules.append(
@@ -327,11 +328,11 @@ def matches(rule: FirewallRule, packet: Packet) -> tuple[bool | None, str]:
         negate = words[i] == "!"
         if negate:
             i += 1
-        option = words[i]
+        option = words[i] if i < len(words) else ""
         if option in ("-j", "--jump", "-g", "--goto"):
             break  # the target and its options follow
         if option == "-m":
-            module = words[i + 1]
+            module = words[i + 1] if i + 1 < len(words) else ""
             i += 2
             if module not in NEUTRAL_MODULES | KNOWN_MODULES:
                 unknown = unknown or f"-m {module}"
@@ -477,9 +478,12 @@ def _source(network: str, p: Packet) -> bool | None:
     return None
 
 
-def _port_in(port: int, spec: str) -> bool:
+def _port_in(port: int, spec: str) -> bool | None:
+    """Whether ``port`` is in iptables' list of ports and ranges; None if it is not one."""
     for part in spec.split(","):
         low, _, high = part.partition(":")
+        if not (low or "0").isdigit() or not (high or low or "0").isdigit():
+            return None  # a service name (--dport http), or not a port at all
         if int(low or 0) <= port <= int(high or low or 65535):
             return True
     return False

@@ -75,9 +75,18 @@ def parse_ruleset(text: str, iptables_read: bool = False) -> NftRuleset:
     """The native tables of ``nft -j list ruleset``; with ``iptables_read``, without the tables
     iptables-nft owns (iptables-save showed those already)."""
     try:  # msgspec's decoder: three times the standard library's on 10,000 rules
-        items = msgspec.json.decode(text).get("nftables", [])
+        document = msgspec.json.decode(text)
     except msgspec.DecodeError as exc:
         raise ValueError(f"nft ruleset: {exc}") from None
+    try:
+        return _ruleset(document["nftables"], iptables_read)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # Not what nft prints (a hand-edited snapshot): the whole ruleset is unknown rather
+        # than a rule silently dropped.
+        raise ValueError(f"nft ruleset: not nft's JSON ({type(exc).__name__}: {exc})") from None
+
+
+def _ruleset(items: list[Any], iptables_read: bool) -> NftRuleset:
     chains: dict[tuple[str, str, str], dict[str, Any]] = {}
     rules: dict[tuple[str, str, str], list[NftRule]] = {}
     maps: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -91,21 +100,28 @@ def parse_ruleset(text: str, iptables_read: bool = False) -> NftRuleset:
             and kind != "metainfo"
         ):
             continue
-        if "table" in item:
-            tables.append((item["table"]["family"], item["table"]["name"]))
-        elif "chain" in item:
-            c = item["chain"]
-            chains[(c["family"], c["table"], c["name"])] = c
-        elif "rule" in item:
-            r = item["rule"]
-            key = (r["family"], r["table"], r["chain"])
+        if kind == "table":
+            tables.append((_name(body["family"]), _name(body["name"])))
+        elif kind == "chain":
+            chains[(_name(body["family"]), _name(body["table"]), _name(body["name"]))] = body
+        elif kind == "rule":
+            key = (_name(body["family"]), _name(body["table"]), _name(body["chain"]))
             found = rules.setdefault(key, [])
+            expr = body.get("expr", [])
+            if not isinstance(expr, list) or not all(isinstance(e, dict) for e in expr):
+                raise TypeError("a rule's expr is not a list of statements")
+            comment = body.get("comment")
             found.append(
-                NftRule(len(found) + 1, r.get("handle"), tuple(r.get("expr", ())), r.get("comment"))
+                NftRule(
+                    len(found) + 1,
+                    body.get("handle"),
+                    tuple(expr),
+                    comment if isinstance(comment, str) else None,
+                )
             )
-        elif "map" in item:
-            m = item["map"]
-            maps[(m["family"], m["table"], m["name"])] = {_key(k): v for k, v in m.get("elem", ())}
+        elif kind == "map":
+            key = (_name(body["family"]), _name(body["table"]), _name(body["name"]))
+            maps[key] = {_key(k): v for k, v in body.get("elem", ())}
     return NftRuleset(
         {
             key: NftChain(
@@ -113,16 +129,26 @@ def parse_ruleset(text: str, iptables_read: bool = False) -> NftRuleset:
                 key[1],
                 key[2],
                 tuple(rules.get(key, ())),
-                c.get("hook"),
-                c.get("type"),
+                _optional_name(c.get("hook")),
+                _optional_name(c.get("type")),
                 int(c.get("prio", 0)) if not isinstance(c.get("prio"), dict) else 0,
-                c.get("policy", "accept"),
+                _name(c.get("policy", "accept")),
             )
             for key, c in chains.items()
         },
         maps,
         tuple(tables),
     )
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{value!r} where nft prints a name")
+    return value
+
+
+def _optional_name(value: Any) -> str | None:
+    return None if value is None else _name(value)
 
 
 def _key(value: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from msgspec import Struct, field, to_builtins
@@ -69,6 +69,15 @@ class ProbeRun(Struct, frozen=True):
     status: ProbeStatus
     detail: str
     ms: int
+
+
+def unparsable_runs(unparsable: Mapping[str, str]) -> list[ProbeRun]:
+    """An entry for each artifact that was read but could not be parsed (its facts left out),
+    named ``parse:ARTIFACT``."""
+    return [
+        ProbeRun(f"parse:{key}", "failed", f"unreadable, left out: {why}", 0)
+        for key, why in unparsable.items()
+    ]
 
 
 class TargetSummary(Struct, frozen=True):
