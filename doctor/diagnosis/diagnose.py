@@ -20,7 +20,7 @@ from doctor.errors import CannotDiagnose
 from doctor.facts.build import build_facts
 from doctor.facts.model import Facts, is_loopback
 from doctor.live import confirm, counters
-from doctor.live.connect import Observation
+from doctor.live.connect import Connect, Observation
 from doctor.path.build import path_for
 from doctor.path.hops import NOT_SEEN_FROM_HOST, HopName, NetworkPath
 from doctor.path.target import PLACES, Target, TargetSpec, Vantage, host_target, resolve_target
@@ -302,7 +302,7 @@ def _confirm(
     early: list[Observation],
     deadline: float,
     from_outside: bool,
-    made: Mapping[confirm.Connect, Observation] | None = None,
+    made: Mapping[Connect, Observation] | None = None,
 ) -> confirm.Confirmation:
     """The live probe that fits the target, or none; ``made``: the connects from this host
     already made (a checkup makes every target's at once)."""

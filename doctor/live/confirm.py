@@ -18,15 +18,23 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Mapping
-from functools import partial
 
 from msgspec import Struct
 from msgspec.structs import replace
 
 from doctor.bounded import Job, JobResult, run_jobs
 from doctor.collect import namespaces
-from doctor.facts.model import Facts, Protocol, is_ip, is_loopback
-from doctor.live.connect import FAILED, REACHED, DnsAnswer, Observation, Seen, probe
+from doctor.facts.model import Facts, is_ip, is_loopback
+from doctor.live.connect import (
+    FAILED,
+    LINGER,
+    REACHED,
+    Connect,
+    DnsAnswer,
+    Observation,
+    Seen,
+    probe_all,
+)
 from doctor.live.inside import Plan
 from doctor.live.inside import run as run_inside
 from doctor.path.hops import (
@@ -65,10 +73,6 @@ def _localhost_addresses() -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(i[4][0]) for i in infos))
 
 
-#: One connect from this host: address, port, protocol, and whether to linger for a hang-up.
-Connect = tuple[str, int, Protocol, bool]
-
-
 def _probe_job(name: str, probes: list[Connect]) -> Job:
     def call() -> list[Observation]:
         seen = connect_all(probes, time.monotonic() + LIVE_TIMEOUT + 1)
@@ -78,22 +82,10 @@ def _probe_job(name: str, probes: list[Connect]) -> Job:
 
 
 def connect_all(connects: Iterable[Connect], deadline: float) -> dict[Connect, Observation]:
-    """Every distinct connect side by side, one thread each, all by ``deadline``."""
+    """Every distinct connect side by side, all by ``deadline``."""
     unique = list(dict.fromkeys(connects))
-    jobs = [
-        Job(
-            str(i),
-            partial(probe, address, port, protocol, LIVE_TIMEOUT, linger=linger),
-            LIVE_TIMEOUT + 1,
-        )
-        for i, (address, port, protocol, linger) in enumerate(unique)
-    ]
-    results = run_jobs(jobs, deadline)
-    return {
-        c: results[j.name].value
-        for c, j in zip(unique, jobs, strict=True)
-        if results[j.name].status == "ok"
-    }
+    timeout = max(0.05, min(LIVE_TIMEOUT, deadline - time.monotonic() - LINGER))
+    return dict(zip(unique, probe_all(unique, timeout), strict=True))
 
 
 def observed(result: JobResult) -> tuple[list[Observation], ProbeRun]:

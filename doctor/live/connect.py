@@ -5,9 +5,13 @@ They never enter the snapshot: a replayed diagnosis reports them as skipped.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
+import selectors
 import socket
 import time
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 from msgspec import Struct, field
@@ -124,60 +128,140 @@ class Seen(Struct):
     mtu: PathMtu | None = None  # the path MTU to a destination out of the host, when probed
 
 
-def probe(
-    address: str, port: int, protocol: Protocol, timeout: float, linger: bool = True
-) -> Observation:
-    started = time.monotonic()
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    if protocol == "udp":
-        outcome, detail = _udp(family, address, port, min(timeout, UDP_WAIT))
-    else:
-        outcome, detail = _tcp(family, address, port, timeout, linger)
-    return Observation(
-        address, port, protocol, outcome, round((time.monotonic() - started) * 1000), detail
-    )
+#: One connect: address, port, protocol, and whether to linger for a hang-up after it.
+Connect = tuple[str, int, Protocol, bool]
+#: sockets open at once: a checkup of a thousand ports must stay under a 1,024-file limit
+MAX_OPEN = 256
 
 
-def _tcp(family: int, address: str, port: int, timeout: float, linger: bool) -> tuple[Outcome, str]:
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
+def probe_all(connects: Sequence[Connect], timeout: float) -> list[Observation]:
+    """Each of ``connects``, side by side from one thread (non-blocking sockets and a
+    selector: a hundred threads would each wait for the interpreter's lock), each within
+    ``timeout``; an observation for each, in order."""
+    pending = list(enumerate(connects))[::-1]
+    found: dict[int, Observation] = {}
+
+    def done(attempt: _Attempt) -> None:
+        attempt.sock.close()
+        found[attempt.n] = attempt.observation()
+
+    watched: dict[int, _Attempt] = {}
+    with selectors.DefaultSelector() as selector, _closing(watched):
+        while pending or watched:
+            while pending and len(watched) < MAX_OPEN:
+                n, connect = pending.pop()
+                attempt = _Attempt(n, connect, timeout)
+                if attempt.outcome is None:
+                    selector.register(attempt.sock, attempt.events, attempt)
+                    watched[n] = attempt
+                else:
+                    done(attempt)
+            soonest = min(a.until for a in watched.values()) if watched else time.monotonic()
+            for key, _ in selector.select(max(0.0, soonest - time.monotonic())):
+                attempt = key.data
+                attempt.advance()
+                if attempt.outcome is None:
+                    selector.modify(attempt.sock, attempt.events, attempt)
+            now = time.monotonic()
+            for attempt in list(watched.values()):
+                if attempt.outcome is None and now >= attempt.until:
+                    attempt.expire()
+                if attempt.outcome is not None:
+                    selector.unregister(attempt.sock)
+                    del watched[attempt.n]
+                    done(attempt)
+    return [found[n] for n in range(len(connects))]
+
+
+@contextlib.contextmanager
+def _closing(watched: dict[int, _Attempt]) -> Iterator[None]:
+    """Close what is still open should anything escape the loop."""
+    try:
+        yield
+    finally:
+        for attempt in watched.values():
+            attempt.sock.close()
+
+
+class _Attempt:
+    """One connect's progress: connecting, then (TCP, lingering) waiting for a hang-up or
+    data, or (UDP) for an answer or an ICMP error; ``outcome`` once it is over."""
+
+    def __init__(self, n: int, connect: Connect, timeout: float):
+        self.n = n
+        self.address, self.port, self.protocol, self.linger = connect
+        self.started = time.monotonic()
+        self.outcome: Outcome | None = None
+        self.detail = ""
+        self.ms = 0
+        self.waiting = "connect"
+        self.timeout = timeout if self.protocol == "tcp" else min(timeout, UDP_WAIT)
+        self.until = self.started + self.timeout
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        kind = socket.SOCK_STREAM if self.protocol == "tcp" else socket.SOCK_DGRAM
+        self.sock = socket.socket(family, kind)
         try:
-            sock.connect((address, port))
-        except ConnectionRefusedError:
-            return "refused", ""
-        except TimeoutError:
-            return "timeout", f"no answer within {timeout:.1f} s"
+            self.sock.setblocking(False)
+            error = self.sock.connect_ex((self.address, self.port))
+            if self.protocol == "udp" and not error:
+                # connected, so that an ICMP port-unreachable surfaces as ECONNREFUSED
+                self.sock.send(b"docker-doctor\n")
+                self.waiting = "answer"
+            elif error not in (0, errno.EINPROGRESS):
+                self._failed(error)
         except OSError as exc:
-            if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-                return "unreachable", exc.strerror or ""
-            return "error", str(exc)
-        if not linger:
-            return "open", "connected"
-        sock.settimeout(LINGER)
+            self._failed(exc.errno or 0, str(exc))
+
+    @property
+    def events(self) -> int:
+        return selectors.EVENT_WRITE if self.waiting == "connect" else selectors.EVENT_READ
+
+    def advance(self) -> None:
+        """The socket is ready: a connect completed, or something came back."""
+        if self.waiting == "connect":
+            error = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error:
+                self._failed(error)
+            elif not self.linger:
+                self._end("open", "connected")
+            else:
+                self.waiting, self.until = "hang-up", time.monotonic() + LINGER
+            return
         try:
-            data = sock.recv(1)
-        except TimeoutError:
-            return "open", ""
+            data = self.sock.recv(512)
+        except ConnectionRefusedError:
+            self._end("refused", "ICMP port unreachable")
         except ConnectionResetError:
-            return "closed", "connected, then reset by the peer"
+            self._end("closed", "connected, then reset by the peer")
         except OSError as exc:
-            return "error", str(exc)
-        return ("answered", "") if data else ("closed", "")
+            self._end("error", str(exc))
+        else:
+            self._end("answered" if data or self.protocol == "udp" else "closed", "")
 
+    def expire(self) -> None:
+        if self.waiting == "connect":
+            self._end("timeout", f"no answer within {self.timeout:.1f} s")
+        elif self.waiting == "hang-up":
+            self._end("open", "")  # connected, and the peer neither spoke nor hung up
+        else:
+            self._end("silent", "")
 
-def _udp(family: int, address: str, port: int, wait: float) -> tuple[Outcome, str]:
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(wait)
-        try:
-            sock.connect(
-                (address, port)
-            )  # connected, so ICMP port-unreachable surfaces as ECONNREFUSED
-            sock.send(b"docker-doctor\n")
-            sock.recv(512)
-        except ConnectionRefusedError:
-            return "refused", "ICMP port unreachable"
-        except TimeoutError:
-            return "silent", ""
-        except OSError as exc:
-            return "error", str(exc)
-        return "answered", ""
+    def _failed(self, error: int, detail: str = "") -> None:
+        if error == errno.ECONNREFUSED:
+            self._end("refused", "ICMP port unreachable" if self.protocol == "udp" else "")
+        elif error == errno.ECONNRESET:  # accepted, then reset before the connect was seen
+            self._end("closed", "connected, then reset by the peer")
+        elif error in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            self._end("unreachable", os.strerror(error))
+        else:
+            self._end("error", detail or os.strerror(error))
+
+    def _end(self, outcome: Outcome, detail: str) -> None:
+        self.outcome, self.detail = outcome, detail
+        self.ms = round((time.monotonic() - self.started) * 1000)
+
+    def observation(self) -> Observation:
+        assert self.outcome is not None
+        return Observation(
+            self.address, self.port, self.protocol, self.outcome, self.ms, self.detail
+        )

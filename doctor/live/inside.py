@@ -24,7 +24,7 @@ from msgspec import Struct, field, to_builtins
 from msgspec.structs import replace
 
 from doctor.facts.model import Protocol
-from doctor.live.connect import REACHED, DnsAnswer, DnsOutcome, Observation, PathMtu, probe
+from doctor.live.connect import REACHED, DnsAnswer, DnsOutcome, Observation, PathMtu, probe_all
 
 CHILD_COMMAND = "__inside"  # the hidden first word that makes docker-doctor the child
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
@@ -117,10 +117,7 @@ def _execute(plan: Plan) -> dict[str, Any]:
     searched = answer is not None and plan.query is not None and answer.name != plan.query[0]
     if answer and plan.port and (not targets or searched):  # where the application would go
         targets = [(address, plan.port, plan.protocol) for address in answer.addresses[:1]]
-    observations = [
-        probe(address, port, protocol, plan.timeout, linger=False)
-        for address, port, protocol in targets
-    ]
+    observations = probe_all([(*t, False) for t in targets], plan.timeout)
     observations += [syn_probe(address, port, plan.timeout) for address, port in plan.syn]
     through = any(o.outcome in REACHED for o in observations)
     mtu = None
