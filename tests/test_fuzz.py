@@ -15,6 +15,7 @@ import json
 import os
 import tarfile
 import time
+import unicodedata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -28,6 +29,7 @@ from doctor.facts.build import build_facts
 from doctor.firewall import iptables, nftables
 from doctor.firewall.model import Decision, Packet
 from doctor.preflight import compose
+from doctor.report.inert import inert
 from doctor.snapshot import artifacts as a
 from doctor.snapshot.store import Snapshot
 from tests.support.command import doctor, validator
@@ -466,3 +468,13 @@ def test_a_replay_of_a_broken_snapshot_ends_with_a_report_or_one_line(
         validator().validate(json.loads(done.stdout))
     else:
         assert done.returncode in (2, 3) and len(done.stderr.strip().splitlines()) == 1
+
+
+@given(st.text(max_size=300), st.integers(1, 400))
+def test_any_text_is_made_inert_and_printable_text_is_left_alone(text: str, limit: int) -> None:
+    shown = inert(text, limit)
+    assert all(unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp", "Cs") for c in shown)
+    if text.isprintable() and len(text) <= limit:
+        assert shown == text
+    if len(text) > limit:
+        assert shown.endswith(f"({len(text) - limit} more characters)")

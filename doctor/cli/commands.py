@@ -271,6 +271,7 @@ def bundle_parser() -> argparse.ArgumentParser:
 
 def _bundle(opts: argparse.Namespace, flags: ClientFlags) -> int:
     from doctor.bundle.write import Progress, default_name, write_bundle
+    from doctor.report.inert import inert
 
     output = opts.output or default_name()
     if not (output.parent if str(output.parent) else Path(".")).is_dir():
@@ -316,7 +317,7 @@ def _bundle(opts: argparse.Namespace, flags: ClientFlags) -> int:
     if summary.obfuscated_ips is not None:
         print(f"IP addresses: {summary.obfuscated_ips} replaced by consistent pseudonyms")
     for line in summary.left_out:
-        print(f"left out: {line}")
+        print(f"left out: {inert(line)}")
     return ExitStatus.OK
 
 

@@ -6,6 +6,7 @@ from typing import TextIO
 from xml.etree import ElementTree as ET
 
 from doctor.report.document import Report
+from doctor.report.inert import inert  # XML 1.0 has no place for control characters
 
 
 def to_junit(report: Report, fail_on: str = "error") -> ET.Element:
@@ -34,14 +35,13 @@ def to_junit(report: Report, fail_on: str = "error") -> ET.Element:
             if f.severity in failing:
                 failures += 1
                 failure = ET.SubElement(
-                    case, "failure", message=f"{f.code}{where}: {f.title}", type=f.code
+                    case, "failure", message=inert(f"{f.code}{where}: {f.title}"), type=f.code
                 )
-                failure.text = f"{f.explanation}\nFix: {f.fix.summary}\n" + "\n".join(
-                    f.fix.commands
-                )
+                lines = [f.explanation, f"Fix: {f.fix.summary}", *f.fix.commands]
+                failure.text = "\n".join(map(inert, lines)) + "\n"
             else:
                 out = ET.SubElement(case, "system-out")
-                out.text = f"{f.code} ({f.severity}){where}: {f.explanation}"
+                out.text = inert(f"{f.code} ({f.severity}){where}: {f.explanation}")
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(failures))
     suite.set("errors", "0")

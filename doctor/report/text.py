@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from doctor.report.document import Report
+from doctor.report.inert import inert
 
 VERDICT_STYLE = {
     "reachable": ("✓", "bold green"),
@@ -42,11 +43,11 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
         ]
         broken = sum(h.status == "broken" for h in report.path)
         summary = ", ".join(counts) or ("no problems" if not broken else f"{broken} broken")
-        console.print(f"[{style}]{mark} {escape(what)}: {summary} in {len(report.path)} checks[/]")
+        console.print(f"[{style}]{mark} {_shown(what)}: {summary} in {len(report.path)} checks[/]")
     else:
         console.print(
-            f"[{style}]{mark} {escape(t.input)} is {report.verdict}[/] [dim](from "
-            f"{report.vantage})[/]"
+            f"[{style}]{mark} {_shown(t.input)} is {report.verdict}[/] [dim](from "
+            f"{_shown(report.vantage)})[/]"
         )
     verdicts = report.doctor.get("verdicts", {})
     if verdicts.get("live") and verdicts["live"] != verdicts.get("static"):
@@ -59,11 +60,11 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
     width = max(len(h.hop) for h in report.path) if report.path else 0
     for hop in report.path:
         hop_mark, hop_style = HOP_MARK[hop.status]
-        line = f"  [{hop_style}]{hop_mark}[/] {hop.hop.ljust(width)}  {escape(hop.detail)}"
+        line = f"  [{hop_style}]{hop_mark}[/] {hop.hop.ljust(width)}  {_shown(hop.detail)}"
         console.print(line)
         if hop.live:
             note = f" (facts alone: {hop.static})" if hop.static != hop.status else ""
-            console.print(f"  {' ' * (width + 4)}[dim]live: {escape(hop.live)}{note}[/]")
+            console.print(f"  {' ' * (width + 4)}[dim]live: {_shown(hop.live)}{note}[/]")
 
     if report.findings:
         console.print("\n[bold]Causes[/], most likely first")
@@ -73,17 +74,17 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
         console.print(
             f"\n[bold]{number}. [{sev}]{f.code}[/][/] [dim]({f.severity}, {f.confidence:.0%}, at "
             f"{at})[/]"
-            f"  {escape(f.title)}"
+            f"  {_shown(f.title)}"
         )
-        console.print(f"   {escape(f.explanation)}")
+        console.print(f"   {_shown(f.explanation)}")
         for e in f.evidence:
             console.print(
-                f"   [dim]evidence:[/] {escape(e.fact)} = {escape(_value(e.value))} "
-                f"[dim]({escape(e.source)})[/]"
+                f"   [dim]evidence:[/] {_shown(e.fact)} = {_shown(_value(e.value))} "
+                f"[dim]({_shown(e.source)})[/]"
             )
-        console.print(f"   [bold]fix:[/] {escape(f.fix.summary)}")
+        console.print(f"   [bold]fix:[/] {_shown(f.fix.summary)}")
         for command in f.fix.commands:
-            console.print(f"     [cyan]$ {escape(command)}[/]")
+            console.print(f"     [cyan]$ {_shown(command)}[/]")
 
     troubles = [
         p
@@ -94,13 +95,19 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
     if troubles:
         console.print("\n[bold]Could not check[/]")
         for p in troubles:
-            console.print(f"  [yellow]{p.status}[/] {p.name}: {escape(p.detail)}")
+            console.print(f"  [yellow]{p.status}[/] {_shown(p.name)}: {_shown(p.detail)}")
     if verbose:
-        console.print(
-            f"\n[dim]docker-doctor {report.doctor.get('version')} · engine "
-            f"{report.doctor.get('engine')}"
-            f" · {report.doctor.get('platform')} · {report.doctor.get('ms')} ms[/]"
+        about = (
+            f"docker-doctor {report.doctor.get('version')} · engine "
+            f"{report.doctor.get('engine')} · {report.doctor.get('platform')} · "
+            f"{report.doctor.get('ms')} ms"
         )
+        console.print(f"\n[dim]{_shown(about)}[/]")
+
+
+def _shown(text: str) -> str:
+    """Data for the console: made inert (doctor.report.inert), then its rich markup escaped."""
+    return escape(inert(text))
 
 
 def _value(value: Any) -> str:
