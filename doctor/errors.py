@@ -11,6 +11,7 @@ class ExitStatus(enum.IntEnum):
     USAGE = 2  # bad command line, target or input file
     UNDIAGNOSABLE = 3  # daemon unreachable, permission denied, ...
     INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+    TERMINATED = 143  # SIGTERM, as a shell reports it
     BROKEN_PIPE = 141  # the reader of the output went away (`| head`), as a shell reports SIGPIPE
 
 

@@ -41,9 +41,14 @@ def collect_engine(ctx: ProbeContext) -> None:
         summaries = [s for s in summaries if s["Id"] in scope.read]
         # Raw bodies, joined unparsed: decoding 100 inspect objects only to encode them
         # again costs more than all the requests.
-        inspected = [
-            body for body in pool.map(lambda s: _inspect(client, s["Id"]), summaries) if body
-        ]
+        inspected = []
+        for summary, body in zip(
+            summaries, pool.map(lambda s: _inspect(client, s["Id"]), summaries), strict=True
+        ):
+            if body is None:
+                ctx.could_not_check(summary, "removed between the list and its inspect")
+            else:
+                inspected.append(body)
         # Why a stopped container stopped is usually in its last lines; a bundle takes all.
         wanted = [s["Id"] for s in summaries if ctx.thorough or s.get("State") != "running"]
         lines = BUNDLE_LOG_LINES if ctx.thorough else LOG_LINES

@@ -42,8 +42,9 @@ def collect_listeners(ctx: ProbeContext) -> None:
         except PermissionError:
             denied += 1
             continue
-        except FileNotFoundError:
-            continue  # exited meanwhile
+        except FileNotFoundError:  # exited meanwhile: a race, not an error
+            ctx.could_not_check(container, "its process exited before its namespace was read")
+            continue
         for name, text in files.items():
             ctx.put(a.netns_file(container["Id"], name), text)
     if denied and not ctx.artifacts:

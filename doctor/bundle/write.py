@@ -29,6 +29,7 @@ from doctor.bundle.redact import report as redaction_report
 from doctor.collect.collector import collect, stop_if_engine_unreachable
 from doctor.collect.engine_api import Endpoint, resolve_endpoint
 from doctor.diagnosis.diagnose import Options, diagnose
+from doctor.errors import DoctorError
 from doctor.plugin.manager import load_plugins
 from doctor.snapshot import artifacts as a
 from doctor.snapshot.store import MANIFEST, Snapshot
@@ -131,7 +132,18 @@ def _members(snapshot: Snapshot) -> dict[str, bytes]:
 
 
 def _write_tar(output: Path, members: dict[str, bytes]) -> None:
+    """Write the archive beside ``output`` and rename it into place; a disk that fills or a
+    directory that refuses is one line of error, and no partial file is left."""
     top = output.name.removesuffix(".tar.gz").removesuffix(".tgz")
+    try:
+        _write_partial_then_rename(output, top, members)
+    except OSError as exc:
+        raise DoctorError(
+            f"cannot write the bundle to {output}: {exc.strerror or exc} (nothing was written)"
+        ) from None
+
+
+def _write_partial_then_rename(output: Path, top: str, members: dict[str, bytes]) -> None:
     fd, partial = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent or Path("."))
     try:
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:

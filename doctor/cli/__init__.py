@@ -6,7 +6,9 @@ and everything behind it load once there is work to do.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 
 from doctor import PROG, __version__
@@ -19,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG} {__version__}")
         return ExitStatus.OK
     debug = any(arg in ("-D", "--debug") or arg.startswith("--debug=t") for arg in args)
+    # SIGTERM (a service manager, a CI timeout, `kill`) unwinds like Ctrl-C, so that every
+    # `finally` runs: a temporary namespace, veth or partial bundle is removed, not left.
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding program's)
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         from doctor.collect import early
 
@@ -42,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return ExitStatus.INTERRUPTED
+    except Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return ExitStatus.TERMINATED
     except BrokenPipeError:
         # Whatever is left in stdout's buffer cannot be written either: point it at
         # /dev/null, or the interpreter's own flush at exit complains.
@@ -56,6 +65,15 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return ExitStatus.UNDIAGNOSABLE
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: like KeyboardInterrupt, not an Exception that code might swallow."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one ends the run at once
+    raise Terminated
 
 
 if __name__ == "__main__":

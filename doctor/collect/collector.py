@@ -46,6 +46,7 @@ def collect(
                 thorough=thorough,
                 platform=where,
                 question=question,
+                probe=p.name,
             )
             p.collect(ctx)
             snapshot.artifacts.update(ctx.artifacts)

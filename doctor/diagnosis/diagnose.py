@@ -36,7 +36,7 @@ from doctor.report.document import (
     ProbeRun,
     Report,
     Verdict,
-    unparsable_runs,
+    unread_runs,
 )
 from doctor.snapshot.artifacts import CONTAINER_LIST
 from doctor.snapshot.store import Snapshot
@@ -140,7 +140,7 @@ def diagnose(
     report.probes[:0] = [
         *plugins.failures,
         *snapshot.probes,
-        *unparsable_runs(facts.unparsable),
+        *unread_runs(facts.unparsable, facts.unchecked),
         *runs,
     ]
     assert facts.engine is not None

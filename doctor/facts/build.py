@@ -130,6 +130,7 @@ def build_facts(snapshot: Snapshot) -> Facts:
         interfaces=interfaces,
         platform=platform,
         unreadable={p.name: p.detail for p in snapshot.probes if p.status != "ok"},
+        unchecked=_unchecked(read),
         unparsable=read.unparsable,
         artifacts=snapshot.artifacts,
         daemon=_daemon(read),
@@ -181,6 +182,17 @@ def _container(read: _Reader, inspect: Any) -> Container:
         resolv_conf=read.parsed(a.container_file(cid, "resolv.conf"), parse_resolv_conf),
         hosts=read.parsed(a.container_file(cid, "hosts"), parse_hosts),
     )
+
+
+def _unchecked(read: _Reader) -> dict[str, str]:
+    return {
+        str(entry["container"]): str(entry["why"])
+        for key in read.snapshot.keys_under(a.UNCHECKED)
+        for entry in read.parsed(
+            key, lambda entries: [e for e in entries if isinstance(e, dict)], list
+        )
+        or ()
+    }
 
 
 def _scope(read: _Reader) -> Scope | None:

@@ -447,6 +447,8 @@ class Facts(Struct, frozen=True):
     unreadable: dict[str, str] = field(default_factory=dict)  # probe -> why it read nothing
     #: artifact -> why it could not be parsed (read, but malformed: its facts are left out)
     unparsable: dict[str, str] = field(default_factory=dict)
+    #: container -> why a probe could not check it (removed or stopped while the run read it)
+    unchecked: dict[str, str] = field(default_factory=dict)
     #: what dockerd was told; None: neither its command line nor its file was read
     daemon: DaemonSettings | None = None
     #: Every raw artifact of the snapshot, by key: a plugin's rule reads its own probe's here.

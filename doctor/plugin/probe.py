@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from msgspec import Struct, field
@@ -36,6 +36,8 @@ class ProbeContext(Struct):
     #: what the diagnosis asks, to read only the containers it can involve; None: read all
     question: Question | None = None
     artifacts: dict[str, bytes] = field(default_factory=dict)
+    probe: str = ""  # the name of the probe this context is for
+    unchecked: list[dict[str, str]] = field(default_factory=list)  # see could_not_check
 
     def put(self, key: str, data: bytes | str | Any) -> None:
         if isinstance(data, str):
@@ -43,6 +45,15 @@ class ProbeContext(Struct):
         elif not isinstance(data, bytes):
             data = json.dumps(data, sort_keys=True).encode()
         self.artifacts[key] = data
+
+    def could_not_check(self, container: Mapping[str, Any], why: str) -> None:
+        """Record that ``container`` (an inspect object or a list summary) changed under this
+        probe, ``why``: the report names it; the rest of the run goes on."""
+        name = container.get("Name") or (container.get("Names") or [""])[0]
+        self.unchecked.append(
+            {"container": str(name).lstrip("/") or container["Id"][:12], "why": why}
+        )
+        self.put(artifacts.unchecked(self.probe), self.unchecked)
 
     def remaining(self) -> float:
         return max(0.05, self.deadline - time.monotonic())

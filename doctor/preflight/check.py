@@ -27,7 +27,7 @@ from doctor.plugin.manager import Plugins
 from doctor.plugin.rule import Code, RuleContext
 from doctor.plugin.runner import run_rules
 from doctor.preflight.compose import Project
-from doctor.report.document import SEVERITY_RANK, Finding, Hop, ProbeRun, Report, unparsable_runs
+from doctor.report.document import SEVERITY_RANK, Finding, Hop, ProbeRun, Report, unread_runs
 from doctor.snapshot.store import Snapshot
 
 IGNORE_FILE = ".docker-doctor.yaml"
@@ -80,7 +80,7 @@ def check(
         runs.append(ProbeRun("live", "skipped", "--no-live: this host is not checked", 0))
     runs += snapshot.probes
     facts = build_facts(snapshot)
-    runs += unparsable_runs(facts.unparsable)
+    runs += unread_runs(facts.unparsable, facts.unchecked)
     target = Target(
         TargetSpec(" ".join(project.files), None, None, "tcp"), "compose", None, "tcp", (), "host"
     )

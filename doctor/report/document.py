@@ -71,12 +71,19 @@ class ProbeRun(Struct, frozen=True):
     ms: int
 
 
-def unparsable_runs(unparsable: Mapping[str, str]) -> list[ProbeRun]:
+def unread_runs(unparsable: Mapping[str, str], unchecked: Mapping[str, str]) -> list[ProbeRun]:
     """An entry for each artifact that was read but could not be parsed (its facts left out),
-    named ``parse:ARTIFACT``."""
+    named ``parse:ARTIFACT``, and for each container that changed while the run read it,
+    named ``container:NAME``."""
     return [
-        ProbeRun(f"parse:{key}", "failed", f"unreadable, left out: {why}", 0)
-        for key, why in unparsable.items()
+        *(
+            ProbeRun(f"parse:{key}", "failed", f"unreadable, left out: {why}", 0)
+            for key, why in unparsable.items()
+        ),
+        *(
+            ProbeRun(f"container:{name}", "skipped", f"not checked: {why}", 0)
+            for name, why in unchecked.items()
+        ),
     ]
 
 

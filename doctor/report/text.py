@@ -91,6 +91,7 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
         for p in report.probes
         if p.status in ("failed", "timeout")
         or (p.status == "skipped" and (verbose or "root" in p.detail))
+        or p.name.startswith("container:")  # changed while the run read it
     ]
     if troubles:
         console.print("\n[bold]Could not check[/]")

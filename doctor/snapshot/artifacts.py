@@ -41,6 +41,15 @@ NETNS_FILES: dict[str, Literal["tcp", "udp"]] = {
 }
 
 
+UNCHECKED = "doctor/unchecked/"  # one file per probe, below: unchecked(probe)
+
+
+def unchecked(probe: str) -> str:
+    """What ``probe`` could not check, and why: [{"container", "why"}] (a container removed
+    or stopped while the run read it: a race, not an error)."""
+    return f"{UNCHECKED}{probe}.json"
+
+
 def container_log(container_id: str) -> str:
     return f"engine/logs/{container_id}.log"
 

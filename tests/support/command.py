@@ -7,6 +7,7 @@ environment), or whatever ``$DOCKER_DOCTOR_COMMAND`` names (the standalone execu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+
+from tests.support import host_state
 
 COMMAND_ENV = "DOCKER_DOCTOR_COMMAND"
 
@@ -43,18 +46,25 @@ def environment(**extra: str) -> dict[str, str]:
 
 
 def doctor(
-    *args: str, cwd: Path | str = "/", env: Mapping[str, str] | None = None, timeout: float = 60
+    *args: str,
+    cwd: Path | str = "/",
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+    host_changes: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """``docker-doctor ARGS``, finished, its output as text (cwd: / unless a test needs its own)."""
-    return subprocess.run(
-        [*command(), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        env=environment(**(env or {})),
-    )
+    """``docker-doctor ARGS``, finished, its output as text (cwd: / unless a test needs its own).
+    The run must leave the host as it found it (tests.support.host_state), unless the test
+    itself changes it meanwhile (``host_changes``: a container removed during the run)."""
+    with contextlib.nullcontext() if host_changes else host_state.unchanged():
+        return subprocess.run(
+            [*command(), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            env=environment(**(env or {})),
+        )
 
 
 @cache

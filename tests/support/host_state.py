@@ -1,0 +1,105 @@
+"""What a doctor run must leave as it found it: the firewall rules (without their counters),
+the links, addresses and routes, the sysctls it reads, the network namespaces and its own
+temporary files. :func:`unchanged` takes the state before and after a run (as root on Linux;
+elsewhere it checks nothing) and fails the test with what differs."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+from doctor.probes.host import SYSCTLS
+
+_COUNTERS = re.compile(r"\[\d+:\d+\]")
+#: what the kernel adds to a new link by itself, a moment after it comes up (IPv6 link-local
+#: addresses and their routes, multicast): a container staged just before a run brings them
+KERNEL_OWN = ("fe80:", "ff00:", "multicast")
+
+
+def _run(*argv: str) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        return ""
+    return done.stdout
+
+
+def _rules(text: str) -> list[str]:
+    return [_COUNTERS.sub("", line) for line in text.splitlines() if not line.startswith("#")]
+
+
+def _links() -> list[tuple[str, Any, Any]]:
+    return sorted(
+        (link["ifname"], link.get("mtu"), link.get("master"))
+        for link in json.loads(_run("ip", "-j", "link", "show") or "[]")
+    )
+
+
+def _addresses() -> list[tuple[str, str, int]]:
+    return sorted(
+        (link["ifname"], a["local"], a["prefixlen"])
+        for link in json.loads(_run("ip", "-j", "address", "show") or "[]")
+        for a in link.get("addr_info", ())
+        if "local" in a and not a["local"].startswith(KERNEL_OWN)
+    )
+
+
+def _sysctls() -> dict[str, str]:
+    found = {}
+    for name in SYSCTLS:
+        with contextlib.suppress(OSError), open("/proc/sys/" + name.replace(".", "/")) as f:
+            found[name] = f.read().strip()
+    return found
+
+
+def state() -> dict[str, Any]:
+    return {
+        "iptables": _rules(_run("iptables-save")),
+        "ip6tables": _rules(_run("ip6tables-save")),
+        "nftables": _rules(_run("nft", "-s", "list", "ruleset")),  # -s: no counters
+        "links": _links(),
+        "addresses": _addresses(),
+        "routes": sorted(_run("ip", "route", "show", "table", "all").splitlines()),
+        "routes6": sorted(
+            line
+            for line in _run("ip", "-6", "route", "show", "table", "all").splitlines()
+            if not any(own in line for own in KERNEL_OWN)
+        ),
+        "sysctls": _sysctls(),
+        "namespaces": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
+        "temporary files": sorted(glob.glob(os.path.join(tempfile.gettempdir(), "docker-doctor*"))),
+    }
+
+
+def _guarded() -> bool:
+    return sys.platform == "linux" and os.geteuid() == 0
+
+
+@contextlib.contextmanager
+def unchanged() -> Iterator[None]:
+    """Fail if what is inside changed the host (its state before and after compared)."""
+    if not _guarded():
+        yield
+        return
+    before = state()
+    yield
+    after = state()
+    changed = {
+        key: {
+            "gone": [x for x in before[key] if x not in after[key]],
+            "new": [x for x in after[key] if x not in before[key]],
+        }
+        if isinstance(before[key], list)
+        else {"before": before[key], "after": after[key]}
+        for key in before
+        if before[key] != after[key]
+    }
+    assert not changed, f"the run changed the host: {changed}"

@@ -1,0 +1,299 @@
+"""Faults at chosen moments of a run, on a real engine: the daemon breaking off, hanging or
+answering garbage at the list call or between the list and an inspect; a container removed
+between the list and its inspect; a container whose process exits before its namespace is
+read; the firewall tools missing, hanging or printing garbage. Each run ends within its
+--timeout with a report or one line and the documented exit status, never a traceback."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import host_state
+from tests.support.command import command, doctor, environment, validator
+from tests.support.faulty_engine import Fault, FaultyEngine
+
+HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
+SOCKET = "/var/run/docker.sock"
+TIMEOUT = 4.0
+
+
+@pytest.fixture
+def engine_with(tmp_path: Path, engine: None):
+    proxies: list[FaultyEngine] = []
+
+    def start(fault: Fault) -> FaultyEngine:
+        proxy = FaultyEngine(tmp_path, SOCKET, fault)
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.close()
+
+
+def _run(
+    proxy: FaultyEngine, *args: str, host_changes: bool = False
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    began = time.monotonic()
+    done = doctor(
+        *args,
+        "--timeout",
+        str(TIMEOUT),
+        env={"DOCKER_HOST": proxy.host},
+        host_changes=host_changes,
+    )
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    return done, time.monotonic() - began
+
+
+def _one_line(done: subprocess.CompletedProcess[str], status: int, says: str) -> None:
+    assert done.returncode == status, done.stderr
+    assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert re.search(says, done.stderr), done.stderr
+
+
+def _report(done: subprocess.CompletedProcess[str]) -> dict:
+    assert done.returncode in (0, 1), done.stderr
+    report = json.loads(done.stdout)
+    validator().validate(report)
+    return report
+
+
+@pytest.mark.parametrize(
+    ("action", "says"),
+    [
+        ("die", "broke off its answer: the connection was closed before an answer"),
+        ("garbage", "broke off its answer: not an HTTP answer"),
+        ("stall", "did not answer within|no answer within"),
+    ],
+)
+def test_the_daemon_failing_at_the_list_call(stage, engine_with, action, says) -> None:
+    port = stage.free_port()
+    stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
+    proxy = engine_with(Fault(lambda path: path.startswith("/containers/json"), action))
+    done, took = _run(proxy, f"localhost:{port}", "--json")
+    assert proxy.fault.met.is_set()
+    _one_line(done, 3, says)
+    assert took < TIMEOUT + 3
+
+
+def test_a_connection_the_daemon_drops_once_is_asked_again(stage, engine_with) -> None:
+    port = stage.free_port()
+    stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
+    proxy = engine_with(Fault(lambda path: path.startswith("/containers/json"), "close"))
+    done, _ = _run(proxy, f"localhost:{port}", "--json")
+    assert proxy.fault.met.is_set() and proxy.requests.count("/containers/json?all=1") == 2
+    assert _report(done)["verdict"] == "reachable"
+
+
+def test_the_daemon_hanging_between_the_list_and_an_inspect(stage, engine_with) -> None:
+    port = stage.free_port()
+    stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
+    inspect = re.compile(r"^/containers/[0-9a-f]{64}/json")
+    proxy = engine_with(Fault(lambda path: bool(inspect.match(path)), "stall"))
+    done, took = _run(proxy, f"localhost:{port}", "--json")
+    assert proxy.fault.met.is_set() and "/containers/json?all=1" in proxy.requests
+    _one_line(done, 3, "no answer within|did not answer within")
+    assert took < TIMEOUT + 3
+
+
+def _inspect_of(stage, name: str):
+    cid = subprocess.run(
+        ["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return lambda path: path.startswith(f"/containers/{cid}/json")
+
+
+def test_a_container_removed_between_the_list_and_its_inspect(stage, engine_with) -> None:
+    port = stage.free_port()
+    web = stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
+    victim = stage.run("victim", cmd=[*HTTPD, "80"], wait_port=80)
+
+    def removed() -> None:
+        subprocess.run(["docker", "rm", "-f", victim], capture_output=True, check=True)
+
+    proxy = engine_with(Fault(_inspect_of(stage, victim), "pass", before=removed))
+    # the host checkup reads every container
+    done, took = _run(proxy, "--json", host_changes=True)
+    report = _report(done)
+    assert proxy.fault.met.is_set()
+    runs = {p["name"]: p for p in report["probes"]}
+    assert runs[f"container:{victim}"]["status"] == "skipped"
+    assert "removed between the list and its inspect" in runs[f"container:{victim}"]["detail"]
+    assert any(web in hop["detail"] for hop in report["path"])  # the rest was checked
+    assert took < TIMEOUT + 3
+
+
+def test_a_container_whose_process_exits_before_its_namespace_is_read(stage, engine_with) -> None:
+    port = stage.free_port()
+    victim = stage.run("victim", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
+
+    def killed() -> None:  # its inspect says running, with a pid that is gone once relayed
+        subprocess.run(["docker", "kill", victim], capture_output=True, check=True)
+        subprocess.run(["docker", "wait", victim], capture_output=True, check=True, timeout=30)
+
+    proxy = engine_with(Fault(_inspect_of(stage, victim), "pass", after=killed))
+    done, _ = _run(proxy, f"localhost:{port}", "--json", host_changes=True)
+    report = _report(done)
+    runs = {p["name"]: p for p in report["probes"]}
+    why = runs[f"container:{victim}"]["detail"]
+    assert "its process exited before its namespace was read" in why
+
+
+@pytest.mark.parametrize(
+    ("script", "status"),
+    [
+        ("exec sleep 60", "timeout"),
+        ("echo '*filter'; echo ':INPUT ACC'; echo '-A'; head -c 3000 /dev/urandom", "ok"),
+        ("echo 'iptables-save: cannot lock' >&2; exit 4", "failed"),
+    ],
+    ids=["hangs", "garbage", "fails"],
+)
+def test_iptables_save_hanging_printing_garbage_or_failing(stage, tmp_path, script, status) -> None:
+    port = stage.free_port()
+    stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "iptables-save").write_text(f"#!/bin/sh\n{script}\n")
+    (tools / "iptables-save").chmod(0o755)
+    began = time.monotonic()
+    done = doctor(
+        f"localhost:{port}",
+        "--json",
+        "--timeout",
+        str(TIMEOUT),
+        env={"PATH": f"{tools}:{os.environ.get('PATH', '/usr/bin:/bin')}"},
+    )
+    took = time.monotonic() - began
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    report = _report(done)
+    runs = {p["name"]: p for p in report["probes"]}
+    assert runs["iptables"]["status"] == status, runs["iptables"]
+    assert report["verdict"] == "reachable"  # the live connect still answers
+    assert took < TIMEOUT + 3
+
+
+def test_iptables_save_missing(stage, tmp_path) -> None:
+    port = stage.free_port()
+    stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("ss", "nft", "ip6tables-save", "iptables-legacy-save", "conntrack"):
+        found = subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True, text=True)
+        if found.stdout.strip():
+            (tools / tool).symlink_to(found.stdout.strip())
+    done = doctor(f"localhost:{port}", "--json", env={"PATH": str(tools)})
+    report = _report(done)
+    runs = {p["name"]: p for p in report["probes"]}
+    assert runs["iptables"]["status"] == "skipped"
+    assert "iptables-save is not installed" in runs["iptables"]["detail"]
+    assert report["verdict"] == "reachable"
+
+
+def _leftovers() -> set[str]:
+    """What a run could leave: its temporary files and directories, its namespaces."""
+    netns = os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
+    return {*glob.glob("/tmp/docker-doctor*"), *glob.glob("/tmp/.docker-doctor*"), *netns}
+
+
+@contextlib.contextmanager
+def _mounted(directory: Path, options: str):
+    directory.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)], check=True)
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", str(directory)], check=True)
+
+
+@pytest.mark.parametrize(
+    ("options", "says"), [("size=16k", "No space left on device"), ("ro", "Read-only file system")]
+)
+def test_a_bundle_onto_a_full_or_read_only_disk(stage, tmp_path, options, says) -> None:
+    stage.run("web", cmd=[*HTTPD, "80"], wait_port=80)
+    with _mounted(tmp_path / "disk", options) as disk:
+        done = doctor("bundle", "-o", str(disk / "b.tar.gz"), timeout=120)
+        _one_line(done, 3, f"cannot write the bundle to .*: {says} \\(nothing was written\\)")
+        assert os.listdir(disk) == []
+
+
+def _signalled(argv: list[str], after: float, signum: int) -> tuple[int, str]:
+    """Run ``argv`` and send ``signum`` ``after`` seconds in (unless it ended first)."""
+    with subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment()
+    ) as process:
+        try:
+            process.wait(after)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signum)
+        _, stderr = process.communicate(timeout=30)
+    return process.returncode, stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_bundle_stopped_at_any_moment_leaves_nothing(stage, tmp_path, signum) -> None:
+    stage.run("web", cmd=[*HTTPD, "80"], wait_port=80)
+    before = _leftovers()
+    stopped = 0
+    for after in (0.05, 0.2, 0.4, 0.7, 1.0, 1.5):
+        with host_state.unchanged():
+            status, stderr = _signalled(
+                [*command(), "bundle", "-o", str(tmp_path / "b.tar.gz")], after, signum
+            )
+        assert "Traceback" not in stderr, stderr
+        if status == 0:
+            (tmp_path / "b.tar.gz").unlink()  # it had finished: a whole bundle
+            continue
+        stopped += 1
+        assert status == (130 if signum == signal.SIGINT else 143), stderr
+        assert os.listdir(tmp_path) == []  # no partial bundle
+        assert _leftovers() == before
+    assert stopped >= 2  # the signal met the run, not only its end
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_probe_external_stopped_at_any_moment_leaves_nothing(published, signum) -> None:
+    _, client, port = published
+    before = _leftovers()
+    for after in (0.1, 0.3, 0.6, 1.0):
+        with host_state.unchanged():
+            status, stderr = _signalled(
+                [*command(), f"{client.host_address}:{port}", "--probe-external"], after, signum
+            )
+        assert "Traceback" not in stderr, stderr
+        assert status in (0, 130 if signum == signal.SIGINT else 143), stderr
+        assert _leftovers() == before
+
+
+def test_twenty_runs_at_once(published, stage) -> None:
+    _, client, port = published
+    other = stage.free_port()
+    stage.run("api", "-p", f"{other}:80", cmd=[*HTTPD, "80"], wait_port=80)
+    runs = [
+        [f"localhost:{port}", "--json"],
+        [f"localhost:{other}", "--json"],
+        ["--json"],
+        [f"{client.host_address}:{port}", "--probe-external", "--json"],
+    ]
+    argvs = [runs[0], runs[3], runs[3]] + [runs[i % 3] for i in range(17)]
+    before = _leftovers()
+    with host_state.unchanged(), concurrent.futures.ThreadPoolExecutor(20) as pool:
+        done = list(pool.map(lambda args: doctor(*args, host_changes=True, timeout=120), argvs))
+    for args, run in zip(argvs, done, strict=True):
+        assert run.returncode in (0, 1) and "Traceback" not in run.stderr, (args, run.stderr)
+        report = json.loads(run.stdout)
+        validator().validate(report)
+        if args[0] != "--json":
+            assert report["verdict"] == "reachable", (args, report["verdict"])
+    assert _leftovers() == before
