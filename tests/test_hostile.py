@@ -42,15 +42,7 @@ def _check_inert(stdout: str) -> None:
 
 
 def test_a_healthcheck_output_is_shown_inert_and_carried_as_is_in_json(stage):
-    port = stage.free_port()
-    web = stage.run(
-        "web",
-        *("-p", f"{port}:80", "--health-cmd", f"printf '{HOSTILE}'; false"),
-        *("--health-interval", "1s", "--health-retries", "1"),
-        cmd=[*HTTPD, "80"],
-        wait_port=80,
-    )
-    stage.wait_health(web, "unhealthy")
+    web, port = stage.unhealthy_web(f"printf '{HOSTILE}'; false")
     done = doctor(f"localhost:{port}", env={"NO_COLOR": "1"})
     assert done.returncode == 1, done.stderr
     _check_inert(done.stdout)

@@ -153,22 +153,8 @@ def test_container_not_running(stage):
     assert evidence[f"{web} last log lines"] == ["boom: config missing"]
 
 
-def unhealthy_web(stage, check: str) -> int:
-    """A published web server whose healthcheck is ``check``, once it is unhealthy; its port."""
-    port = stage.free_port()
-    web = stage.run(
-        "web",
-        *("-p", f"{port}:80", "--health-cmd", check),
-        *("--health-interval", "1s", "--health-retries", "1"),
-        cmd=[*HTTPD, "80"],
-        wait_port=80,
-    )
-    stage.wait_health(web, "unhealthy")
-    return port
-
-
 def test_container_unhealthy(stage):
-    port = unhealthy_web(stage, "false")
+    _, port = stage.unhealthy_web("false")
     status, report = run_doctor(f"localhost:{port}")
     assert (report["verdict"], first_code(report), status) == (
         "reachable",
@@ -179,7 +165,7 @@ def test_container_unhealthy(stage):
 
 
 def test_a_healthcheck_command_the_image_does_not_have(stage):
-    port = unhealthy_web(stage, "curl -f http://127.0.0.1/")  # the test image has no curl
+    _, port = stage.unhealthy_web("curl -f http://127.0.0.1/")  # the test image has no curl
     with socket.create_connection(("127.0.0.1", port), timeout=2):
         pass  # the service itself answers
     status, report = run_doctor(f"localhost:{port}")

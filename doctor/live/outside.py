@@ -17,6 +17,7 @@ from types import TracebackType
 
 from doctor.errors import CannotDiagnose
 from doctor.facts.model import HostRoute
+from doctor.facts.parse import parse_routes
 
 RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 PREFIX = "ddx"  # names: ddx-<pid> (namespace), ddx<pid>h (host end); at most 15 characters
@@ -27,7 +28,12 @@ class TemporaryClient:
         tag = f"{os.getpid() % 100000}"
         self.namespace = f"{PREFIX}-{tag}"
         self.host_end = f"{PREFIX}{tag}h"
-        subnet = _free_subnet(routes)
+        # The routes as they are now, not as the snapshot read them: another run's client
+        # may have come since. Each run starts its search at its own place in the range, so
+        # that two runs at once do not pick the same /30.
+        with open("/proc/net/route") as table:
+            now = parse_routes(table.read())
+        subnet = _free_subnet((*routes, *now), start=os.getpid())
         self.host_address = str(subnet.network_address + 1)
         self.address = str(subnet.network_address + 2)
         self._prefix = subnet.prefixlen
@@ -78,9 +84,13 @@ class TemporaryClient:
         _ip("netns", "delete", self.namespace, check=False)
 
 
-def _free_subnet(routes: tuple[HostRoute, ...]) -> ipaddress.IPv4Network:
+def _free_subnet(routes: tuple[HostRoute, ...], start: int = 0) -> ipaddress.IPv4Network:
+    """A /30 of RANGE that no route overlaps, searched from the ``start``-th one on."""
     used = [r.destination for r in routes if r.destination.prefixlen > 0]
-    for subnet in RANGE.subnets(new_prefix=30):  # RANGE is IPv4: so is every subnet
+    count = RANGE.num_addresses // 4
+    for n in range(count):
+        # RANGE is IPv4: so is every subnet
+        subnet = ipaddress.IPv4Network((int(RANGE.network_address) + 4 * ((start + n) % count), 30))
         if not any(subnet.overlaps(u) for u in used):
             return subnet
     raise CannotDiagnose(f"no free /30 in {RANGE} for a temporary client namespace")

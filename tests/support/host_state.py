@@ -52,6 +52,16 @@ def _addresses() -> list[tuple[str, str, int]]:
     )
 
 
+def _routes(family: str) -> list[str]:
+    """The routes, without the carrier state ("linkdown": the bridge's last veth is gone)."""
+    listed = _run("ip", family, "route", "show", "table", "all").splitlines()
+    return sorted(
+        line.replace(" linkdown", "").strip()
+        for line in listed
+        if not any(own in line for own in KERNEL_OWN)
+    )
+
+
 def _sysctls() -> dict[str, str]:
     found = {}
     for name in SYSCTLS:
@@ -67,12 +77,8 @@ def state() -> dict[str, Any]:
         "nftables": _rules(_run("nft", "-s", "list", "ruleset")),  # -s: no counters
         "links": _links(),
         "addresses": _addresses(),
-        "routes": sorted(_run("ip", "route", "show", "table", "all").splitlines()),
-        "routes6": sorted(
-            line
-            for line in _run("ip", "-6", "route", "show", "table", "all").splitlines()
-            if not any(own in line for own in KERNEL_OWN)
-        ),
+        "routes": _routes("-4"),
+        "routes6": _routes("-6"),
         "sysctls": _sysctls(),
         "namespaces": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
         "temporary files": sorted(glob.glob(os.path.join(tempfile.gettempdir(), "docker-doctor*"))),

@@ -854,6 +854,19 @@ class Stage:
             raise CommandError(f"could not hold {addr}:{port}/{proto}:\n{stderr.strip()}")
         return process
 
+    def unhealthy_web(self, check: str) -> tuple[str, int]:
+        """A published web server whose healthcheck is ``check``, once it is unhealthy: its
+        name and its host port."""
+        port = self.free_port()
+        web = self.run(
+            "web",
+            *("-p", f"{port}:80", "--health-cmd", check),
+            *("--health-interval", "1s", "--health-retries", "1"),
+            wait_port=80,
+        )
+        self.wait_health(web, "unhealthy")
+        return web, port
+
     def wait_health(self, name: str, status: str, timeout: float = 30.0) -> None:
         """Wait until container `name` reports health `status` (healthy, unhealthy, starting)."""
         deadline = time.monotonic() + timeout
