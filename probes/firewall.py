@@ -6,7 +6,7 @@ import contextlib
 import json
 
 from doctor.collect import netlink
-from doctor.firewall.nftables import IPTABLES_TABLES
+from doctor.firewall.nftables import owned_by_iptables
 from doctor.plugin import Probe, ProbeContext, Skip
 from doctor.snapshot import artifacts as a
 
@@ -43,7 +43,7 @@ def collect_nftables(ctx: ProbeContext) -> None:
     except OSError:  # no nfnetlink here: as nft lists them
         listed = json.loads(ctx.run(["nft", "-j", "list", "tables"])).get("nftables", [])
         tables = [(t["family"], t["name"]) for i in listed if (t := i.get("table"))]
-    foreign = [t for t in tables if not (t[0] in ("ip", "ip6") and t[1] in IPTABLES_TABLES)]
+    foreign = [t for t in tables if not owned_by_iptables(*t)]
     shown = [ctx.run(["nft", "-j", "list", "table", family, name]) for family, name in foreign]
     if len(shown) == 1:
         ctx.put(a.NFT_RULESET, shown[0])  # as nft printed it: decoding it to join costs 0.1 s

@@ -49,7 +49,7 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-BOUND = 2.0  # seconds any one input may take, on the slowest machine the suite runs on
+BOUND = 5.0  # seconds any one input may take, on a loaded machine (inputs take milliseconds)
 
 PACKETS = [
     Packet("tcp", "172.17.0.2", 80, "eth0", "docker0", orig_dst="192.0.2.1", orig_dport=8080),

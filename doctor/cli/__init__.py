@@ -6,9 +6,7 @@ and everything behind it load once there is work to do.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sys
 
 from doctor import PROG, __version__
@@ -23,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = any(arg in ("-D", "--debug") or arg.startswith("--debug=t") for arg in args)
     # SIGTERM (a service manager, a CI timeout, `kill`) unwinds like Ctrl-C, so that every
     # `finally` runs: a temporary namespace, veth or partial bundle is removed, not left.
+    import contextlib
+    import signal  # here, not above: --version stays a bare start
+
     with contextlib.suppress(ValueError):  # not the main thread (an embedding program's)
         signal.signal(signal.SIGTERM, _terminated)
     try:
@@ -72,7 +73,9 @@ class Terminated(BaseException):
 
 
 def _terminated(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one ends the run at once
+    import signal
+
+    signal.signal(signum, signal.SIG_DFL)  # a second one ends the run at once
     raise Terminated
 
 

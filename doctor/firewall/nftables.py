@@ -71,6 +71,11 @@ class NftRuleset(Struct, frozen=True):
         return sorted(found, key=lambda c: c.priority)
 
 
+def owned_by_iptables(family: Any, table: Any) -> bool:
+    """Whether nft table ``family table`` is one of iptables-nft's (iptables-save shows it)."""
+    return family in ("ip", "ip6") and table in IPTABLES_TABLES
+
+
 def parse_ruleset(text: str, iptables_read: bool = False) -> NftRuleset:
     """The native tables of ``nft -j list ruleset``; with ``iptables_read``, without the tables
     iptables-nft owns (iptables-save showed those already)."""
@@ -93,12 +98,8 @@ def _ruleset(items: list[Any], iptables_read: bool) -> NftRuleset:
     tables = []
     for item in items:
         ((kind, body),) = item.items()
-        if (
-            iptables_read
-            and body.get("family") in ("ip", "ip6")
-            and body.get("table", body.get("name")) in IPTABLES_TABLES
-            and kind != "metainfo"
-        ):
+        table = body.get("table", body.get("name"))
+        if iptables_read and kind != "metainfo" and owned_by_iptables(body.get("family"), table):
             continue
         if kind == "table":
             tables.append((_name(body["family"]), _name(body["name"])))
