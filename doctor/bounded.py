@@ -58,14 +58,16 @@ def run_jobs(jobs: list[Job], deadline: float) -> dict[str, JobResult]:
         # siblings compute, a switch interval (5 ms) each. So the threads of all ready jobs
         # start, park at a gate, and are let go together.
         gate, started = threading.Event(), time.monotonic()
-        for name, job in list(waiting.items()):
-            if all(r in outcomes or r not in names for r in job.requires):
-                del waiting[name]
-                running[name] = (job, started)
-                threading.Thread(
-                    target=work, args=(job, started, gate), name=f"doctor:{name}", daemon=True
-                ).start()
-        gate.set()
+        try:
+            for name, job in list(waiting.items()):
+                if all(r in outcomes or r not in names for r in job.requires):
+                    del waiting[name]
+                    running[name] = (job, started)
+                    threading.Thread(
+                        target=work, args=(job, started, gate), name=f"doctor:{name}", daemon=True
+                    ).start()
+        finally:
+            gate.set()  # also when a start fails or the run is interrupted: none stays parked
 
     start_ready()
     while running:

@@ -165,3 +165,10 @@ def test_more_connects_than_may_be_open_at_once_all_end_from_one_thread(silent, 
     # six rounds of 50, each lingering 50 ms for a hang-up: not 300 lingers one by one
     assert time.monotonic() - began < 300 * connect.LINGER / 2
     assert threading.active_count() == threads
+
+
+def test_a_connect_that_is_no_address_and_port_is_an_error_and_the_rest_go_on(silent) -> None:
+    seen = probe_all(
+        [("127.0.0.1", 70000, "tcp", False), ("127.0.0.1", silent, "tcp", False)], timeout=1.0
+    )
+    assert [o.outcome for o in seen] == ["error", "open"]

@@ -85,3 +85,11 @@ def test_a_command_not_installed_is_left_to_the_probe(commands) -> None:
     commands(("docker-doctor-no-such-command",), SAYS)
     early.start([])
     assert list(early._started) == [SAYS]
+
+
+def test_a_second_run_in_the_same_process_stops_what_the_first_left(commands) -> None:
+    commands(HANGS)
+    early.start([])
+    first = early._started[HANGS].pid
+    early.start([])  # a second run: the first one's dump is stale
+    assert _gone(first) and early._started[HANGS].pid != first

@@ -232,7 +232,14 @@ def test_a_bundle_onto_a_full_or_read_only_disk(stage, tmp_path, options, says) 
 def _signalled(argv: list[str], after: float, signum: int) -> tuple[int, str]:
     """Run ``argv`` and send ``signum`` ``after`` seconds in (unless it ended first)."""
     with subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment()
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(),
+        # as a shell starts a foreground command: SIGINT at its default even when this suite
+        # runs in the background, where it is ignored and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     ) as process:
         try:
             process.wait(after)

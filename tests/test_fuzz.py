@@ -328,7 +328,8 @@ ARTIFACT_TEXT = st.one_of(st.text(max_size=200), ANY_JSON.map(json.dumps))
         st.sampled_from(
             [a.IPTABLES, a.IP6TABLES, a.IPTABLES_LEGACY, a.NFT_RULESET, a.ROUTES, a.CONNTRACK,
              a.RESOLV_CONF, a.HOSTS_FILE, a.HOST_SOCKETS, a.PROXIES, a.INTERFACES, a.SYSCTLS,
-             a.HOST, a.ENGINE_INFO, a.SCOPE, a.DAEMON_ARGV, a.DAEMON_CONFIG]
+             a.HOST, a.ENGINE_INFO, a.SCOPE, a.DAEMON_ARGV, a.DAEMON_CONFIG,
+             a.unchecked("engine")]
         ),
         ARTIFACT_TEXT,
         max_size=6,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,8 +106,17 @@ def test_a_connection_the_daemon_dropped_while_idle_is_asked_again_on_a_fresh_on
         b"HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n",
         b"SSH-2.0-OpenSSH_9.2\r\n",
         b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70000 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcd\r\n0\r\n\r\n",
     ],
-    ids=["short", "short-chunk", "bad-chunk-size", "negative-length", "not-http", "long-line"],
+    ids=[
+        "short",
+        "short-chunk",
+        "bad-chunk-size",
+        "negative-length",
+        "not-http",
+        "long-line",
+        "chunk-longer-than-said",
+    ],
 )
 def test_an_answer_that_breaks_off_or_is_not_http_is_one_clear_error(serve, answer) -> None:
     client, _ = serve(answer, close_after=True)
@@ -128,5 +138,33 @@ def test_a_daemon_that_does_not_answer_is_written_off_at_the_timeout(tmp_path: P
         client = UnixSocketClient(str(tmp_path / "mute.sock"), timeout=0.3)
         with pytest.raises(CannotDiagnose, match=r"did not answer within 0\.3 s"):
             client.get("/version")
+    finally:
+        listener.close()
+
+
+def test_an_answer_that_trickles_in_is_written_off_at_the_request_timeout(tmp_path: Path) -> None:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "slow.sock"))
+    listener.listen()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+            for _ in range(20):  # a byte every 0.15 s: no single read waits 0.5 s
+                time.sleep(0.15)
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+
+    threading.Thread(target=trickle, daemon=True).start()
+    client = UnixSocketClient(str(tmp_path / "slow.sock"), timeout=0.5)
+    began = time.monotonic()
+    try:
+        with pytest.raises(CannotDiagnose, match=r"did not answer within 0\.5 s"):
+            client.get("/version")
+        assert time.monotonic() - began < 1.5
     finally:
         listener.close()

@@ -19,8 +19,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG} {__version__}")
         return ExitStatus.OK
     debug = any(arg in ("-D", "--debug") or arg.startswith("--debug=t") for arg in args)
-    # SIGTERM (a service manager, a CI timeout, `kill`) unwinds like Ctrl-C, so that every
-    # `finally` runs: a temporary namespace, veth or partial bundle is removed, not left.
+    # SIGTERM (a service manager, a CI timeout, `kill`) unwinds the main thread like Ctrl-C,
+    # so that its `finally` blocks run: the temporary client namespace and veth, the partial
+    # bundle and the temporary directory are removed, not left. (Probe threads are daemons:
+    # they end with the process, and what they start is bounded by its own timeout.)
     import contextlib
     import signal  # here, not above: --version stays a bare start
 

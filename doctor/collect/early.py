@@ -90,6 +90,7 @@ _started: dict[tuple[str, ...], Started] = {}
 def start(args: list[str]) -> None:
     """Start :data:`COMMANDS` for the command line ``args``, when it will read this host's
     firewall: as root on Linux, not a replay of a snapshot, not a command that reads none."""
+    stop_all()  # what an earlier run in this process left untaken is stale by now
     if (
         sys.platform != "linux"
         or os.geteuid() != 0

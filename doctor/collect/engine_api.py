@@ -234,6 +234,10 @@ class UnixSocketClient:
             )
         if isinstance(exc, ConnectionError):  # not refused: it broke off, or spoke no HTTP
             return CannotDiagnose(f"the Docker daemon at {where} broke off its answer: {exc}")
+        if isinstance(exc, OSError):  # a path too long, or through a file: no socket there
+            return CannotDiagnose(
+                f"cannot reach the Docker daemon at {where}: {exc.strerror or exc}"
+            )
         return exc
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import socket
+import time
 
 MAX_LINE = 65536  # a status or header line longer than this is not the Engine API talking
 
@@ -24,6 +25,7 @@ class Connection:
         self.timeout = timeout
         self._sock: socket.socket | None = None
         self._file: io.BufferedReader | None = None
+        self._deadline = 0.0  # of the request being answered: a trickle must not outlast it
 
     def close(self) -> None:
         if self._sock is not None:
@@ -31,7 +33,9 @@ class Connection:
         self._sock = self._file = None
 
     def get(self, target: str) -> tuple[int, bytes]:
-        """GET ``target`` (a path with its query, already quoted): the status and the body."""
+        """GET ``target`` (a path with its query, already quoted): the status and the body,
+        all within the connection's timeout."""
+        self._deadline = time.monotonic() + self.timeout
         if self._sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -46,7 +50,7 @@ class Connection:
         self._sock.sendall(request.encode("ascii"))
         while True:
             status, headers = self._head()
-            if not 100 <= status < 200:  # an interim answer is followed by the real one
+            if status == 101 or not 100 <= status < 200:  # interim ones precede the real one
                 break
         if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
             body = self._chunked()
@@ -55,15 +59,23 @@ class Connection:
         elif status in (204, 304):
             body = b""
         else:
-            body = self._file.read()
+            body = self._until(None)
             headers[b"connection"] = b"close"
         if headers.get(b"connection", b"").lower() == b"close":
             self.close()
         return status, body
 
+    def _reading(self) -> io.BufferedReader:
+        """The answer's stream, its next read bounded by what is left of the request's time."""
+        assert self._file is not None and self._sock is not None
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        self._sock.settimeout(left)
+        return self._file
+
     def _line(self) -> bytes:
-        assert self._file is not None
-        line = self._file.readline(MAX_LINE + 1)
+        line = self._reading().readline(MAX_LINE + 1)
         if len(line) > MAX_LINE:
             raise ConnectionError("the Docker daemon's answer has a line too long for HTTP")
         return line
@@ -83,17 +95,29 @@ class Connection:
         return int(code), headers
 
     def _exactly(self, size: int) -> bytes:
-        assert self._file is not None
-        data = self._file.read(size)
+        data = self._until(size)
         if len(data) < size:
             raise ConnectionError(f"the answer ended after {len(data)} of {size} bytes")
         return data
+
+    def _until(self, size: int | None) -> bytes:
+        """``size`` bytes (None: all until the close) or fewer where the answer ends; one
+        read at a time, so that the request's deadline bounds the whole, not each read."""
+        parts, got = [], 0
+        while size is None or got < size:
+            chunk = self._reading().read1(65536 if size is None else min(65536, size - got))
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
 
     def _chunked(self) -> bytes:
         parts = []
         while size := _number(self._line().split(b";")[0], 16):
             parts.append(self._exactly(size))
-            self._exactly(2)  # the CRLF after each chunk
+            if self._exactly(2) != b"\r\n":  # each chunk ends with CRLF, or the sizes lie
+                raise ConnectionError("a chunk of the answer is not the size it says")
         while self._line() not in (b"\r\n", b"\n", b""):
             pass  # trailer fields: none the Engine API sends matter
         return b"".join(parts)

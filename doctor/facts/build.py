@@ -185,14 +185,15 @@ def _container(read: _Reader, inspect: Any) -> Container:
 
 
 def _unchecked(read: _Reader) -> dict[str, str]:
-    return {
-        str(entry["container"]): str(entry["why"])
-        for key in read.snapshot.keys_under(a.UNCHECKED)
-        for entry in read.parsed(
-            key, lambda entries: [e for e in entries if isinstance(e, dict)], list
+    found: dict[str, str] = {}
+    for key in read.snapshot.keys_under(a.UNCHECKED):
+        found.update(
+            read.parsed(
+                key, lambda entries: {str(e["container"]): str(e["why"]) for e in entries}, list
+            )
+            or {}
         )
-        or ()
-    }
+    return found
 
 
 def _scope(read: _Reader) -> Scope | None:

@@ -142,7 +142,7 @@ def probe_all(connects: Sequence[Connect], timeout: float) -> list[Observation]:
     found: dict[int, Observation] = {}
 
     def done(attempt: _Attempt) -> None:
-        attempt.sock.close()
+        attempt.close()
         found[attempt.n] = attempt.observation()
 
     watched: dict[int, _Attempt] = {}
@@ -152,7 +152,7 @@ def probe_all(connects: Sequence[Connect], timeout: float) -> list[Observation]:
                 n, connect = pending.pop()
                 attempt = _Attempt(n, connect, timeout)
                 if attempt.outcome is None:
-                    selector.register(attempt.sock, attempt.events, attempt)
+                    selector.register(attempt.connection, attempt.events, attempt)
                     watched[n] = attempt
                 else:
                     done(attempt)
@@ -161,13 +161,13 @@ def probe_all(connects: Sequence[Connect], timeout: float) -> list[Observation]:
                 attempt = key.data
                 attempt.advance()
                 if attempt.outcome is None:
-                    selector.modify(attempt.sock, attempt.events, attempt)
+                    selector.modify(attempt.connection, attempt.events, attempt)
             now = time.monotonic()
             for attempt in list(watched.values()):
                 if attempt.outcome is None and now >= attempt.until:
                     attempt.expire()
                 if attempt.outcome is not None:
-                    selector.unregister(attempt.sock)
+                    selector.unregister(attempt.connection)
                     del watched[attempt.n]
                     done(attempt)
     return [found[n] for n in range(len(connects))]
@@ -180,7 +180,7 @@ def _closing(watched: dict[int, _Attempt]) -> Iterator[None]:
         yield
     finally:
         for attempt in watched.values():
-            attempt.sock.close()
+            attempt.close()
 
 
 class _Attempt:
@@ -199,18 +199,26 @@ class _Attempt:
         self.until = self.started + self.timeout
         family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
         kind = socket.SOCK_STREAM if self.protocol == "tcp" else socket.SOCK_DGRAM
-        self.sock = socket.socket(family, kind)
+        self.sock: socket.socket | None = None
         try:
-            self.sock.setblocking(False)
-            error = self.sock.connect_ex((self.address, self.port))
+            self.sock = sock = socket.socket(family, kind)
+            sock.setblocking(False)
+            error = sock.connect_ex((self.address, self.port))
             if self.protocol == "udp" and not error:
                 # connected, so that an ICMP port-unreachable surfaces as ECONNREFUSED
-                self.sock.send(b"docker-doctor\n")
+                sock.send(b"docker-doctor\n")
                 self.waiting = "answer"
             elif error not in (0, errno.EINPROGRESS):
                 self._failed(error)
-        except OSError as exc:
+        except OSError as exc:  # out of descriptors, or refused at once
             self._failed(exc.errno or 0, str(exc))
+        except (OverflowError, TypeError, ValueError) as exc:  # not an address and port at all
+            self._end("error", str(exc))
+
+    @property
+    def connection(self) -> socket.socket:
+        assert self.sock is not None  # only an attempt that opened its socket is watched
+        return self.sock
 
     @property
     def events(self) -> int:
@@ -219,7 +227,7 @@ class _Attempt:
     def advance(self) -> None:
         """The socket is ready: a connect completed, or something came back."""
         if self.waiting == "connect":
-            error = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            error = self.connection.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if error:
                 self._failed(error)
             elif not self.linger:
@@ -228,7 +236,7 @@ class _Attempt:
                 self.waiting, self.until = "hang-up", time.monotonic() + LINGER
             return
         try:
-            data = self.sock.recv(512)
+            data = self.connection.recv(512)
         except ConnectionRefusedError:
             self._end("refused", "ICMP port unreachable")
         except ConnectionResetError:
@@ -255,6 +263,10 @@ class _Attempt:
             self._end("unreachable", os.strerror(error))
         else:
             self._end("error", detail or os.strerror(error))
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
 
     def _end(self, outcome: Outcome, detail: str) -> None:
         self.outcome, self.detail = outcome, detail

@@ -29,14 +29,15 @@ class TemporaryClient:
         self.namespace = f"{PREFIX}-{tag}"
         self.host_end = f"{PREFIX}{tag}h"
         # The routes as they are now, not as the snapshot read them: another run's client
-        # may have come since. Each run starts its search at its own place in the range, so
-        # that two runs at once do not pick the same /30.
+        # may have come since. Each run starts its search at a random place in the range, so
+        # that two runs at once (in different pid namespaces too) do not pick the same /30.
         with open("/proc/net/route") as table:
             now = parse_routes(table.read())
-        subnet = _free_subnet((*routes, *now), start=os.getpid())
+        subnet = _free_subnet((*routes, *now), start=int.from_bytes(os.urandom(4), "big"))
         self.host_address = str(subnet.network_address + 1)
         self.address = str(subnet.network_address + 2)
         self._prefix = subnet.prefixlen
+        self._made: list[tuple[str, ...]] = []  # what close() undoes, in order
 
     @property
     def netns_path(self) -> str:
@@ -45,6 +46,7 @@ class TemporaryClient:
     def __enter__(self) -> TemporaryClient:
         try:
             _ip("netns", "add", self.namespace)
+            self._made.append(("netns", "delete", self.namespace))
             _ip(
                 "link",
                 "add",
@@ -57,6 +59,7 @@ class TemporaryClient:
                 "netns",
                 self.namespace,
             )
+            self._made.insert(0, ("link", "delete", self.host_end))
             _ip("addr", "add", f"{self.host_address}/{self._prefix}", "dev", self.host_end)
             _ip("link", "set", self.host_end, "up")
             _ip(
@@ -79,9 +82,10 @@ class TemporaryClient:
         self.close()
 
     def close(self) -> None:
-        # The veth first: deleting it removes both ends at once.
-        _ip("link", "delete", self.host_end, check=False)
-        _ip("netns", "delete", self.namespace, check=False)
+        # Only what this run made (a name clash must not delete another run's client); the
+        # veth first: deleting it removes both ends at once.
+        while self._made:
+            _ip(*self._made.pop(0), check=False)
 
 
 def _free_subnet(routes: tuple[HostRoute, ...], start: int = 0) -> ipaddress.IPv4Network:
