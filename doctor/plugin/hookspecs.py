@@ -53,7 +53,8 @@ def docker_doctor_probes() -> Sequence[Probe]:
     Each :class:`~doctor.plugin.Probe` writes its artifacts through its context
     (``ctx.put(key, data)``).  Give artifact keys a prefix of your own (``"myplugin/..."``)
     so they cannot collide with another plugin's; a probe that reads another's artifacts
-    names it in ``requires``.
+    names it in ``requires``. A container that changed under the probe (removed, stopped)
+    is a race, not an error: ``ctx.could_not_check(container, why)`` names it in the report.
 
     :return: the probes, in any order.
     Called once per run, when the plugins are loaded, before any probe starts.
