@@ -105,6 +105,7 @@ def build_facts(snapshot: Snapshot) -> Facts:
         _string(endpoint.get("source")) + " " + _string(endpoint.get("host")),
     )
     iptables = read.parsed(a.IPTABLES, lambda text: text)
+    resolv_state = read.json(a.RESOLV_CONF_STATE, dict) or {}
     return Facts(
         engine=engine,
         containers=containers,
@@ -120,8 +121,8 @@ def build_facts(snapshot: Snapshot) -> Facts:
         else _merged_firewall(iptables, read.parsed(a.IP6TABLES, lambda text: text)),
         hosts_file=read.parsed(a.HOSTS_FILE, parse_hosts),
         resolv_conf=read.parsed(a.RESOLV_CONF, parse_resolv_conf),
-        resolv_conf_state=(read.json(a.RESOLV_CONF_STATE, dict) or {}).get("state"),
-        resolv_conf_link=(read.json(a.RESOLV_CONF_STATE, dict) or {}).get("link"),
+        resolv_conf_state=resolv_state.get("state"),
+        resolv_conf_link=resolv_state.get("link"),
         systemd_resolv_conf=read.parsed(a.SYSTEMD_RESOLV_CONF, parse_resolv_conf),
         conntrack=read.parsed(a.CONNTRACK, parse_conntrack),
         legacy_firewall=read.parsed(a.IPTABLES_LEGACY, parse_iptables_save),

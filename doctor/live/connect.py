@@ -5,13 +5,12 @@ They never enter the snapshot: a replayed diagnosis reports them as skipped.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import selectors
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 from msgspec import Struct, field
@@ -146,41 +145,35 @@ def probe_all(connects: Sequence[Connect], timeout: float) -> list[Observation]:
         found[attempt.n] = attempt.observation()
 
     watched: dict[int, _Attempt] = {}
-    with selectors.DefaultSelector() as selector, _closing(watched):
-        while pending or watched:
-            while pending and len(watched) < MAX_OPEN:
-                n, connect = pending.pop()
-                attempt = _Attempt(n, connect, timeout)
-                if attempt.outcome is None:
-                    selector.register(attempt.connection, attempt.events, attempt)
-                    watched[n] = attempt
-                else:
-                    done(attempt)
-            soonest = min(a.until for a in watched.values()) if watched else time.monotonic()
-            for key, _ in selector.select(max(0.0, soonest - time.monotonic())):
-                attempt = key.data
-                attempt.advance()
-                if attempt.outcome is None:
-                    selector.modify(attempt.connection, attempt.events, attempt)
-            now = time.monotonic()
-            for attempt in list(watched.values()):
-                if attempt.outcome is None and now >= attempt.until:
-                    attempt.expire()
-                if attempt.outcome is not None:
-                    selector.unregister(attempt.connection)
-                    del watched[attempt.n]
-                    done(attempt)
-    return [found[n] for n in range(len(connects))]
-
-
-@contextlib.contextmanager
-def _closing(watched: dict[int, _Attempt]) -> Iterator[None]:
-    """Close what is still open should anything escape the loop."""
     try:
-        yield
-    finally:
+        with selectors.DefaultSelector() as selector:
+            while pending or watched:
+                while pending and len(watched) < MAX_OPEN:
+                    n, connect = pending.pop()
+                    attempt = _Attempt(n, connect, timeout)
+                    if attempt.outcome is None:
+                        selector.register(attempt.connection, attempt.events, attempt)
+                        watched[n] = attempt
+                    else:
+                        done(attempt)
+                soonest = min(a.until for a in watched.values()) if watched else time.monotonic()
+                for key, _ in selector.select(max(0.0, soonest - time.monotonic())):
+                    attempt = key.data
+                    attempt.advance()
+                    if attempt.outcome is None:
+                        selector.modify(attempt.connection, attempt.events, attempt)
+                now = time.monotonic()
+                for attempt in list(watched.values()):
+                    if attempt.outcome is None and now >= attempt.until:
+                        attempt.expire()
+                    if attempt.outcome is not None:
+                        selector.unregister(attempt.connection)
+                        del watched[attempt.n]
+                        done(attempt)
+    finally:  # should anything escape the loop, close what is still open
         for attempt in watched.values():
             attempt.close()
+    return [found[n] for n in range(len(connects))]
 
 
 class _Attempt:
