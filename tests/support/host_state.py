@@ -43,6 +43,19 @@ def _links() -> list[tuple[str, Any, Any]]:
     )
 
 
+def _peer_namespaces() -> dict[str, int]:
+    """Each link whose peer lives in another network namespace, with that namespace's id."""
+    return {
+        link["ifname"]: link["link_netnsid"]
+        for link in json.loads(_run("ip", "-j", "link", "show") or "[]")
+        if "link_netnsid" in link
+    }
+
+
+def _namespace_ids() -> set[int]:
+    return {ns["nsid"] for ns in json.loads(_run("ip", "-j", "netns", "list-id") or "[]")}
+
+
 def _addresses() -> list[tuple[str, str, int]]:
     return sorted(
         (link["ifname"], a["local"], a["prefixlen"])
@@ -95,9 +108,17 @@ def unchanged() -> Iterator[None]:
     if not _guarded():
         yield
         return
-    before = state()
+    before, peers = state(), _peer_namespaces()
     yield
-    after = state()
+    after, alive = state(), _namespace_ids()
+    # The kernel destroys a network namespace, and the veths into it, a while after its last
+    # process is gone: a container removed or stopped before the run can take its veth away
+    # during it. A run cannot destroy a container's namespace (it only reads the engine).
+    died = {name for name, nsid in peers.items() if nsid not in alive}
+    after["links"] += [
+        link for link in before["links"] if link[0] in died and link not in after["links"]
+    ]
+    after["links"].sort()
     changed = {
         key: {
             "gone": [x for x in before[key] if x not in after[key]],
