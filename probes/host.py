@@ -8,10 +8,11 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from doctor.probes.netns import diag_socket, tcp_listen_dump
+from doctor.probes.netns import diag_socket, listen_dump
 
 from doctor.collect import netlink
 from doctor.facts.model import DAEMON_JSON
@@ -65,7 +66,8 @@ def collect_sockets(ctx: ProbeContext) -> None:
 
     psutil.net_connections() reads every fd of every process and /proc/net/tcp (which
     walks all connection buckets): ~0.3 s on a host with a hundred published ports.
-    Here TCP listeners come from sock_diag; docker-proxy processes, the bulk of such a
+    Here listeners come from sock_diag (/proc/net/udp restarts its walk for every page it
+    prints: seconds with tens of thousands of sockets); docker-proxy processes, the bulk of such a
     host, own the sockets their command line names; other owners are looked up by fd.
     Elsewhere (macOS, Windows: Docker Desktop's backend holds the published ports)
     psutil asks the OS.
@@ -74,21 +76,18 @@ def collect_sockets(ctx: ProbeContext) -> None:
         ctx.put(a.HOST_SOCKETS, _psutil_listeners())
         ctx.put(a.PROXIES, [])
         return
+    found: list[tuple[str, str, int, int | None]] = []
     with diag_socket() as sock:
-        found: list[tuple[str, str, int, int | None]] = [
-            ("tcp", address, port, inode)
-            for family in (socket.AF_INET, socket.AF_INET6)
-            for address, port, inode in tcp_listen_dump(sock, family)
-        ]
-    for name in ("udp", "udp6"):
-        try:
-            text = Path(f"/proc/net/{name}").read_text()
-        except FileNotFoundError:
-            continue
-        found += [
-            ("udp", address, port, inode)
-            for address, port, inode in proc_net_listeners(text, "udp")
-        ]
+        for protocol, name in ((socket.IPPROTO_TCP, "tcp"), (socket.IPPROTO_UDP, "udp")):
+            for family, suffix in ((socket.AF_INET, ""), (socket.AF_INET6, "6")):
+                listed: Sequence[tuple[str, int, int | None]]
+                try:
+                    listed = listen_dump(sock, family, protocol)
+                except OSError:
+                    if protocol == socket.IPPROTO_TCP:
+                        raise
+                    listed = _proc_udp(name + suffix)  # no sock_diag for UDP in this kernel
+                found += [(name, address, port, inode) for address, port, inode in listed]
     # docker-proxy processes are dockerd's children: their command lines name the sockets
     # they hold. Every other process is read only if a socket that matters has no owner yet.
     children = _dockerd_children(ctx.endpoint.host)
@@ -217,6 +216,13 @@ def _read_proc(path: str) -> bytes:
 
 def _arg(argv: list[str], flag: str) -> str | None:
     return argv[argv.index(flag) + 1] if flag in argv and argv.index(flag) + 1 < len(argv) else None
+
+
+def _proc_udp(name: str) -> list[tuple[str, int, int | None]]:
+    try:
+        return proc_net_listeners(Path(f"/proc/net/{name}").read_text(), "udp")
+    except FileNotFoundError:  # no IPv6 here
+        return []
 
 
 def collect_sysctls(ctx: ProbeContext) -> None:

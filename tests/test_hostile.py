@@ -1,12 +1,17 @@
-"""Content an untrusted image controls, on a real engine: a healthcheck's output and a stopped
-container's log lines holding terminal escapes (clear the screen, retitle the window, write the
-clipboard), a bidirectional override, rich markup, invalid UTF-8 and a 100,000-character line.
-The text report shows them inert and bounded; the JSON report carries them as they were."""
+"""Content an untrusted image controls, on a real engine: a healthcheck's output, a stopped
+container's log lines and a compose label holding terminal escapes (clear the screen, retitle
+the window, write the clipboard), a bidirectional override, rich markup, invalid UTF-8 and a
+100,000-character line. The text report shows them inert and bounded; the JSON report carries
+them as they were. And sheer size: a container holding 100,000 sockets, one with a 1 GiB log:
+a diagnosis and a bundle stay bounded in time, memory and size."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
+import time
 import unicodedata
 from pathlib import Path
 
@@ -15,7 +20,8 @@ import pytest
 from doctor.report.inert import LIMIT
 from doctor.snapshot import artifacts as a
 from doctor.snapshot.store import Snapshot
-from tests.support.command import doctor, run_doctor, validator
+from tests.support import host_state
+from tests.support.command import command, doctor, environment, run_doctor, validator
 
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
 # printf escapes for busybox sh: ESC [2J, an OSC title, OSC 52 (clipboard), C1 CSI, U+202E,
@@ -91,11 +97,124 @@ def test_a_replayed_snapshot_with_hostile_log_lines_and_state_error_shows_them_i
     containers = json.loads(snapshot.artifacts[a.CONTAINERS])
     containers[0]["State"]["Error"] = raw
     snapshot.artifacts[a.CONTAINERS] = json.dumps(containers).encode()
+    # a network named by the user: a checkup lists it as a hop of its own
+    networks = json.loads(snapshot.artifacts[a.NETWORKS])
+    networks.append({**networks[-1], "Name": raw, "Id": "f" * 64, "Containers": {}})
+    snapshot.artifacts[a.NETWORKS] = json.dumps(networks).encode()
     snapshot.write(tmp_path / "s")
     done = doctor("localhost:8080", "--snapshot", str(tmp_path / "s"), env={"NO_COLOR": "1"})
     assert done.returncode == 1, done.stderr
     _check_inert(done.stdout)
+    checkup = doctor("--snapshot", str(tmp_path / "s"), env={"NO_COLOR": "1"})
+    assert checkup.returncode == 1, checkup.stderr
+    _check_inert(checkup.stdout)
     status, report = run_doctor("localhost:8080", "--snapshot", str(tmp_path / "s"))
     lines = {e["fact"]: e["value"] for e in report["findings"][0]["evidence"]}
     log = next(v for k, v in lines.items() if k.endswith("last log lines"))
     assert log[0].startswith(raw) and log[1] == "x" * 100_000
+
+
+#: how a run with a huge container must stay: the report's own bounds (BRIEF: memory, bundle)
+MAX_SECONDS, MAX_RSS_MIB, MAX_BUNDLE_MB = 10.0, 200, 20
+
+
+def _measured(*args: str) -> tuple[int, str, float, float]:
+    """``docker-doctor ARGS``: its exit status, stdout, seconds and peak memory (MiB)."""
+    began = time.monotonic()
+    with (
+        host_state.unchanged(),
+        subprocess.Popen(
+            [*command(), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            cwd="/",
+            env=environment(),
+        ) as run,
+    ):
+        stdout = run.stdout.read().decode() if run.stdout else ""
+        _, status, usage = os.wait4(run.pid, 0)
+        run.returncode = os.waitstatus_to_exitcode(status)
+    return run.returncode, stdout, time.monotonic() - began, usage.ru_maxrss / 1024
+
+
+# Inside the container's network namespace: TCP listeners and bound UDP sockets, one of each on
+# every port from argv[1] on, argv[2] of them in all (a process may hold only so many).
+HOLD_SOCKETS = """
+import socket, sys
+first, count = int(sys.argv[1]), int(sys.argv[2])
+held = []
+for port in range(first, first + count // 2):
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.bind(("127.0.0.2", port))
+    tcp.listen(1)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.2", port))
+    held += [tcp, udp]
+print("ready", flush=True)
+sys.stdin.read()
+"""
+SOCKETS, PER_PROCESS = 100_000, 10_000
+
+
+def test_a_container_holding_100000_sockets_stays_bounded(stage, tmp_path):
+    port = stage.free_port()
+    web = stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
+    pid = stage.inspect(web, "{{.State.Pid}}")
+    enter = ["nsenter", f"--net=/proc/{pid}/ns/net"]
+    holders = [
+        subprocess.Popen(
+            [
+                *enter,
+                sys.executable,
+                "-c",
+                HOLD_SOCKETS,
+                str(10_000 + first // 2),
+                str(PER_PROCESS),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for first in range(0, SOCKETS, PER_PROCESS)
+    ]
+    try:
+        assert all(h.stdout and h.stdout.readline() == "ready\n" for h in holders)
+        for table in ("tcp", "udp"):  # what the kernel shows of the container's sockets
+            with open(f"/proc/{pid}/net/{table}") as f:
+                assert sum(1 for _ in f) > SOCKETS // 2
+        status, stdout, took, rss = _measured(f"localhost:{port}", "--json")
+        assert (status, json.loads(stdout)["verdict"]) == (0, "reachable")
+        assert took < MAX_SECONDS and rss < MAX_RSS_MIB, (took, rss)
+        bundle = tmp_path / "b.tar.gz"
+        status, _, took, rss = _measured("bundle", "-o", str(bundle))
+        assert status == 0 and took < 3 * MAX_SECONDS and rss < MAX_RSS_MIB, (took, rss)
+        assert bundle.stat().st_size < MAX_BUNDLE_MB * 1_000_000
+        udp = Snapshot.load(bundle).artifacts[a.netns_file(stage.inspect(web, "{{.Id}}"), "udp")]
+        assert udp.count(b"\n") > SOCKETS // 2  # the sockets were read, not skipped
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.communicate()
+
+
+def test_a_container_with_a_1_gib_log_stays_bounded(stage, tmp_path):
+    port = stage.free_port()
+    gib = 1 << 30
+    web = stage.run(
+        "web",
+        "-p",
+        f"{port}:80",
+        cmd=["sh", "-c", f"head -c {gib} /dev/zero | tr '\\0' x | fold -w 1023; exit 3"],
+    )
+    subprocess.run(["docker", "wait", web], check=True, capture_output=True, timeout=300)
+    log = Path(stage.inspect(web, "{{.LogPath}}"))
+    assert log.stat().st_size > gib  # the engine kept it all
+    status, stdout, took, rss = _measured(f"localhost:{port}", "--json")
+    report = json.loads(stdout)
+    assert (status, report["findings"][0]["code"]) == (1, "CONTAINER_NOT_RUNNING")
+    assert took < MAX_SECONDS and rss < MAX_RSS_MIB, (took, rss)
+    bundle = tmp_path / "b.tar.gz"
+    status, _, took, rss = _measured("bundle", "-o", str(bundle))
+    assert status == 0 and took < 3 * MAX_SECONDS and rss < MAX_RSS_MIB, (took, rss)
+    assert bundle.stat().st_size < MAX_BUNDLE_MB * 1_000_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import re
@@ -36,23 +37,32 @@ TCP_LISTEN = "0A"
 UDP_UNCONNECTED = "07"  # TCP_CLOSE: a bound UDP socket with no peer
 
 
+@functools.lru_cache(maxsize=4096)  # a table of 100,000 sockets holds a handful of addresses
 def _proc_net_address(hex_address: str) -> str:
-    """Decode /proc/net/tcp's address: 32-bit words in host byte order (little-endian here)."""
+    """Decode /proc/net/tcp's address: 32-bit words in host byte order (little-endian here);
+    an IPv4-mapped v6 address is the v4 address it stands for. ValueError if it is none."""
     raw = bytes.fromhex(hex_address)
     words = struct.unpack(f"<{len(raw) // 4}I", raw)
-    packed = struct.pack(f">{len(words)}I", *words)
-    return str(ipaddress.ip_address(packed))
+    address = ipaddress.ip_address(struct.pack(f">{len(words)}I", *words))
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 def format_proc_net(listeners: Iterable[tuple[str, int]], state: str = TCP_LISTEN) -> str:
     """Sockets in /proc/net/tcp's format: the inverse of :func:`parse_proc_net`."""
     lines = ["  sl  local_address rem_address   st"]
     for index, (address, port) in enumerate(listeners):
-        packed = ipaddress.ip_address(address).packed
-        words = struct.unpack(f">{len(packed) // 4}I", packed)
-        local = struct.pack(f"<{len(words)}I", *words).hex().upper()
+        local = _proc_net_hex(address)
         lines.append(f"{index:4}: {local}:{port:04X} {'0' * len(local)}:0000 {state}")
     return "\n".join(lines) + "\n"
+
+
+@functools.lru_cache(maxsize=4096)
+def _proc_net_hex(address: str) -> str:
+    packed = ipaddress.ip_address(address).packed
+    words = struct.unpack(f">{len(packed) // 4}I", packed)
+    return struct.pack(f"<{len(words)}I", *words).hex().upper()
 
 
 def parse_proc_net(text: str, protocol: Protocol) -> list[Listener]:
@@ -77,10 +87,6 @@ def proc_net_listeners(text: str, protocol: Protocol) -> list[tuple[str, int, in
             number = int(port, 16)
         except (ValueError, struct.error):
             continue  # not a line the kernel writes
-        # An IPv4-mapped v6 address is the v4 socket it stands for.
-        mapped = ipaddress.ip_address(address)
-        if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped:
-            address = str(mapped.ipv4_mapped)
         inode = int(fields[9]) if len(fields) > 9 and fields[9].isdigit() else None
         listeners.append((address, number, inode))
     return listeners

@@ -57,10 +57,11 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
         )
 
     console.print("\n[bold]Checks[/], problems first" if checkup else "\n[bold]Path[/]")
-    width = max(len(h.hop) for h in report.path) if report.path else 0
-    for hop in report.path:
+    names = [inert(h.hop) for h in report.path]  # a network's name is the user's text
+    width = max(map(len, names), default=0)
+    for hop, name in zip(report.path, names, strict=True):
         hop_mark, hop_style = HOP_MARK[hop.status]
-        line = f"  [{hop_style}]{hop_mark}[/] {hop.hop.ljust(width)}  {_shown(hop.detail)}"
+        line = f"  [{hop_style}]{hop_mark}[/] {escape(name.ljust(width))}  {_shown(hop.detail)}"
         console.print(line)
         if hop.live:
             note = f" (facts alone: {hop.static})" if hop.static != hop.status else ""
