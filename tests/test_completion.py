@@ -83,10 +83,12 @@ def test_values_of_global_options_complete_too(bin_dir):
 def test_bash_completes_this_hosts_containers_as_targets_and_sources(bin_dir, stage):
     web = stage.run("web")
     stage.run("db", "--label", "com.docker.compose.service=database")
+    stage.run("odd", "--label", "com.docker.compose.service=data\x1b]0;pwned\x07")
     assert bash(bin_dir, f"docker-doctor {web[:-2]}") == [web]
     sources = bash(bin_dir, f"docker-doctor {web}:80 --from {web[:3]}")
     assert web in sources and "database" not in sources
-    assert "database" in bash(bin_dir, f"docker-doctor {web}:80 --from data")
+    # a label that is no service name (a terminal escape) is never offered
+    assert bash(bin_dir, f"docker-doctor {web}:80 --from data") == ["database"]
 
 
 @pytest.mark.skipif(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -24,6 +25,9 @@ from doctor.errors import UsageError
 FILES = 0  # nothing to suggest: let the shell complete file names
 NO_FILES = 4
 ENGINE_TIMEOUT = 1.0  # seconds a TAB may wait for the container list
+#: the names Compose gives services; a label set by hand may hold anything, escapes included,
+#: which a shell's menu of candidates would print raw
+SERVICE_NAME = re.compile(r"[a-zA-Z0-9._-]+")
 VANTAGES = ("host", "external")
 WORDS = {
     "completion": commands.SHELLS,
@@ -158,6 +162,7 @@ def _containers(flags: ClientFlags, env: Mapping[str, str], services: bool = Fal
             label
             for c in listed
             if (label := (c.get("Labels") or {}).get("com.docker.compose.service"))
+            and SERVICE_NAME.fullmatch(label)
         ]
     return sorted(set(names))
 
