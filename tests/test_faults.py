@@ -1,7 +1,9 @@
 """Faults at chosen moments of a run, on a real engine: the daemon breaking off, hanging or
-answering garbage at the list call or between the list and an inspect; a container removed
-between the list and its inspect; a container whose process exits before its namespace is
-read; the firewall tools missing, hanging or printing garbage. Each run ends within its
+answering garbage at the list call or between the list and an inspect; the daemon SIGKILLed at
+three moments, then restarted; a container removed between the list and its inspect; a container
+whose process exits before its namespace is read; the firewall tools missing, hanging, failing or
+printing garbage; the xtables lock held; /proc hiding other users' processes; a bundle onto a
+full or read-only disk; signals at any moment; twenty runs at once. Each run ends within its
 --timeout with a report or one line and the documented exit status, never a traceback."""
 
 from __future__ import annotations
@@ -11,16 +13,19 @@ import contextlib
 import glob
 import json
 import os
+import platform
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from doctor.snapshot.store import Snapshot
-from tests.support import host_state
+from tests.support import host_state, staging
 from tests.support.command import command, doctor, environment, validator
 from tests.support.faulty_engine import Fault, FaultyEngine
 
@@ -34,7 +39,9 @@ def engine_with(tmp_path: Path, engine: None):
     proxies: list[FaultyEngine] = []
 
     def start(fault: Fault) -> FaultyEngine:
-        proxy = FaultyEngine(tmp_path, SOCKET, fault)
+        directory = tmp_path / f"proxy-{len(proxies)}"  # a socket of its own
+        directory.mkdir()
+        proxy = FaultyEngine(directory, SOCKET, fault)
         proxies.append(proxy)
         return proxy
 
@@ -109,6 +116,57 @@ def test_the_daemon_hanging_between_the_list_and_an_inspect(stage, engine_with) 
     assert took < TIMEOUT + 3
 
 
+def _kill_dockerd() -> None:
+    """SIGKILL the real daemon, as the OOM killer or a crash does, and wait until it is gone."""
+    pids = [
+        int(p)
+        for p in subprocess.run(
+            ["pgrep", "-x", "dockerd"], capture_output=True, text=True
+        ).stdout.split()
+    ]
+    assert pids, "no dockerd to kill"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        assert time.monotonic() < deadline, "dockerd outlived SIGKILL"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    ("moment", "outcome"),
+    [
+        ("at the list call", "broke off its answer"),
+        ("between the list and the inspects", "broke off its answer"),
+        ("during the namespace reads", None),  # the daemon's part was done: a report
+    ],
+)
+def test_the_daemon_killed_mid_run_then_restarted(stage, engine_with, moment, outcome) -> None:
+    port = stage.free_port()
+    web = stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
+    fault = {
+        "at the list call": Fault(lambda p: p.startswith("/containers/json"), before=_kill_dockerd),
+        "between the list and the inspects": Fault(
+            lambda p: p.startswith("/containers/json"), after=_kill_dockerd
+        ),
+        "during the namespace reads": Fault(_inspect_of(stage, web), after=_kill_dockerd),
+    }[moment]
+    try:
+        proxy = engine_with(fault)
+        done, took = _run(proxy, f"localhost:{port}", "--json", host_changes=True)
+        assert proxy.fault.met.is_set() and not staging.engine_answers(timeout=1)
+    finally:
+        staging.ensure_engine()  # restarted: the rest of the suite has its engine back
+    if outcome:
+        _one_line(done, 3, outcome)
+    else:
+        assert web in json.dumps(_report(done)["path"])  # its container was read
+    assert took < TIMEOUT + 3
+    # and once the engine is back, the next run reads it again
+    again, _ = _run(engine_with(Fault(lambda p: False)), f"localhost:{port}", "--json")
+    assert web in json.dumps(_report(again)["path"])
+
+
 def _inspect_of(stage, name: str):
     cid = subprocess.run(
         ["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True, check=True
@@ -152,54 +210,94 @@ def test_a_container_whose_process_exits_before_its_namespace_is_read(stage, eng
     assert "its process exited before its namespace was read" in why
 
 
+#: what the firewall probes run: each is linked into a test's own PATH, or faked, or left out
+FIREWALL_TOOLS = ("iptables-save", "ip6tables-save", "iptables-legacy-save", "nft", "conntrack")
+
+
+def _tools(directory: Path, tool: str, script: str | None) -> str:
+    """A PATH of the firewall tools, ``tool`` replaced by ``script`` (None: not installed)."""
+    directory.mkdir()
+    for name in FIREWALL_TOOLS:
+        if name == tool:
+            if script is not None:
+                (directory / name).write_text(f"#!/bin/sh\nPATH=/usr/bin:/bin\n{script}\n")
+                (directory / name).chmod(0o755)
+        elif real := shutil.which(name):
+            (directory / name).symlink_to(real)
+    # sh for the fakes; iptables-save (nft backend) names its siblings through its own dir
+    (directory / "sh").symlink_to(shutil.which("sh") or "/bin/sh")
+    return str(directory)
+
+
+@pytest.mark.parametrize("tool", ["iptables-save", "nft"])
 @pytest.mark.parametrize(
     ("script", "status"),
     [
         ("exec sleep 60", "timeout"),
-        ("echo '*filter'; echo ':INPUT ACC'; echo '-A'; head -c 3000 /dev/urandom", "ok"),
-        ("echo 'iptables-save: cannot lock' >&2; exit 4", "failed"),
+        (
+            "echo '*filter'; echo ':INPUT ACC'; echo '-A'; echo '{\"nftables\": [{'; "
+            "head -c 3000 /dev/urandom",
+            "ok",
+        ),
+        (
+            "echo 'cannot lock, or: netlink: Error: cache initialization failed' >&2; exit 4",
+            "failed",
+        ),
+        (None, "skipped"),
     ],
-    ids=["hangs", "garbage", "fails"],
+    ids=["hangs", "garbage", "fails", "missing"],
 )
-def test_iptables_save_hanging_printing_garbage_or_failing(stage, tmp_path, script, status) -> None:
+def test_a_firewall_tool_hanging_printing_garbage_failing_or_missing(
+    stage, tmp_path, tool, script, status
+) -> None:
     port = stage.free_port()
     stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    (tools / "iptables-save").write_text(f"#!/bin/sh\n{script}\n")
-    (tools / "iptables-save").chmod(0o755)
+    # a native nft table: the nftables probe then runs nft to list it
+    table = f"ddfault{os.getpid()}"
+    stage.change_host(
+        ("nft", "add", "table", "inet", table), ("nft", "delete", "table", "inet", table)
+    )
+    probe = "iptables" if tool == "iptables-save" else "nftables"
     began = time.monotonic()
     done = doctor(
         f"localhost:{port}",
         "--json",
         "--timeout",
         str(TIMEOUT),
-        env={"PATH": f"{tools}:{os.environ.get('PATH', '/usr/bin:/bin')}"},
+        env={"PATH": _tools(tmp_path / "bin", tool, script)},
     )
     took = time.monotonic() - began
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
     report = _report(done)
     runs = {p["name"]: p for p in report["probes"]}
-    assert runs["iptables"]["status"] == status, runs["iptables"]
+    assert runs[probe]["status"] == status, runs[probe]
+    if script is None:
+        assert f"{tool} is not installed" in runs[probe]["detail"]
+    if tool == "nft" and status == "ok":  # what nft printed is no JSON: left out, and said
+        assert runs["parse:firewall/nft-ruleset.json"]["status"] == "failed"
     assert report["verdict"] == "reachable"  # the live connect still answers
     assert took < TIMEOUT + 3
 
 
-def test_iptables_save_missing(stage, tmp_path) -> None:
+def test_the_xtables_lock_held_by_another_process(stage) -> None:
     port = stage.free_port()
     stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    for tool in ("ss", "nft", "ip6tables-save", "iptables-legacy-save", "conntrack"):
-        found = subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True, text=True)
-        if found.stdout.strip():
-            (tools / tool).symlink_to(found.stdout.strip())
-    done = doctor(f"localhost:{port}", "--json", env={"PATH": str(tools)})
+    lock = os.environ.get("XTABLES_LOCKFILE", "/run/xtables.lock")
+    with subprocess.Popen(["flock", "--exclusive", lock, "sleep", "60"]) as holder:
+        try:
+            waited = time.monotonic() + 5
+            while subprocess.run(["flock", "-n", lock, "true"]).returncode == 0:
+                assert time.monotonic() < waited, "flock did not take the lock"
+                time.sleep(0.05)
+            began = time.monotonic()
+            done = doctor(f"localhost:{port}", "--json", "--timeout", str(TIMEOUT))
+            took = time.monotonic() - began
+        finally:
+            holder.kill()
     report = _report(done)
     runs = {p["name"]: p for p in report["probes"]}
-    assert runs["iptables"]["status"] == "skipped"
-    assert "iptables-save is not installed" in runs["iptables"]["detail"]
-    assert report["verdict"] == "reachable"
+    assert runs["iptables"]["status"] == "ok" and report["verdict"] == "reachable"
+    assert took < TIMEOUT + 3
 
 
 def _leftovers() -> set[str]:
@@ -309,3 +407,57 @@ def test_twenty_runs_at_once(published, stage) -> None:
         if args[0] != "--json":
             assert report["verdict"] == "reachable", (args, report["verdict"])
     assert _leftovers() == before
+
+
+@pytest.mark.skipif(
+    not (shutil.which("setpriv") and shutil.which("unshare")), reason="needs setpriv and unshare"
+)
+@pytest.mark.skipif(  # before 5.8 a /proc mount's options were the host's own /proc's too
+    tuple(map(int, platform.release().split(".")[:2])) < (5, 8), reason="needs Linux 5.8"
+)
+def test_a_user_whose_proc_hides_other_users_processes(stage, engine_with) -> None:
+    """/proc mounted with hidepid=2, and a user who may use the engine (its socket is theirs
+    to open) but not see its processes: the namespace reads are skipped, and say why; no
+    container is said to have exited."""
+    port = stage.free_port()
+    web = stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
+    shared = Path(tempfile.mkdtemp(prefix="dd-hidepid-"))
+    try:
+        shared.chmod(0o755)
+        proxy = FaultyEngine(shared, SOCKET, Fault(lambda path: False))
+        Path(proxy.path).chmod(0o666)
+        user = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+        hide = 'mount -t proc -o hidepid=2 proc /proc && exec "$@"'
+        with host_state.unchanged():
+            done = subprocess.run(
+                [
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    hide,
+                    "sh",
+                    *user,
+                    *command(),
+                    f"localhost:{port}",
+                    "--json",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd="/",
+                env=environment(DOCKER_HOST=proxy.host),
+            )
+        proxy.close()
+    finally:
+        shutil.rmtree(shared)
+    if "No module named" in done.stderr or "Permission denied" in done.stderr:
+        pytest.skip(f"the user nobody cannot run {command()[0]}: {done.stderr.strip()}")
+    report = _report(done)
+    runs = {p["name"]: p for p in report["probes"]}
+    assert runs["container-listeners"]["status"] == "skipped", runs["container-listeners"]
+    assert "hidepid" in runs["container-listeners"]["detail"]
+    assert f"container:{web}" not in runs
+    assert report["verdict"] == "reachable"

@@ -88,7 +88,7 @@ class ProbeContext(Struct):
         if ran is None:
             try:
                 done = subprocess.run(
-                    argv, capture_output=True, text=True, timeout=self.remaining()
+                    argv, capture_output=True, text=True, errors="replace", timeout=self.remaining()
                 )
             except FileNotFoundError:
                 raise Skip(f"{argv[0]} is not installed") from None

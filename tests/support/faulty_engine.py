@@ -1,8 +1,9 @@
 """A unix socket in front of the real engine's, for faults at a chosen moment of a run: every
 request is passed on to the daemon, except the first one a :class:`Fault` matches, which is
 broken off, left unanswered, answered with garbage, or answered only after something was done
-to the engine (a container removed, or killed once its inspect was read). The doctor is pointed
-at it with DOCKER_HOST; nothing of the engine itself is changed but by the faults' actions."""
+to the engine (a container removed, or killed once its inspect was read; the daemon killed).
+The doctor is pointed at it with DOCKER_HOST; nothing of the engine itself is changed but by
+the faults' actions."""
 
 from __future__ import annotations
 
@@ -85,7 +86,10 @@ class FaultyEngine:
             if action == "garbage":
                 conn.sendall(b"\x00\xffnot http at all\r\n\r\n")
                 return
-            answer = self._ask(head)
+            try:
+                answer = self._ask(head)
+            except OSError:  # the daemon itself is gone (a fault's action killed it)
+                return
             if hit and self.fault.after:
                 self.fault.after()
             conn.sendall(answer)
