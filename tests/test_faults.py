@@ -1,10 +1,11 @@
 """Faults at chosen moments of a run, on a real engine: the daemon breaking off, hanging or
-answering garbage at the list call or between the list and an inspect; the daemon SIGKILLed at
-three moments, then restarted; a container removed between the list and its inspect; a container
-whose process exits before its namespace is read; the firewall tools missing, hanging, failing or
-printing garbage; the xtables lock held; /proc hiding other users' processes; a bundle onto a
-full or read-only disk; signals at any moment; twenty runs at once. Each run ends within its
---timeout with a report or one line and the documented exit status, never a traceback."""
+answering garbage at the list call or between the list and an inspect; the daemon SIGKILLed or
+SIGSTOPped at three moments, then restarted or continued; a container removed between the list
+and its inspect; a container whose process exits before its namespace is read; the firewall
+tools missing, hanging, failing or printing garbage; the xtables lock held; /proc hiding other
+users' processes; a bundle onto a full or read-only disk; signals at any moment; twenty runs at
+once. Each run ends within its --timeout with a report or one line and the documented exit
+status, never a traceback."""
 
 from __future__ import annotations
 
@@ -116,48 +117,60 @@ def test_the_daemon_hanging_between_the_list_and_an_inspect(stage, engine_with) 
     assert took < TIMEOUT + 3
 
 
-def _kill_dockerd() -> None:
-    """SIGKILL the real daemon, as the OOM killer or a crash does, and wait until it is gone."""
-    pids = [
-        int(p)
-        for p in subprocess.run(
-            ["pgrep", "-x", "dockerd"], capture_output=True, text=True
-        ).stdout.split()
-    ]
-    assert pids, "no dockerd to kill"
+def _dockerd_pids() -> list[int]:
+    listed = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True, text=True)
+    return [int(p) for p in listed.stdout.split()]
+
+
+def _signal_dockerd(signum: int) -> None:
+    """Send the real daemon ``signum``: SIGKILL as the OOM killer or a crash does (and wait
+    until it is gone), SIGSTOP as a debugger, a frozen cgroup or a swapped-out host does."""
+    pids = _dockerd_pids()
+    assert pids, "no dockerd"
     for pid in pids:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signum)
     deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+    while signum == signal.SIGKILL and any(Path(f"/proc/{pid}").exists() for pid in pids):
         assert time.monotonic() < deadline, "dockerd outlived SIGKILL"
         time.sleep(0.02)
 
 
+NO_ANSWER = "no answer within|did not answer within"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSTOP], ids=["SIGKILL", "SIGSTOP"])
 @pytest.mark.parametrize(
-    ("moment", "outcome"),
+    ("moment", "outcomes"),
     [
-        ("at the list call", "broke off its answer"),
-        ("between the list and the inspects", "broke off its answer"),
-        ("during the namespace reads", None),  # the daemon's part was done: a report
+        ("at the list call", {signal.SIGKILL: "broke off its answer", signal.SIGSTOP: NO_ANSWER}),
+        (
+            "between the list and the inspects",
+            {signal.SIGKILL: "broke off its answer", signal.SIGSTOP: NO_ANSWER},
+        ),
+        ("during the namespace reads", {}),  # the daemon's part was done: a report
     ],
 )
-def test_the_daemon_killed_mid_run_then_restarted(stage, engine_with, moment, outcome) -> None:
+def test_the_daemon_killed_or_stopped_mid_run(stage, engine_with, moment, outcomes, signum) -> None:
     port = stage.free_port()
     web = stage.run("web", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
+    hit = lambda: _signal_dockerd(signum)  # noqa: E731
     fault = {
-        "at the list call": Fault(lambda p: p.startswith("/containers/json"), before=_kill_dockerd),
+        "at the list call": Fault(lambda p: p.startswith("/containers/json"), before=hit),
         "between the list and the inspects": Fault(
-            lambda p: p.startswith("/containers/json"), after=_kill_dockerd
+            lambda p: p.startswith("/containers/json"), after=hit
         ),
-        "during the namespace reads": Fault(_inspect_of(stage, web), after=_kill_dockerd),
+        "during the namespace reads": Fault(_inspect_of(stage, web), after=hit),
     }[moment]
     try:
         proxy = engine_with(fault)
         done, took = _run(proxy, f"localhost:{port}", "--json", host_changes=True)
         assert proxy.fault.met.is_set() and not staging.engine_answers(timeout=1)
     finally:
-        staging.ensure_engine()  # restarted: the rest of the suite has its engine back
-    if outcome:
+        if signum == signal.SIGSTOP:
+            for pid in _dockerd_pids():
+                os.kill(pid, signal.SIGCONT)
+        staging.ensure_engine()  # after SIGKILL, restarted: the rest of the suite has it back
+    if outcome := outcomes.get(signum):
         _one_line(done, 3, outcome)
     else:
         assert web in json.dumps(_report(done)["path"])  # its container was read

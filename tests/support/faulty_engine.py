@@ -92,7 +92,10 @@ class FaultyEngine:
                 return
             if hit and self.fault.after:
                 self.fault.after()
-            conn.sendall(answer)
+            try:
+                conn.sendall(answer)
+            except OSError:  # the doctor gave up meanwhile (a daemon stopped, then continued)
+                return
 
     def _ask(self, head: bytes) -> bytes:
         """The daemon's whole answer to ``head``, asked on a connection of its own that the
