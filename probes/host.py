@@ -78,13 +78,13 @@ def collect_sockets(ctx: ProbeContext) -> None:
         return
     found: list[tuple[str, str, int, int | None]] = []
     with diag_socket() as sock:
-        for protocol, name in ((socket.IPPROTO_TCP, "tcp"), (socket.IPPROTO_UDP, "udp")):
+        for number, name in ((socket.IPPROTO_TCP, "tcp"), (socket.IPPROTO_UDP, "udp")):
             for family, suffix in ((socket.AF_INET, ""), (socket.AF_INET6, "6")):
                 listed: Sequence[tuple[str, int, int | None]]
                 try:
-                    listed = listen_dump(sock, family, protocol)
+                    listed = listen_dump(sock, family, number)
                 except OSError:
-                    if protocol == socket.IPPROTO_TCP:
+                    if number == socket.IPPROTO_TCP:
                         raise
                     listed = _proc_udp(name + suffix)  # no sock_diag for UDP in this kernel
                 found += [(name, address, port, inode) for address, port, inode in listed]
