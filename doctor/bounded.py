@@ -8,6 +8,7 @@ alive at exit, and Python cannot kill a thread, only stop waiting for it.
 from __future__ import annotations
 
 import queue
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -156,6 +157,8 @@ def _outcome(job: Job, started: float) -> JobResult:
         outcome = JobResult(job.name, "ok", value=job.call())
     except Skip as exc:
         outcome = JobResult(job.name, "skipped", str(exc))
+    except (TimeoutError, subprocess.TimeoutExpired) as exc:  # its own time ran out first
+        outcome = JobResult(job.name, "timeout", str(exc))
     except Exception as exc:  # a plugin's failure is a finding about the run, not a crash
         outcome = JobResult(job.name, "failed", describe_error(exc), error=exc)
     outcome.ms = round((time.monotonic() - started) * 1000)

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from doctor.probes.netns import diag_socket, listen_dump
 
@@ -78,16 +78,18 @@ def collect_sockets(ctx: ProbeContext) -> None:
         return
     found: list[tuple[str, str, int, int | None]] = []
     with diag_socket() as sock:
-        for number, name in ((socket.IPPROTO_TCP, "tcp"), (socket.IPPROTO_UDP, "udp")):
+        protocols: tuple[tuple[int, Literal["tcp", "udp"]], ...] = (
+            (socket.IPPROTO_TCP, "tcp"),
+            (socket.IPPROTO_UDP, "udp"),
+        )
+        for number, kind in protocols:
             for family, suffix in ((socket.AF_INET, ""), (socket.AF_INET6, "6")):
                 listed: Sequence[tuple[str, int, int | None]]
                 try:
                     listed = listen_dump(sock, family, number)
-                except OSError:
-                    if number == socket.IPPROTO_TCP:
-                        raise
-                    listed = _proc_udp(name + suffix)  # no sock_diag for UDP in this kernel
-                found += [(name, address, port, inode) for address, port, inode in listed]
+                except netlink.NetlinkError:  # no sock_diag for it in this kernel
+                    listed = _proc_listeners(kind, suffix)
+                found += [(kind, address, port, inode) for address, port, inode in listed]
     # docker-proxy processes are dockerd's children: their command lines name the sockets
     # they hold. Every other process is read only if a socket that matters has no owner yet.
     children = _dockerd_children(ctx.endpoint.host)
@@ -218,9 +220,11 @@ def _arg(argv: list[str], flag: str) -> str | None:
     return argv[argv.index(flag) + 1] if flag in argv and argv.index(flag) + 1 < len(argv) else None
 
 
-def _proc_udp(name: str) -> list[tuple[str, int, int | None]]:
+def _proc_listeners(
+    protocol: Literal["tcp", "udp"], suffix: str
+) -> list[tuple[str, int, int | None]]:
     try:
-        return proc_net_listeners(Path(f"/proc/net/{name}").read_text(), "udp")
+        return proc_net_listeners(Path(f"/proc/net/{protocol}{suffix}").read_text(), protocol)
     except FileNotFoundError:  # no IPv6 here
         return []
 

@@ -5,7 +5,7 @@ namespace for listening TCP and unconnected UDP sockets only. The /proc/<pid>/ne
 more: /proc/net/tcp makes the kernel walk every established-connection bucket of the host,
 ~4 ms a file, most of a run with a hundred containers; /proc/net/udp restarts its walk for
 every page it prints, 6.7 s for a container with 50,000 UDP sockets. They are read where
-entering a namespace is not allowed (not root) or the kernel has no UDP sock_diag.
+entering a namespace is not allowed (not root) or the kernel has no sock_diag for them.
 Either way the artifact is in /proc/net/tcp's format, so there is one parser.
 This works for distroless images too.
 """
@@ -52,7 +52,7 @@ def collect_listeners(ctx: ProbeContext) -> None:
             denied += 1
             continue
         except FileNotFoundError:
-            if _alive(pid):  # /proc mounted with hidepid: another user's process is not shown
+            if _hidden(pid, ctx.is_root):
                 hidden += 1
             else:  # exited meanwhile: a race, not an error
                 ctx.could_not_check(container, "its process exited before its namespace was read")
@@ -64,7 +64,12 @@ def collect_listeners(ctx: ProbeContext) -> None:
         raise Skip(f"needs root to read the containers' network namespaces{why}")
 
 
-def _alive(pid: int) -> bool:
+def _hidden(pid: int, is_root: bool) -> bool:
+    """Whether ``pid`` lives although /proc does not show it: /proc mounted with hidepid hides
+    another user's processes (never from root). A process that exited, or a zombie whose
+    namespace is gone, is not hidden."""
+    if is_root or os.path.exists(f"/proc/{pid}"):
+        return False
     try:
         os.kill(pid, 0)  # signal 0 only asks whether the process exists
     except ProcessLookupError:
@@ -83,9 +88,7 @@ def _read_namespace(pid: int, use_netlink: bool) -> dict[str, bytes]:
                     found = [
                         (address, port) for address, port, _ in listen_dump(sock, family, protocol)
                     ]
-                except OSError:  # no sock_diag for UDP in this kernel: its /proc file
-                    if protocol == socket.IPPROTO_TCP:
-                        raise
+                except netlink.NetlinkError:  # no sock_diag for it in this kernel: /proc's file
                     continue
                 files[name] = format_proc_net(found, _STATE_IN_FILE[protocol]).encode()
     for name in a.NETNS_FILES:
@@ -130,7 +133,7 @@ def diag_socket() -> socket.socket:
 
 def listen_dump(sock: socket.socket, family: int, protocol: int) -> list[tuple[str, int, int]]:
     """(address, port, inode) of every listening TCP, or unconnected UDP, socket of
-    ``family``, from sock_diag; OSError when the kernel cannot dump ``protocol``."""
+    ``family``, from sock_diag; NetlinkError when the kernel cannot dump ``protocol``."""
     # struct inet_diag_req_v2: family, protocol, ext, pad, states; then a zeroed inet_diag_sockid.
     states = 1 << LISTENING[protocol]
     request = struct.pack("=BBBBI", family, protocol, 0, 0, states) + bytes(48)
@@ -146,7 +149,11 @@ def listen_dump(sock: socket.socket, family: int, protocol: int) -> list[tuple[s
 
 @functools.lru_cache(maxsize=4096)  # 100,000 sockets hold a handful of addresses
 def _address(packed: bytes) -> str:
-    return str(ipaddress.ip_address(packed))
+    """The address as /proc's parser gives it: an IPv4-mapped v6 address is the v4 one."""
+    address = ipaddress.ip_address(packed)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 PROBES = [Probe("container-listeners", collect_listeners, requires=("engine",))]

@@ -36,7 +36,11 @@ def veth_into_a_namespace() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     holder = subprocess.Popen(("unshare", "--net", "sleep", "60"))
     name = f"ddg{os.getpid() % 10000}"
     try:
-        time.sleep(0.2)  # unshare has entered its namespace
+        own = os.readlink("/proc/self/ns/net")
+        deadline = time.monotonic() + 10
+        while os.readlink(f"/proc/{holder.pid}/ns/net") == own:  # until unshare has entered its own
+            assert time.monotonic() < deadline, "unshare did not enter a namespace"
+            time.sleep(0.01)
         _ip(
             "link",
             "add",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -120,29 +121,31 @@ MAX_SECONDS, MAX_RSS_MIB, MAX_BUNDLE_MB = 10.0, 200, 20
 
 def _measured(*args: str) -> tuple[int, str, float, float]:
     """``docker-doctor ARGS``: its exit status, stdout, seconds and peak memory (MiB)."""
-    began = time.monotonic()
-    with (
-        host_state.unchanged(),
-        subprocess.Popen(
+    with host_state.unchanged():
+        began = time.monotonic()  # the run alone, not the guard's reads around it
+        with subprocess.Popen(
             [*command(), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
             cwd="/",
             env=environment(),
-        ) as run,
-    ):
-        stdout = run.stdout.read().decode() if run.stdout else ""
-        _, status, usage = os.wait4(run.pid, 0)
-        run.returncode = os.waitstatus_to_exitcode(status)
-    return run.returncode, stdout, time.monotonic() - began, usage.ru_maxrss / 1024
+        ) as run:
+            stdout = run.stdout.read().decode() if run.stdout else ""
+            _, status, usage = os.wait4(run.pid, 0)
+            took = time.monotonic() - began
+            run.returncode = os.waitstatus_to_exitcode(status)
+    return run.returncode, stdout, took, usage.ru_maxrss / 1024
 
 
 # Inside the container's network namespace: TCP listeners and bound UDP sockets, one of each on
-# every port from argv[1] on, argv[2] of them in all (a process may hold only so many).
+# every port from argv[1] on, argv[2] of them in all; argv[3] "connected": one UDP socket with a
+# peer too (not a listener). A process may hold only so many: its limit is raised to the hard one.
 HOLD_SOCKETS = """
-import socket, sys
+import resource, socket, sys
 first, count = int(sys.argv[1]), int(sys.argv[2])
+_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 held = []
 for port in range(first, first + count // 2):
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -151,10 +154,18 @@ for port in range(first, first + count // 2):
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.2", port))
     held += [tcp, udp]
+if sys.argv[3:] == ["connected"]:
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.3", 9999))
+    udp.connect(("127.0.0.1", 9))
+    held.append(udp)
 print("ready", flush=True)
 sys.stdin.read()
 """
-SOCKETS, PER_PROCESS = 100_000, 10_000
+SOCKETS = 100_000
+# what one holder keeps open: below the hard limit on open files, with room for the interpreter
+PER_PROCESS = min(10_000, (resource.getrlimit(resource.RLIMIT_NOFILE)[1] - 100) // 2 * 2)
+CONNECTED = b"0300007F:270F"  # 127.0.0.3:9999 in /proc/net/udp's notation
 
 
 def test_a_container_holding_100000_sockets_stays_bounded(stage, tmp_path):
@@ -171,6 +182,7 @@ def test_a_container_holding_100000_sockets_stays_bounded(stage, tmp_path):
                 HOLD_SOCKETS,
                 str(10_000 + first // 2),
                 str(PER_PROCESS),
+                *(["connected"] if first == 0 else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -192,6 +204,7 @@ def test_a_container_holding_100000_sockets_stays_bounded(stage, tmp_path):
         assert bundle.stat().st_size < MAX_BUNDLE_MB * 1_000_000
         udp = Snapshot.load(bundle).artifacts[a.netns_file(stage.inspect(web, "{{.Id}}"), "udp")]
         assert udp.count(b"\n") > SOCKETS // 2  # the sockets were read, not skipped
+        assert CONNECTED not in udp  # a UDP socket with a peer listens for no one else
     finally:
         for holder in holders:
             holder.kill()

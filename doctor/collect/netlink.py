@@ -15,8 +15,14 @@ HEADER = struct.Struct("=IHHII")  # struct nlmsghdr: length, type, flags, sequen
 ATTRIBUTE = struct.Struct("=HH")  # struct nlattr: length, type
 
 
+class NetlinkError(OSError):
+    """The kernel refused a dump (its errno): not a file that is missing, whatever the errno."""
+
+
 def dump(sock: socket.socket, kind: int, request: bytes) -> Iterator[bytes]:
-    """Send a dump request of ``kind`` and yield each answer's payload, until the kernel is done."""
+    """Send a dump request of ``kind`` and yield each answer's payload, until the kernel is done;
+    NetlinkError when it refuses, at the start (NLMSG_ERROR) or at the end (a dump callback's
+    error travels in NLMSG_DONE: a protocol whose sock_diag module is missing)."""
     sock.send(
         HEADER.pack(HEADER.size + len(request), kind, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + request
     )
@@ -25,12 +31,14 @@ def dump(sock: socket.socket, kind: int, request: bytes) -> Iterator[bytes]:
         while offset + HEADER.size <= len(data):
             length, answer = HEADER.unpack_from(data, offset)[:2]
             body = data[offset + HEADER.size : offset + length]
-            if answer == NLMSG_DONE:
-                return
-            if answer == NLMSG_ERROR:
-                err = -struct.unpack_from("=i", body)[0]
-                raise OSError(err, f"netlink: {os.strerror(err)}")
-            yield body
+            if answer in (NLMSG_DONE, NLMSG_ERROR):
+                err = -struct.unpack_from("=i", body)[0] if len(body) >= 4 else 0
+                if err > 0:
+                    raise NetlinkError(err, f"netlink: {os.strerror(err)}")
+                if answer == NLMSG_DONE:
+                    return
+            else:
+                yield body
             offset += (length + 3) & ~3
 
 

@@ -109,7 +109,10 @@ def _ruleset(items: list[Any], iptables_read: bool) -> NftRuleset:
             key = (_name(body["family"]), _name(body["table"]), _name(body["chain"]))
             found = rules.setdefault(key, [])
             expr = body.get("expr", [])
-            if not isinstance(expr, list) or not all(isinstance(e, dict) for e in expr):
+            # each statement is an object of one key, its kind ({"match": {...}}), as nft prints
+            if not isinstance(expr, list) or not all(
+                isinstance(e, dict) and len(e) == 1 for e in expr
+            ):
                 raise TypeError("a rule's expr is not a list of statements")
             comment = body.get("comment")
             found.append(

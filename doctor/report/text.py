@@ -7,6 +7,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from doctor.report.document import Report
 from doctor.report.inert import inert
@@ -61,8 +62,10 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
     width = max(map(len, names), default=0)
     for hop, name in zip(report.path, names, strict=True):
         hop_mark, hop_style = HOP_MARK[hop.status]
-        line = f"  [{hop_style}]{hop_mark}[/] {escape(name.ljust(width))}  {_shown(hop.detail)}"
-        console.print(line)
+        # as Text, not markup: nothing in a name or a detail is read as a tag or an escape
+        console.print(
+            Text.assemble("  ", (hop_mark, hop_style), f" {name.ljust(width)}  ", inert(hop.detail))
+        )
         if hop.live:
             note = f" (facts alone: {hop.static})" if hop.static != hop.status else ""
             console.print(f"  {' ' * (width + 4)}[dim]live: {_shown(hop.live)}{note}[/]")

@@ -37,6 +37,7 @@ class FaultyEngine:
         self.upstream = upstream
         self.fault = fault
         self.requests: list[str] = []
+        self.answered: list[str] = []  # the paths whose answers were relayed in full
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -96,6 +97,8 @@ class FaultyEngine:
                 conn.sendall(answer)
             except OSError:  # the doctor gave up meanwhile (a daemon stopped, then continued)
                 return
+            with self._lock:
+                self.answered.append(path)
 
     def _ask(self, head: bytes) -> bytes:
         """The daemon's whole answer to ``head``, asked on a connection of its own that the

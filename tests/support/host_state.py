@@ -36,20 +36,13 @@ def _rules(text: str) -> list[str]:
     return [_COUNTERS.sub("", line) for line in text.splitlines() if not line.startswith("#")]
 
 
-def _links() -> list[tuple[str, Any, Any]]:
-    return sorted(
-        (link["ifname"], link.get("mtu"), link.get("master"))
-        for link in json.loads(_run("ip", "-j", "link", "show") or "[]")
-    )
+def _links(listed: list[dict[str, Any]]) -> list[tuple[str, Any, Any]]:
+    return sorted((link["ifname"], link.get("mtu"), link.get("master")) for link in listed)
 
 
-def _peer_namespaces() -> dict[str, int]:
+def _peer_namespaces(listed: list[dict[str, Any]]) -> dict[str, int]:
     """Each link whose peer lives in another network namespace, with that namespace's id."""
-    return {
-        link["ifname"]: link["link_netnsid"]
-        for link in json.loads(_run("ip", "-j", "link", "show") or "[]")
-        if "link_netnsid" in link
-    }
+    return {link["ifname"]: link["link_netnsid"] for link in listed if "link_netnsid" in link}
 
 
 def _namespace_ids() -> set[int]:
@@ -83,19 +76,21 @@ def _sysctls() -> dict[str, str]:
     return found
 
 
-def state() -> dict[str, Any]:
+def state() -> tuple[dict[str, Any], dict[str, int]]:
+    """What is compared, and (from the same dump of links) each veth's peer namespace."""
+    links = json.loads(_run("ip", "-j", "link", "show") or "[]")
     return {
         "iptables": _rules(_run("iptables-save")),
         "ip6tables": _rules(_run("ip6tables-save")),
         "nftables": _rules(_run("nft", "-s", "list", "ruleset")),  # -s: no counters
-        "links": _links(),
+        "links": _links(links),
         "addresses": _addresses(),
         "routes": _routes("-4"),
         "routes6": _routes("-6"),
         "sysctls": _sysctls(),
         "namespaces": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
         "temporary files": sorted(glob.glob(os.path.join(tempfile.gettempdir(), "docker-doctor*"))),
-    }
+    }, _peer_namespaces(links)
 
 
 def _guarded() -> bool:
@@ -108,9 +103,10 @@ def unchanged() -> Iterator[None]:
     if not _guarded():
         yield
         return
-    before, peers = state(), _peer_namespaces()
+    before, peers = state()
     yield
-    after, alive = state(), _namespace_ids()
+    after, _ = state()
+    alive = _namespace_ids()
     # The kernel destroys a network namespace, and the veths into it, a while after its last
     # process is gone: a container removed or stopped before the run can take its veth away
     # during it. A run cannot destroy a container's namespace (it only reads the engine).

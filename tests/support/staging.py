@@ -770,9 +770,7 @@ class Stage:
         name, result = self._docker_run(name_suffix, docker_run_args, cmd)
         if result.returncode != 0:
             raise CommandError(f"docker run {name} failed: {result.stderr.strip()}")
-        if wait_port is not None:
-            port, _, proto = str(wait_port).partition("/")
-            self._wait_listening(name, int(port), proto or "tcp")
+        self._wait_for(name, wait_port)
         return name
 
     def create_container(
@@ -818,6 +816,16 @@ class Stage:
 
     def stop(self, container: str) -> None:
         _docker("stop", container)
+
+    def start(self, container: str, wait_port: int | str | None = None) -> None:
+        """`docker start CONTAINER` (a stopped one of this stage), waiting as :meth:`run` does."""
+        _docker("start", container)
+        self._wait_for(container, wait_port)
+
+    def _wait_for(self, name: str, wait_port: int | str | None) -> None:
+        if wait_port is not None:
+            port, _, proto = str(wait_port).partition("/")
+            self._wait_listening(name, int(port), proto or "tcp")
 
     def restart(self, container: str) -> None:
         """`docker restart CONTAINER`: the engine writes its resolv.conf anew."""
