@@ -418,6 +418,41 @@ def test_a_probe_external_stopped_at_any_moment_leaves_nothing(published, signum
         assert _leftovers() == before
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("step", ["netns add", "link add"])
+def test_a_signal_while_ip_makes_the_client_leaves_nothing(published, tmp_path, step, signum):
+    """The signal comes while `ip` runs, after the kernel made the namespace (or the veth):
+    what was made goes all the same. An `ip` that lingers after its work stages the moment."""
+    _, client, port = published
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "ip").write_text(
+        f'#!/bin/sh\n{shutil.which("ip")} "$@"; made=$?\n'
+        f'case "$*" in "{step} "*) touch {tmp_path}/made; exec sleep 30;; esac\nexit $made\n'
+    )
+    (tools / "ip").chmod(0o755)
+    before = _leftovers()
+    with (
+        host_state.unchanged(),
+        subprocess.Popen(
+            [*command(), f"{client.host_address}:{port}", "--probe-external"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment(PATH=f"{tools}:{os.environ.get('PATH', '/usr/bin:/bin')}"),
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        ) as run,
+    ):
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "made").exists():
+            assert run.poll() is None and time.monotonic() < deadline, "ip never made it"
+            time.sleep(0.02)
+        run.send_signal(signum)
+        _, stderr = run.communicate(timeout=30)
+    assert run.returncode == 128 + signum and "Traceback" not in stderr, stderr
+    assert _leftovers() == before
+
+
 def test_twenty_runs_at_once(published, stage) -> None:
     _, client, port = published
     other = stage.free_port()

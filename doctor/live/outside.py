@@ -44,22 +44,20 @@ class TemporaryClient:
         return f"/run/netns/{self.namespace}"
 
     def __enter__(self) -> TemporaryClient:
+        for path in (self.netns_path, f"/sys/class/net/{self.host_end}"):
+            if os.path.exists(path):  # another run's (in another pid namespace): not ours to touch
+                raise CannotDiagnose(
+                    f"{path} exists already: another docker-doctor's client, or one that a "
+                    f"killed run left (ip link delete {self.host_end}; ip netns delete "
+                    f"{self.namespace})"
+                )
         try:
-            _ip("netns", "add", self.namespace)
-            self._made.append(("netns", "delete", self.namespace))
-            _ip(
-                "link",
-                "add",
-                self.host_end,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                self.namespace,
+            self._make(("netns", "delete", self.namespace), "netns", "add", self.namespace)
+            self._make(
+                ("link", "delete", self.host_end),
+                *("link", "add", self.host_end, "type", "veth"),
+                *("peer", "name", "eth0", "netns", self.namespace),
             )
-            self._made.insert(0, ("link", "delete", self.host_end))
             _ip("addr", "add", f"{self.host_address}/{self._prefix}", "dev", self.host_end)
             _ip("link", "set", self.host_end, "up")
             _ip(
@@ -81,11 +79,32 @@ class TemporaryClient:
     ) -> None:
         self.close()
 
+    def _make(self, undo: tuple[str, ...], *create: str) -> None:
+        """``ip CREATE``, its ``undo`` noted first: a Ctrl-C while ip runs can come after the
+        kernel made the thing, and what was made must go all the same. The undos run newest
+        first (the veth before the namespace: deleting it removes both ends at once)."""
+        self._made.insert(0, undo)
+        try:
+            _ip(*create)
+        except CannotDiagnose:  # ip refused: nothing was made
+            self._made.remove(undo)
+            raise
+
     def close(self) -> None:
-        # Only what this run made (a name clash must not delete another run's client); the
-        # veth first: deleting it removes both ends at once.
+        """Undo what this run made, all of it even if a signal comes meanwhile: an undo that
+        a Ctrl-C or SIGTERM stopped is run again, and the signal is raised once all are done."""
+        stopped: BaseException | None = None
         while self._made:
-            _ip(*self._made.pop(0), check=False)
+            try:
+                _ip(*self._made[0], check=False)
+            except Exception:
+                raise  # no ip to run: nothing more can be undone
+            except BaseException as exc:  # a signal: KeyboardInterrupt, or the CLI's Terminated
+                stopped = stopped or exc
+                continue
+            self._made.pop(0)
+        if stopped is not None:
+            raise stopped
 
 
 def _free_subnet(routes: tuple[HostRoute, ...], start: int = 0) -> ipaddress.IPv4Network:
