@@ -41,18 +41,7 @@ def veth_into_a_namespace() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         while os.readlink(f"/proc/{holder.pid}/ns/net") == own:  # until unshare has entered its own
             assert time.monotonic() < deadline, "unshare did not enter a namespace"
             time.sleep(0.01)
-        _ip(
-            "link",
-            "add",
-            name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            name + "p",
-            "netns",
-            str(holder.pid),
-        )
+        _ip(*f"link add {name} type veth peer name {name}p netns {holder.pid}".split())
         yield name, holder
     finally:
         holder.kill()

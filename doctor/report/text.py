@@ -6,7 +6,6 @@ import json
 from typing import Any, TextIO
 
 from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 from doctor.report.document import Report
@@ -28,7 +27,8 @@ SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
 def render(report: Report, out: TextIO, verbose: bool = False) -> None:
-    # rich honours NO_COLOR and drops colour when `out` is not a terminal.
+    # rich honours NO_COLOR and drops colour when `out` is not a terminal. What the report
+    # holds goes in as Text, never as markup: nothing a container wrote is read as a tag.
     console = Console(file=out, highlight=False, soft_wrap=True)
     t = report.target
     mark, style = VERDICT_STYLE[report.verdict]
@@ -44,11 +44,14 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
         ]
         broken = sum(h.status == "broken" for h in report.path)
         summary = ", ".join(counts) or ("no problems" if not broken else f"{broken} broken")
-        console.print(f"[{style}]{mark} {_shown(what)}: {summary} in {len(report.path)} checks[/]")
+        console.print(Text(f"{mark} {inert(what)}: {summary} in {len(report.path)} checks", style))
     else:
         console.print(
-            f"[{style}]{mark} {_shown(t.input)} is {report.verdict}[/] [dim](from "
-            f"{_shown(report.vantage)})[/]"
+            Text.assemble(
+                (f"{mark} {inert(t.input)} is {report.verdict}", style),
+                " ",
+                (f"(from {inert(report.vantage)})", "dim"),
+            )
         )
     verdicts = report.doctor.get("verdicts", {})
     if verdicts.get("live") and verdicts["live"] != verdicts.get("static"):
@@ -62,13 +65,14 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
     width = max(map(len, names), default=0)
     for hop, name in zip(report.path, names, strict=True):
         hop_mark, hop_style = HOP_MARK[hop.status]
-        # as Text, not markup: nothing in a name or a detail is read as a tag or an escape
         console.print(
             Text.assemble("  ", (hop_mark, hop_style), f" {name.ljust(width)}  ", inert(hop.detail))
         )
         if hop.live:
             note = f" (facts alone: {hop.static})" if hop.static != hop.status else ""
-            console.print(f"  {' ' * (width + 4)}[dim]live: {_shown(hop.live)}{note}[/]")
+            console.print(
+                Text.assemble(" " * (width + 6), (f"live: {inert(hop.live)}{note}", "dim"))
+            )
 
     if report.findings:
         console.print("\n[bold]Causes[/], most likely first")
@@ -76,19 +80,28 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
         sev = SEVERITY_STYLE[f.severity]
         at = f"{f.location.file}:{f.location.line}" if f.location else f.hop
         console.print(
-            f"\n[bold]{number}. [{sev}]{f.code}[/][/] [dim]({f.severity}, {f.confidence:.0%}, at "
-            f"{at})[/]"
-            f"  {_shown(f.title)}"
+            Text.assemble(
+                "\n",
+                (f"{number}. ", "bold"),
+                (f.code, f"bold {sev}"),
+                " ",
+                (f"({f.severity}, {f.confidence:.0%}, at {inert(at)})", "dim"),
+                f"  {inert(f.title)}",
+            )
         )
-        console.print(f"   {_shown(f.explanation)}")
+        console.print(Text(f"   {inert(f.explanation)}"))
         for e in f.evidence:
             console.print(
-                f"   [dim]evidence:[/] {_shown(e.fact)} = {_shown(_value(e.value))} "
-                f"[dim]({_shown(e.source)})[/]"
+                Text.assemble(
+                    "   ",
+                    ("evidence:", "dim"),
+                    f" {inert(e.fact)} = {inert(_value(e.value))} ",
+                    (f"({inert(e.source)})", "dim"),
+                )
             )
-        console.print(f"   [bold]fix:[/] {_shown(f.fix.summary)}")
+        console.print(Text.assemble("   ", ("fix:", "bold"), f" {inert(f.fix.summary)}"))
         for command in f.fix.commands:
-            console.print(f"     [cyan]$ {_shown(command)}[/]")
+            console.print(Text.assemble("     ", (f"$ {inert(command)}", "cyan")))
 
     troubles = [
         p
@@ -100,19 +113,16 @@ def render(report: Report, out: TextIO, verbose: bool = False) -> None:
     if troubles:
         console.print("\n[bold]Could not check[/]")
         for p in troubles:
-            console.print(f"  [yellow]{p.status}[/] {_shown(p.name)}: {_shown(p.detail)}")
+            console.print(
+                Text.assemble("  ", (p.status, "yellow"), f" {inert(p.name)}: {inert(p.detail)}")
+            )
     if verbose:
         about = (
             f"docker-doctor {report.doctor.get('version')} · engine "
             f"{report.doctor.get('engine')} · {report.doctor.get('platform')} · "
             f"{report.doctor.get('ms')} ms"
         )
-        console.print(f"\n[dim]{_shown(about)}[/]")
-
-
-def _shown(text: str) -> str:
-    """Data for the console: made inert (doctor.report.inert), then its rich markup escaped."""
-    return escape(inert(text))
+        console.print(Text(f"\n{inert(about)}", "dim"))
 
 
 def _value(value: Any) -> str:
