@@ -225,6 +225,34 @@ def test_a_container_removed_between_the_list_and_its_inspect(stage, engine_with
     assert took < TIMEOUT + 3
 
 
+@pytest.mark.parametrize("change", ["stop", "restart"])
+def test_a_container_stopped_or_restarted_between_the_list_and_its_inspect(
+    stage, engine_with, change
+) -> None:
+    """The list says running; the inspect that follows is what is true from then on: a stopped
+    container is the cause, a restarted one (a new process) is read as it is now."""
+    port = stage.free_port()
+    victim = stage.run("victim", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)
+    listed_pid = stage.inspect(victim, "{{.State.Pid}}")
+
+    def changed() -> None:  # at once (-t 0): httpd as pid 1 ignores SIGTERM
+        subprocess.run(["docker", change, "-t", "0", victim], capture_output=True, check=True)
+        if change == "restart":
+            stage.wait_listening(victim, 80)
+
+    proxy = engine_with(Fault(_inspect_of(stage, victim), before=changed))
+    done, took = _run(proxy, f"localhost:{port}", "--json", host_changes=True)
+    report = _report(done)
+    assert proxy.fault.met.is_set()
+    if change == "stop":
+        assert report["findings"][0]["code"] == "CONTAINER_NOT_RUNNING"
+    else:
+        assert stage.inspect(victim, "{{.State.Pid}}") != listed_pid
+        assert report["verdict"] == "reachable"
+    assert f"container:{victim}" not in {p["name"] for p in report["probes"]}
+    assert took < TIMEOUT + 3
+
+
 def test_a_container_whose_process_exits_before_its_namespace_is_read(stage, engine_with) -> None:
     port = stage.free_port()
     victim = stage.run("victim", "-p", f"{port}:80", cmd=[*HTTPD, "80"], wait_port=80)

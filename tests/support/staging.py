@@ -785,7 +785,10 @@ class Stage:
             raise CommandError(f"docker run {name} created no container: {result.stderr.strip()}")
         return name
 
-    def _wait_listening(self, name: str, port: int, proto: str, timeout: float = 10.0) -> None:
+    def wait_listening(
+        self, name: str, port: int, proto: str = "tcp", timeout: float = 10.0
+    ) -> None:
+        """Until the running container NAME listens on PORT/PROTO (RuntimeError if it stops)."""
         deadline = time.monotonic() + timeout
         while True:
             running, pid = _docker(
@@ -825,7 +828,7 @@ class Stage:
     def _wait_for(self, name: str, wait_port: int | str | None) -> None:
         if wait_port is not None:
             port, _, proto = str(wait_port).partition("/")
-            self._wait_listening(name, int(port), proto or "tcp")
+            self.wait_listening(name, int(port), proto or "tcp")
 
     def restart(self, container: str) -> None:
         """`docker restart CONTAINER`: the engine writes its resolv.conf anew."""
