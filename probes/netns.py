@@ -23,7 +23,7 @@ from pathlib import Path
 
 from doctor.collect import netlink
 from doctor.collect.namespaces import setns
-from doctor.facts.parse import TCP_LISTEN, UDP_UNCONNECTED, format_proc_net
+from doctor.facts.parse import TCP_LISTEN, UDP_UNCONNECTED, format_proc_net, socket_address
 from doctor.plugin import Probe, ProbeContext, Skip
 from doctor.snapshot import artifacts as a
 
@@ -149,11 +149,7 @@ def listen_dump(sock: socket.socket, family: int, protocol: int) -> list[tuple[s
 
 @functools.lru_cache(maxsize=4096)  # 100,000 sockets hold a handful of addresses
 def _address(packed: bytes) -> str:
-    """The address as /proc's parser gives it: an IPv4-mapped v6 address is the v4 one."""
-    address = ipaddress.ip_address(packed)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return str(address.ipv4_mapped)
-    return str(address)
+    return socket_address(ipaddress.ip_address(packed))
 
 
 PROBES = [Probe("container-listeners", collect_listeners, requires=("engine",))]

@@ -43,7 +43,11 @@ def _proc_net_address(hex_address: str) -> str:
     an IPv4-mapped v6 address is the v4 address it stands for. ValueError if it is none."""
     raw = bytes.fromhex(hex_address)
     words = struct.unpack(f"<{len(raw) // 4}I", raw)
-    address = ipaddress.ip_address(struct.pack(f">{len(words)}I", *words))
+    return socket_address(ipaddress.ip_address(struct.pack(f">{len(words)}I", *words)))
+
+
+def socket_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """A socket's address as a listener's fact: an IPv4-mapped v6 address is the v4 one."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return str(address.ipv4_mapped)
     return str(address)
