@@ -29,7 +29,14 @@ def main(argv: list[str] | None = None) -> int:
 
     with contextlib.suppress(ValueError):  # not the main thread (an embedding program's)
         signal.signal(signal.SIGTERM, _terminated)
+        sys.unraisablehook = _unraisable
     try:
+        # Before msgspec: its C module takes datetime's C API as it loads, with the unchecked
+        # PyDateTime_IMPORT (capi-workgroup/problems#81). A Ctrl-C or SIGTERM that lands in
+        # that import of datetime is swallowed and leaves msgspec without the API: its next
+        # call crashes the run (SIGSEGV). Imported here, such a signal stops the run cleanly.
+        import datetime  # noqa: F401
+
         from doctor.collect import early
 
         early.start(args)  # the firewall dumps, while the rest is imported
@@ -49,18 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     except DoctorError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return exc.status
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return ExitStatus.INTERRUPTED
-    except Terminated:
-        print(f"{PROG}: terminated", file=sys.stderr)
-        return ExitStatus.TERMINATED
+    except (KeyboardInterrupt, Terminated) as exc:
+        return _stopped(exc)
     except BrokenPipeError:
         # Whatever is left in stdout's buffer cannot be written either: point it at
         # /dev/null, or the interpreter's own flush at exit complains.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ExitStatus.BROKEN_PIPE
     except Exception as exc:
+        if (signalled := _signal_behind(exc)) is not None:
+            return _stopped(signalled)
         if debug:
             raise
         print(
@@ -69,6 +74,48 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return ExitStatus.UNDIAGNOSABLE
+
+
+def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """A signal that landed where CPython cannot raise (a weakref callback of the import
+    system's, a ``__del__``) is neither lost nor printed as a traceback: it is raised again at
+    the next call or return of the main thread's code after this hook's."""
+    if isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
+        stopped = unraisable.exc_value
+
+        def raise_again(frame: object, event: str, arg: object) -> None:
+            if getattr(frame, "f_code", None) is _unraisable.__code__:
+                return  # this hook's own return: CPython would swallow it here again
+            sys.setprofile(None)
+            raise stopped
+
+        sys.setprofile(raise_again)
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
+def _stopped(signalled: BaseException) -> int:
+    from doctor.errors import ExitStatus
+
+    if isinstance(signalled, Terminated):
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return ExitStatus.TERMINATED
+    print(f"{PROG}: interrupted", file=sys.stderr)
+    return ExitStatus.INTERRUPTED
+
+
+def _signal_behind(exc: BaseException) -> BaseException | None:
+    """The Ctrl-C or SIGTERM that ``exc`` was raised from, if any: CPython wraps what a signal
+    raises in some places (in ``__set_name__`` as the class is made: a RuntimeError), and the
+    run was stopped all the same, not broken."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, (KeyboardInterrupt, Terminated)):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 class Terminated(BaseException):

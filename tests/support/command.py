@@ -11,8 +11,10 @@ import contextlib
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from functools import cache
 from importlib.resources import files
@@ -65,6 +67,44 @@ def doctor(
             stdin=subprocess.DEVNULL,
             env=environment(**(env or {})),
         )
+
+
+def signalled(argv: list[str], after: float, signum: int) -> tuple[int, str]:
+    """Run ``argv`` and send ``signum`` ``after`` seconds in (unless it ended first): its exit
+    status and stderr."""
+    with subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd="/",
+        env=environment(),
+        # as a shell starts a foreground command: SIGINT at its default even when this suite
+        # runs in the background, where it is ignored and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    ) as process:
+        try:
+            process.wait(after)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
+    return process.returncode, stderr
+
+
+def moments(argv: list[str], count: int) -> list[float]:
+    """``count`` moments, evenly from when the program runs to when ``argv`` ends (timed once
+    here), at which to signal a run of ``argv`` so that the signal meets it on a machine of any
+    speed. The interpreter's own start-up (twice the quickest of three ``--version``) is left
+    out: a signal there is the interpreter's to answer, before any of the program runs."""
+    started = 2 * min(_took([*command(), "--version"]) for _ in range(3))
+    ends = max(_took(argv), started)
+    return [started + (ends - started) * step / count for step in range(count)]
+
+
+def _took(argv: list[str]) -> float:
+    began = time.monotonic()
+    subprocess.run(argv, capture_output=True, timeout=120, cwd="/", env=environment())
+    return time.monotonic() - began
 
 
 @cache
