@@ -10,9 +10,13 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from msgspec.structs import replace
 
-from doctor.live import connect
+from doctor.bounded import run_jobs
+from doctor.live import confirm, connect
+from doctor.live.confirm import settled
 from doctor.live.connect import probe_all
+from doctor.path.target import TargetSpec
 
 
 def _serve(handle: Callable[[socket.socket], None]) -> Iterator[int]:
@@ -172,3 +176,24 @@ def test_a_connect_that_is_no_address_and_port_is_an_error_and_the_rest_go_on(si
         [("127.0.0.1", 70000, "tcp", False), ("127.0.0.1", silent, "tcp", False)], timeout=1.0
     )
     assert [o.outcome for o in seen] == ["error", "open"]
+
+
+def test_an_early_connect_that_failed_at_once_is_made_again_once_the_probes_have_read(
+    closed_port, hangs_up, silent
+) -> None:
+    """A container restarting while the probes read: its port refused or hung up on the early
+    connect; now it listens (``silent``), and the early result says what is true now. A port
+    still closed, or a peer that still hangs up, says so again; one that was open stays."""
+    spec = TargetSpec(f"127.0.0.1:{closed_port}", "127.0.0.1", closed_port, "tcp")
+    job = confirm.loopback_job(spec)
+    assert job is not None
+    early = run_jobs([job], time.monotonic() + 5)[job.name]
+    assert [o.outcome for o in early.value] == ["refused"]
+    # the same observation, as if made of the port that now listens
+    restarted = replace(early, value=[replace(early.value[0], port=silent)])
+    assert [o.outcome for o in settled(restarted, time.monotonic() + 5).value] == ["open"]
+    assert [o.outcome for o in settled(early, time.monotonic() + 5).value] == ["refused"]
+    hung_up = probe_all([("127.0.0.1", hangs_up, "tcp", True)], 1.0)
+    assert [o.outcome for o in hung_up] == ["closed"]
+    again = settled(replace(early, value=hung_up), time.monotonic() + 5)
+    assert [o.outcome for o in again.value] == ["closed"]

@@ -97,7 +97,7 @@ def diagnose(
         if options.save_snapshot:  # before anything can fail: a bug report needs it most then
             snapshot.write(options.save_snapshot)
         if early_job:
-            early, early_run = confirm.observed(outcomes[early_job.name])
+            early, early_run = confirm.observed(confirm.settled(outcomes[early_job.name], deadline))
             runs.append(early_run)
         live_skip = None if options.live else "--no-live: nothing sent"
     else:

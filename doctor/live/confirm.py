@@ -88,6 +88,25 @@ def connect_all(connects: Iterable[Connect], deadline: float) -> dict[Connect, O
     return dict(zip(unique, probe_all(unique, timeout), strict=True))
 
 
+#: what a connect to a container restarting meanwhile also gets (its docker-proxy resets the
+#: connection, or nothing listens yet), and what a second connect settles in a millisecond
+AT_ONCE = ("closed", "refused")
+
+
+def settled(result: JobResult, deadline: float) -> JobResult:
+    """The early connects (:func:`loopback_job`), each that failed at once made again once the
+    probes have read: what the facts say is then what the connects saw, even of a container
+    that restarted while they read. A port really closed says so twice, a millisecond apart."""
+    observations: list[Observation] = result.value or []
+    again = [(o.address, o.port, o.protocol, True) for o in observations if o.outcome in AT_ONCE]
+    if not again:
+        return result
+    made = connect_all(again, deadline)
+    return replace(
+        result, value=[made.get((o.address, o.port, o.protocol, True), o) for o in observations]
+    )
+
+
 def observed(result: JobResult) -> tuple[list[Observation], ProbeRun]:
     """A probe job's observations, and its run for the report."""
     observations = result.value or []
