@@ -115,4 +115,6 @@ def _installed(script: str, **env: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         cwd="/",
         env=environment(**env),
+        # as a shell starts a foreground command (a suite in the background ignores SIGINT)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
