@@ -48,9 +48,10 @@ class Summary(Struct):
     obfuscated_ips: int | None = None  # how many addresses got pseudonyms (None: not asked)
 
 
-def default_name(now: float | None = None) -> Path:
+def default_name(now: float | None = None, host: str | None = None) -> Path:
+    """docker-doctor-bundle-HOST-TIME.tar.gz, of this host unless ``host`` names another."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    return Path(f"docker-doctor-bundle-{socket.gethostname()}-{stamp}.tar.gz")
+    return Path(f"docker-doctor-bundle-{host or socket.gethostname()}-{stamp}.tar.gz")
 
 
 def write_bundle(

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from msgspec import Struct
 
@@ -174,7 +174,9 @@ def run(args: list[str]) -> int:
     command = SUBCOMMANDS.get(invocation.args[0]) if invocation.args else None
     if command:
         return command.run(command.parser().parse_args(invocation.args[1:]), invocation.flags)
-    return _diagnose(diagnose_parser().parse_args(invocation.args), invocation.flags)
+    return _diagnose(
+        diagnose_parser().parse_args(invocation.args), invocation.flags, invocation.args
+    )
 
 
 def _endpoint(flags: ClientFlags) -> Endpoint:
@@ -183,7 +185,8 @@ def _endpoint(flags: ClientFlags) -> Endpoint:
     return resolve_endpoint(flags=flags)
 
 
-def _diagnose(args: argparse.Namespace, flags: ClientFlags) -> int:
+def _diagnose(args: argparse.Namespace, flags: ClientFlags, argv: list[str]) -> int:
+    """``argv``, parsed as ``args``: a diagnosis (or checkup) here, or on a host over SSH."""
     from doctor.diagnosis.diagnose import (  # deferred: keeps --version and errors fast
         Options,
         diagnose,
@@ -211,6 +214,15 @@ def _diagnose(args: argparse.Namespace, flags: ClientFlags) -> int:
     snapshot = Snapshot.load(args.snapshot) if args.snapshot else None
     if args.probe_external and args.no_live:
         raise UsageError("--probe-external sends packets; --no-live sends none")
+    endpoint = None if snapshot else _endpoint(flags)
+    if endpoint and endpoint.host.startswith("ssh://"):
+        if args.save_snapshot:
+            raise UsageError(
+                "--save-snapshot writes here what is read there: over SSH, `bundle` does that"
+            )
+        from doctor.remote import ssh
+
+        return ssh.diagnose(endpoint.host, argv, args.timeout)
     options = Options(
         live=not args.no_live,
         timeout=args.timeout,
@@ -218,7 +230,7 @@ def _diagnose(args: argparse.Namespace, flags: ClientFlags) -> int:
         client=client,
         save_snapshot=args.save_snapshot,
         probe_external=args.probe_external,
-        endpoint=None if snapshot else _endpoint(flags),
+        endpoint=endpoint,
     )
     report = diagnose(spec, options, snapshot)
 
@@ -271,11 +283,27 @@ def bundle_parser() -> argparse.ArgumentParser:
 
 def _bundle(opts: argparse.Namespace, flags: ClientFlags) -> int:
     from doctor.bundle.write import Progress, default_name, write_bundle
-    from doctor.report.inert import inert
 
-    output = opts.output or default_name()
+    endpoint = _endpoint(flags)
+    remote = endpoint.host if endpoint.host.startswith("ssh://") else None
+    if remote:
+        from doctor.remote import ssh
+
+        output = opts.output or default_name(host=ssh.parse_url(remote).host)
+    else:
+        output = opts.output or default_name()
     if not (output.parent if str(output.parent) else Path(".")).is_dir():
         raise UsageError(f"-o {output}: no such directory {output.parent}")
+    if remote:  # written there (which warns of --no-redact itself), fetched here
+        options = [
+            *(["--no-redact"] if opts.no_redact else []),
+            *(["--obfuscate-ips"] if opts.obfuscate_ips else []),
+            *("--timeout", str(opts.timeout)),
+        ]
+        status, fetched = ssh.bundle(remote, options, output, opts.timeout)
+        if fetched is not None:
+            _show_bundle(fetched, not opts.no_redact, opts.json)
+        return status
     if opts.no_redact:
         print(
             f"{PROG}: warning: --no-redact: the bundle keeps passwords, tokens and keys found in "
@@ -285,40 +313,47 @@ def _bundle(opts: argparse.Namespace, flags: ClientFlags) -> int:
     progress = Progress()
     try:
         summary = write_bundle(
-            output, opts.timeout, not opts.no_redact, progress, opts.obfuscate_ips, _endpoint(flags)
+            output, opts.timeout, not opts.no_redact, progress, opts.obfuscate_ips, endpoint
         )
     finally:
         progress.close()
-    if opts.json:
-        print(
-            json.dumps(
-                {
-                    "path": str(summary.path),
-                    "bytes": summary.size,
-                    "artifacts": summary.artifacts,
-                    "redacted": summary.redacted,
-                    "obfuscated_ips": summary.obfuscated_ips,
-                    "left_out": summary.left_out,
-                },
-                indent=2,
-            )
-        )
-        return ExitStatus.OK
+    shown = {
+        "path": str(summary.path),
+        "bytes": summary.size,
+        "artifacts": summary.artifacts,
+        "redacted": summary.redacted,
+        "obfuscated_ips": summary.obfuscated_ips,
+        "left_out": summary.left_out,
+    }
+    _show_bundle(shown, summary.redact, opts.json)
+    return ExitStatus.OK
+
+
+def _show_bundle(summary: Mapping[str, Any], redact: bool, as_json: bool) -> None:
+    """A bundle's summary (the JSON that ``--json`` prints), as JSON or as lines."""
+    from doctor.report.inert import inert
+
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
     redacted = (
-        ", ".join(f"{n} {rule}" for rule, n in sorted(summary.redacted.items())) or "nothing found"
+        ", ".join(f"{n} {rule}" for rule, n in sorted(summary["redacted"].items()))
+        or "nothing found"
     )
-    print(f"bundle: {summary.path} ({summary.size / 1024:.0f} KiB, {summary.artifacts} artifacts)")
-    print(f"redacted: {redacted}" if summary.redact else "redacted: nothing (--no-redact)")
-    if summary.redact:
+    print(
+        f"bundle: {summary['path']} ({summary['bytes'] / 1024:.0f} KiB, "
+        f"{summary['artifacts']} artifacts)"
+    )
+    print(f"redacted: {inert(redacted)}" if redact else "redacted: nothing (--no-redact)")
+    if redact:
         print(
             "  (which file, which field, which rule: redactions.json in the bundle; the values are "
             "not kept)"
         )
-    if summary.obfuscated_ips is not None:
-        print(f"IP addresses: {summary.obfuscated_ips} replaced by consistent pseudonyms")
-    for line in summary.left_out:
+    if summary["obfuscated_ips"] is not None:
+        print(f"IP addresses: {summary['obfuscated_ips']} replaced by consistent pseudonyms")
+    for line in summary["left_out"]:
         print(f"left out: {inert(line)}")
-    return ExitStatus.OK
 
 
 def preflight_parser() -> argparse.ArgumentParser:
