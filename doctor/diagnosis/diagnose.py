@@ -119,7 +119,7 @@ def diagnose(
         target = resolve_target(spec, facts, options.vantage, options.client)
         if options.save_snapshot:  # read again, and more (the manifest lists what is current)
             snapshot.write(options.save_snapshot)
-    runs += _scope_runs(facts, snapshot, question, wider if replaying else None, unwidened)
+    runs += _scope_runs(facts, snapshot, question, wider, unwidened, replaying)
     live = live_skip is None
     if target is None:
         report = _checkup(facts, plugins, live, deadline, host_target(facts))
@@ -192,15 +192,20 @@ def _scope_runs(
     question: Question | None,
     wider: str | None,
     unwidened: str | None,
+    replaying: bool,
 ) -> list[ProbeRun]:
     """What was read in full, when not every container was: on a replay, with what this
     question needs that the snapshot's run did not read (``wider``: all of them, why); live,
-    with why reading every container failed (``unwidened``)."""
+    with why reading every container failed (``unwidened``). A live run read what its own
+    question involves: its list is not decoded again (a thousand summaries cost half of a
+    diagnosis)."""
     scope = facts.scope
     if scope is None or scope.complete:
         return []
     if unwidened:
         return [ProbeRun("scope", "failed", f"{scope.detail()}; {unwidened}", 0)]
+    if not replaying:
+        return [ProbeRun("scope", "ok", scope.detail(), 0)]
     missing = wider
     listing = snapshot.json(CONTAINER_LIST)
     if not missing and isinstance(listing, list):
