@@ -12,10 +12,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import socket
 import sys
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +32,7 @@ from doctor.diagnosis.diagnose import Options, diagnose
 from doctor.errors import DoctorError
 from doctor.plugin.manager import load_plugins
 from doctor.snapshot import artifacts as a
-from doctor.snapshot.store import MANIFEST, Snapshot
+from doctor.snapshot.store import MANIFEST
 
 REPORT = "report.json"
 REDACTIONS = "redactions.json"
@@ -93,7 +93,7 @@ def write_bundle(
     snapshot.meta["engine"] = report.doctor.get("engine")
     snapshot.meta["platform"] = report.doctor.get("platform")
     progress(f"writing {output}")
-    members = _members(snapshot)
+    members = snapshot.files()  # in memory: no temporary directory to leave behind
     members[REPORT] = json.dumps(report.to_dict(), indent=1, default=str).encode()
     members[REDACTIONS] = json.dumps(redaction_report(redactions), indent=1).encode()
     _write_tar(output, members)
@@ -123,15 +123,6 @@ def write_bundle(
     )
 
 
-def _members(snapshot: Snapshot) -> dict[str, bytes]:
-    """The snapshot as Snapshot.write lays it out, in memory."""
-    with tempfile.TemporaryDirectory(prefix="docker-doctor-") as tmp:
-        snapshot.write(Path(tmp))
-        return {
-            str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()
-        }
-
-
 def _write_tar(output: Path, members: dict[str, bytes]) -> None:
     """Write the archive beside ``output`` and rename it into place; a disk that fills or a
     directory that refuses is one line of error, and no partial file is left."""
@@ -145,17 +136,21 @@ def _write_tar(output: Path, members: dict[str, bytes]) -> None:
 
 
 def _write_partial_then_rename(output: Path, top: str, members: dict[str, bytes]) -> None:
-    fd, partial = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent or Path("."))
+    # Named before it is made, and made inside the try: a signal at any moment after it exists
+    # finds it to remove (mkstemp's file exists a few bytecodes before its name is returned).
+    partial = output.with_name(f".{output.name}.{secrets.token_hex(8)}.partial")
     try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
             for name in sorted(members, key=lambda n: (n != MANIFEST, n)):
                 info = tarfile.TarInfo(f"{top}/{name}")
                 info.size, info.mtime, info.mode = len(members[name]), int(time.time()), 0o600
                 tar.addfile(info, io.BytesIO(members[name]))
-        os.chmod(partial, 0o600)  # a bundle describes a host: its owner's eyes only
-        os.replace(partial, output)
+        os.replace(partial, output)  # made 0600: a bundle describes a host, for its owner
+    except FileExistsError:
+        raise  # another's file of that name (never seen): not ours to remove
     except BaseException:
-        Path(partial).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise
 
 

@@ -44,12 +44,8 @@ class Snapshot(Struct):
     def keys_under(self, prefix: str) -> list[str]:
         return sorted(k for k in self.artifacts if k.startswith(prefix))
 
-    def write(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        for key, data in self.artifacts.items():
-            path = directory / _checked_key(key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+    def files(self) -> dict[str, bytes]:
+        """The snapshot as files: each artifact at its key's path, and the manifest."""
         manifest = {
             "schema": SNAPSHOT_SCHEMA,
             "doctor": __version__,
@@ -58,7 +54,15 @@ class Snapshot(Struct):
             "probes": [to_builtins(p) for p in self.probes],
             "artifacts": sorted(self.artifacts),
         }
-        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        laid_out = {str(_checked_key(key)): data for key, data in self.artifacts.items()}
+        return {**laid_out, MANIFEST: (json.dumps(manifest, indent=2) + "\n").encode()}
+
+    def write(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, data in self.files().items():
+            path = directory / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
 
     @classmethod
     def load(cls, path: Path) -> Snapshot:
