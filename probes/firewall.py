@@ -6,7 +6,7 @@ import contextlib
 import json
 
 from doctor.collect import netlink
-from doctor.firewall.nftables import owned_by_iptables
+from doctor.firewall.tables import WHOLE_RULESET, listing, owned_by_iptables
 from doctor.plugin import Probe, ProbeContext, Skip
 from doctor.snapshot import artifacts as a
 
@@ -36,7 +36,7 @@ def collect_nftables(ctx: ProbeContext) -> None:
     ctx.need_linux_host("nftables rules")
     ctx.need_root("read the nftables ruleset")
     if ctx.thorough or a.IPTABLES not in ctx.snapshot.artifacts:
-        ctx.put(a.NFT_RULESET, ctx.run(["nft", "-j", "list", "ruleset"]))
+        ctx.put(a.NFT_RULESET, ctx.run(list(WHOLE_RULESET)))
         return
     try:
         tables = netlink.nft_tables(ctx.remaining())
@@ -44,7 +44,7 @@ def collect_nftables(ctx: ProbeContext) -> None:
         listed = json.loads(ctx.run(["nft", "-j", "list", "tables"])).get("nftables", [])
         tables = [(t["family"], t["name"]) for i in listed if (t := i.get("table"))]
     foreign = [t for t in tables if not owned_by_iptables(*t)]
-    shown = [ctx.run(["nft", "-j", "list", "table", family, name]) for family, name in foreign]
+    shown = [ctx.run(list(listing(family, name))) for family, name in foreign]
     if len(shown) == 1:
         ctx.put(a.NFT_RULESET, shown[0])  # as nft printed it: decoding it to join costs 0.1 s
         return

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from doctor.collect import early
+from doctor.collect import early, netlink
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or os.geteuid() != 0, reason="started early only as root on Linux"
@@ -24,6 +24,7 @@ HANGS = ("sleep", "30")
 def commands(monkeypatch: pytest.MonkeyPatch):
     def use(*argvs: tuple[str, ...]) -> None:
         monkeypatch.setattr(early, "COMMANDS", argvs)
+        monkeypatch.setattr(early, "_nft_listings", lambda bundle: [])
 
     yield use
     early.stop_all()
@@ -93,3 +94,21 @@ def test_a_second_run_in_the_same_process_stops_what_the_first_left(commands) ->
     first = early._started[HANGS].pid
     early.start([])  # a second run: the first one's dump is stale
     assert _gone(first) and early._started[HANGS].pid != first
+
+
+def test_each_native_nft_table_is_listed_early_and_a_bundle_lists_the_whole_ruleset(
+    commands, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the nftables probe will list them: the tables iptables-nft owns are iptables-save's."""
+    commands()
+    monkeypatch.undo()  # the real _nft_listings, with this host's tables as netlink gives them
+    monkeypatch.setattr(early, "COMMANDS", ())
+    monkeypatch.setattr(
+        netlink, "nft_tables", lambda timeout: [("ip", "filter"), ("inet", "firewalld")]
+    )
+    early.start(["localhost:8080"])
+    assert set(early._started) == {("nft", "-j", "list", "table", "inet", "firewalld")}
+    early.start(["bundle"])
+    assert set(early._started) == {("nft", "-j", "list", "ruleset")}
+    early.start(["-H", "ssh://me@far", "localhost:8080"])  # read there, not here
+    assert early._started == {}

@@ -18,9 +18,8 @@ import msgspec
 from msgspec import Struct, field
 
 from doctor.firewall.model import Action, Decision, FirewallRule, Packet, within
+from doctor.firewall.tables import owned_by_iptables
 
-#: Tables iptables-nft owns: read from iptables-save, not twice.
-IPTABLES_TABLES = {"filter", "nat", "raw", "mangle", "security"}
 MAX_STEPS = 100_000
 MAX_DEPTH = 64
 RAW_PRIORITY_MAX = -200  # raw is -300, conntrack -200: base chains before connection tracking
@@ -69,11 +68,6 @@ class NftRuleset(Struct, frozen=True):
             if c.hook == hook and FAMILIES.get(c.family, -1) in (0, version)
         ]
         return sorted(found, key=lambda c: c.priority)
-
-
-def owned_by_iptables(family: Any, table: Any) -> bool:
-    """Whether nft table ``family table`` is one of iptables-nft's (iptables-save shows it)."""
-    return family in ("ip", "ip6") and table in IPTABLES_TABLES
 
 
 def parse_ruleset(text: str, iptables_read: bool = False) -> NftRuleset:
