@@ -118,7 +118,15 @@ def test_a_bundle_is_written_there_and_fetched_whole(remote, published_there, tm
     containers = json.loads(snapshot.artifacts["engine/containers.json"])
     assert [c["Name"].lstrip("/") for c in containers] == [name]  # the remote engine's
     assert sorted(p.name for p in tmp_path.iterdir()) == ["there.tar.gz"]  # no partial file
+    assert output.stat().st_mode & 0o777 == 0o600  # as a bundle written here: it describes a host
     assert remote.files_there() == []
+    into = tmp_path / "into"
+    into.mkdir()
+    named = doctor("-H", remote.url, "bundle", "-o", str(into), "--json", env=remote.ssh_env)
+    written = Path(json.loads(named.stdout)["path"])  # -o DIR: the default name, in DIR
+    assert written.parent == into and written.name.startswith(
+        f"docker-doctor-bundle-{remote.address}-"
+    )
     with tarfile.open(output) as archive:
         assert "report.json" in {Path(m.name).name for m in archive.getmembers()}
 
@@ -144,7 +152,7 @@ def test_ssh_refused_an_unknown_host_key_and_no_engine_there(remote, tmp_path) -
     )
     _one_line(strange, "host key is not known")
     no_engine = doctor("-H", f"{remote.url}/run/no-such.sock", "localhost:1", env=remote.ssh_env)
-    _one_line(no_engine, "")
+    _one_line(no_engine, "no-such.sock")  # the remote doctor's own line, passed on
     assert remote.files_there() == []
 
 

@@ -6,6 +6,8 @@ in tests/test_remote.py."""
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -145,3 +147,24 @@ def test_a_run_that_came_over_ssh_does_not_go_on_over_ssh():
         env={**os.environ, "DOCKER_HOST": "ssh://elsewhere", ssh.OVER_SSH_ENV: "1"},
     )
     assert again.returncode == 3 and "came over SSH" in again.stderr, again.stderr
+
+
+NASTY = "it's \\\\ $(touch {mark}) `touch {mark}` \"x\nnew line\\"
+
+
+@pytest.mark.parametrize("login", ["sh", "bash", "zsh", "fish", "csh"])
+def test_the_script_reaches_sh_as_it_is_whatever_the_login_shell_there(login, tmp_path):
+    """sshd hands the command line to the login shell, which reads quotes, backslashes and
+    newlines its own way (fish takes \\' in single quotes as an escape, csh refuses a newline
+    in them): the script goes as one base64 word that only sh decodes."""
+    shell = shutil.which(login)
+    if shell is None:
+        pytest.skip(f"{login} is not installed here")
+    mark = tmp_path / "ran"
+    nasty = NASTY.format(mark=mark)
+    script = f"printf %s {shlex.quote(nasty)}\n"
+    done = subprocess.run(
+        [shell, "-c", ssh.remote_command(script)], capture_output=True, text=True, timeout=30
+    )
+    assert (done.stdout, done.returncode) == (nasty, 0), done.stderr
+    assert not mark.exists()

@@ -289,7 +289,9 @@ def _bundle(opts: argparse.Namespace, flags: ClientFlags) -> int:
     if remote:
         from doctor.remote import ssh
 
-        output = opts.output or default_name(host=ssh.parse_url(remote).host)
+        named = default_name(host=ssh.parse_url(remote).host)
+        output = opts.output / named if opts.output and opts.output.is_dir() else opts.output
+        output = output or named
     else:
         output = opts.output or default_name()
     if not (output.parent if str(output.parent) else Path(".")).is_dir():

@@ -42,6 +42,8 @@ NOT_INSTALLED = 127  # as a shell says "command not found"
 CANNOT_RUN_COPY = 126  # as a shell says "cannot execute": another system or machine
 NO_TEMPORARY_DIRECTORY = 125
 SSH_FAILED = 255  # ssh's own: it could not connect, authenticate or verify the host
+#: what a docker-doctor run ends with (doctor.errors.ExitStatus): shown here as it is
+DOCTOR_STATUSES = frozenset({0, 1, 2, 3, 130, 141, 143})
 #: the first words of what ssh says when it fails, and what that means here
 SSH_ERRORS = (
     ("Host key verification failed", "its host key is not known here (ssh-keyscan, known_hosts)"),
@@ -62,7 +64,8 @@ class SshHost(Struct, frozen=True):
 
     def __str__(self) -> str:
         user = f"{self.user}@" if self.user else ""
-        return f"{user}{self.host}" + (f":{self.port}" if self.port else "")
+        host = f"[{self.host}]" if ":" in self.host and self.port else self.host
+        return f"{user}{host}" + (f":{self.port}" if self.port else "")
 
 
 def parse_url(url: str) -> SshHost:
@@ -76,7 +79,7 @@ def parse_url(url: str) -> SshHost:
         raise UsageError(f"invalid SSH URL {url}: want ssh://[USER@]HOST[:PORT][/SOCKET]")
     if parts.password is not None:
         raise UsageError(f"invalid SSH URL {url}: a password does not go in it (use a key)")
-    return SshHost(parts.hostname, parts.username, port, parts.path or None)
+    return SshHost(parts.hostname, parts.username, port, parts.path.rstrip("/") or None)
 
 
 def diagnose(url: str, args: list[str], timeout: float) -> int:
@@ -97,32 +100,56 @@ def bundle(
     _not_again(url)
     host = parse_url(url)
     token = secrets.token_hex(8)
-    summary = bytearray()
+    said_summary = bytearray()
+    reached = False  # whether the run there began: else there is nothing there to remove
     try:
         status = _run_there(
-            host, ["bundle", *args, "--json"], timeout, summary, keep=token, output="bundle.tar.gz"
+            host,
+            ["bundle", *args, "--json"],
+            timeout,
+            said_summary,
+            keep=token,
+            output="bundle.tar.gz",
         )
+        reached = True
         if status != 0:
             return status, None
-        partial = output.with_name(f".{output.name}.{token}.partial")
         try:
-            with partial.open("wb") as archive:
-                fetched, said = _session(
-                    host, _fetch_script(token), COPY_TIME + timeout, stdout=archive
-                )
-            if fetched != 0:
-                raise CannotDiagnose(f"{host}: the bundle could not be fetched: {_last(said)}")
-            partial.replace(output)
-        finally:
-            partial.unlink(missing_ok=True)
+            summary: dict[str, object] = json.loads(bytes(said_summary))
+            size = int(summary["bytes"])  # type: ignore[call-overload]
+        except (ValueError, KeyError, TypeError):
+            raise CannotDiagnose(f"{host}: its docker-doctor gave no bundle summary") from None
+        _fetch(host, token, output, size, timeout)
+    except CannotDiagnose:
+        if not reached:  # refused, unknown, or silent: the removal would wait as long again
+            token = ""
+        raise
     finally:
-        with contextlib.suppress(CannotDiagnose):  # what stopped the run says more
-            _session(host, _remove_script(token), 30.0)  # gone there, whatever happened here
+        if token:
+            with contextlib.suppress(CannotDiagnose):  # what stopped the run says more
+                _session(host, _remove_script(token), 30.0)  # gone there, whatever happened
+    return status, {**summary, "path": str(output), "bytes": size}
+
+
+def _fetch(host: SshHost, token: str, output: Path, size: int, timeout: float) -> None:
+    """The bundle there, into ``output`` here: whole (its summary's size), or not at all; made
+    0600, as a bundle written here is (it describes a host)."""
+    partial = output.with_name(f".{output.name}.{token}.partial")
     try:
-        data: dict[str, object] = json.loads(bytes(summary))
-    except ValueError:
-        raise CannotDiagnose(f"{host}: its docker-doctor gave no bundle summary") from None
-    return status, {**data, "path": str(output), "bytes": output.stat().st_size}
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as archive:
+            fetched, said = _session(
+                host, _fetch_script(token), COPY_TIME + timeout, stdout=archive
+            )
+        if fetched != 0 or partial.stat().st_size != size:
+            raise CannotDiagnose(f"{host}: the bundle did not come whole: {_last(said)}")
+        partial.replace(output)
+    except OSError as exc:
+        raise CannotDiagnose(
+            f"cannot write the bundle to {output}: {exc.strerror or exc}"
+        ) from None
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _not_again(url: str) -> None:
@@ -156,8 +183,8 @@ def _run_there(
         script = _run_script(args, host.socket, keep, output, copy=True)
         with executable.open("rb") as sent:
             status, said = _session(host, script, timeout + COPY_TIME, stdout=stdout, stdin=sent)
-    if status in (CANNOT_RUN_COPY, NO_TEMPORARY_DIRECTORY):
-        raise CannotDiagnose(f"{host}: {_last(said)}")
+    if status not in DOCTOR_STATUSES:  # the script's own, or a copy that could not start
+        raise CannotDiagnose(f"{host}: {_last(said) or f'exit status {status}'}")
     sys.stderr.write(said)
     return status
 
@@ -174,6 +201,8 @@ def _session(
     command = [
         *ssh,
         "-o",
+        "LogLevel=ERROR",  # no banner or notice mixed into the report's messages
+        "-o",
         "BatchMode=yes",  # never a prompt: a password or an unknown host key is an error
         "-o",
         f"ConnectTimeout={max(1, math.ceil(min(timeout, 30)))}",
@@ -181,7 +210,7 @@ def _session(
         *(["-p", str(host.port)] if host.port else []),
         "--",
         host.host,
-        f"sh -c {shlex.quote(script)}",
+        remote_command(script),
     ]
     try:
         done = subprocess.run(
@@ -204,6 +233,16 @@ def _session(
     if done.returncode == SSH_FAILED:
         raise CannotDiagnose(f"cannot reach {host} over SSH: {_ssh_error(said)}")
     return done.returncode, said
+
+
+def remote_command(script: str) -> str:
+    """The command line ssh gives the login shell there, whichever it is (bash, zsh, fish, csh
+    read quotes, backslashes and newlines each their own way): the script as one base64 word,
+    which only sh decodes and runs."""
+    import base64
+
+    encoded = base64.b64encode(script.encode()).decode()
+    return f"sh -c 'eval \"$(echo {encoded} | base64 -d)\"'"
 
 
 def _ssh_error(said: str) -> str:
