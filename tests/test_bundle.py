@@ -99,6 +99,13 @@ def test_no_redact_warns(stage, tmp_path):
     assert done.returncode == 0 and "warning: --no-redact" in done.stderr
 
 
+def test_an_output_directory_gets_the_default_name(stage, tmp_path):
+    done = bundle("-o", str(tmp_path), "--json")
+    written = Path(json.loads(done.stdout)["path"])
+    assert written.parent == tmp_path and written.name.startswith("docker-doctor-bundle-")
+    assert [p.name for p in tmp_path.iterdir()] == [written.name]
+
+
 # --- hostile or broken input: exit 2, one line, nothing written ------------------
 
 MANIFEST = json.dumps(

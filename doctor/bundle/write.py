@@ -62,8 +62,6 @@ def write_bundle(
     obfuscate_ips: bool = False,
     endpoint: Endpoint | None = None,
 ) -> Summary:
-    if output.exists() and output.is_dir():
-        output = output / default_name()
     plugins = load_plugins()
     progress("reading the engine and the host")
     snapshot, outcomes = collect(

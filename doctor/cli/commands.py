@@ -290,10 +290,10 @@ def _bundle(opts: argparse.Namespace, flags: ClientFlags) -> int:
         from doctor.remote import ssh
 
         named = default_name(host=ssh.parse_url(remote).host)
-        output = opts.output / named if opts.output and opts.output.is_dir() else opts.output
-        output = output or named
     else:
-        output = opts.output or default_name()
+        named = default_name()
+    # -o DIR: the default name, in DIR
+    output = opts.output / named if opts.output and opts.output.is_dir() else opts.output or named
     if not (output.parent if str(output.parent) else Path(".")).is_dir():
         raise UsageError(f"-o {output}: no such directory {output.parent}")
     if remote:  # written there (which warns of --no-redact itself), fetched here

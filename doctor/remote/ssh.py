@@ -16,6 +16,7 @@ client, or ``ssh -F FILE`` with options of its own.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import platform
@@ -95,8 +96,6 @@ def bundle(
     """Write a bundle on the host at ``url`` (``args``: bundle's options but -o and --json),
     fetch it to ``output`` (whole, or not at all) and remove it there. The remote run's exit
     status, and its JSON summary with the path here (None when it failed: it said why)."""
-    import json
-
     _not_again(url)
     host = parse_url(url)
     token = secrets.token_hex(8)
