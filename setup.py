@@ -1,4 +1,4 @@
-"""Package discovery; pyproject.toml holds everything else.
+"""Package discovery and the command; pyproject.toml holds everything else.
 
 probes/ and rules/ stay at the top of the repository (the design card's layout) but
 install as doctor.probes and doctor.rules: PyPI already has popular packages that
@@ -25,4 +25,5 @@ def discovered() -> list[str]:
     return packages
 
 
-setup(packages=discovered(), package_dir=MAPPED)
+# The command is a script of ours, not a console_scripts entry point: scripts/docker-doctor says why.
+setup(packages=discovered(), package_dir=MAPPED, scripts=["scripts/docker-doctor"])
