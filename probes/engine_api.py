@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import struct
+from typing import Any
 
 import msgspec
 from msgspec import to_builtins
 
+from doctor.bounded import describe_error
 from doctor.collect.engine_api import EngineClient, NotFound, connect
 from doctor.collect.scope import involved
 from doctor.facts.parse import multiplexed
@@ -34,6 +36,7 @@ def collect_engine(ctx: ProbeContext) -> None:
         listing = client.get("/containers/json", all=1)
         ctx.put(a.ENGINE_VERSION, version.result())
         summaries = msgspec.json.decode(listing)
+        cluster = _swarm_calls(client, pool, info.result())
         scope = involved(None if ctx.thorough else ctx.question, summaries)
         ctx.put(a.SCOPE, to_builtins(scope))
         if not scope.complete:
@@ -76,6 +79,8 @@ def collect_engine(ctx: ProbeContext) -> None:
             )
         ctx.put(a.ENGINE_INFO, info.result())
         ctx.put(a.NETWORKS, networks.result())
+        if cluster is not None:
+            ctx.put(a.SWARM, _swarm(*cluster))
     ctx.put(a.CONTAINERS, b"[" + b",\n".join(inspected) + b"]")
 
 
@@ -95,6 +100,56 @@ def _log_tail(client: EngineClient, container_id: str, lines: int) -> bytes:
         return client.get(f"/containers/{container_id}/logs", stdout=1, stderr=1, tail=lines)
     except (NotFound, RuntimeError):  # e.g. a logging driver that cannot be read back
         return b""
+
+
+#: What a snapshot keeps of each Swarm object (a service's spec also holds its environment)
+SWARM_FIELDS = {
+    "nodes": {"ID": 1, "Description": {"Hostname": 1}, "Spec": {"Role": 1, "Availability": 1},
+              "Status": 1, "ManagerStatus": 1},
+    "services": {"ID": 1, "Endpoint": {"VirtualIPs": 1},
+                 "Spec": {"Name": 1, "Mode": 1, "EndpointSpec": {"Mode": 1}, "Networks": 1,
+                          "TaskTemplate": {"Networks": 1}}},
+    "tasks": {"ID": 1, "ServiceID": 1, "NodeID": 1, "Slot": 1, "DesiredState": 1,
+              "Status": {"State": 1, "Message": 1, "Err": 1},
+              "NetworksAttachments": {"Network": {"ID": 1}, "Addresses": 1}},
+}  # fmt: skip
+
+
+def _swarm_calls(
+    client: EngineClient, pool: concurrent.futures.ThreadPoolExecutor, info: bytes
+) -> tuple[str, dict[str, concurrent.futures.Future[bytes]]] | None:
+    """On a Swarm manager: this node's ID, and its nodes, services and tasks, asked at once (a
+    worker's engine refuses these calls: only managers hold the cluster's state)."""
+    swarm = msgspec.json.decode(info).get("Swarm") or {}
+    if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+        return None
+    return str(swarm.get("NodeID") or ""), {
+        kind: pool.submit(client.get, f"/{kind}") for kind in SWARM_FIELDS
+    }
+
+
+def _swarm(node_id: str, calls: dict[str, concurrent.futures.Future[bytes]]) -> dict[str, Any]:
+    """What the snapshot keeps; a call the manager refused (no leader: quorum lost) is said."""
+    kept: dict[str, Any] = {"node_id": node_id, "unread": {}}
+    for kind, call in calls.items():
+        try:
+            items = msgspec.json.decode(call.result())
+        except Exception as exc:  # the rest of the cluster's state still counts
+            kept[kind], kept["unread"][kind] = [], describe_error(exc)
+            continue
+        kept[kind] = [_only(item, SWARM_FIELDS[kind]) for item in items]
+    return kept
+
+
+def _only(value: Any, fields: Any) -> Any:
+    """``value`` with only ``fields`` (a nested dict of the keys kept; 1: all of it)."""
+    if fields == 1:
+        return value
+    if isinstance(value, list):
+        return [_only(item, fields) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {key: _only(value[key], sub) for key, sub in fields.items() if key in value}
 
 
 def _inspect(client: EngineClient, container_id: str) -> bytes | None:

@@ -17,6 +17,7 @@ from doctor.rules import (
     platforms,
     ports,
     resolvers,
+    swarm,
 )
 
 from doctor.plugin import Code, Rule, hookimpl
@@ -42,4 +43,5 @@ def docker_doctor_rules() -> list[Rule]:
         *conntrack.RULES,
         *platforms.RULES,
         *compose.RULES,
+        *swarm.RULES,
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from doctor.facts.model import IP_FORWARD, Container, Facts, PortMapping
 from doctor.path.target import TargetSpec
-from doctor.report.document import Hop
+from doctor.report.document import Hop, HopStatus
 
 BUILTIN_NETWORKS = ("host", "none")
 
@@ -105,6 +105,37 @@ def network_lines(facts: Facts, only: Container | None = None) -> list[Hop]:
             )
         else:
             lines.append(Hop(f"network {n.name}", "ok", detail))
+    return lines
+
+
+def swarm_lines(facts: Facts) -> list[Hop]:
+    """On a Swarm manager: one line per node and per service, as the manager sees them."""
+    swarm = facts.swarm
+    if swarm is None:
+        return []
+    lines = [
+        Hop("swarm", "unknown", f"the manager did not give its {kind}: {why}")
+        for kind, why in swarm.unread.items()
+    ]
+    for node in swarm.nodes:
+        here = " (this node)" if node.id == swarm.node_id else ""
+        detail = f"{node.role}, {node.state}, {node.availability}, {node.address}{here}"
+        status: HopStatus = "ok" if node.state == "ready" else "broken"
+        lines.append(Hop(f"node {node.label}", status, detail))
+    for service in swarm.services:
+        running = swarm.running(service)
+        wanted = service.replicas if service.replicas is not None else len(swarm.tasks_of(service))
+        nets = ", ".join(n.name if (n := facts.network(i)) else i[:12] for i in service.network_ids)
+        detail = f"{service.mode}, {len(running)}/{wanted} running, {service.endpoint_mode}" + (
+            f", on {nets}" if nets else ""
+        )
+        if not swarm.wants_tasks(service):
+            lines.append(Hop(f"service {service.name}", "skipped", detail))
+        elif not running:
+            trouble = next((t.error or t.message for t in swarm.tasks_of(service)), "no task")
+            lines.append(Hop(f"service {service.name}", "broken", f"{detail}: {trouble}"))
+        else:
+            lines.append(Hop(f"service {service.name}", "ok", detail))
     return lines
 
 

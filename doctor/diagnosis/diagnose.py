@@ -410,6 +410,7 @@ def _checkup(
             checkup.engine_line(facts),
             *checkup.sysctl_lines(facts),
             *checkup.network_lines(facts),
+            *checkup.swarm_lines(facts),
             *ports,
             *(checkup.container_line(c) for c in facts.containers),
         ]

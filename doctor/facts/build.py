@@ -32,6 +32,7 @@ from doctor.facts.parse import (
     parse_routes,
 )
 from doctor.facts.platform import detect
+from doctor.facts.swarm import parse_swarm
 from doctor.firewall.iptables import IptablesRuleset, parse_iptables_save
 from doctor.firewall.nftables import NftRuleset, parse_ruleset
 from doctor.snapshot import artifacts as a
@@ -128,6 +129,7 @@ def build_facts(snapshot: Snapshot) -> Facts:
         legacy_firewall=read.parsed(a.IPTABLES_LEGACY, parse_iptables_save),
         nftables=read.parsed(a.NFT_RULESET, lambda text: _nft(text, iptables is not None)),
         routes=read.parsed(a.ROUTES, parse_routes),
+        swarm=read.parsed(a.SWARM, parse_swarm, dict),
         interfaces=interfaces,
         platform=platform,
         unreadable={p.name: p.detail for p in snapshot.probes if p.status != "ok"},

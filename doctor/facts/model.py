@@ -14,6 +14,9 @@ from msgspec import Struct, field
 
 from doctor.collect.scope import Scope
 from doctor.facts.platform import Platform
+from doctor.facts.swarm import Swarm as Swarm  # the cluster's facts: rules read them from here
+from doctor.facts.swarm import SwarmNode as SwarmNode
+from doctor.facts.swarm import SwarmService as SwarmService
 from doctor.firewall.iptables import IptablesRuleset
 from doctor.firewall.nftables import NftRuleset
 from doctor.firewall.walk import Rulesets
@@ -456,6 +459,8 @@ class Facts(Struct, frozen=True):
     #: which containers were read in full (``containers``), and why; None: every one (a
     #: snapshot from before scopes)
     scope: Scope | None = None
+    #: the cluster, when this engine is a Swarm manager
+    swarm: Swarm | None = None
 
     @property
     def every_container_read(self) -> bool:
@@ -599,10 +604,12 @@ class Facts(Struct, frozen=True):
         return any(not self.is_default_bridge(att.network_id) for att in source.attachments)
 
     def known_to_engine(self, key: str) -> bool:
-        """Whether some container is called ``key``: a name, alias, service name or id prefix."""
+        """Whether some container is called ``key`` (a name, alias, service name or id prefix), or
+        a Swarm service is."""
         return (
             any(key in c.dns_names(att) for c in self.containers for att in c.attachments)
             or self.container(key) is not None
+            or (self.swarm is not None and self.swarm.service_named(key) is not None)
         )
 
     def named_containers(self, key: str) -> list[Container]:

@@ -24,9 +24,11 @@ from doctor.facts.model import (
     is_ip,
     is_loopback,
 )
+from doctor.facts.swarm import SwarmService
 from doctor.report.document import HopStatus
 
-Via = Literal["address", "hosts", "embedded-dns", "resolver", "none"]
+#: swarm: a Swarm service's name, which the embedded DNS answers from the cluster's state
+Via = Literal["address", "hosts", "embedded-dns", "resolver", "swarm", "none"]
 Destination = Literal["self", "container", "host", "external", "unknown"]
 
 
@@ -82,6 +84,9 @@ def resolve_as(source: Container, name: str, facts: Facts) -> Resolution:
         else _first(source.resolv_conf.nameservers if source.resolv_conf else ())
     )
     by = "the embedded DNS" if embedded else "the container's resolvers"
+    service = facts.swarm.service_named(key) if embedded and facts.swarm else None
+    if service is not None:
+        return _swarm_service(source, name, service, facts)
     if facts.known_to_engine(key) or key in HOST_GATEWAY_NAMES:
         return Resolution(name, (), "broken", "none", f"{by} cannot resolve {name}", nameserver)
     if not embedded and source.resolv_conf is not None and nameserver is None:
@@ -127,6 +132,49 @@ def resolve_as(source: Container, name: str, facts: Facts) -> Resolution:
         f"{name} is up to {by} ({nameserver or 'none'})",
         nameserver,
     )
+
+
+def _swarm_service(source: Container, name: str, service: SwarmService, facts: Facts) -> Resolution:
+    """A service's name: the embedded DNS answers it on the service's networks, with its
+    running tasks' addresses (dnsrr) or its virtual IP while a task runs (vip)."""
+    assert facts.swarm is not None
+    shared = [n for n in service.network_ids if source.attachment(n)]
+    if not shared:
+        on = ", ".join(_network_name(n, facts) for n in service.network_ids) or "no network"
+        return Resolution(
+            name,
+            (),
+            "broken",
+            "swarm",
+            f"{name} is swarm service {service.name}, on {on}: {source.name} is on none of them",
+            EMBEDDED_DNS,
+        )
+    running = facts.swarm.running(service)
+    if not running:
+        return Resolution(
+            name,
+            (),
+            "broken",
+            "swarm",
+            f"{name} is swarm service {service.name}: none of its tasks is running, so the "
+            "embedded DNS has no address for it",
+            EMBEDDED_DNS,
+        )
+    nodes = sorted({n.label if (n := facts.swarm.node(t.node_id)) else t.node_id for t in running})
+    return Resolution(
+        name,
+        (),
+        "unknown",
+        "swarm",
+        f"{name} is swarm service {service.name}: {len(running)} running task(s), on "
+        f"{', '.join(nodes)}; the path to another node is not checked from this one",
+        EMBEDDED_DNS,
+    )
+
+
+def _network_name(network_id: str, facts: Facts) -> str:
+    network = facts.network(network_id)
+    return network.name if network else network_id[:12]
 
 
 def embedded_answers(source: Container, key: str, facts: Facts) -> list[tuple[str, str]]:

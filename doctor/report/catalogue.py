@@ -455,4 +455,35 @@ CODES: dict[str, Code] = {
         "/proc/sys values",
         "sysctl -w net.core.somaxconn=1024 (and the others), persisted in /etc/sysctl.d.",
     ),
+    "SWARM_SERVICE_NO_RUNNING_TASK": Code(
+        "No task of the swarm service is running",
+        "The service's tasks are pending, failing or shut down, so its name resolves to no "
+        "address (endpoint mode dnsrr) or to a virtual IP with nothing behind it.",
+        "the manager's tasks of the service: state, desired state, error",
+        "docker service ps --no-trunc SERVICE tells why; fix that (a constraint no node meets, a "
+        "drained node, a failing command) and the scheduler starts them.",
+    ),
+    "SWARM_SERVICE_NOT_ON_NETWORK": Code(
+        "The swarm service is not on the client's network",
+        "The embedded DNS answers a service's name only on the service's own networks, and only "
+        "an overlay both are on carries the packets.",
+        "the service's networks (TaskTemplate.Networks) and the client's",
+        "docker service update --network-add NET SERVICE, or connect the client to the "
+        "service's (attachable) overlay.",
+    ),
+    "SWARM_NODE_DOWN": Code(
+        "A swarm node is down",
+        "The manager has lost the node (its engine stopped, or the nodes cannot reach each other "
+        "on 2377/tcp and 7946/tcp+udp): its tasks do not run.",
+        "the manager's node list: Status.State and Message",
+        "Start the node's engine, or let the nodes reach each other; docker node rm a node that "
+        "is gone.",
+    ),
+    "SWARM_NODE_DRAINED": Code(
+        "A swarm node takes no new tasks",
+        "A node set to drain (or pause) is given no new tasks; drain also moves its tasks away, "
+        "so services constrained to it run nothing.",
+        "the manager's node list: Spec.Availability",
+        "docker node update --availability active NODE.",
+    ),
 }

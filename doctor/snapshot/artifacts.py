@@ -12,6 +12,8 @@ SCOPE = "engine/scope.json"  # which containers were read in full, and why (doct
 NETWORKS = "engine/networks.json"  # a list of `docker network inspect` objects
 DAEMON_CONFIG = "engine/daemon.json"  # the file dockerd reads (/etc/docker/daemon.json), if any
 DAEMON_ARGV = "engine/dockerd.json"  # the local dockerd: {"pid", "argv", "config_file"}
+#: On a Swarm manager: {"node_id", "nodes", "services", "tasks"}, the fields doctor.facts.swarm reads
+SWARM = "engine/swarm.json"
 LOG_BOUNDS = "engine/logs-bounds.json"  # how container logs were bounded, and which were cut
 HOST = "host/platform.json"
 HOST_SOCKETS = "host/sockets.json"
