@@ -125,6 +125,7 @@ def line(found: dict, hop: str) -> dict:
 
 def test_a_healthy_cluster_has_its_nodes_and_services_ok(cluster: Cluster) -> None:
     assert "HTTP/1.1 200" in cluster.request(cluster.web)
+    print(doctor().stdout)  # the text report, for a reader of the test's output
     _, checkup = report()
     node = line(
         checkup, next(h["hop"] for h in checkup["path"] if cluster.worker_id[:12] in h["hop"])
@@ -152,15 +153,23 @@ def test_a_service_on_another_overlay(cluster: Cluster) -> None:
     )
 
 
-def test_a_drained_node_leaves_the_service_without_a_task(cluster: Cluster) -> None:
+def test_a_drained_node_leaves_the_service_without_a_task(cluster: Cluster, tmp_path) -> None:
     docker("node", "update", "--availability", "drain", cluster.worker_id)
     try:
         until(lambda: cluster.running_tasks(cluster.web) == 0, 30, "the task moved off")
         until(lambda: "bad address" in cluster.request(cluster.web), 30, "the name gone")
         until(lambda: "no suitable node" in cluster.errors(cluster.web), 30, "the scheduler's word")
-        status, found = report("--from", cluster.client, f"{cluster.web}:80")
+        saved = tmp_path / "snapshot"
+        status, found = report(
+            "--from", cluster.client, f"{cluster.web}:80", "--save-snapshot", str(saved)
+        )
         assert (status, found["verdict"]) == (1, "unreachable")
         assert codes(found)[:2] == ["SWARM_SERVICE_NO_RUNNING_TASK", "SWARM_NODE_DRAINED"]
+        # what was read replays to the same findings, the cluster's state included
+        _, replayed = report(
+            "--from", cluster.client, f"{cluster.web}:80", "--snapshot", str(saved)
+        )
+        assert codes(replayed) == codes(found)
         (tasks,) = found["findings"][0]["evidence"]
         assert any("no suitable node" in t["error"] for t in tasks["value"])
         _, checkup = report()
