@@ -107,17 +107,14 @@ def no_running_task(swarm: Swarm, service: SwarmService, hop: str) -> Finding:
 def unavailable_nodes(swarm: Swarm, hop: str, confidence: float) -> Iterator[Finding]:
     for node in swarm.nodes:
         if node.state != "ready":
-            yield finding(
+            yield _node_finding(
+                node,
                 "SWARM_NODE_DOWN",
-                severity="error",
-                confidence=confidence,
-                hop=hop,
-                explanation=f"Swarm node {node.label} is {node.state}"
+                f"is {node.state}"
                 + (f" ({node.message})" if node.message else "")
                 + ": its tasks are not running there, and the scheduler moves them elsewhere "
                 "only where constraints allow.",
-                evidence=[Evidence(f"{node.label} Status", _status(node), ENGINE_API)],
-                fix=Fix(
+                Fix(
                     f"Bring {node.hostname}'s Docker Engine back, or remove the node",
                     [
                         f"# on {node.hostname}: systemctl start docker",
@@ -125,23 +122,38 @@ def unavailable_nodes(swarm: Swarm, hop: str, confidence: float) -> Iterator[Fin
                         f"docker node rm --force {node.id[:12]}  # if it is gone for good",
                     ],
                 ),
+                hop,
+                confidence,
             )
         elif node.availability != "active":
-            yield finding(
+            yield _node_finding(
+                node,
                 "SWARM_NODE_DRAINED",
-                severity="warning",
-                confidence=confidence,
-                hop=hop,
-                explanation=f"Swarm node {node.label} is set to {node.availability}: the "
-                "scheduler gives it no new tasks"
+                f"is set to {node.availability}: the scheduler gives it no new tasks"
                 + (" and has moved its tasks away" if node.availability == "drain" else "")
                 + ".",
-                evidence=[Evidence(f"{node.label} Status", _status(node), ENGINE_API)],
-                fix=Fix(
+                Fix(
                     f"Make {node.hostname} available again",
                     [f"docker node update --availability active {node.id[:12]}"],
                 ),
+                hop,
+                confidence,
             )
+
+
+def _node_finding(
+    node: SwarmNode, code: str, what: str, fix: Fix, hop: str, confidence: float
+) -> Finding:
+    """A node's finding: down is an error, drained a warning (it may be on purpose)."""
+    return finding(
+        code,
+        severity="error" if code == "SWARM_NODE_DOWN" else "warning",
+        confidence=confidence,
+        hop=hop,
+        explanation=f"Swarm node {node.label} {what}",
+        evidence=[Evidence(f"{node.label} Status", _status(node), ENGINE_API)],
+        fix=fix,
+    )
 
 
 def _status(node: SwarmNode) -> dict[str, str]:
