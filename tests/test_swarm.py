@@ -93,7 +93,8 @@ def cluster(
                 "--constraint", f"node.id=={c.worker_id}", image, *HTTPD,
             )  # fmt: skip
         docker("run", "-d", "--name", c.client, "--network", c.overlay, image, "sleep", "3600")
-        until(lambda: c.running_tasks(c.web) == 1, 60, f"{c.web} running on the worker")
+        for service in (c.web, c.lone):
+            until(lambda s=service: c.running_tasks(s) == 1, 60, f"{service} running on the worker")
         until(lambda: "HTTP/1.1 200" in c.request(c.web), 30, "a real client reaching the worker")
         yield c
     finally:
