@@ -36,7 +36,7 @@ def collect_engine(ctx: ProbeContext) -> None:
         listing = client.get("/containers/json", all=1)
         ctx.put(a.ENGINE_VERSION, version.result())
         summaries = msgspec.json.decode(listing)
-        cluster = _swarm_calls(client, pool, info.result())
+        cluster = _swarm_calls(ctx, pool, info.result())
         scope = involved(None if ctx.thorough else ctx.question, summaries)
         ctx.put(a.SCOPE, to_builtins(scope))
         if not scope.complete:
@@ -102,6 +102,7 @@ def _log_tail(client: EngineClient, container_id: str, lines: int) -> bytes:
         return b""
 
 
+SWARM_TIMEOUT = 2.0  # seconds for each of the manager's cluster calls
 #: What a snapshot keeps of each Swarm object (a service's spec also holds its environment)
 SWARM_FIELDS = {
     "nodes": {"ID": 1, "Description": {"Hostname": 1}, "Spec": {"Role": 1, "Availability": 1},
@@ -116,13 +117,16 @@ SWARM_FIELDS = {
 
 
 def _swarm_calls(
-    client: EngineClient, pool: concurrent.futures.ThreadPoolExecutor, info: bytes
+    ctx: ProbeContext, pool: concurrent.futures.ThreadPoolExecutor, info: bytes
 ) -> tuple[str, dict[str, concurrent.futures.Future[bytes]]] | None:
     """On a Swarm manager: this node's ID, and its nodes, services and tasks, asked at once (a
-    worker's engine refuses these calls: only managers hold the cluster's state)."""
+    worker's engine refuses these calls: only managers hold the cluster's state). Their own
+    client has a short timeout: a manager that lost its leader answers them only after its own
+    20 s, and the rest of the engine's facts must not wait for that."""
     swarm = msgspec.json.decode(info).get("Swarm") or {}
     if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
         return None
+    client = connect(ctx.endpoint, timeout=min(SWARM_TIMEOUT, ctx.remaining()))
     return str(swarm.get("NodeID") or ""), {
         kind: pool.submit(client.get, f"/{kind}") for kind in SWARM_FIELDS
     }

@@ -25,8 +25,10 @@ def service_by_name(ctx: RuleContext) -> Iterator[Finding]:
             (n, net.name if (net := ctx.facts.network(n)) else n) for n in service.network_ids
         ]
         on = [name for _, name in networks]
+        # the service onto an overlay the client is on, or the client onto the service's
+        overlays = [a.network for a in source.attachments if _is_overlay(ctx, a.network_id)]
         attachable = [name for n, name in networks if _attachable(ctx, n)]
-        commands = [f"docker service update --network-add {on[0]} {service.name}"] if on else []
+        commands = [f"docker service update --network-add {o} {service.name}" for o in overlays[:1]]
         commands += [f"docker network connect {name} {source.name}" for name in attachable[:1]]
         yield finding(
             "SWARM_SERVICE_NOT_ON_NETWORK",
@@ -49,12 +51,17 @@ def service_by_name(ctx: RuleContext) -> Iterator[Finding]:
         )
         return
     yield no_running_task(swarm, service, HopName.NAME_RESOLUTION)
-    yield from unavailable_nodes(swarm, HopName.NAME_RESOLUTION, 0.6)
+    yield from unavailable_nodes(swarm, HopName.NAME_RESOLUTION, 0.6, swarm.nodes_of(service))
+
+
+def _is_overlay(ctx: RuleContext, network_id: str) -> bool:
+    network = ctx.facts.network(network_id)
+    return network is not None and network.driver == "overlay"
 
 
 def _attachable(ctx: RuleContext, network_id: str) -> bool:
     network = ctx.facts.network(network_id)
-    return network is not None and network.options.get("attachable") == "true"
+    return network is not None and network.attachable
 
 
 def cluster_checkup(ctx: RuleContext) -> Iterator[Finding]:
@@ -63,7 +70,7 @@ def cluster_checkup(ctx: RuleContext) -> Iterator[Finding]:
     swarm = ctx.facts.swarm
     if ctx.target.kind != "host" or swarm is None:
         return
-    for service in swarm.services:
+    for service in swarm.services if swarm.tasks_read else ():
         if swarm.wants_tasks(service) and not swarm.running(service):
             yield no_running_task(swarm, service, HopName.HOST)
     yield from unavailable_nodes(swarm, HopName.HOST, 0.9)
@@ -104,8 +111,11 @@ def no_running_task(swarm: Swarm, service: SwarmService, hop: str) -> Finding:
     )
 
 
-def unavailable_nodes(swarm: Swarm, hop: str, confidence: float) -> Iterator[Finding]:
-    for node in swarm.nodes:
+def unavailable_nodes(
+    swarm: Swarm, hop: str, confidence: float, among: set[str] | None = None
+) -> Iterator[Finding]:
+    """Nodes down, drained or paused (``among``: of these node IDs only)."""
+    for node in (n for n in swarm.nodes if among is None or n.id in among):
         if node.state != "ready":
             yield _node_finding(
                 node,

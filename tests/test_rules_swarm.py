@@ -8,7 +8,7 @@ from typing import Any
 from doctor.facts.swarm import parse_swarm
 from tests.support.builders import codes, container, context, evidence, facts, findings, network
 
-OVERLAY = network("ov", "10.0.1.0/24", driver="overlay", attachable="true")
+OVERLAY = network("ov", "10.0.1.0/24", driver="overlay", attachable=True)
 OTHER = network("other", "10.0.2.0/24", driver="overlay")
 MANAGER, WORKER = "m" * 25, "w" * 25
 
@@ -71,8 +71,8 @@ def test_a_service_on_no_network_of_the_client():
     (found,) = findings("swarm-service-by-name", context(f, "lone:80", source="cli"))
     assert (found.code, found.hop) == ("SWARM_SERVICE_NOT_ON_NETWORK", "name-resolution")
     assert evidence(found) == {"lone networks": ["other"], "cli networks": ["ov"]}
-    # the client cannot join "other" (not attachable): the service is moved instead
-    assert found.fix.commands == ("docker service update --network-add other lone",)
+    # the service onto the client's overlay; the client cannot join "other" (not attachable)
+    assert found.fix.commands == ("docker service update --network-add ov lone",)
 
 
 def test_a_drained_node_leaves_a_pinned_service_nothing():

@@ -129,7 +129,9 @@ def swarm_lines(facts: Facts) -> list[Hop]:
         detail = f"{service.mode}, {len(running)}/{wanted} running, {service.endpoint_mode}" + (
             f", on {nets}" if nets else ""
         )
-        if not swarm.wants_tasks(service):
+        if not swarm.tasks_read:
+            lines.append(Hop(f"service {service.name}", "unknown", "its tasks were not read"))
+        elif not swarm.wants_tasks(service):
             lines.append(Hop(f"service {service.name}", "skipped", detail))
         elif not running:
             trouble = next((t.error or t.message for t in swarm.tasks_of(service)), "no task")

@@ -304,6 +304,7 @@ class Network(Struct, frozen=True):
     gateways: tuple[str, ...]
     options: dict[str, str] = field(default_factory=dict)
     scope: str = "local"
+    attachable: bool = False  # a swarm overlay that plain containers may join
 
     @property
     def is_default_bridge(self) -> bool:

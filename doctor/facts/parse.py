@@ -327,6 +327,7 @@ def _network(inspect: Mapping[str, Any]) -> Network:
         gateways=tuple(c["Gateway"] for c in ipam if c.get("Gateway")),
         options=dict(inspect.get("Options") or {}),
         scope=inspect.get("Scope") or "local",
+        attachable=bool(inspect.get("Attachable")),
     )
 
 

@@ -7,11 +7,12 @@ snapshot needs.  Only a manager answers those calls; a worker's snapshot has no 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from msgspec import Struct
 
+T = TypeVar("T")
 RUNNING = "running"  # a task's state, and the state a current task is desired in
 
 
@@ -93,19 +94,43 @@ class Swarm(Struct, frozen=True):
         ]
 
     def wants_tasks(self, service: SwarmService) -> bool:
-        """A service that should run something now (not one scaled to zero, not a finished job)."""
+        """A service that should run something now: not one scaled to zero, not a job, not a
+        global service that no node's constraints admit (it has no task at all)."""
         if service.mode == "replicated":
             return bool(service.replicas)
-        return service.mode == "global"
+        return service.mode == "global" and bool(self.tasks_of(service))
+
+    @property
+    def tasks_read(self) -> bool:
+        """Whether the manager gave its services and tasks: without them no service can be
+        said to run nothing."""
+        return not {"services", "tasks"} & set(self.unread)
+
+    def nodes_of(self, service: SwarmService) -> set[str]:
+        """The nodes any task of the service was given, its history included."""
+        return {t.node_id for t in self.tasks if t.service_id == service.id and t.node_id}
 
 
 def parse_swarm(raw: Mapping[str, Any]) -> Swarm:
+    """The cluster; an object that is not what the API gives is left out, and said (under
+    ``unread``), not the whole cluster with it."""
+    unread = {str(k): str(v) for k, v in (raw.get("unread") or {}).items()}
+
+    def each(kind: str, parse: Callable[[Any], T]) -> tuple[T, ...]:
+        found = []
+        for item in raw.get(kind) or ():
+            try:
+                found.append(parse(item))
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                unread.setdefault(kind, f"an object it could not read: {type(exc).__name__}: {exc}")
+        return tuple(found)
+
     return Swarm(
         node_id=str(raw.get("node_id") or ""),
-        nodes=tuple(_node(n) for n in raw.get("nodes") or ()),
-        services=tuple(_service(s) for s in raw.get("services") or ()),
-        tasks=tuple(_task(t) for t in raw.get("tasks") or ()),
-        unread={str(k): str(v) for k, v in (raw.get("unread") or {}).items()},
+        nodes=each("nodes", _node),
+        services=each("services", _service),
+        tasks=each("tasks", _task),
+        unread=unread,
     )
 
 

@@ -428,7 +428,9 @@ def _inside_plan(facts: Facts, target: Target, port: int | None) -> Plan | str:
     r = target.resolution
     conf = owner.resolv_conf
     tries = list(conf.tries(r.name)) if conf and r.via != "address" else []
-    query = (r.name, r.nameserver) if r.via in ("none", "resolver") and r.nameserver else None
+    query = (
+        (r.name, r.nameserver) if r.via in ("none", "resolver", "swarm") and r.nameserver else None
+    )
     searched_first = bool(tries) and tries[0] != r.name and r.via != "hosts"
     if query is None and searched_first and conf and conf.nameservers:
         # The engine knows the name, but the search domains are asked first: see what they say.

@@ -149,6 +149,15 @@ def _swarm_service(source: Container, name: str, service: SwarmService, facts: F
             f"{name} is swarm service {service.name}, on {on}: {source.name} is on none of them",
             EMBEDDED_DNS,
         )
+    if not facts.swarm.tasks_read:
+        return Resolution(
+            name,
+            (),
+            "unknown",
+            "swarm",
+            f"{name} is swarm service {service.name}; the manager did not give its tasks",
+            EMBEDDED_DNS,
+        )
     running = facts.swarm.running(service)
     if not running:
         return Resolution(
@@ -160,14 +169,17 @@ def _swarm_service(source: Container, name: str, service: SwarmService, facts: F
             "embedded DNS has no address for it",
             EMBEDDED_DNS,
         )
-    nodes = sorted({n.label if (n := facts.swarm.node(t.node_id)) else t.node_id for t in running})
+    swarm = facts.swarm
+    nodes = sorted({n.label if (n := swarm.node(t.node_id)) else t.node_id for t in running})
+    elsewhere = any(t.node_id != swarm.node_id for t in running)
     return Resolution(
         name,
         (),
         "unknown",
         "swarm",
         f"{name} is swarm service {service.name}: {len(running)} running task(s), on "
-        f"{', '.join(nodes)}; the path to another node is not checked from this one",
+        f"{', '.join(nodes)}"
+        + ("; the path to another node is not checked from this one" if elsewhere else ""),
         EMBEDDED_DNS,
     )
 

@@ -38,6 +38,7 @@ def network(
     subnet: str = "172.30.0.0/16",
     driver: str = "bridge",
     internal: bool = False,
+    attachable: bool = False,
     **options: str,
 ) -> Any:
     gateway = subnet.rsplit(".", 1)[0] + ".1" if "." in subnet else None
@@ -47,6 +48,7 @@ def network(
             "Name": name,
             "Driver": driver,
             "Internal": internal,
+            "Attachable": attachable,
             "Options": options,
             "Scope": "swarm" if driver == "overlay" else "local",
             "IPAM": {"Config": [{"Subnet": subnet, **({"Gateway": gateway} if gateway else {})}]},
