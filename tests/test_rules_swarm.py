@@ -111,3 +111,33 @@ def test_a_service_scaled_to_zero_wants_nothing():
     }
     f = facts(swarm=parse_swarm(idle))
     assert codes("swarm-cluster", context(f)) == []
+
+
+def test_without_the_tasks_no_service_is_said_to_run_nothing():
+    unread = parse_swarm(
+        {
+            "node_id": MANAGER,
+            "nodes": [node(MANAGER, "manager")],
+            "services": [service("web")],
+            "unread": {"tasks": "timed out"},
+        }
+    )
+    client = container("cli", on=((OVERLAY, "10.0.1.4"),))
+    f = facts(client, networks=[OVERLAY, OTHER], swarm=unread)
+    assert codes("swarm-cluster", context(f)) == []
+    ctx = context(f, "web:80", source="cli")
+    assert ctx.path.hop("name-resolution").status == "unknown"
+    assert codes("swarm-service-by-name", ctx) == []
+
+
+def test_one_malformed_task_is_said_and_the_rest_of_the_cluster_kept():
+    swarm = parse_swarm(
+        {
+            "node_id": MANAGER,
+            "nodes": [node(MANAGER, "manager")],
+            "services": [service("web")],
+            "tasks": [task("web", "running"), {"Status": {}}],  # no ID
+        }
+    )
+    assert [s.name for s in swarm.services] == ["web"] and len(swarm.tasks) == 1
+    assert "KeyError" in swarm.unread["tasks"] and not swarm.tasks_read
