@@ -301,6 +301,20 @@ def test_redaction_walks_every_field_of_an_inspect(tmp_path):
     assert any("splunk-token" in r.field for r in redactions)
 
 
+def test_redaction_reads_a_swarm_tasks_words_too():
+    from doctor.bundle.redact import redact_snapshot
+    from doctor.snapshot import artifacts as a
+    from doctor.snapshot.store import Snapshot
+
+    error = "starting container failed: mysql://root:hunter2@db/app refused"
+    swarm = {"node_id": "n", "tasks": [{"ID": "t", "Status": {"State": "failed", "Err": error}}]}
+    snapshot = Snapshot({a.SWARM: json.dumps(swarm).encode()})
+    redactions = redact_snapshot(snapshot)
+    kept = json.loads(snapshot.artifacts[a.SWARM])
+    assert "hunter2" not in json.dumps(kept) and "starting container failed" in json.dumps(kept)
+    assert kept["tasks"][0]["ID"] == "t" and any(r.file == a.SWARM for r in redactions)
+
+
 def test_obfuscated_networks_keep_network_addresses_and_many_first_octets_fit():
     from doctor.bundle.obfuscate import IpObfuscator
 

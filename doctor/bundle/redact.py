@@ -126,6 +126,9 @@ def redact_snapshot(snapshot: Snapshot) -> list[Redaction]:
             daemon = json.loads(snapshot.artifacts[key])
             daemon["argv"] = r.argv(daemon.get("argv") or [], key, "argv")
             snapshot.artifacts[key] = json.dumps(daemon, indent=1).encode()
+    swarm = snapshot.json(a.SWARM)
+    if swarm is not None:  # a task's error is free text: the words of a command that failed
+        snapshot.artifacts[a.SWARM] = json.dumps(_tree(r, swarm, a.SWARM, ""), indent=1).encode()
     networks = snapshot.json(a.NETWORKS)
     if networks is not None:
         snapshot.artifacts[a.NETWORKS] = json.dumps(

@@ -359,6 +359,12 @@ def remove_leftovers() -> None:
     ]
     if networks:
         _docker("network", "rm", *networks, check=False)
+    # A killed Swarm test's cluster (tests/test_swarm.py): this engine still its manager
+    if _docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() == "active":
+        services = _docker("service", "ls", "--format", "{{.Name}}", check=False).stdout.split()
+        if any(STAGE_NAME.match(s) for s in services):
+            _docker("swarm", "leave", "--force", check=False)
+            _docker("network", "rm", "docker_gwbridge", check=False)
 
 
 def stop_engines(timeout: float = 30.0) -> None:
