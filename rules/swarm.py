@@ -6,9 +6,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from doctor.facts.model import Swarm, SwarmNode, SwarmService
-from doctor.plugin import ENGINE_API, Evidence, Finding, Fix, HopName, Rule, RuleContext, finding
+from doctor.plugin import (
+    ENGINE_API,
+    Decision,
+    Evidence,
+    Finding,
+    Fix,
+    HopName,
+    Packet,
+    Rule,
+    RuleContext,
+    finding,
+    walk,
+)
 
 TASKS_SHOWN = 5
+#: What Swarm needs open between its nodes (inbound on each): protocol, port, what for
+SWARM_PORTS = (
+    ("tcp", 2377, "cluster management, to a manager"),
+    ("tcp", 7946, "node discovery (gossip)"),
+    ("udp", 7946, "node discovery (gossip)"),
+    ("udp", 4789, "the overlay networks' data (VXLAN)"),
+)
 
 
 def service_by_name(ctx: RuleContext) -> Iterator[Finding]:
@@ -74,6 +93,58 @@ def cluster_checkup(ctx: RuleContext) -> Iterator[Finding]:
         if swarm.wants_tasks(service) and not swarm.running(service):
             yield no_running_task(swarm, service, HopName.HOST)
     yield from unavailable_nodes(swarm, HopName.HOST, 0.9)
+
+
+def swarm_ports_blocked(ctx: RuleContext) -> Iterator[Finding]:
+    """The host checkup on a manager: this node's INPUT firewall stops a port another node must
+    reach it on. Only this node's rules are read: another node's own firewall is not seen."""
+    swarm, rulesets = ctx.facts.swarm, ctx.facts.rulesets
+    here = swarm.node(swarm.node_id) if swarm else None
+    if ctx.target.kind != "host" or swarm is None or here is None or not rulesets.read:
+        return
+    peers = [n for n in swarm.nodes if n.id != here.id and n.address]
+    for protocol, port, what in SWARM_PORTS:
+        if port == 2377 and here.role != "manager":
+            continue
+        for peer in peers:
+            packet = Packet(protocol, here.address, port, None, src=peer.address, local_dst=True)
+            decision = walk(rulesets, "filter", "INPUT", packet)
+            if decision.verdict in ("drop", "reject"):
+                yield _port_blocked(
+                    here.address, peer.label, peer.address, protocol, port, what, decision
+                )
+                break  # one finding per port: the fix opens it to every node
+
+
+def _port_blocked(
+    address: str, peer: str, source: str, protocol: str, port: int, what: str, decision: Decision
+) -> Finding:
+    rule = (
+        f"-t {decision.table} -A {decision.rule.chain} {decision.rule.text}"
+        if decision.rule
+        else None
+    )
+    if decision.tool == "nft":
+        where = decision.table.removeprefix("nft ")
+        command = f"nft insert rule {where} {decision.chain} ip saddr {source} {protocol} dport {port} accept"
+    else:
+        command = f"{decision.tool} -I INPUT -s {source} -p {protocol} --dport {port} -j ACCEPT"
+    return finding(
+        "SWARM_PORT_BLOCKED",
+        severity="error",
+        confidence=0.9,
+        hop=HopName.HOST,
+        explanation=f"This node's firewall {decision.verdict}s {port}/{protocol} ({what}) from "
+        f"swarm node {peer} ({source} → {address}): {decision}.",
+        evidence=[
+            Evidence(f"{source} → {address}:{port}/{protocol}", str(decision), decision.tool),
+            *([Evidence("rule", rule, decision.tool)] if rule else []),
+        ],
+        fix=Fix(
+            f"Accept {port}/{protocol} from the other nodes before that rule (each node needs it)",
+            [command],
+        ),
+    )
 
 
 def no_running_task(swarm: Swarm, service: SwarmService, hop: str) -> Finding:
@@ -180,6 +251,7 @@ RULES = [
         service_by_name,
         ("container",),
     ),
+    Rule("swarm-ports-blocked", ("SWARM_PORT_BLOCKED",), swarm_ports_blocked, ("host",)),
     Rule(
         "swarm-cluster",
         ("SWARM_SERVICE_NO_RUNNING_TASK", "SWARM_NODE_DOWN", "SWARM_NODE_DRAINED"),

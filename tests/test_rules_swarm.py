@@ -6,7 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from doctor.facts.swarm import parse_swarm
-from tests.support.builders import codes, container, context, evidence, facts, findings, network
+from tests.support.builders import (
+    codes,
+    container,
+    context,
+    docker_iptables,
+    evidence,
+    facts,
+    findings,
+    network,
+)
 
 OVERLAY = network("ov", "10.0.1.0/24", driver="overlay", attachable=True)
 OTHER = network("other", "10.0.2.0/24", driver="overlay")
@@ -141,3 +150,20 @@ def test_one_malformed_task_is_said_and_the_rest_of_the_cluster_kept():
     )
     assert [s.name for s in swarm.services] == ["web"] and len(swarm.tasks) == 1
     assert "KeyError" in swarm.unread["tasks"] and not swarm.tasks_read
+
+
+def test_a_swarm_port_this_nodes_firewall_drops():
+    rules = docker_iptables(host_input=["-A INPUT -p udp -m udp --dport 4789 -j DROP"])
+    two = {"node_id": MANAGER, "nodes": [node(MANAGER, "manager"), node(WORKER, "worker")]}
+    two["nodes"][0]["Status"]["Addr"] = "198.18.0.1"
+    f = facts(swarm=parse_swarm(two), iptables=rules)
+    (found,) = findings("swarm-ports-blocked", context(f))
+    assert (found.code, found.hop) == ("SWARM_PORT_BLOCKED", "host")
+    assert "4789/udp" in found.explanation and "VXLAN" in found.explanation
+    assert evidence(found)["rule"] == "-t filter -A INPUT -p udp -m udp --dport 4789 -j DROP"
+    assert found.fix.commands == ("iptables -I INPUT -s 198.18.0.2 -p udp --dport 4789 -j ACCEPT",)
+    # the same rule, but for another port: nothing Swarm needs
+    other = docker_iptables(host_input=["-A INPUT -p udp -m udp --dport 4790 -j DROP"])
+    assert (
+        codes("swarm-ports-blocked", context(facts(swarm=parse_swarm(two), iptables=other))) == []
+    )

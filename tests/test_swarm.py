@@ -191,6 +191,26 @@ def test_a_drained_node_leaves_the_service_without_a_task(cluster: Cluster, tmp_
     until(lambda: "HTTP/1.1 200" in cluster.request(cluster.web), 60, "the service back")
 
 
+def test_vxlan_dropped_by_this_nodes_firewall(cluster: Cluster) -> None:
+    rule = ["INPUT", "-p", "udp", "-m", "udp", "--dport", "4789", "-j", "DROP"]
+    subprocess.run(["iptables", "-I", *rule], check=True, timeout=30)
+    try:
+        # the worker's replies come back in VXLAN: the name resolves, the request goes unanswered
+        until(lambda: "HTTP/1.1 200" not in cluster.request(cluster.web), 20, "the overlay cut")
+        status, checkup = report()
+        (blocked,) = [f for f in checkup["findings"] if f["code"] == "SWARM_PORT_BLOCKED"]
+        assert status == 1 and "4789/udp" in blocked["explanation"]
+        evidence = {e["fact"]: e["value"] for e in blocked["evidence"]}
+        assert evidence["rule"] == "-t filter -A INPUT " + " ".join(rule[1:])
+        address = cluster.worker.address
+        assert f"-s {address} -p udp --dport 4789 -j ACCEPT" in blocked["fix"]["commands"][0]
+    finally:
+        subprocess.run(["iptables", "-D", *rule], check=True, timeout=30)
+    until(lambda: "HTTP/1.1 200" in cluster.request(cluster.web), 30, "the overlay back")
+    _, checkup = report()
+    assert "SWARM_PORT_BLOCKED" not in codes(checkup)
+
+
 def test_a_node_whose_engine_stopped_is_down(cluster: Cluster) -> None:
     dockerd = cluster.worker.daemons[1]  # containerd, dockerd, sshd
     os.killpg(dockerd.pid, signal.SIGTERM)

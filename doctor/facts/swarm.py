@@ -137,13 +137,17 @@ def parse_swarm(raw: Mapping[str, Any]) -> Swarm:
 def _node(n: Mapping[str, Any]) -> SwarmNode:
     spec, status = n.get("Spec") or {}, n.get("Status") or {}
     manager = n.get("ManagerStatus") or {}
+    # a manager may report 0.0.0.0 as its own status address; its raft address is the real one
+    address = str(status.get("Addr") or "")
+    if address in ("", "0.0.0.0") and manager.get("Addr"):
+        address = str(manager["Addr"]).rsplit(":", 1)[0]
     return SwarmNode(
         id=str(n["ID"]),
         hostname=str((n.get("Description") or {}).get("Hostname") or ""),
         role=str(spec.get("Role") or ""),
         availability=str(spec.get("Availability") or ""),
         state=str(status.get("State") or "unknown"),
-        address=str(status.get("Addr") or manager.get("Addr") or ""),
+        address=address,
         message=str(status.get("Message") or ""),
     )
 

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from doctor.bounded import Skip
     from doctor.facts.dns import FALLBACK_RESOLVERS, Provenance, provenance, stale_resolvers
     from doctor.firewall.iptables import IptablesRuleset
-    from doctor.firewall.model import Decision, FirewallRule
+    from doctor.firewall.model import Decision, FirewallRule, Packet
+    from doctor.firewall.walk import walk
     from doctor.live.connect import DnsAnswer, Observation, Seen
     from doctor.path.hops import FILTERING_HOPS, HopName, NetworkPath
     from doctor.path.names import Place
@@ -43,6 +44,8 @@ _WHERE = {
     "IptablesRuleset": "doctor.firewall.iptables",
     "Decision": "doctor.firewall.model",
     "FirewallRule": "doctor.firewall.model",
+    "Packet": "doctor.firewall.model",
+    "walk": "doctor.firewall.walk",
     "DnsAnswer": "doctor.live.connect",
     "Observation": "doctor.live.connect",
     "Seen": "doctor.live.connect",
@@ -87,6 +90,7 @@ __all__ = [
     "Location",
     "NetworkPath",
     "Observation",
+    "Packet",
     "Place",
     "Port",
     "Probe",
@@ -104,6 +108,7 @@ __all__ = [
     "hookimpl",
     "provenance",
     "stale_resolvers",
+    "walk",
 ]
 
 

@@ -471,6 +471,15 @@ CODES: dict[str, Code] = {
         "docker service update --network-add NET SERVICE, or connect the client to the "
         "service's (attachable) overlay.",
     ),
+    "SWARM_PORT_BLOCKED": Code(
+        "A port Swarm needs between its nodes is blocked",
+        "This node's firewall stops 2377/tcp (to a manager), 7946/tcp+udp (gossip) or 4789/udp "
+        "(VXLAN) from another node: nodes fall out of the cluster, or overlay traffic between "
+        "them is lost while names still resolve.",
+        "the filter INPUT walk of a packet from each other node's address to the port; the rule",
+        "Accept the port from the other nodes before the rule (iptables -I INPUT -s NODE -p "
+        "PROTO --dport PORT -j ACCEPT, or the firewall manager's own command), on every node.",
+    ),
     "SWARM_NODE_DOWN": Code(
         "A swarm node is down",
         "The manager has lost the node (its engine stopped, or the nodes cannot reach each other "
