@@ -40,9 +40,7 @@ def service_by_name(ctx: RuleContext) -> Iterator[Finding]:
     assert service is not None  # the resolution named it
     source = ctx.sender
     if not any(source.attachment(n) for n in service.network_ids):
-        networks = [
-            (n, net.name if (net := ctx.facts.network(n)) else n) for n in service.network_ids
-        ]
+        networks = [(n, ctx.facts.network_name(n)) for n in service.network_ids]
         on = [name for _, name in networks]
         # the service onto an overlay the client is on, or the client onto the service's
         overlays = [a.network for a in source.attachments if _is_overlay(ctx, a.network_id)]

@@ -125,7 +125,7 @@ def swarm_lines(facts: Facts) -> list[Hop]:
     for service in swarm.services:
         running = swarm.running(service)
         wanted = service.replicas if service.replicas is not None else len(swarm.tasks_of(service))
-        nets = ", ".join(n.name if (n := facts.network(i)) else i[:12] for i in service.network_ids)
+        nets = ", ".join(map(facts.network_name, service.network_ids))
         detail = f"{service.mode}, {len(running)}/{wanted} running, {service.endpoint_mode}" + (
             f", on {nets}" if nets else ""
         )

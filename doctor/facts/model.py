@@ -483,6 +483,11 @@ class Facts(Struct, frozen=True):
     def network(self, name_or_id: str) -> Network | None:
         return next((n for n in self.networks if name_or_id in (n.name, n.id)), None)
 
+    def network_name(self, network_id: str) -> str:
+        """Its name; a network this snapshot lacks by its short ID, as the docker CLI shows it."""
+        network = self.network(network_id)
+        return network.name if network else network_id[:12]
+
     def host_listeners_on(self, port: int, protocol: Protocol) -> list[Listener] | None:
         if self.host_listeners is None:
             return None

@@ -137,10 +137,11 @@ def resolve_as(source: Container, name: str, facts: Facts) -> Resolution:
 def _swarm_service(source: Container, name: str, service: SwarmService, facts: Facts) -> Resolution:
     """A service's name: the embedded DNS answers it on the service's networks, with its
     running tasks' addresses (dnsrr) or its virtual IP while a task runs (vip)."""
-    assert facts.swarm is not None
+    swarm = facts.swarm
+    assert swarm is not None
     shared = [n for n in service.network_ids if source.attachment(n)]
     if not shared:
-        on = ", ".join(_network_name(n, facts) for n in service.network_ids) or "no network"
+        on = ", ".join(map(facts.network_name, service.network_ids)) or "no network"
         return Resolution(
             name,
             (),
@@ -149,7 +150,7 @@ def _swarm_service(source: Container, name: str, service: SwarmService, facts: F
             f"{name} is swarm service {service.name}, on {on}: {source.name} is on none of them",
             EMBEDDED_DNS,
         )
-    if not facts.swarm.tasks_read:
+    if not swarm.tasks_read:
         return Resolution(
             name,
             (),
@@ -158,7 +159,7 @@ def _swarm_service(source: Container, name: str, service: SwarmService, facts: F
             f"{name} is swarm service {service.name}; the manager did not give its tasks",
             EMBEDDED_DNS,
         )
-    running = facts.swarm.running(service)
+    running = swarm.running(service)
     if not running:
         return Resolution(
             name,
@@ -169,7 +170,6 @@ def _swarm_service(source: Container, name: str, service: SwarmService, facts: F
             "embedded DNS has no address for it",
             EMBEDDED_DNS,
         )
-    swarm = facts.swarm
     nodes = sorted({n.label if (n := swarm.node(t.node_id)) else t.node_id for t in running})
     elsewhere = any(t.node_id != swarm.node_id for t in running)
     return Resolution(
@@ -182,11 +182,6 @@ def _swarm_service(source: Container, name: str, service: SwarmService, facts: F
         + ("; the path to another node is not checked from this one" if elsewhere else ""),
         EMBEDDED_DNS,
     )
-
-
-def _network_name(network_id: str, facts: Facts) -> str:
-    network = facts.network(network_id)
-    return network.name if network else network_id[:12]
 
 
 def embedded_answers(source: Container, key: str, facts: Facts) -> list[tuple[str, str]]:
