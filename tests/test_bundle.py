@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.command import doctor, run_doctor
+from tests.support.page import Page
 
 ROOT = Path(__file__).resolve().parent.parent
 HTTPD = ["httpd", "-f", "-h", "/www", "-p"]
@@ -92,6 +93,23 @@ def test_the_same_first_code_offline_after_every_container_is_gone(stage, tmp_pa
         == ("PUBLISHED_PORT_MISMATCH", 1)
     )
     assert next(p for p in offline["probes"] if p["name"] == "live")["status"] == "skipped"
+
+
+def test_the_html_report_of_a_real_bundle_marks_the_broken_port(stage, tmp_path):
+    port = stage.free_port()
+    stage.run("web", "-p", f"127.0.0.1:{port}:80", cmd=[*HTTPD, "3000"], wait_port=3000)
+    curl = ["curl", "-sS", "-o", "/dev/null", "--max-time", "5", f"http://127.0.0.1:{port}/"]
+    tried = subprocess.run(curl, capture_output=True, text=True, timeout=10)
+    assert tried.returncode in (52, 56), tried.stderr  # the staging, as a client sees it
+    output = tmp_path / "broken.tar.gz"
+    assert bundle("-o", str(output)).returncode == 0
+    page = tmp_path / "report.html"
+    done = doctor("report", str(output), "--html", "-o", str(page))
+    assert done.returncode == 0, done.stderr
+    shown = Page(page.read_text(encoding="utf-8"))
+    row = next(r for r in shown.rows if r[0] == f"127.0.0.1:{port}")
+    assert row[2:] == ["✗ unreachable", "PUBLISHED_PORT_MISMATCH"]
+    assert any("container-listener" in li for li in shown.classes["broken"])
 
 
 def test_no_redact_warns(stage, tmp_path):

@@ -32,6 +32,7 @@ USAGE = f"""\
        {PROG} TARGET --snapshot DIR        diagnose from a saved snapshot
        {PROG} TARGET --save-snapshot DIR   also keep what was read, to replay it later
        {PROG} bundle [-o FILE]             write a support bundle (secrets redacted)
+       {PROG} report BUNDLE --html -o FILE a bundle as one page for the browser
        {PROG} preflight [FILE ...]         check a compose file before a deploy
        {PROG} explain CODE                 what a cause code means and how it is fixed
        {PROG} completion bash|zsh|fish     a shell completion script
@@ -281,6 +282,12 @@ def bundle_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_directory_of(output: Path) -> None:
+    """-o FILE: its directory must be there (nothing is created to write it)."""
+    if not (output.parent if str(output.parent) else Path(".")).is_dir():
+        raise UsageError(f"-o {output}: no such directory {output.parent}")
+
+
 def _bundle(opts: argparse.Namespace, flags: ClientFlags) -> int:
     from doctor.bundle.write import Progress, default_name, write_bundle
 
@@ -294,8 +301,7 @@ def _bundle(opts: argparse.Namespace, flags: ClientFlags) -> int:
         named = default_name()
     # -o DIR: the default name, in DIR
     output = opts.output / named if opts.output and opts.output.is_dir() else opts.output or named
-    if not (output.parent if str(output.parent) else Path(".")).is_dir():
-        raise UsageError(f"-o {output}: no such directory {output.parent}")
+    _check_directory_of(output)
     if remote:  # written there (which warns of --no-redact itself), fetched here
         options = [
             *(["--no-redact"] if opts.no_redact else []),
@@ -559,6 +565,45 @@ def _plugin(opts: argparse.Namespace, flags: ClientFlags) -> int:
     return ExitStatus.OK
 
 
+def report_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=f"{PROG} report",
+        description="Draw a bundle (or snapshot directory) as one self-contained HTML page: the "
+        "verdict of each published port, its path hop by hop, the causes with evidence and "
+        "fixes, the networks and their containers, and what could not be checked.",
+    )
+    parser.add_argument("bundle", type=Path, help="a bundle (.tar.gz) or a snapshot directory")
+    parser.add_argument("--html", action="store_true", required=True, help="write HTML")
+    parser.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="where to write it (default: stdout)"
+    )
+    return parser
+
+
+def _report(opts: argparse.Namespace, flags: ClientFlags) -> int:
+    import io
+
+    from doctor.diagnosis.overview import overview
+    from doctor.report import html
+    from doctor.snapshot.store import Snapshot
+
+    output: Path | None = opts.output
+    if output:
+        _check_directory_of(output)
+        if output.is_dir():
+            raise UsageError(f"-o {output}: is a directory")
+    view = overview(Snapshot.load(opts.bundle))
+    page = io.StringIO()
+    html.render(view, opts.bundle.name, page)
+    if output is None:
+        sys.stdout.write(page.getvalue())
+        return ExitStatus.OK
+    output.write_text(page.getvalue(), encoding="utf-8")
+    broken = sum(p.report.verdict != "reachable" for p in view.ports)
+    print(f"{output}: {len(view.ports)} published ports, {broken} not reachable")
+    return ExitStatus.OK
+
+
 class Subcommand(Struct, frozen=True):
     parser: Callable[[], argparse.ArgumentParser]
     run: Callable[[argparse.Namespace, ClientFlags], int]
@@ -567,6 +612,7 @@ class Subcommand(Struct, frozen=True):
 # Every first word that is not a target. (A container of one of these names: `CONTAINER:PORT`.)
 SUBCOMMANDS = {
     "bundle": Subcommand(bundle_parser, _bundle),
+    "report": Subcommand(report_parser, _report),
     "preflight": Subcommand(preflight_parser, _preflight),
     "explain": Subcommand(explain_parser, _explain),
     "completion": Subcommand(completion_parser, _completion),
