@@ -25,7 +25,7 @@ ARTIFACTS = ROOT / "test-artifacts"  # kept after the run: the browser's screens
 HOSTILE = '<img src=x onerror="alert(1)">\x1b[2J\u202e</td></table><script>x()</script>'
 TAGS = {  # every element the page may hold: nothing that loads, runs or submits
     *("html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "a", "section"),
-    *("table", "tr", "th", "td", "code", "pre", "ol", "li", "span", "div", "strong"),
+    *("table", "tr", "th", "td", "code", "pre", "ol", "li", "span", "div", "strong", "em"),
 }
 
 
@@ -48,8 +48,10 @@ def test_a_bundle_becomes_one_page_with_each_port_its_path_and_its_cause(tmp_pat
     assert page.classes["broken"].count("✗") >= 2  # each port's path marks where it breaks
     broken = [text for text in page.classes["broken"] if "broken here" in text]
     assert len(broken) == 2 and all("container-listener" in text for text in broken)
+    assert [row[2:] for row in page.rows if row[0] in ("127.0.0.1:8080", "[::1]:8080")] == [
+        ["✗ unreachable", "PUBLISHED_PORT_MISMATCH"]
+    ] * 2
     words = "".join(page.text)
-    assert words.count("PUBLISHED_PORT_MISMATCH") >= 4  # the table and each port, both twice
     assert "-p 8080:3000" in words  # the fix
     assert "dd-b7479f-web (172.17.0.2)" in words  # the networks and their containers
 
@@ -71,6 +73,14 @@ def test_bad_input_is_one_line_and_exit_2(args):
     assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("docker-doctor: ")
 
 
+@pytest.mark.standalone
+def test_a_page_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path):
+    done = doctor("report", str(FIXTURE), "--html", "-o", "/proc/report.html")
+    assert (done.returncode, done.stdout) == (3, "")
+    assert done.stderr.startswith("docker-doctor: cannot write /proc/report.html: ")
+    assert len(done.stderr.splitlines()) == 1
+
+
 def hostile_overview() -> Overview:
     """A report whose every field holds markup, an escape sequence and a bidi override."""
     target = TargetSummary(HOSTILE, "port", "localhost", 8080, "tcp", None)
@@ -85,13 +95,14 @@ def hostile_overview() -> Overview:
         (Evidence(HOSTILE, {"k": HOSTILE}, HOSTILE),),
         Fix(HOSTILE, (HOSTILE,)),
     )
-    hops = [Hop(HOSTILE, "broken", HOSTILE, "ok", HOSTILE)]
-    probes = [ProbeRun(HOSTILE, "failed", HOSTILE, 0)]
+    # A bundle's manifest is not checked against the report's literals: statuses too are text.
+    hops = [Hop(HOSTILE, "broken", HOSTILE, "ok", HOSTILE), Hop(HOSTILE, HOSTILE, HOSTILE)]
+    probes = [ProbeRun(HOSTILE, "failed", HOSTILE, 0), ProbeRun(HOSTILE, HOSTILE, HOSTILE, 0)]
     report = Report(target, HOSTILE, "unreachable", [finding], hops, probes, {"version": HOSTILE})
     return Overview(
         report,
         [PortReport(report, HOSTILE)],
-        [NetworkMembers(HOSTILE, HOSTILE, (HOSTILE,), (Member(HOSTILE, HOSTILE),))],
+        [NetworkMembers(HOSTILE, HOSTILE, (HOSTILE,), (Member(HOSTILE, HOSTILE, False),))],
     )
 
 
@@ -100,6 +111,7 @@ def test_every_value_from_the_bundle_is_text_never_markup():
     html.render(hostile_overview(), HOSTILE, out)
     page = Page(out.getvalue())
     assert set(page.tags) <= TAGS and "img" not in page.tags and "script" not in page.tags
+    assert page.links == ["#port-1"]
     assert "\x1b" not in out.getvalue() and "\u202e" not in out.getvalue()
     shown = '<img src=x onerror="alert(1)">\\x1b[2J\\u202e</td></table><script>x()</script>'
     assert "".join(page.text).count(shown) >= 15  # every field, as the text it was

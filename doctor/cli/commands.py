@@ -18,7 +18,7 @@ from msgspec import Struct
 from doctor import PROG, __version__
 from doctor.cli import dockercli
 from doctor.collect.engine_api import ClientFlags
-from doctor.errors import ExitStatus, UsageError
+from doctor.errors import DoctorError, ExitStatus, UsageError
 
 if TYPE_CHECKING:
     from doctor.collect.engine_api import Endpoint
@@ -598,7 +598,13 @@ def _report(opts: argparse.Namespace, flags: ClientFlags) -> int:
     if output is None:
         sys.stdout.write(page.getvalue())
         return ExitStatus.OK
-    output.write_text(page.getvalue(), encoding="utf-8")
+    partial = output.with_name(f".{output.name}.partial")
+    try:  # complete or absent: a full disk leaves no half page
+        partial.write_text(page.getvalue(), encoding="utf-8")
+        os.replace(partial, output)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise DoctorError(f"cannot write {output}: {exc.strerror or exc}") from None
     broken = sum(p.report.verdict != "reachable" for p in view.ports)
     print(f"{output}: {len(view.ports)} published ports, {broken} not reachable")
     return ExitStatus.OK

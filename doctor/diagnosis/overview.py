@@ -21,6 +21,7 @@ REPLAY_TIMEOUT = 60.0  # nothing is sent on a replay: the bound is only for the 
 class Member(Struct, frozen=True):
     container: str
     address: str | None
+    running: bool
 
 
 class NetworkMembers(Struct, frozen=True):
@@ -54,7 +55,9 @@ def overview(snapshot: Snapshot, plugins: Plugins | None = None) -> Overview:
             target = resolve_target(spec, facts, "host")
             a = assess(facts, target, plugins, False, [], deadline)
         except Exception as exc:  # one port's trouble is an entry, not the end of the page
-            host.probes.append(ProbeRun(f"check:{spec.input}", "failed", describe_error(exc), 0))
+            name = f"check:{spec.input}"
+            if all(p.name != name for p in host.probes):  # the checkup's own, when it failed too
+                host.probes.append(ProbeRun(name, "failed", describe_error(exc), 0))
             continue
         verdicts = {"static": a.static, "live": None}
         report = _report(target, a.verdict, a.findings, a.path.hops, a.runs, verdicts)
@@ -66,10 +69,11 @@ def overview(snapshot: Snapshot, plugins: Plugins | None = None) -> Overview:
             n.driver,
             n.subnets,
             tuple(
-                Member(c.name, at.ip)
-                for c in facts.containers
+                Member(c.name, at.ip, c.running)
+                for c in sorted(facts.containers, key=lambda c: c.name)
                 for at in c.attachments
-                if at.network_id == n.id or at.network == n.name
+                # by ID: an endpoint left on a network since recreated under its name is not on it
+                if at.network_id == n.id or (not at.network_id and at.network == n.name)
             ),
         )
         for n in facts.networks

@@ -10,19 +10,21 @@ characters shown as escapes) and then :func:`html.escape`; no value is ever mark
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any, TextIO
 
-from doctor.diagnosis.overview import NetworkMembers, Overview, PortReport
+from doctor.diagnosis.overview import Member, NetworkMembers, Overview, PortReport
 from doctor.report.document import Finding, Hop, ProbeRun, Report
 from doctor.report.inert import inert
 
+# Nothing fetched, run, submitted or navigated to a base elsewhere; only the page's own style.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>docker-doctor report: {title}</title>
 <style>
@@ -57,9 +59,16 @@ ol.path li.unknown {{ border-color: #d99a2b; background: #fff6e5; }}
 </html>
 """
 
-MARK = {"ok": "✓", "broken": "✗", "unknown": "?", "skipped": "·"}
+# A status, verdict or severity names a class and a mark only through these tables: a bundle's
+# manifest is read as it was written, so even its probe statuses are untrusted text.
+MARK = {"ok": "✓", "broken": "✗", "unknown": "?", "skipped": "·", "failed": "✗", "timeout": "?"}
 BORDER = {"error": "severe", "warning": "doubtful", "info": "plain"}  # the finding's left edge
 VERDICT_MARK = {"reachable": "✓", "unreachable": "✗", "ambiguous": "?", "undetermined": "?"}
+
+
+def kind(value: str, known: Mapping[str, str]) -> str:
+    """``value`` as a class name: one of ``known``'s keys, else "unknown"."""
+    return value if value in known else "unknown"
 
 
 def text(value: Any) -> str:
@@ -87,11 +96,12 @@ def render(view: Overview, source: str, out: TextIO) -> None:
         _networks_section(view.networks),
         _probes_section(host.probes),
     ]
-    out.write(PAGE.format(title=text(source), about=about, body="\n".join(body)))
+    out.write(PAGE.format(csp=CSP, title=text(source), about=about, body="\n".join(body)))
 
 
 def _verdict(verdict: str) -> str:
-    return f'<span class="{verdict}">{VERDICT_MARK[verdict]} {verdict}</span>'
+    cls = kind(verdict, VERDICT_MARK)
+    return f'<span class="{cls}">{VERDICT_MARK.get(cls, "?")} {text(verdict)}</span>'
 
 
 def _ports_table(ports: Sequence[PortReport]) -> str:
@@ -105,7 +115,8 @@ def _ports_table(ports: Sequence[PortReport]) -> str:
         for number, p in enumerate(ports, 1)
     )
     return (
-        "<h2>Published ports</h2>\n<table><tr><th>port</th><th>container</th><th>verdict</th>"
+        "<h2>Published ports</h2>\n<table><tr><th>port</th><th>container</th>"
+        "<th>verdict from this host</th>"
         f"<th>causes</th></tr>\n{rows}\n</table>"
     )
 
@@ -128,8 +139,9 @@ def _port_section(number: int, report: Report) -> str:
 def _hop(h: Hop) -> str:
     here = " <strong>broken here</strong>" if h.status == "broken" else ""
     live = f'<div class="muted">live: {text(h.live)}</div>' if h.live else ""
+    cls = kind(h.status, MARK)
     return (
-        f'<li class="{h.status}"><span class="{h.status}">{MARK[h.status]}</span> '
+        f'<li class="{cls}"><span class="{cls}">{MARK.get(cls, "?")}</span> '
         f'<span class="hop">{text(h.hop)}</span>{here}<div>{text(h.detail)}</div>{live}</li>'
     )
 
@@ -149,9 +161,10 @@ def _finding(number: int, f: Finding) -> str:
     commands = "\n".join(f"$ {text(c)}" for c in f.fix.commands)
     return "\n".join(
         [
-            f'<div class="finding {BORDER[f.severity]}">',
+            f'<div class="finding {BORDER.get(f.severity, "plain")}">',
             f'<p>{number}. <span class="code">{text(f.code)}</span> '
-            f'<span class="{f.severity}">{f.severity}</span>, {f.confidence:.0%}, at '
+            f'<span class="{kind(f.severity, BORDER)}">{text(f.severity)}</span>, '
+            f"{f.confidence:.0%}, at "
             f"{text(at)}: <strong>{text(f.title)}</strong></p>",
             f"<p>{text(f.explanation)}</p>",
             f"<table><tr><th>evidence</th><th>value</th><th>read from</th></tr>{evidence}</table>"
@@ -166,7 +179,8 @@ def _finding(number: int, f: Finding) -> str:
 
 def _host_section(host: Report) -> str:
     rows = "\n".join(
-        f'<tr><td class="{h.status}">{MARK[h.status]} {h.status}</td><td>{text(h.hop)}</td>'
+        f'<tr><td class="{kind(h.status, MARK)}">{MARK.get(h.status, "?")} {text(h.status)}</td>'
+        f"<td>{text(h.hop)}</td>"
         f"<td>{text(h.detail)}</td></tr>"
         for h in host.path
     )
@@ -183,7 +197,7 @@ def _networks_section(networks: Sequence[NetworkMembers]) -> str:
     rows = "\n".join(
         f"<tr><td>{text(n.name)}</td><td>{text(n.driver)}</td>"
         f"<td>{text(', '.join(n.subnets)) or '—'}</td>"
-        f"<td>{', '.join(_member(m.container, m.address) for m in n.members) or '—'}</td></tr>"
+        f"<td>{', '.join(_member(m) for m in n.members) or '—'}</td></tr>"
         for n in networks
     )
     return (
@@ -192,8 +206,9 @@ def _networks_section(networks: Sequence[NetworkMembers]) -> str:
     )
 
 
-def _member(container: str, address: str | None) -> str:
-    return f"{text(container)} ({text(address)})" if address else text(container)
+def _member(m: Member) -> str:
+    shown = f"{text(m.container)} ({text(m.address)})" if m.address else text(m.container)
+    return shown if m.running else f"{shown} <em>stopped</em>"
 
 
 def _probes_section(probes: Sequence[ProbeRun]) -> str:
@@ -201,7 +216,7 @@ def _probes_section(probes: Sequence[ProbeRun]) -> str:
     if not troubles:
         return '<h2>Could not check</h2>\n<p class="muted">Every probe ran.</p>'
     rows = "\n".join(
-        f'<tr><td class="{p.status}">{p.status}</td><td>{text(p.name)}</td>'
+        f'<tr><td class="{kind(p.status, MARK)}">{text(p.status)}</td><td>{text(p.name)}</td>'
         f"<td>{text(p.detail)}</td></tr>"
         for p in troubles
     )
